@@ -1,0 +1,77 @@
+"""The ``landkort`` command line.
+
+Each capability registers its own subcommands from a small ``commands`` module (see
+COMMAND_MODULES): ``register(subparsers)`` adds parsers whose ``func`` takes the parsed
+arguments and returns an exit code (a coroutine function is run with asyncio).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bot.settings import Settings, SettingsError, load_settings
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "bot.commands",          # run, demo, db, config, import, export, stats
+    "intake.commands",       # parse, intake …
+    "bot.campaign_commands",  # campaign …
+    "moderation.commands",   # user …
+)
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed without a traceback, exit code 1."""
+
+
+def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Load settings honouring ``--config`` (raises SettingsError with a clear message)."""
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="landkort",
+        description="Keeps Det telemedicinske landkort fresh: mail and chat intake, "
+                    "moderation, reminder campaigns and the public registry.")
+    parser.add_argument("--config", metavar="FILE",
+                        help="settings file (default: $LANDKORT_CONFIG or ./landkort.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``landkort`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        result = func(args)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+    except (SettingsError, CommandError) as exc:
+        print(f"landkort: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Database access: engines, sessions and the one place transactions are opened.
+
+Repository functions take a :class:`Database` and open their own transaction with
+:meth:`Database.write` (or :meth:`Database.read`); nothing else commits. On SQLite every
+connection gets WAL, a busy timeout and foreign keys, and write transactions start with
+``BEGIN IMMEDIATE`` so two writers queue on the lock instead of failing half-way with
+"database is locked" when a read transaction tries to upgrade. Callers must never hold a
+write transaction across network I/O: read or claim, commit, talk to the network, then
+record the result in a new transaction.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, MetaData, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table in landkort."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC. Stored columns are naive UTC (see :func:`to_db`)."""
+    return datetime.now(UTC)
+
+
+def to_db(moment: datetime) -> datetime:
+    """Naive UTC for storage: SQLite has no time zones, so every column is naive UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def dbnow() -> datetime:
+    """Now as stored in the database (naive UTC)."""
+    return to_db(utcnow())
+
+
+class Database:
+    """Engines and session factories for one database URL.
+
+    ``read()`` and ``write()`` are async context managers yielding an :class:`AsyncSession`
+    inside a transaction that commits on success and rolls back on error.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5,
+                 connect_args: dict[str, Any] | None = None) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.is_postgres = parsed.get_backend_name() == "postgresql"
+        args = dict(connect_args or {})
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+            self.engine = create_async_engine(url, echo=echo, connect_args=args)
+            # A second engine on the same file whose transactions begin IMMEDIATE.
+            self.write_engine = create_async_engine(url, echo=echo, connect_args=args)
+            self._configure_sqlite(self.engine, begin="BEGIN")
+            self._configure_sqlite(self.write_engine, begin="BEGIN IMMEDIATE")
+        else:
+            self.engine = create_async_engine(url, echo=echo, pool_size=pool_size,
+                                              max_overflow=pool_size, pool_pre_ping=True,
+                                              connect_args=args)
+            self.write_engine = self.engine
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @staticmethod
+    def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
+        sync_engine = engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
+        async with self._write() as session:
+            async with session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction; rolled back at the end."""
+        async with self._read() as session:
+            async with session.begin():
+                yield session
+                await session.rollback()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
+
+    async def wait_until_reachable(self, *, attempts: int = 0, delay: float = 1.0,
+                                   max_delay: float = 30.0) -> None:
+        """Wait (with backoff) until the database answers; ``attempts=0`` waits forever."""
+        from sqlalchemy import text
+
+        n = 0
+        while True:
+            n += 1
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                return
+            except (OSError, OperationalError, DBAPIError) as exc:
+                if attempts and n >= attempts:
+                    raise
+                log.warning("database not reachable (%s); retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_delay)
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """True for errors a retry can cure (connection lost, lock timeout, serialization)."""
+    if isinstance(exc, (OSError, ConnectionError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+        return any(s in text for s in ("database is locked", "could not serialize",
+                                       "deadlock", "connection", "terminating"))
+    return False

@@ -1,0 +1,159 @@
+"""The registry's controlled vocabularies: one module that mail, chat, import, forms and
+pages all use.
+
+Status definitions follow MedCom's wording for Det telemedicinske landkort. The
+municipalities are the 98 Danish municipalities since the 2007 structural reform, each
+in exactly one of the five regions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Term:
+    """One value of a controlled vocabulary: its stored key and its labels."""
+
+    key: str
+    da: str
+    en: str
+    help_da: str = ""
+    help_en: str = ""
+
+    def label(self, lang: str) -> str:
+        return self.en if lang == "en" else self.da
+
+    def help(self, lang: str) -> str:
+        return self.help_en if lang == "en" else self.help_da
+
+
+STATUSES: tuple[Term, ...] = (
+    Term("projekt", "Projekt", "Project",
+         "Afprøves med et defineret formål, start- og slutdato og en rapport.",
+         "Being tried out with a defined purpose, a start and an end, and a report."),
+    Term("under_udbredelse", "Under udbredelse", "Being rolled out",
+         "Der er truffet beslutning om udbredelse, med mål, tidsplan og opfølgning.",
+         "A decision to roll out has been made, with targets, a timeline and follow-up."),
+    Term("i_drift", "I drift", "In operation",
+         "Udbredt og i daglig brug.",
+         "Rolled out and in daily use."),
+    Term("afsluttet", "Afsluttet", "Ended",
+         "Initiativet er afsluttet.",
+         "The initiative has ended."),
+)
+STATUS_KEYS: tuple[str, ...] = tuple(t.key for t in STATUSES)
+ONGOING_STATUSES: frozenset[str] = frozenset({"projekt", "under_udbredelse", "i_drift"})
+
+PARTICIPANTS: tuple[Term, ...] = (
+    Term("almen_praksis", "Almen praksis", "General practice"),
+    Term("kommune", "Kommune", "Municipality"),
+    Term("sygehus", "Sygehus", "Hospital"),
+)
+PARTICIPANT_KEYS: tuple[str, ...] = tuple(t.key for t in PARTICIPANTS)
+
+REGIONS: tuple[Term, ...] = (
+    Term("hovedstaden", "Region Hovedstaden", "Capital Region of Denmark"),
+    Term("midtjylland", "Region Midtjylland", "Central Denmark Region"),
+    Term("nordjylland", "Region Nordjylland", "North Denmark Region"),
+    Term("sjaelland", "Region Sjælland", "Region Zealand"),
+    Term("syddanmark", "Region Syddanmark", "Region of Southern Denmark"),
+)
+REGION_KEYS: tuple[str, ...] = tuple(t.key for t in REGIONS)
+
+# The 98 municipalities by region (official short names, as in "X Kommune").
+MUNICIPALITIES_BY_REGION: dict[str, tuple[str, ...]] = {
+    "hovedstaden": (
+        "Albertslund", "Allerød", "Ballerup", "Bornholm", "Brøndby", "Dragør", "Egedal",
+        "Fredensborg", "Frederiksberg", "Frederikssund", "Furesø", "Gentofte", "Gladsaxe",
+        "Glostrup", "Gribskov", "Halsnæs", "Helsingør", "Herlev", "Hillerød", "Hvidovre",
+        "Høje-Taastrup", "Hørsholm", "Ishøj", "København", "Lyngby-Taarbæk", "Rudersdal",
+        "Rødovre", "Tårnby", "Vallensbæk",
+    ),
+    "sjaelland": (
+        "Faxe", "Greve", "Guldborgsund", "Holbæk", "Kalundborg", "Køge", "Lejre", "Lolland",
+        "Næstved", "Odsherred", "Ringsted", "Roskilde", "Slagelse", "Solrød", "Sorø", "Stevns",
+        "Vordingborg",
+    ),
+    "syddanmark": (
+        "Aabenraa", "Assens", "Billund", "Esbjerg", "Faaborg-Midtfyn", "Fanø", "Fredericia",
+        "Haderslev", "Kerteminde", "Kolding", "Langeland", "Middelfart", "Nordfyns", "Nyborg",
+        "Odense", "Svendborg", "Sønderborg", "Tønder", "Varde", "Vejen", "Vejle", "Ærø",
+    ),
+    "midtjylland": (
+        "Aarhus", "Favrskov", "Hedensted", "Herning", "Holstebro", "Horsens", "Ikast-Brande",
+        "Lemvig", "Norddjurs", "Odder", "Randers", "Ringkøbing-Skjern", "Samsø", "Silkeborg",
+        "Skanderborg", "Skive", "Struer", "Syddjurs", "Viborg",
+    ),
+    "nordjylland": (
+        "Aalborg", "Brønderslev", "Frederikshavn", "Hjørring", "Jammerbugt", "Læsø",
+        "Mariagerfjord", "Morsø", "Rebild", "Thisted", "Vesthimmerland",
+    ),
+}
+MUNICIPALITY_REGION: dict[str, str] = {
+    name: region for region, names in MUNICIPALITIES_BY_REGION.items() for name in names
+}
+MUNICIPALITIES: tuple[str, ...] = tuple(sorted(MUNICIPALITY_REGION))
+
+# Other names people write for a municipality (matched after folding, see fold_name).
+MUNICIPALITY_ALIASES: dict[str, str] = {
+    "kbh": "København", "kbh.": "København", "københavn k": "København",
+    "copenhagen": "København", "koebenhavn": "København", "kobenhavn": "København",
+    "århus": "Aarhus", "arhus": "Aarhus", "åbenrå": "Aabenraa", "lyngby": "Lyngby-Taarbæk",
+    "kongens lyngby": "Lyngby-Taarbæk", "taastrup": "Høje-Taastrup",
+    "høje taastrup": "Høje-Taastrup", "ringkøbing": "Ringkøbing-Skjern",
+    "ikast": "Ikast-Brande", "faaborg": "Faaborg-Midtfyn", "nordfyn": "Nordfyns",
+    "vesthimmerlands": "Vesthimmerland", "bornholms regionskommune": "Bornholm",
+    "elsinore": "Helsingør", "frederiksberg kommune": "Frederiksberg",
+}
+
+SECTORS: tuple[Term, ...] = (
+    Term("monosektoriel", "Monosektoriel", "Single-sector"),
+    Term("sygehus_kommune", "Sygehus–kommune", "Hospital–municipality"),
+    Term("sygehus_almen_praksis", "Sygehus–almen praksis", "Hospital–general practice"),
+    Term("kommune_almen_praksis", "Kommune–almen praksis", "Municipality–general practice"),
+    Term("alle_tre", "Sygehus–kommune–almen praksis", "Hospital–municipality–general practice"),
+)
+SECTOR_KEYS: tuple[str, ...] = tuple(t.key for t in SECTORS)
+
+
+def sector_of(participants: Iterable[str]) -> str | None:
+    """MedCom's sector class of a set of participant kinds, or None when none is known.
+
+    One kind is *monosektoriel*; two or more is *tværsektoriel*, named by the combination.
+    """
+    kinds = frozenset(p for p in participants if p in PARTICIPANT_KEYS)
+    if not kinds:
+        return None
+    if len(kinds) == 1:
+        return "monosektoriel"
+    if len(kinds) == 3:
+        return "alle_tre"
+    if kinds == {"sygehus", "kommune"}:
+        return "sygehus_kommune"
+    if kinds == {"sygehus", "almen_praksis"}:
+        return "sygehus_almen_praksis"
+    return "kommune_almen_praksis"
+
+
+def term(terms: tuple[Term, ...], key: str) -> Term:
+    """The Term with this key (KeyError for an unknown key)."""
+    for t in terms:
+        if t.key == key:
+            return t
+    raise KeyError(key)
+
+
+def label_of(terms: tuple[Term, ...], key: str, lang: str = "da") -> str:
+    """A key's label in a language, or the key itself when it is not in the vocabulary."""
+    try:
+        return term(terms, key).label(lang)
+    except KeyError:
+        return key
+
+
+def fold_name(text: str) -> str:
+    """Fold a place name for matching: case, spaces, hyphens, and aa/ae/oe spellings."""
+    t = text.casefold().strip().replace("-", " ")
+    t = " ".join(t.split())
+    return t.replace("aa", "å").replace("ae", "æ").replace("oe", "ø")

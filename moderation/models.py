@@ -1,0 +1,102 @@
+"""The moderation queue: submissions, the audit trail and moderator accounts."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db import Base, dbnow
+
+SUBMISSION_KINDS = ("new", "update", "confirmation", "contact_change")
+SUBMISSION_CHANNELS = ("email", "chat", "web", "import")
+# unverified: a chat submission waiting for its e-mail to be verified (not in the queue yet)
+SUBMISSION_STATES = ("unverified", "pending", "needs_info", "approved", "rejected", "duplicate")
+OPEN_STATES = ("pending", "needs_info")
+
+
+class Submission(Base):
+    """A proposed change to the registry, waiting for a moderator's decision."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        # Keyset pagination of the queue: oldest first within a state.
+        Index("ix_submissions_queue", "state", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    initiative_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    # The initiative version the proposal was made against (None for new entries).
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    # Proposed values under canonical keys; for updates only the fields that differ.
+    proposed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # [{"field": …, "message": …}]
+    problems: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # sender_differs | likely_duplicate | problems | missing_fields
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"initiative_id": …, "score": …}] best first
+    duplicate_candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # ",hovedstaden,sjaelland," — regions of the proposal or its entry, for queue filters
+    filter_regions: Mapped[str] = mapped_column(String(100), default="")
+    sender_email: Mapped[str | None] = mapped_column(String(320))
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(2), default="da")
+    token_matched: Mapped[bool] = mapped_column(Boolean, default=False)
+    auth_results: Mapped[str | None] = mapped_column(Text)
+    inbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_messages.id"), index=True)
+    # Makes creation idempotent: "inbound:<id>", "chat:<conversation>", "import:<hash>:<n>"
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    note: Mapped[str | None] = mapped_column(Text)  # sender's free text or moderator's note
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    # The entry this submission created or changed, once decided.
+    result_initiative_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow)
+
+
+class AuditEvent(Base):
+    """Who did what, when. Written in the same transaction as the action."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), index=True)
+    initiative_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class User(Base):
+    """A moderator or admin account (argon2id hash, see moderation.accounts)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="moderator")  # moderator | admin
+    email: Mapped[str | None] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(2), default="da")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
