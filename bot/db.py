@@ -126,11 +126,10 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A read-only transaction; rolled back at the end."""
+        """A read transaction, ended (rolled back) when the block ends. Loaded objects
+        stay readable afterwards (closing a session does not expire them)."""
         async with self._read() as session:
-            async with session.begin():
-                yield session
-                await session.rollback()
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -34,6 +34,8 @@ INITIATIVE_FIELDS: tuple[str, ...] = (
 )
 CONTACT_FIELDS: tuple[str, ...] = ("contact_name", "contact_email", "contact_phone")
 RECORD_FIELDS: tuple[str, ...] = INITIATIVE_FIELDS + CONTACT_FIELDS
+LIST_DEFAULTS: frozenset[str] = frozenset(
+    {"participants", "regions", "municipalities", "patient_groups", "technology"})
 
 
 class Contact(Base):
@@ -91,7 +93,7 @@ class Initiative(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow)
 
-    contact: Mapped[Contact | None] = relationship(back_populates="initiatives", lazy="joined")
+    contact: Mapped[Contact | None] = relationship(back_populates="initiatives", lazy="selectin")
 
     def record(self) -> dict[str, Any]:
         """The entry's public field values under the contract's canonical keys."""
@@ -204,6 +206,6 @@ class CampaignStep(Base):
 
 __all__ = [
     "CONTACT_FIELDS", "CampaignStep", "Contact", "INITIATIVE_FIELDS",
-    "Initiative", "InitiativeVersion", "Lease", "OutboxMessage", "RECORD_FIELDS",
+    "Initiative", "InitiativeVersion", "LIST_DEFAULTS", "Lease", "OutboxMessage", "RECORD_FIELDS",
     "ReplyToken",
 ]

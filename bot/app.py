@@ -1,0 +1,103 @@
+"""The aiohttp application: routes from every component, workers under its lifecycle.
+
+Each component module has ``setup(app)``, which adds its routes and appends its workers
+to ``app[WORKERS]``. Workers start after the app starts and stop (gracefully: the
+current item finishes, nothing new is claimed) before the database is closed.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import jinja2
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.appkeys import DB, EXTRA, PAGES, SETTINGS, WORKERS
+from bot.db import Database
+from bot.mailtemplates import TEMPLATES_DIR
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COMPONENTS: tuple[str, ...] = (
+    "bot.public_web",    # catalogue, initiative pages, statistics, map, API, unsubscribe
+    "moderation.web",    # login, queue, items, decisions, audit, contacts
+    "intake.chat_web",   # /chat
+    "intake.service",    # IMAP fetcher, LMTP listener, processor
+    "bot.mail_service",  # outbox sender, campaign scheduler, digest
+    "bot.sandbox",       # the demo's mail sandbox (off unless sandbox_enabled)
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page_environment() -> jinja2.Environment:
+    """Jinja2 for pages: autoescaped, so text from mail or chat is always escaped."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "pages")),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    try:
+        async with db.read() as session:
+            await session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: this is a probe
+        database = f"error: {type(exc).__name__}"
+    workers = [w.name for w in request.app[WORKERS]]
+    status = 200 if database == "ok" else 503
+    return web.json_response({"status": "ok" if status == 200 else "degraded",
+                              "database": database, "workers": workers}, status=status)
+
+
+def create_app(settings: Settings, db: Database, *,
+               components: Sequence[str] = COMPONENTS, start_workers: bool = True,
+               middlewares: Sequence[object] = ()) -> web.Application:
+    """Build the web application for ``settings`` on ``db``."""
+    app = web.Application(middlewares=[security_headers, *middlewares],  # type: ignore[list-item]
+                          client_max_size=2 * 1024 * 1024)
+    app[SETTINGS] = settings
+    app[DB] = db
+    app[WORKERS] = []
+    app[PAGES] = page_environment()
+    app[EXTRA] = {}
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_static("/static", TEMPLATES_DIR / "static", name="static")
+    for name in components:
+        importlib.import_module(name).setup(app)
+    if start_workers:
+        app.cleanup_ctx.append(_run_workers)
+    return app
+
+
+async def _run_workers(app: web.Application) -> AsyncIterator[None]:
+    started = []
+    try:
+        for worker in app[WORKERS]:
+            await worker.start()
+            started.append(worker)
+            log.info("started %s", worker.name)
+        yield
+    finally:
+        for worker in reversed(started):
+            await worker.stop()
+            log.info("stopped %s", worker.name)

@@ -1,0 +1,170 @@
+"""Core CLI subcommands: run, demo, db, config (and the registry's import/export/stats)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from bot.cli import CommandError, settings_from_args
+from bot.db import Database
+from bot.migrate import current_revision, head_revision, upgrade
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: "argparse._SubParsersAction[Any]") -> None:
+    p = sub.add_parser("run", help="run the service (web app and workers)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="set up demo data and run the whole loop with a mail "
+                                    "sandbox on http://127.0.0.1:8080")
+    p.add_argument("--seed-only", action="store_true",
+                   help="load the demo data into the configured database and exit")
+    p.add_argument("--data-dir", default="var/demo",
+                   help="folder of the demo database (default var/demo)")
+    p.add_argument("--port", type=int, default=None, help="web port (default 8080)")
+    p.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database schema")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    dbsub.required = True
+    p = dbsub.add_parser("upgrade", help="apply migrations up to the newest schema")
+    p.set_defaults(func=cmd_db_upgrade)
+    p = dbsub.add_parser("status", help="show the schema revision")
+    p.set_defaults(func=cmd_db_status)
+
+    cfg = sub.add_parser("config", help="settings")
+    cfgsub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
+    cfgsub.required = True
+    p = cfgsub.add_parser("check", help="print the effective settings (secrets masked) "
+                                        "and check them")
+    p.add_argument("--for-run", action="store_true",
+                   help="also require what 'landkort run' needs (secret_key)")
+    p.set_defaults(func=cmd_config_check)
+
+    try:
+        from bot import registry_commands
+    except ImportError:  # pragma: no cover
+        return
+    registry_commands.register(sub)
+
+
+async def open_database(settings: Settings, *, migrate_sqlite: bool = True) -> Database:
+    """Open the configured database, waiting for it; SQLite is migrated automatically,
+    PostgreSQL must be at the newest revision ('landkort db upgrade')."""
+    db = Database(settings.effective_database_url)
+    await db.wait_until_reachable()
+    if db.is_sqlite and migrate_sqlite:
+        await upgrade(db)
+    else:
+        rev = await current_revision(db)
+        if rev != head_revision():
+            await db.dispose()
+            raise CommandError(f"the database schema is at {rev or 'nothing'}, the code "
+                               f"needs {head_revision()}: run 'landkort db upgrade'")
+    return db
+
+
+async def serve(settings: Settings, db: Database, *, banner: list[str] | None = None) -> None:
+    """Serve the app until SIGINT/SIGTERM; then stop workers gracefully."""
+    from bot.app import create_app
+
+    app = create_app(settings, db)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    for line in banner or []:
+        print(line, flush=True)
+    print(f"landkort is running on http://{settings.http_host}:{settings.http_port} "
+          f"(Ctrl-C stops it)", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: finishing current work")
+        await runner.cleanup()
+        await db.dispose()
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    settings.validate(need_secret=True)
+    db = await open_database(settings)
+    await serve(settings, db)
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import demo_settings, seed
+
+    overrides: dict[str, Any] = {}
+    if not args.seed_only:
+        overrides["data_dir"] = args.data_dir
+        overrides["database_url"] = ""
+    if args.port:
+        overrides["http_port"] = args.port
+    settings = settings_from_args(args, **overrides)
+    if args.seed_only:
+        db = await open_database(settings)
+        try:
+            for line in await seed(settings, db):
+                print(line)
+        finally:
+            await db.dispose()
+        return 0
+    settings = demo_settings(settings)
+    db = await open_database(settings)
+    lines = await seed(settings, db)
+    await serve(settings, db, banner=["", "landkort demo", *[f"  {x}" for x in lines], ""])
+    return 0
+
+
+async def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    db = Database(settings.effective_database_url)
+    try:
+        await db.wait_until_reachable(attempts=5)
+        await upgrade(db)
+        print(f"database at revision {await current_revision(db)}")
+    finally:
+        await db.dispose()
+    return 0
+
+
+async def cmd_db_status(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    db = Database(settings.effective_database_url)
+    try:
+        rev = await current_revision(db)
+    finally:
+        await db.dispose()
+    head = head_revision()
+    print(f"database: {rev or '(empty)'}; code: {head}"
+          + ("" if rev == head else " — run 'landkort db upgrade'"))
+    return 0 if rev == head else 1
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    width = max(len(name) for name, _, _ in settings.describe())
+    for name, shown, _help in settings.describe():
+        print(f"{name:<{width}}  {shown}")
+    print(f"{'(database)':<{width}}  {_mask_url(settings.effective_database_url)}")
+    settings.validate(need_secret=args.for_run)
+    print("settings OK")
+    return 0
+
+
+def _mask_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

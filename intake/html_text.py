@@ -1,0 +1,152 @@
+"""HTML mail → plain text, without the quoted original.
+
+Only the standard library's :mod:`html.parser` is used. Block elements and ``<br>``
+become line breaks, so paragraphs and the lines of a ``Label: value`` form survive.
+The quoted part of a reply is dropped while converting, because in HTML it is marked
+up far more reliably than in text:
+
+* ``<blockquote>`` (Apple Mail, Thunderbird, Gmail, most webmails);
+* Gmail's ``div.gmail_quote`` / ``div.gmail_extra`` / ``gmail_attr``, Yahoo's
+  ``yahoo_quoted`` and Thunderbird's ``moz-cite-prefix`` attribution line;
+* Outlook's ``#divRplyFwdMsg``, ``#OLK_SRC_BODY_SECTION``, ``hr#stopSpelling`` and the
+  ``border-top`` divider above its "From:/Sent:" block — there the original is not
+  nested, so everything *after* the marker is dropped.
+"""
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
+                   "meta", "param", "source", "track", "wbr"})
+_BLOCK = frozenset({"p", "div", "tr", "li", "ul", "ol", "dl", "dt", "dd", "table", "pre",
+                    "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header",
+                    "footer", "address", "center", "form", "fieldset", "blockquote", "hr"})
+_INVISIBLE = frozenset({"script", "style", "head", "title", "template", "noscript",
+                        "xml"})
+_QUOTE_CLASSES = frozenset({"gmail_quote", "gmail_extra", "gmail_attr", "yahoo_quoted",
+                            "moz-cite-prefix", "protonmail_quote", "zmail_extra",
+                            "ms-outlook-mobile-reference-message"})
+_STOP_IDS = frozenset({"divrplyfwdmsg", "olk_src_body_section", "stopspelling",
+                       "appendonsend", "mail-editor-reference-message-container"})
+_BORDER_TOP = re.compile(r"border-top\s*:\s*solid", re.IGNORECASE)
+_HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+
+
+class _Converter(HTMLParser):
+    def __init__(self, drop_quotes: bool) -> None:
+        super().__init__(convert_charrefs=True)
+        self.drop_quotes = drop_quotes
+        self.parts: list[str] = []
+        self.stack: list[str] = []
+        self.skip_at: int | None = None   # stack depth of the element being skipped
+        self.stopped = False
+        self.pre = 0
+
+    # -- helpers
+    def _skipping(self) -> bool:
+        return self.stopped or self.skip_at is not None
+
+    def _newline(self) -> None:
+        if not self._skipping():
+            self.parts.append("\n")
+
+    def _starts_quote(self, tag: str, attrs: dict[str, str]) -> bool:
+        if tag in _INVISIBLE:
+            return True
+        if _HIDDEN.search(attrs.get("style", "")):
+            return True
+        if not self.drop_quotes:
+            return False
+        if tag == "blockquote":
+            return True
+        classes = set(attrs.get("class", "").lower().split())
+        return bool(classes & _QUOTE_CLASSES)
+
+    def _stops_all(self, tag: str, attrs: dict[str, str]) -> bool:
+        if not self.drop_quotes:
+            return False
+        if attrs.get("id", "").lower() in _STOP_IDS or attrs.get("name", "").lower() in _STOP_IDS:
+            return True
+        # Outlook puts its "From:/Sent:/To:" block in a div with only a top border.
+        return tag in ("div", "p") and bool(_BORDER_TOP.search(attrs.get("style", "")))
+
+    # -- HTMLParser interface
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        amap = {k.lower(): (v or "") for k, v in attrs}
+        if not self._skipping() and self._stops_all(tag, amap):
+            self.stopped = True
+        if tag == "br":
+            self._newline()
+            return
+        if tag in _BLOCK:
+            self._newline()
+        if tag in _VOID:
+            return
+        self.stack.append(tag)
+        if tag == "pre":
+            self.pre += 1
+        if self.skip_at is None and not self.stopped and self._starts_quote(tag, amap):
+            self.skip_at = len(self.stack)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        amap = {k.lower(): (v or "") for k, v in attrs}
+        if not self._skipping() and self._stops_all(tag, amap):
+            self.stopped = True
+        if tag == "br" or tag in _BLOCK:
+            self._newline()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID:
+            return
+        if tag not in self.stack:
+            return  # a stray end tag
+        while self.stack:
+            top = self.stack.pop()
+            if top == "pre":
+                self.pre = max(0, self.pre - 1)
+            if self.skip_at is not None and len(self.stack) < self.skip_at:
+                self.skip_at = None
+            if top == tag:
+                break
+        if tag in _BLOCK:
+            self._newline()
+
+    def handle_data(self, data: str) -> None:
+        if self._skipping():
+            return
+        if self.pre:
+            self.parts.append(data)
+        else:
+            self.parts.append(re.sub(r"[ \t\r\n\f]+", " ", data))
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\xa0", " ").replace("\u200b", "")
+    lines = [line.strip() for line in text.split("\n")]
+    out: list[str] = []
+    blank = 0
+    for line in lines:
+        if not line:
+            blank += 1
+            if blank <= 1:
+                out.append("")
+            continue
+        blank = 0
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+def html_to_text(markup: str, drop_quotes: bool = True) -> str:
+    """Plain text of an HTML body; with ``drop_quotes`` the quoted original is left out.
+
+    Malformed markup never raises: as a last resort tags are stripped crudely.
+    """
+    conv = _Converter(drop_quotes)
+    try:
+        conv.feed(markup)
+        conv.close()
+    except Exception:
+        return _tidy(html.unescape(re.sub(r"<[^>]*>", " ", markup)))
+    return _tidy("".join(conv.parts))

@@ -1,0 +1,187 @@
+"""Shared fixtures: settings, a fresh migrated database per test (SQLite file and
+PostgreSQL), and factories for registry rows and queue items.
+
+PostgreSQL tests use ``LANDKORT_TEST_DATABASE_URL`` (``.ci/run`` sets it to
+``postgresql+asyncpg://postgres@127.0.0.1:5432/test``). Each test gets its own schema,
+dropped afterwards. Without the variable the PostgreSQL cases are skipped — unless
+``LANDKORT_REQUIRE_ALL=1`` (CI), where a missing service is a failure, not a skip.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.db import Database
+from bot.migrate import upgrade
+from bot.models import Initiative
+from bot.registry import create_initiative
+from bot.settings import Settings, load_settings
+from moderation.models import Submission
+from moderation.queue import create_submission
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PG_URL_ENV = "LANDKORT_TEST_DATABASE_URL"
+
+
+def require_all() -> bool:
+    """True in CI: services the suite needs must be there (no silent skips)."""
+    return os.environ.get("LANDKORT_REQUIRE_ALL") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    if require_all():
+        pytest.fail(f"{reason} (LANDKORT_REQUIRE_ALL=1)")
+    pytest.skip(reason)
+
+
+def pg_url() -> str | None:
+    return os.environ.get(PG_URL_ENV) or None
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for a test: data in tmp_path, a secret, nothing external enabled."""
+    return load_settings(environ={}, data_dir=str(tmp_path / "var"),
+                         secret_key="test-secret-key-0123456789abcdef",
+                         base_url="http://127.0.0.1:8080", mail_domain="example.org")
+
+
+async def _sqlite_db(tmp_path: Path) -> Database:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+    await upgrade(db)
+    return db
+
+
+class PgSchema:
+    """A throw-away PostgreSQL schema with a Database bound to it via search_path."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.schema = f"t_{uuid.uuid4().hex[:16]}"
+
+    async def __aenter__(self) -> Database:
+        admin = create_async_engine(self.base_url)
+        try:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+        except Exception as exc:  # noqa: BLE001
+            await admin.dispose()
+            skip_or_fail(f"PostgreSQL at {self.base_url} is not usable: {exc}")
+        await admin.dispose()
+        self.db = Database(self.base_url, connect_args={
+            "server_settings": {"search_path": self.schema}})
+        await upgrade(self.db)
+        return self.db
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.db.dispose()
+        admin = create_async_engine(self.base_url)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest_asyncio.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database — once on an SQLite file, once on PostgreSQL."""
+    if request.param == "sqlite":
+        database = await _sqlite_db(tmp_path)
+        yield database
+        await database.dispose()
+        return
+    url = pg_url()
+    if url is None:
+        skip_or_fail(f"{PG_URL_ENV} is not set")
+        return
+    async with PgSchema(url) as database:
+        yield database
+
+
+@pytest_asyncio.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated SQLite database (for tests that need only the embedded one)."""
+    database = await _sqlite_db(tmp_path)
+    yield database
+    await database.dispose()
+
+
+@pytest_asyncio.fixture
+async def pg_db() -> AsyncIterator[Database]:
+    """A fresh, migrated PostgreSQL schema (for PostgreSQL-only tests)."""
+    url = pg_url()
+    if url is None:
+        skip_or_fail(f"{PG_URL_ENV} is not set")
+        return
+    async with PgSchema(url) as database:
+        yield database
+
+
+def sample_record(**overrides: Any) -> dict[str, Any]:
+    """A complete, valid initiative record under canonical keys."""
+    record: dict[str, Any] = {
+        "title": "Telemedicinsk hjemmemonitorering af KOL",
+        "description": "Borgere med KOL måler iltmætning og puls hjemme; data ses af "
+                       "sygeplejersker i kommunen og på sygehuset.",
+        "status": "i_drift",
+        "participants": ["kommune", "sygehus"],
+        "regions": ["nordjylland"],
+        "municipalities": ["Aalborg", "Hjørring"],
+        "organisation": "Region Nordjylland",
+        "patient_groups": ["KOL"],
+        "technology": ["Tablet", "Pulsoximeter"],
+        "start_date": "2019-03-01",
+        "end_date": None,
+        "contact_name": "Mette Jensen",
+        "contact_email": "mette.jensen@example.dk",
+        "contact_phone": "+4512345678",
+        "evaluation_url": "https://example.dk/evaluering-kol.pdf",
+        "website": "https://example.dk/kol",
+    }
+    record.update(overrides)
+    return record
+
+
+MakeInitiative = Callable[..., Awaitable[Initiative]]
+MakeSubmission = Callable[..., Awaitable[Submission]]
+
+
+@pytest.fixture
+def make_initiative(db: Database) -> MakeInitiative:
+    """Factory: ``await make_initiative(title=…, …)`` creates an entry (version 1)."""
+    counter = {"n": 0}
+
+    async def factory(database: Database | None = None, **overrides: Any) -> Initiative:
+        counter["n"] += 1
+        if "contact_email" not in overrides:
+            overrides["contact_email"] = f"kontakt{counter['n']}@example.dk"
+        async with (database or db).write() as session:
+            return await create_initiative(session, sample_record(**overrides),
+                                           actor="test", channel="import")
+    return factory
+
+
+@pytest.fixture
+def make_submission(db: Database) -> MakeSubmission:
+    """Factory: ``await make_submission(initiative=…, kind="update", proposed={…})``."""
+
+    async def factory(database: Database | None = None, *, kind: str = "update",
+                      channel: str = "email", proposed: dict[str, Any] | None = None,
+                      initiative: Initiative | None = None, **kw: Any) -> Submission:
+        async with (database or db).write() as session:
+            if initiative is not None:
+                initiative = await session.get(Initiative, initiative.id)
+            sub = await create_submission(
+                session, kind=kind, channel=channel, proposed=proposed or {},
+                initiative=initiative, sender_email=kw.pop("sender_email",
+                                                           "afsender@example.dk"), **kw)
+            assert sub is not None
+            return sub
+    return factory
