@@ -531,3 +531,13 @@ def format_value(key: str, value: Any, lang: str = "da") -> str:
     if key in LIST_FIELDS:
         return "; ".join(value)
     return str(value)
+
+
+def form_lines(record: Any, lang: str = "da", keys: tuple[str, ...] = FIELD_KEYS) -> list[str]:
+    """The reminder form: one ``Label: value`` line per field (the description may span
+    paragraphs). Parsing these lines back gives the same values (round trip)."""
+    lines: list[str] = []
+    for key in keys:
+        value = record.get(key) if hasattr(record, "get") else None
+        lines.append(f"{form_label(key, lang)}: {format_value(key, value, lang)}".rstrip())
+    return lines
