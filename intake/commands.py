@@ -1,9 +1,12 @@
-"""CLI subcommands of this capability (registered by bot.cli)."""
+"""CLI subcommands of e-mail intake (registered by bot.cli)."""
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from intake import parse_command
+
 
 def register(sub: "argparse._SubParsersAction[Any]") -> None:
-    """Add this capability's subcommands."""
+    """Add this capability's subcommands: ``parse``."""
+    parse_command.add_parser(sub)
