@@ -81,6 +81,8 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.is_postgres = parsed.get_backend_name() == "postgresql"
         args = dict(connect_args or {})
+        self.connect_args = dict(args)
+        self.pool_size = pool_size
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +99,11 @@ class Database:
             self.write_engine = self.engine
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    def clone(self) -> "Database":
+        """Another Database on the same URL with its own connection pools — what a
+        second process would have (tests of several instances use it)."""
+        return Database(self.url, connect_args=self.connect_args, pool_size=self.pool_size)
 
     @staticmethod
     def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
