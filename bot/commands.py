@@ -17,7 +17,7 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def register(sub: "argparse._SubParsersAction[Any]") -> None:
+def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("run", help="run the service (web app and workers)")
     p.set_defaults(func=cmd_run)
 

@@ -100,7 +100,7 @@ class Database:
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
-    def clone(self) -> "Database":
+    def clone(self) -> Database:
         """Another Database on the same URL with its own connection pools — what a
         second process would have (tests of several instances use it)."""
         return Database(self.url, connect_args=self.connect_args, pool_size=self.pool_size)

@@ -5,7 +5,7 @@ over); templates get ``_`` bound to the request's language.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 

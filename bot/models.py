@@ -56,7 +56,7 @@ class Contact(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow)
 
-    initiatives: Mapped[list["Initiative"]] = relationship(back_populates="contact")
+    initiatives: Mapped[list[Initiative]] = relationship(back_populates="contact")
 
 
 class Initiative(Base):

@@ -19,9 +19,10 @@ import os
 import socket
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "LANDKORT_"
 CONFIG_ENV = "LANDKORT_CONFIG"
@@ -52,7 +53,8 @@ class Settings:
                               secret=True)
     instance_name: str = setting("", "Name of this instance in leases and logs. Empty means "
                                  "HOSTNAME-PID.")
-    log_level: str = setting("INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_level: str = setting("INFO", "Logging level.",
+                             choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     language: str = setting("da", "Default language of pages and mails.", choices=("da", "en"))
 
     # --- web -----------------------------------------------------------------------------
@@ -93,7 +95,8 @@ class Settings:
                                      "not parsed.")
     processing_max_attempts: int = setting(3, "A stored message that fails this many times is "
                                            "quarantined.")
-    auto_answers_per_day: int = setting(3, "At most this many automatic answers per address per day.")
+    auto_answers_per_day: int = setting(3, "At most this many automatic answers per address "
+                                        "per day.")
 
     # --- LMTP intake ---------------------------------------------------------------------
     lmtp_enabled: bool = setting(False, "Listen for LMTP deliveries from the local mail server.")
@@ -116,9 +119,11 @@ class Settings:
 
     # --- campaigns -----------------------------------------------------------------------
     campaign_enabled: bool = setting(False, "Run the yearly reminder campaign scheduler.")
-    refresh_interval_days: int = setting(365, "An entry not confirmed for this long gets a reminder.")
+    refresh_interval_days: int = setting(365, "An entry not confirmed for this long gets a "
+                                         "reminder.")
     reminder_step2_days: int = setting(14, "Days without an answer before the second reminder.")
-    reminder_last_step_days: int = setting(14, "Days after the second reminder before the last one.")
+    reminder_last_step_days: int = setting(14, "Days after the second reminder before the "
+                                           "last one.")
     unconfirmed_after_days: int = setting(14, "Days after the last reminder before the entry is "
                                           "marked unconfirmed.")
     sending_days: str = setting("mon,tue,wed,thu,fri", "Weekdays on which reminders go out.")
@@ -165,7 +170,7 @@ class Settings:
     def moderator_email_list(self) -> list[str]:
         return [a.strip() for a in self.moderator_emails.split(",") if a.strip()]
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (tests, demo)."""
         return dataclasses.replace(self, **changes)
 
@@ -216,7 +221,10 @@ class Settings:
         rows = []
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            shown = ("********" if value else "(not set)") if f.metadata.get("secret") else repr(value)
+            if f.metadata.get("secret"):
+                shown = "********" if value else "(not set)"
+            else:
+                shown = repr(value)
             rows.append((f.name, shown, f.metadata.get("help", "")))
         return rows
 

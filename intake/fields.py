@@ -8,9 +8,10 @@ registry values through :func:`normalise`. Canonical keys, labels and synonyms f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
