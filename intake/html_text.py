@@ -43,14 +43,23 @@ class _Converter(HTMLParser):
         self.skip_at: int | None = None   # stack depth of the element being skipped
         self.stopped = False
         self.pre = 0
+        self.at_line_start = True
 
     # -- helpers
     def _skipping(self) -> bool:
         return self.stopped or self.skip_at is not None
 
     def _newline(self) -> None:
+        """A ``<br>``: always a line break."""
         if not self._skipping():
             self.parts.append("\n")
+            self.at_line_start = True
+
+    def _block_edge(self) -> None:
+        """The edge of a block element: start a new line unless already at one."""
+        if not self._skipping() and not self.at_line_start:
+            self.parts.append("\n")
+            self.at_line_start = True
 
     def _starts_quote(self, tag: str, attrs: dict[str, str]) -> bool:
         if tag in _INVISIBLE:
@@ -81,7 +90,7 @@ class _Converter(HTMLParser):
             self._newline()
             return
         if tag in _BLOCK:
-            self._newline()
+            self._block_edge()
         if tag in _VOID:
             return
         self.stack.append(tag)
@@ -94,8 +103,10 @@ class _Converter(HTMLParser):
         amap = {k.lower(): (v or "") for k, v in attrs}
         if not self._skipping() and self._stops_all(tag, amap):
             self.stopped = True
-        if tag == "br" or tag in _BLOCK:
+        if tag == "br":
             self._newline()
+        elif tag in _BLOCK:
+            self._block_edge()
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _VOID:
@@ -111,15 +122,17 @@ class _Converter(HTMLParser):
             if top == tag:
                 break
         if tag in _BLOCK:
-            self._newline()
+            self._block_edge()
 
     def handle_data(self, data: str) -> None:
         if self._skipping():
             return
-        if self.pre:
-            self.parts.append(data)
-        else:
-            self.parts.append(re.sub(r"[ \t\r\n\f]+", " ", data))
+        text = data if self.pre else re.sub(r"[ \t\r\n\f]+", " ", data)
+        self.parts.append(text)
+        if text.strip(" \xa0"):
+            self.at_line_start = text.endswith("\n")
+        elif "\xa0" in text and self.at_line_start:
+            self.parts.append("\n")  # Outlook's empty paragraph <p>&nbsp;</p>
 
 
 def _tidy(text: str) -> str:

@@ -51,6 +51,7 @@ _EMBEDDED_MARKERS = re.compile(
 # Gmail's old attribution: "2016-03-03 17:21 GMT+01:00 Some One <a@b>:"
 _ISO_DATE_START = re.compile(r"^[\s>]*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b")
 _TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\b")
+_NUMERIC_DATE = re.compile(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b\d{1,2}\.?\s+[^\W\d_]{3,}\.?\s+\d{4}\b")
 
 _WROTE = re.compile(
     r"(?:\b(?:wrote|writes|schrieb|schreef|geschreven|a\s+écrit|écrit|escribió|escreveu"
@@ -177,7 +178,11 @@ def is_attribution(text: str) -> bool:
     ends_colon = text.endswith((":", "："))
     matches = list(_WROTE.finditer(text))
     if not matches:
-        return False
+        # mail.ru / Yandex: "26.06.2014, 14:41, "Name" <a@b>:" — a date, an address and
+        # a colon, no verb.
+        return (ends_colon and len(text) <= 200 and "@" in text
+                and bool(_NUMERIC_DATE.search(text) or _WEEKDAY_START.match(text))
+                and bool(_TIME.search(text)) and _strong_start(text))
     m = matches[-1]
     before, after = text[:m.start()], text[m.end():].strip()
     if not re.search(r"\d|@", before):
