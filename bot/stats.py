@@ -6,11 +6,19 @@ and the tests share it; :func:`registry_stats` reads the published entries.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from bot.db import Database
-from bot.vocabulary import ONGOING_STATUSES, PARTICIPANT_KEYS, REGION_KEYS, SECTOR_KEYS, STATUS_KEYS, sector_of
+from bot.vocabulary import (
+    ONGOING_STATUSES,
+    PARTICIPANT_KEYS,
+    REGION_KEYS,
+    SECTOR_KEYS,
+    STATUS_KEYS,
+    sector_of,
+)
 
 UNKNOWN = "ukendt"
 
@@ -87,3 +95,66 @@ async def registry_stats(db: Database) -> Stats:
     async with db.read() as session:
         records = [i.record() for i in await published_initiatives(session)]
     return compute_stats(records)
+
+
+# ---------------------------------------------------------------------------------------
+# Presentation (the ``landkort stats`` command)
+
+def percent_da(value: float) -> str:
+    """A percentage the Danish way: ``12,5 %``."""
+    return f"{value:.1f}".replace(".", ",") + " %"
+
+
+def stats_json(stats: Stats) -> dict[str, Any]:
+    """:meth:`Stats.as_dict` plus the percentages MedCom reports (of all entries)."""
+    data = stats.as_dict()
+    data["percent"] = {
+        "by_status": {k: stats.share(v) for k, v in stats.by_status.items()},
+        "ongoing": stats.share(stats.ongoing), "ended": stats.share(stats.ended),
+        "by_participant": {k: stats.share(v) for k, v in stats.by_participant.items()},
+        "monosectoral": stats.share(stats.monosectoral),
+        "cross_sectoral": stats.share(stats.cross_sectoral),
+        "by_sector": {k: stats.share(v) for k, v in stats.by_sector.items()},
+        "by_region": {k: stats.share(v) for k, v in stats.by_region.items()},
+        "by_start_year": {str(k): stats.share(v) for k, v in stats.by_start_year.items()},
+    }
+    return data
+
+
+def format_stats(stats: Stats) -> str:
+    """A readable Danish table of the yearly figures, counts and shares of all entries."""
+    from bot.vocabulary import PARTICIPANTS, REGIONS, SECTORS, STATUSES, label_of
+
+    rows: list[tuple[str, str, str] | None] = []
+
+    def section(title: str, items: Iterable[tuple[str, int]]) -> None:
+        rows.append(None)
+        rows.append((title, "Antal", "Andel"))
+        for label, count in items:
+            rows.append(("  " + label, str(count), percent_da(stats.share(count))))
+
+    section("Status", [("Ikke oplyst" if k == UNKNOWN else label_of(STATUSES, k), v)
+                       for k, v in stats.by_status.items()])
+    section("Igangværende og afsluttede", [("Igangværende (projekt, udbredelse, drift)",
+                                            stats.ongoing), ("Afsluttede", stats.ended)])
+    section("Deltagere (et initiativ kan have flere)",
+            [(label_of(PARTICIPANTS, k), v) for k, v in stats.by_participant.items()])
+    section("Sektorer", [("Monosektorielle", stats.monosectoral),
+                         ("Tværsektorielle", stats.cross_sectoral)]
+            + [("  " + label_of(SECTORS, k), v) for k, v in stats.by_sector.items()
+               if k not in ("monosektoriel", UNKNOWN)]
+            + ([("Deltagere ikke oplyst", stats.by_sector[UNKNOWN])]
+               if stats.by_sector.get(UNKNOWN) else []))
+    section("Regioner (et initiativ kan være i flere)",
+            [(label_of(REGIONS, k), v) for k, v in stats.by_region.items()])
+    no_year = stats.total - sum(stats.by_start_year.values())
+    section("Startår", [(str(y), v) for y, v in sorted(stats.by_start_year.items())]
+            + ([("Ikke oplyst", no_year)] if no_year else []))
+    width = max(len(r[0]) for r in rows if r) + 2
+    lines = [f"Det telemedicinske landkort: {stats.total} offentliggjorte initiativer"]
+    for row in rows:
+        if row is None:
+            lines.append("")
+        else:
+            lines.append(f"{row[0]:<{width}}{row[1]:>6}  {row[2]:>8}".rstrip())
+    return "\n".join(lines)
