@@ -296,3 +296,34 @@ async def bulk_approve_confirmations(db: Database, submission_ids: Iterable[int]
         except DecisionError as exc:
             problems.append(str(exc))
     return done, problems
+
+
+async def set_contact(db: Database, initiative_id: int, *, actor: str,
+                      contact_name: str | None, contact_email: str,
+                      contact_phone: str | None = None,
+                      expected_version: int | None = None) -> Outcome:
+    """Give an entry a new contact person (a new version; clears needs_new_contact when
+    the new address is deliverable). ``expected_version`` guards against lost updates."""
+    if not contact_email or "@" not in contact_email:
+        raise InvalidDecision("a contact needs an e-mail address")
+    changes = {"contact_email": contact_email.strip().lower(),
+               "contact_name": (contact_name or "").strip() or None,
+               "contact_phone": (contact_phone or "").strip() or None}
+    async with db.write() as session:
+        initiative = await session.get(Initiative, initiative_id, populate_existing=True,
+                                       with_for_update=True)
+        if initiative is None:
+            raise NotFound(f"no entry {initiative_id}")
+        try:
+            written = await apply_changes(session, initiative, changes, actor=actor,
+                                          channel="web", expected_version=expected_version,
+                                          note="new contact set by a moderator")
+        except StaleVersion as exc:
+            raise Conflict(0, initiative_id, expected_version, exc.current) from None
+        if initiative.contact is not None and initiative.contact.email_status == "ok":
+            initiative.needs_new_contact = False
+        await record_event(session, actor=actor, action="initiative.contact_changed",
+                           initiative_id=initiative.id,
+                           detail={"contact_email": changes["contact_email"]})
+        return Outcome(0, "contact_changed", initiative.id,
+                       written.version if written else initiative.version)

@@ -1,13 +1,243 @@
 """Likely duplicates of a proposed or existing entry (scored with rapidfuzz).
 
-Interface used by intake (new submissions), the chat and the moderation UI. The scoring
-and blocking implementation belongs to the moderation web capability.
+Interface used by intake (new submissions), the chat and the moderation UI:
+:func:`find_duplicates` returns ``[{"initiative_id", "title", "score"}]`` best first.
+
+How it stays fast with 100,000 entries
+--------------------------------------
+An in-memory :class:`DuplicateIndex` per database holds, for every published entry, its
+normalised title, organisation, regions and contact, plus an inverted index from title
+tokens to entries. A check
+
+1. *blocks*: takes the entries that share a title token with the record (rarest tokens
+   first, a bounded number of postings; a misspelt token is matched to the index's
+   vocabulary with rapidfuzz) or share the contact's e-mail address;
+2. ranks those by the summed rarity (IDF) of the shared tokens and keeps the best 300;
+3. *scores* them with :func:`score_pair` and finally re-reads the winners from the
+   database, so a stale index can only cost recall, never show wrong data.
+
+The index picks up new entries (ids above its highest) on every call and is rebuilt from
+the database every :data:`REBUILD_SECONDS`.
+
+Scoring
+-------
+Title (weight 0.55; the mean of token_set_ratio and token_sort_ratio on folded text),
+organisation (0.2, token_set_ratio), contact (0.15: same e-mail 100, else name
+similarity) and region (0.1: overlap 100, disjoint 0); components missing on either side
+are left out and the weights renormalised. A short or generic title ("EMR", "Video",
+"Telemedicin") is not enough on its own: unless the organisation or the contact agrees,
+the score is capped below :data:`MIN_SCORE`.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import math
+import re
+import time
+import unicodedata
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from rapidfuzz import fuzz, process
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import Contact, Initiative
+
+MIN_SCORE = 60.0
+REBUILD_SECONDS = 300.0
+MAX_CANDIDATES = 300
+MAX_POSTINGS = 20_000
+WEIGHTS = {"title": 0.55, "organisation": 0.2, "contact": 0.15, "region": 0.1}
+
+# Words that say little about *which* initiative a title names.
+STOPWORDS = frozenset("""
+og i af til med for på the and of in for to a an en et den det de om ved fra som
+der paa til via with on at by
+""".split())
+GENERIC_WORDS = frozenset("""
+telemedicin telemedicinsk telemedicinske telemedicine telehealth telesundhed
+projekt project pilot pilotprojekt initiativ initiative losning loesning solution
+video videokonsultation videokonsultationer emr app digital digitale system platform
+hjemmemonitorering monitorering monitoring region kommune hospital sygehus borgere
+patienter patients
+""".split())
+
+
+def fold(text: str | None) -> str:
+    """Lower case, Danish letters spelt out (æ→ae, ø→oe, å→aa), accents and punctuation
+    removed, spaces collapsed."""
+    if not text:
+        return ""
+    t = text.casefold().replace("æ", "ae").replace("ø", "oe").replace("å", "aa")
+    t = unicodedata.normalize("NFKD", t).encode("ascii", "ignore").decode()
+    t = re.sub(r"[^a-z0-9]+", " ", t)
+    return " ".join(t.split())
+
+
+def title_tokens(folded_title: str) -> list[str]:
+    return [t for t in folded_title.split() if len(t) >= 2 and t not in STOPWORDS]
+
+
+def is_weak_title(folded_title: str) -> bool:
+    """True for titles that alone say too little to call two entries the same."""
+    informative = [t for t in title_tokens(folded_title) if t not in GENERIC_WORDS]
+    return len(informative) < 2 or len(folded_title) < 12
+
+
+@dataclass
+class Entry:
+    """One entry as the index sees it."""
+
+    id: int
+    title: str
+    title_f: str
+    org_f: str
+    regions: frozenset[str]
+    email: str
+    contact_f: str
+
+    @classmethod
+    def of(cls, id: int, title: str | None, organisation: str | None,
+           regions: Iterable[str] | None, email: str | None,
+           contact_name: str | None) -> Entry:
+        return cls(id=id, title=title or "", title_f=fold(title), org_f=fold(organisation),
+                   regions=frozenset(regions or ()), email=(email or "").strip().casefold(),
+                   contact_f=fold(contact_name))
+
+
+def record_entry(record: Mapping[str, Any]) -> Entry:
+    return Entry.of(0, record.get("title"), record.get("organisation"),
+                    record.get("regions"), record.get("contact_email"),
+                    record.get("contact_name"))
+
+
+def score_pair(a: Entry, b: Entry) -> float:
+    """How alike two entries are, 0–100 (see the module docstring)."""
+    if not a.title_f or not b.title_f:
+        return 0.0
+    parts: dict[str, float] = {}
+    parts["title"] = (fuzz.token_set_ratio(a.title_f, b.title_f)
+                      + fuzz.token_sort_ratio(a.title_f, b.title_f)) / 2
+    if a.org_f and b.org_f:
+        parts["organisation"] = fuzz.token_set_ratio(a.org_f, b.org_f)
+    if a.email and b.email:
+        parts["contact"] = 100.0 if a.email == b.email else (
+            fuzz.token_sort_ratio(a.contact_f, b.contact_f) * 0.6
+            if a.contact_f and b.contact_f else 0.0)
+    if a.regions and b.regions:
+        parts["region"] = 100.0 if a.regions & b.regions else 0.0
+    total = sum(WEIGHTS[k] for k in parts)
+    score = sum(WEIGHTS[k] * v for k, v in parts.items()) / total
+    if is_weak_title(a.title_f) or is_weak_title(b.title_f):
+        agrees = parts.get("organisation", 0) >= 90 or parts.get("contact", 0) >= 100
+        disjoint = parts.get("region") == 0.0
+        if not agrees or disjoint:
+            score = min(score, MIN_SCORE - 10)
+    return round(score, 1)
+
+
+@dataclass
+class DuplicateIndex:
+    """Published entries in memory with an inverted index on title tokens."""
+
+    entries: dict[int, Entry] = field(default_factory=dict)
+    postings: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    by_email: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    vocabulary: list[str] = field(default_factory=list)
+    max_id: int = 0
+    built_at: float = 0.0
+
+    def add(self, entry: Entry) -> None:
+        self.entries[entry.id] = entry
+        for tok in set(title_tokens(entry.title_f)):
+            self.postings[tok].append(entry.id)
+        if entry.email:
+            self.by_email[entry.email].append(entry.id)
+        self.max_id = max(self.max_id, entry.id)
+
+    def finish(self) -> None:
+        self.vocabulary = sorted(self.postings)
+
+    def _idf(self, token: str) -> float:
+        return math.log(1 + len(self.entries) / (1 + len(self.postings.get(token, ()))))
+
+    def candidates(self, probe: Entry, exclude: int | None = None) -> list[int]:
+        """Entry ids worth scoring against ``probe``: at most MAX_CANDIDATES."""
+        tokens = set(title_tokens(probe.title_f))
+        matched: dict[str, float] = {}
+        for tok in tokens:
+            if tok in self.postings:
+                matched[tok] = 1.0
+            elif len(tok) >= 5 and self.vocabulary:
+                for other, sim, _ in process.extract(tok, self.vocabulary, scorer=fuzz.ratio,
+                                                     score_cutoff=84, limit=3):
+                    matched[other] = max(matched.get(other, 0.0), sim / 100)
+        weight: dict[int, float] = defaultdict(float)
+        seen = 0
+        for tok in sorted(matched, key=lambda t: len(self.postings[t])):
+            ids = self.postings[tok]
+            if seen and seen + len(ids) > MAX_POSTINGS:
+                break
+            w = self._idf(tok) * matched[tok]
+            for i in ids[:MAX_POSTINGS]:
+                weight[i] += w
+            seen += len(ids)
+        for i in self.by_email.get(probe.email, ()) if probe.email else ():
+            weight[i] += 100.0
+        weight.pop(exclude or -1, None)
+        best = sorted(weight.items(), key=lambda kv: -kv[1])[:MAX_CANDIDATES]
+        return [i for i, _ in best if i in self.entries]
+
+    def search(self, probe: Entry, *, exclude: int | None = None,
+               limit: int = 5) -> list[tuple[int, float]]:
+        scored = [(i, score_pair(probe, self.entries[i]))
+                  for i in self.candidates(probe, exclude)]
+        scored = [s for s in scored if s[1] >= MIN_SCORE]
+        scored.sort(key=lambda s: (-s[1], s[0]))
+        return scored[:limit]
+
+
+_ROW_QUERY = (select(Initiative.id, Initiative.title, Initiative.organisation,
+                     Initiative.regions, Contact.email, Contact.name)
+              .outerjoin(Contact, Contact.id == Initiative.contact_id)
+              .where(Initiative.merged_into_id.is_(None)))
+
+# One index per database engine (dropped with the engine).
+_INDEXES: weakref.WeakKeyDictionary[Any, DuplicateIndex] = weakref.WeakKeyDictionary()
+
+
+async def load_index(session: AsyncSession) -> DuplicateIndex:
+    """Build the index from every published entry."""
+    index = DuplicateIndex()
+    for row in await session.execute(_ROW_QUERY.order_by(Initiative.id)):
+        index.add(Entry.of(*row))
+    index.finish()
+    index.built_at = time.monotonic()
+    return index
+
+
+async def get_index(session: AsyncSession) -> DuplicateIndex:
+    """The cached index for this session's database, refreshed as needed."""
+    key = session.get_bind()
+    index = _INDEXES.get(key)
+    if index is None or time.monotonic() - index.built_at > REBUILD_SECONDS:
+        index = await load_index(session)
+        _INDEXES[key] = index
+        return index
+    newest = await session.scalar(select(func.max(Initiative.id)))
+    if newest is not None and newest > index.max_id:
+        for row in await session.execute(_ROW_QUERY.where(Initiative.id > index.max_id)):
+            index.add(Entry.of(*row))
+        index.finish()
+    return index
+
+
+def invalidate(session: AsyncSession) -> None:
+    """Forget the cached index (after merges or big edits, so they show at once)."""
+    _INDEXES.pop(session.get_bind(), None)
 
 
 async def find_duplicates(session: AsyncSession, record: Mapping[str, Any], *,
@@ -15,4 +245,24 @@ async def find_duplicates(session: AsyncSession, record: Mapping[str, Any], *,
                           limit: int = 5) -> list[dict[str, Any]]:
     """Published entries that look like ``record`` (canonical keys), best first:
     ``[{"initiative_id": int, "title": str, "score": float (0–100)}]``."""
-    return []
+    probe = record_entry(record)
+    if not probe.title_f:
+        return []
+    index = await get_index(session)
+    found = index.search(probe, exclude=exclude_initiative_id, limit=limit * 2)
+    if not found:
+        return []
+    # Re-read and re-score the winners: the index may be minutes old.
+    rows = await session.execute(_ROW_QUERY.where(Initiative.id.in_([i for i, _ in found])))
+    fresh = {row[0]: Entry.of(*row) for row in rows}
+    results: list[dict[str, Any]] = []
+    for initiative_id, _ in found:
+        entry = fresh.get(initiative_id)
+        if entry is None:
+            continue
+        score = score_pair(probe, entry)
+        if score >= MIN_SCORE:
+            results.append({"initiative_id": initiative_id, "title": entry.title,
+                            "score": score})
+    results.sort(key=lambda r: (-float(r["score"]), int(r["initiative_id"])))
+    return results[:limit]

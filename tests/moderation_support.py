@@ -1,0 +1,38 @@
+"""Helpers shared by the moderation web tests: users, logging in, reading CSRF tokens."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.db import Database
+from moderation.accounts import create_user
+
+PASSWORD = "correct horse battery"
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The first CSRF token in a page."""
+    found = _CSRF_RE.search(html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+async def add_user(db: Database, name: str = "anna", role: str = "moderator") -> None:
+    await create_user(db, name, PASSWORD, role=role, actor="test")
+
+
+async def login(client: TestClient[Any, Any], name: str = "anna",
+                password: str = PASSWORD) -> str:
+    """Log in through the form; returns the session's CSRF token."""
+    resp = await client.get("/login")
+    assert resp.status == 200
+    token = csrf_of(await resp.text())
+    resp = await client.post("/login", data={"csrf_token": token, "username": name,
+                                             "password": password}, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    resp = await client.get("/moderation")
+    assert resp.status == 200
+    return csrf_of(await resp.text())
