@@ -145,23 +145,25 @@ def detect_bounce(msg: DecodedMessage, text: str) -> BounceFinding | None:
     local = addr.split("@", 1)[0] if addr else ""
     daemon = bool(_BOUNCE_SENDER.match(local) or _BOUNCE_SENDER.match(name))
     bouncy_subject = bool(_BOUNCE_SUBJECT.search(subject))
-    if not (daemon or (bouncy_subject and _null_return_path(msg))):
-        if not bouncy_subject:
-            return None
-    temporary, permanent = _flufl_recipients(msg)
-    if not (daemon or permanent or temporary or (bouncy_subject and _null_return_path(msg))):
+    if not (daemon or bouncy_subject):
         return None
-    if daemon and not (bouncy_subject or permanent or temporary):
+    automated = daemon or _null_return_path(msg) or bool(
+        (msg.get("Auto-Submitted") or "").strip().lower() not in ("", "no"))
+    if not automated:
+        return None  # a person writing about a bounce, or forwarding one
+    temporary, permanent = _flufl_recipients(msg)
+    if not (bouncy_subject or permanent or temporary):
         return None  # a postmaster writing as a person
     status = _status_in_text(text)
-    recipient = (permanent or temporary or [None])[0]
-    if recipient is None:
-        recipient = _recipient_in_text(text, msg)
-    permanent_flag = bool(permanent) or bool(status and status[0] == "5") or (
-        not temporary and status is None)
-    if temporary and not permanent:
-        permanent_flag = bool(status and status[0] == "5")
-    return BounceFinding(recipient, status, permanent_flag)
+    failed = permanent or temporary
+    recipient = failed[0] if failed else _recipient_in_text(text, msg)
+    if permanent:
+        is_permanent = True
+    elif temporary:
+        is_permanent = bool(status and status[0] == "5")
+    else:
+        is_permanent = status is None or status[0] == "5"
+    return BounceFinding(recipient, status, is_permanent)
 
 
 def _recipient_in_text(text: str, msg: DecodedMessage) -> str | None:
@@ -240,6 +242,11 @@ _UNSUB_TEXT = re.compile(
     re.IGNORECASE)
 
 
+_SIGN_OFF_WITH_NAME = re.compile(
+    r"^(?i:mvh|vh|hilsen|med\s+venlig\s+hilsen|venlig\s+hilsen|best\s+regards|regards"
+    r"|kind\s+regards|thanks|cheers|br)[,.]?\s+(?:[A-ZÆØÅ][\w.'-]*\s*){1,3}$")
+
+
 def is_unsubscribe(own_text: str, subject: str) -> bool:
     """True when the sender only asks to stop receiving reminders.
 
@@ -252,7 +259,7 @@ def is_unsubscribe(own_text: str, subject: str) -> bool:
         r"^(?:hej|hi|hello|dear|kære|goddag|god\s+dag)\b.{0,40}$", ln, re.IGNORECASE)]
     from intake.quotes import is_sign_off
     for k, ln in enumerate(core):
-        if is_sign_off(ln):
+        if is_sign_off(ln) or _SIGN_OFF_WITH_NAME.match(ln):
             core = core[:k]
             break
     text = " ".join(core)

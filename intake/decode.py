@@ -293,7 +293,9 @@ def decode_message(raw: bytes) -> DecodedMessage:
         return out
     out.message = msg
     try:
-        for key, value in msg.items():
+        # raw_items(): the values as parsed, before compat32 turns raw 8-bit bytes into
+        # U+FFFD; decode_header_value reads them with the charset chain instead.
+        for key, value in msg.raw_items():
             out.headers.append((str(key), decode_header_value(value)))
     except Exception:
         pass

@@ -51,7 +51,8 @@ _EMBEDDED_MARKERS = re.compile(
 # Gmail's old attribution: "2016-03-03 17:21 GMT+01:00 Some One <a@b>:"
 _ISO_DATE_START = re.compile(r"^[\s>]*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b")
 _TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\b")
-_NUMERIC_DATE = re.compile(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b\d{1,2}\.?\s+[^\W\d_]{3,}\.?\s+\d{4}\b")
+_NUMERIC_DATE = re.compile(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}\b"
+                           r"|\b\d{1,2}\.?\s+[^\W\d_]{3,}\.?\s+\d{4}\b")
 
 _WROTE = re.compile(
     r"(?:\b(?:wrote|writes|schrieb|schreef|geschreven|a\s+écrit|écrit|escribió|escreveu"
@@ -381,7 +382,7 @@ def trim(text: str) -> Trimmed:
         pattern = pattern[:end]
 
     # Attribution lines of quotes the sender answered in between are not their words.
-    kept = [(line, k) for line, k in zip(lines, kinds) if k != "b"]
+    kept = [(line, k) for line, k in zip(lines, kinds, strict=False) if k != "b"]
     lines = [line for line, _ in kept]
     kinds = [k for _, k in kept]
 
@@ -435,7 +436,7 @@ def own_field_text(trimmed: Trimmed) -> str:
     sign-off ("Med venlig hilsen", "Best regards") — the signature block with its
     phone number and title is not the sender's answer."""
     out: list[str] = []
-    for line, kind in zip(trimmed.lines, trimmed.kinds):
+    for line, kind in zip(trimmed.lines, trimmed.kinds, strict=False):
         if kind == "q":
             continue
         if is_sign_off(line):

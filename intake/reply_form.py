@@ -107,7 +107,8 @@ _CONFIRM = re.compile(
     r"|alt\s+(?:ser\s+)?(?:fint|korrekt|rigtigt)\s+ud|oplysningerne\s+er\s+(?:stadig\s+)?"
     r"(?:korrekte|gældende|rigtige|aktuelle|uændrede)|stadig\s+(?:korrekt|aktuelt|gældende)"
     r"|det\s+er\s+(?:stadig\s+)?(?:korrekt|rigtigt)|uændret|intet\s+nyt|ingen\s+ændring"
-    r"|no\s+changes?|nothing\s+(?:has\s+)?changed|confirmed|(?:i|we|hereby)\s+confirm|all\s+(?:is\s+)?correct"
+    r"|no\s+changes?|nothing\s+(?:has\s+)?changed|confirmed|(?:i|we|hereby)\s+confirm"
+    r"|all\s+(?:is\s+)?correct"
     r"|everything\s+is\s+(?:still\s+)?(?:correct|up\s+to\s+date|accurate)|still\s+(?:correct|"
     r"accurate|up\s+to\s+date|valid)|unchanged|looks\s+(?:good|correct|fine))\b",
     re.IGNORECASE)
