@@ -257,9 +257,8 @@ def _parse_row(line: int, cells: Sequence[str], columns: Sequence[str | None]) \
     record: dict[str, Any] = {}
     language = "da"
     confirmed_at: datetime | None = None
-    for key, raw in zip(columns, cells, strict=False):
-        if key is None or not raw.strip():
-            continue
+    values = [(k, raw) for k, raw in zip(columns, cells, strict=False) if k and raw.strip()]
+    for key, raw in values:
         if key == "language":
             lang = _parse_language(raw)
             if lang is None:
@@ -267,6 +266,8 @@ def _parse_row(line: int, cells: Sequence[str], columns: Sequence[str | None]) \
                                                   'eller en.'))
             else:
                 language = lang
+    for key, raw in values:
+        if key == "language":
             continue
         if key == "last_confirmed_at":
             confirmed_at = parse_timestamp(raw)
@@ -274,6 +275,7 @@ def _parse_row(line: int, cells: Sequence[str], columns: Sequence[str | None]) \
                 errors.append(RowError(line, key, f'Datoen "{raw.strip()}" kan ikke læses. '
                                                   'Skriv den som 2024-03-01.'))
             continue
+        # Messages in Danish: they are read by the moderator running the import.
         result = normalise(key, raw, "da")
         if result.problem is not None:
             errors.append(RowError(line, key, result.problem.message))
