@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 import tomllib
 import typing
@@ -223,6 +224,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.metadata.get("secret"):
                 shown = "********" if value else "(not set)"
+            elif f.name == "database_url":  # user:PASSWORD@host → user:***@host
+                shown = repr(re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", value))
             else:
                 shown = repr(value)
             rows.append((f.name, shown, f.metadata.get("help", "")))
