@@ -3,8 +3,10 @@ bounce records and the per-address limit on automatic answers."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -56,6 +58,9 @@ class InboundMessage(Base):
     # submission | bounce | auto_reply | opt_out | own_mail | quarantined | …
     outcome: Mapped[str | None] = mapped_column(String(32))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # What processing found and did, for moderators: {"submission_id": …, "problems": […],
+    # "answer": "receipt" | "problems" | "suppressed:<reason>", "token_purpose": …}
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ImapCursor(Base):

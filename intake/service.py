@@ -1,8 +1,31 @@
-"""Component stub: routes and workers are added by its capability."""
+"""E-mail intake under the app: the IMAP fetcher, the LMTP listener and the processor.
+
+``setup(app)`` appends the workers the settings ask for to ``app[WORKERS]``: the
+processor always (it also handles mail stored by the demo or the CLI), the IMAP fetcher
+when ``imap_enabled``, the LMTP listener when ``lmtp_enabled``. Ingress wakes the
+processor after each commit, so a new mail is handled at once rather than at the next
+poll.
+"""
 from __future__ import annotations
 
 from aiohttp import web
 
+from bot.appkeys import DB, EXTRA, SETTINGS, WORKERS
+from intake.imap_fetch import ImapFetcher
+from intake.lmtp import LmtpListener
+from intake.processor import Processor
+
 
 def setup(app: web.Application) -> None:
-    """Add this component's routes and workers to the app."""
+    """Add this component's workers to the app."""
+    settings = app[SETTINGS]
+    db = app[DB]
+    processor = Processor(settings, db)
+    workers: list[object] = []
+    if settings.imap_enabled:
+        workers.append(ImapFetcher(settings, db, on_stored=processor.wake))
+    if settings.lmtp_enabled:
+        workers.append(LmtpListener(settings, db, on_stored=processor.wake))
+    workers.append(processor)
+    app[WORKERS].extend(workers)  # type: ignore[arg-type]
+    app[EXTRA]["intake_processor"] = processor

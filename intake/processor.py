@@ -1,0 +1,156 @@
+"""The processing stage: stored messages → parsed → exactly one outcome each.
+
+:class:`Processor` is a :class:`bot.workers.LoopWorker`. Each round it claims a small
+batch (:func:`intake.store.claim_batch`: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
+short ``BEGIN IMMEDIATE`` on SQLite, with a lease so a dead worker's claim expires), and
+for each message
+
+1. parses the raw bytes with the pure :func:`intake.parse.parse_message` *outside* any
+   transaction (big messages in a thread, so the event loop keeps serving LMTP/IMAP);
+2. opens one write transaction that re-checks the lease, applies the outcome
+   (:func:`intake.outcomes.apply_outcome`: queue item, bounce, opt-out …, plus the answer
+   mail in the outbox) and marks the message ``done`` — all or nothing.
+
+Errors are ours (the sender's mistakes are outcomes, not exceptions): the message is
+released with a growing delay and retried; after ``processing_max_attempts`` it is
+``quarantined`` with its error for moderators (``landkort intake replay ID`` retries it).
+One bad message never blocks the others, and ``asyncio.CancelledError`` always propagates.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from bot.db import Database, dbnow
+from bot.settings import Settings
+from bot.workers import LoopWorker
+from intake.answers import parse_headers
+from intake.models import InboundMessage
+from intake.outcomes import Outcome, apply_outcome
+from intake.parse import ParseResult, parse_message
+from intake.store import Claimed, claim_batch, release_failed, release_unprocessed
+
+log = logging.getLogger(__name__)
+
+THREAD_PARSE_BYTES = 256 * 1024
+
+
+async def parse_raw(raw: bytes, settings: Settings) -> ParseResult:
+    """Parse with the pure core; large messages in a worker thread."""
+    kwargs: dict[str, Any] = {"own_domain": settings.mail_domain,
+                              "own_local_part": settings.mailbox_local_part}
+    if len(raw) > THREAD_PARSE_BYTES:
+        return await asyncio.to_thread(parse_message, raw, **kwargs)
+    return parse_message(raw, **kwargs)
+
+
+async def process_claimed(db: Database, settings: Settings, claimed: Claimed,
+                          owner: str) -> Outcome | None:
+    """Parse one claimed message and commit its outcome. None when the lease was lost
+    (another worker took the message over: it does the work, we do nothing)."""
+    parsed = await parse_raw(claimed.raw, settings)
+    headers = parse_headers(claimed.raw)
+    async with db.write() as session:
+        row = await session.get(InboundMessage, claimed.id)
+        if row is None or row.state != "stored" or row.lease_owner != owner:
+            log.warning("inbound %s: lease lost before commit; leaving it", claimed.id)
+            return None
+        outcome = await apply_outcome(session, settings, row, parsed, headers)
+        row.state, row.kind, row.outcome = "done", parsed.kind, outcome.outcome
+        row.processed_at, row.lease_owner, row.lease_until = dbnow(), None, None
+        row.last_error = None
+        row.from_addr = (parsed.from_addr or row.from_addr or "")[:320] or None
+        row.subject = (parsed.subject or row.subject or "")[:1000] or None
+        detail = dict(outcome.detail)
+        if outcome.submission_id is not None:
+            detail["submission_id"] = outcome.submission_id
+        detail["language"] = parsed.language
+        row.detail = detail
+    log.info("inbound %s: %s → %s%s", claimed.id, parsed.kind, outcome.outcome,
+             f" (submission {outcome.submission_id})" if outcome.submission_id else "")
+    return outcome
+
+
+class Processor(LoopWorker):
+    """Claims stored messages and processes them one transaction each."""
+
+    name = "intake-processor"
+
+    def __init__(self, settings: Settings, db: Database, *, owner: str | None = None,
+                 batch_size: int = 20, lease_seconds: float = 300.0,
+                 retry_base_seconds: float = 30.0, idle_seconds: float = 5.0) -> None:
+        super().__init__()
+        self.settings = settings
+        self.db = db
+        self.owner = owner or f"{settings.effective_instance_name}:processor"
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.retry_base_seconds = retry_base_seconds
+        self.idle_seconds = idle_seconds
+        self.processed = 0
+        self.on_outcome: Callable[[int, Outcome], None] | None = None
+
+    async def handle(self, claimed: Claimed) -> Outcome | None:
+        """Process one message (tests override this to inject faults)."""
+        return await process_claimed(self.db, self.settings, claimed, self.owner)
+
+    async def run_once(self) -> int:
+        batch = await claim_batch(self.db, self.owner, limit=self.batch_size,
+                                  lease_seconds=self.lease_seconds,
+                                  max_attempts=self.settings.processing_max_attempts)
+        done = 0
+        for claimed in batch:
+            if self.stopping:
+                # Claim nothing new; hand the rest of the batch back at once.
+                await release_unprocessed(self.db, claimed.id, self.owner)
+                continue
+            try:
+                outcome = await self.handle(claimed)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # ours: retried, then quarantined
+                log.error("inbound %s: processing failed (attempt %d): %s", claimed.id,
+                          claimed.attempts, exc, exc_info=True)
+                error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                delay = self.retry_base_seconds * (2 ** max(claimed.attempts - 1, 0))
+                await self._release(claimed, error, retry=delay)
+                continue
+            done += 1
+            self.processed += 1
+            if outcome is not None and self.on_outcome is not None:
+                self.on_outcome(claimed.id, outcome)
+        return done or len(batch)
+
+    async def _release(self, claimed: Claimed, error: str, *, retry: float) -> None:
+        try:
+            state = await release_failed(self.db, claimed.id, self.owner, error,
+                                         max_attempts=self.settings.processing_max_attempts,
+                                         retry_after=retry)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the lease expires by itself; the next claim retries it
+            log.exception("inbound %s: could not record the failure", claimed.id)
+            return
+        if state == "quarantined":
+            log.error("inbound %s: quarantined after %d attempts: %s", claimed.id,
+                      claimed.attempts, error)
+
+
+async def process_pending(db: Database, settings: Settings, *, owner: str = "cli",
+                          retry_base_seconds: float = 0.0, limit: int | None = None) -> int:
+    """Process everything that is waiting now (CLI, demo, benchmark); returns how many
+    messages were handled."""
+    worker = Processor(settings, db, owner=owner, retry_base_seconds=retry_base_seconds)
+    total = 0
+    while limit is None or total < limit:
+        n = await worker.run_once()
+        if not n:
+            break
+        total += n
+    return total
+
+
+__all__ = ["Processor", "parse_raw", "process_claimed", "process_pending"]
