@@ -1,0 +1,130 @@
+"""The ``landkort`` command line: help, ``run`` and ``demo`` end to end."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.cli import build_parser
+from bot.demo_data import DEMO_INITIATIVES
+from tests.clihelp import (
+    clean_env,
+    free_port,
+    isolate_env,
+    landkort_command,
+    run_cli,
+    stop,
+    wait_for_health,
+)
+
+# Commands the README documents; every capability's commands must show up in --help.
+CORE_COMMANDS = {"run", "demo", "db", "config", "import", "export", "stats", "parse"}
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[str, argparse.ArgumentParser]]:
+    """{name: (help, parser)} of a parser's subcommands."""
+    found: dict[str, tuple[str, argparse.ArgumentParser]] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help or "" for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                found[name] = (helps.get(name, ""), sub)
+    return found
+
+
+def test_help_lists_every_command_with_help_text(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = _subcommands(build_parser())
+    assert CORE_COMMANDS <= set(commands)
+    missing: list[str] = []
+
+    def walk(prefix: str, tree: dict[str, tuple[str, argparse.ArgumentParser]]) -> None:
+        for name, (text, sub) in tree.items():
+            if not text.strip():
+                missing.append(f"{prefix}{name}")
+            walk(f"{prefix}{name} ", _subcommands(sub))
+    walk("", commands)
+    assert missing == [], f"commands without help text: {missing}"
+
+    result = run_cli(capsys, "--help")
+    assert result.code == 0
+    for name, (text, _) in commands.items():
+        assert name in result.out
+        assert text.split()[0] in result.out
+
+
+def test_run_without_a_secret_exits_1_with_a_clear_message(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    isolate_env(monkeypatch, tmp_path, LANDKORT_DATA_DIR=str(tmp_path / "var"))
+    result = run_cli(capsys, "run")
+    assert result.code == 1
+    assert result.err.startswith("landkort: ")
+    assert "secret_key is missing" in result.err and "LANDKORT_SECRET_KEY" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_demo_seed_only_then_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    isolate_env(monkeypatch, tmp_path, LANDKORT_DATA_DIR=str(tmp_path / "var"))
+    result = run_cli(capsys, "demo", "--seed-only")
+    assert result.code == 0, result.err
+    assert f"registry: {len(DEMO_INITIATIVES)} initiatives loaded" in result.out
+    assert (tmp_path / "var" / "landkort.db").exists()
+
+    result = run_cli(capsys, "demo", "--seed-only")
+    assert "already has data" in result.out
+
+    result = run_cli(capsys, "stats")
+    assert result.code == 0, result.err
+    assert f"{len(DEMO_INITIATIVES)} offentliggjorte initiativer" in result.out
+    for label in ("Monosektorielle", "Tværsektorielle", "Region Nordjylland", "I drift",
+                  "Sygehus–kommune–almen praksis"):
+        assert label in result.out
+    data = json.loads(run_cli(capsys, "stats", "--json").out)
+    assert data["total"] == len(DEMO_INITIATIVES)
+    assert data["monosectoral"] + data["cross_sectoral"] == len(DEMO_INITIATIVES)
+
+
+def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "landkort.toml"
+    config.write_text(f'data_dir = "{tmp_path / "var"}"\n'
+                      f'secret_key = "run-test-secret-0123456789abcdef"\n'
+                      f"http_port = {port}\n", encoding="utf-8")
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(landkort_command("--config", str(config), "run"),
+                                cwd=tmp_path, env=clean_env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            health = wait_for_health(proc, port, log=log)
+            assert health["status"] == "ok" and health["database"] == "ok"
+        finally:
+            code = stop(proc)
+    assert code == 0, log.read_text(errors="replace")
+    output = log.read_text(errors="replace")
+    assert f"running on http://127.0.0.1:{port}" in output
+    assert "Traceback" not in output
+
+
+def test_demo_serves_healthz(tmp_path: Path) -> None:
+    port = free_port()
+    data_dir = tmp_path / "demo"
+    env = clean_env(LANDKORT_SANDBOX_SMTP_PORT=str(free_port()),
+                    LANDKORT_SANDBOX_IMAP_PORT=str(free_port()))
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            landkort_command("demo", "--port", str(port), "--data-dir", str(data_dir)),
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            health = wait_for_health(proc, port, timeout=30.0, log=log)
+            assert health["status"] == "ok"
+        finally:
+            stop(proc)
+    assert (data_dir / "landkort.db").exists()
+    assert f"registry: {len(DEMO_INITIATIVES)} initiatives loaded" in log.read_text(
+        errors="replace")
