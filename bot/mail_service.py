@@ -1,8 +1,33 @@
-"""Component stub: routes and workers are added by its capability."""
+"""Outgoing mail in the running service: the outbox sender, the campaign scheduler,
+the moderators' digest (each on when its settings say so) and the unsubscribe pages
+(always on: links in mail sent earlier must keep working)."""
 from __future__ import annotations
 
 from aiohttp import web
 
+from bot.appkeys import DB, EXTRA, SETTINGS, WORKERS
+from bot.campaigns import CampaignScheduler
+from bot.digest import DigestWorker
+from bot.sender import OutboxSender
+from bot.unsubscribe import setup_routes
+
 
 def setup(app: web.Application) -> None:
-    """Add this component's routes and workers to the app."""
+    """Add the unsubscribe routes and the mail workers the settings enable."""
+    settings = app[SETTINGS]
+    db = app[DB]
+    setup_routes(app)
+    sender: OutboxSender | None = None
+    if settings.smtp_enabled:
+        sender = OutboxSender(settings, db)
+        app[WORKERS].append(sender)
+        app[EXTRA]["outbox_sender"] = sender
+    wake = sender.wake if sender is not None else None
+    if settings.campaign_enabled:
+        scheduler = CampaignScheduler(settings, db, on_queued=wake)
+        app[WORKERS].append(scheduler)
+        app[EXTRA]["campaign_scheduler"] = scheduler
+    if settings.moderator_email_list and settings.smtp_enabled:
+        digest = DigestWorker(settings, db, on_queued=wake)
+        app[WORKERS].append(digest)
+        app[EXTRA]["digest"] = digest

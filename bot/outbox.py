@@ -1,33 +1,69 @@
 """The outbox: every outgoing mail is a row written in the same transaction as the
-decision that causes it; a sender worker delivers it later (bot.sender).
+decision that causes it; a sender worker delivers it later (:mod:`bot.sender`).
 
 :func:`compose` builds the complete message (Message-ID fixed here, before any SMTP
 conversation, so a resend after a crash is recognisably the same mail) and
 :func:`enqueue` stores it. Both are pure/DB-only: no network.
+
+The rest of the module is the sender's repository: :func:`claim_due` takes due rows
+under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; a short ``BEGIN IMMEDIATE``
+transaction on SQLite), and :func:`record_sent`, :func:`record_retry`,
+:func:`record_failed` and :func:`release` write the outcome, each in its own short
+transaction. No transaction is ever held across the SMTP conversation.
+
+Row states: ``pending`` (waiting, ``next_attempt_at`` says when) → ``sending`` (claimed;
+``lease_owner``/``lease_until``) → ``sent`` | ``failed`` | back to ``pending`` for a
+retry. ``cancelled`` rows (the contact opted out before delivery) are never sent.
 """
 from __future__ import annotations
 
+import random
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email import policy as email_policy
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, formataddr
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import utcnow
+from bot.db import Database, dbnow, utcnow
 from bot.mailtemplates import RenderedMail
-from bot.models import OutboxMessage
+from bot.models import CampaignStep, Contact, Initiative, OutboxMessage
 from bot.settings import Settings
 
 # Our Message-IDs start with this, so intake recognises replies to our own mail by
 # In-Reply-To/References even when the reply token was lost.
 MESSAGE_ID_PREFIX = "landkort."
 
+# Kinds of mail that go to many people on a schedule (not answers to a person's mail).
+BULK_KINDS = frozenset({"reminder", "digest"})
+
+
+# Header folding for generation. The default policy folds at 78 columns and, when a
+# header holds a token longer than that (a List-Unsubscribe URL with a 32-character
+# token), falls back to RFC 2047 encoded-words — which breaks URLs for every client.
+# RFC 5322 §2.1.1 allows lines up to 998 characters; bodies are unaffected (their
+# transfer encoding is chosen when the content is set, under the default policy).
+HEADER_POLICY = email_policy.default.clone(max_line_length=998)
+
 
 def new_message_id(domain: str) -> str:
     return f"<{MESSAGE_ID_PREFIX}{uuid.uuid4().hex}@{domain}>"
+
+
+def unsubscribe_url(settings: Settings, token: str) -> str:
+    """The HTTPS one-click URL (RFC 8058) served by :mod:`bot.unsubscribe`."""
+    return f"{settings.base_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def unsubscribe_mailto(settings: Settings, token: str) -> str:
+    """The mailto variant of List-Unsubscribe (RFC 2369 §3.2); intake reads the token
+    from the subject ("afmeld TOKEN")."""
+    return f"mailto:{settings.intake_address}?subject=afmeld%20{token}"
 
 
 def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
@@ -39,10 +75,14 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
 
     - ``Auto-Submitted: auto-generated`` (RFC 3834 §5) so auto-responders stay quiet, and
       ``X-Auto-Response-Suppress: All`` for Exchange, which ignores RFC 3834;
+      scheduled mail (reminders, digests) also says ``Precedence: bulk``, which vacation
+      responders honour (RFC 3834 §2 notes its use);
     - the reply token in ``Reply-To`` (``landkort+TOKEN@domain``), ``X-Landkort-Token`` and
       a ``[ref:TOKEN]`` subject tag, so at least one survives a mail client;
-    - ``List-Unsubscribe`` with a mailto and an HTTPS URL plus ``List-Unsubscribe-Post:
-      List-Unsubscribe=One-Click`` (RFC 8058) when an unsubscribe token is given.
+    - ``List-Unsubscribe`` with a mailto and an HTTPS URL (RFC 2369 §3.2) plus
+      ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058 §3.1) when an
+      unsubscribe token is given. RFC 8058 requires the HTTPS URI and a valid DKIM
+      signature covering both headers; DKIM signing is the relay's job.
     """
     msg = EmailMessage()
     msg["From"] = formataddr((settings.from_name, settings.intake_address))
@@ -55,6 +95,8 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
     msg["Message-ID"] = message_id or new_message_id(settings.mail_domain)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
+    if kind in BULK_KINDS:
+        msg["Precedence"] = "bulk"
     msg["X-Landkort-Kind"] = kind
     if reply_token:
         msg["Reply-To"] = settings.reply_address(reply_token)
@@ -65,26 +107,36 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
         msg["In-Reply-To"] = in_reply_to
         msg["References"] = in_reply_to
     if unsubscribe_token:
-        base = settings.base_url.rstrip("/")
-        mailto = f"mailto:{settings.intake_address}?subject=afmeld%20{unsubscribe_token}"
-        msg["List-Unsubscribe"] = f"<{mailto}>, <{base}/unsubscribe/{unsubscribe_token}>"
+        msg["List-Unsubscribe"] = (f"<{unsubscribe_mailto(settings, unsubscribe_token)}>, "
+                                   f"<{unsubscribe_url(settings, unsubscribe_token)}>")
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     for name, value in (extra_headers or {}).items():
         msg[name] = value
-    msg.set_content(mail.text, subtype="plain", charset="utf-8")
+    # Quoted-printable keeps the body 7-bit: no dependence on the relay's 8BITMIME
+    # (RFC 6152), and lines stay under RFC 2045's 76 characters.
+    msg.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if mail.html:
-        msg.add_alternative(mail.html, subtype="html", charset="utf-8")
+        msg.add_alternative(mail.html, subtype="html", charset="utf-8",
+                            cte="quoted-printable")
+    msg.policy = HEADER_POLICY
     return msg
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """The message as sent: headers folded by :data:`HEADER_POLICY`."""
+    return message.as_bytes(policy=HEADER_POLICY)
 
 
 async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
                   idempotency_key: str | None = None, contact_id: int | None = None,
                   initiative_id: int | None = None,
-                  submission_id: int | None = None) -> OutboxMessage | None:
+                  submission_id: int | None = None,
+                  not_before: datetime | None = None) -> OutboxMessage | None:
     """Store a composed mail for sending, in the caller's transaction.
 
     With an ``idempotency_key`` that is already used, nothing is stored and None is
     returned (the caller's action was done before: a retry or a second instance).
+    ``not_before`` (naive UTC) delays the first attempt.
     """
     if idempotency_key is not None:
         existing = await session.scalar(select(OutboxMessage.id).where(
@@ -94,9 +146,10 @@ async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
     to_addr = message["To"].addresses[0].addr_spec if message["To"] else ""
     row = OutboxMessage(
         message_id=str(message["Message-ID"]), idempotency_key=idempotency_key, kind=kind,
-        to_addr=to_addr.lower(), from_addr=settings_from(message), subject=str(message["Subject"]),
-        raw=message.as_bytes(), state="pending", attempts=0, contact_id=contact_id,
-        initiative_id=initiative_id, submission_id=submission_id)
+        to_addr=to_addr.lower(), from_addr=settings_from(message),
+        subject=str(message["Subject"])[:500], raw=message_bytes(message), state="pending",
+        attempts=0, contact_id=contact_id, initiative_id=initiative_id,
+        submission_id=submission_id, next_attempt_at=not_before or dbnow())
     if idempotency_key is None:
         session.add(row)
         await session.flush()
@@ -114,3 +167,198 @@ async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
 def settings_from(message: EmailMessage) -> str:
     header: Any = message["From"]
     return header.addresses[0].addr_spec if header else ""
+
+
+# ---------------------------------------------------------------------------------------
+# The sender's repository
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One outbox row claimed for sending (plain values: no session needed)."""
+
+    id: int
+    message_id: str
+    kind: str
+    from_addr: str
+    to_addr: str
+    raw: bytes
+    attempts: int  # including this one
+    contact_id: int | None
+    lease_until: datetime
+
+
+def _due(now: datetime) -> Any:
+    return or_(and_(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now),
+               and_(OutboxMessage.state == "sending", OutboxMessage.lease_until < now))
+
+
+async def claim_due(db: Database, *, owner: str, now: datetime, limit: int,
+                    lease_seconds: float) -> list[Claimed]:
+    """Claim up to ``limit`` due rows for ``owner``: pending ones whose time has come and
+    ``sending`` ones whose lease expired (their worker died). The claim is its own short
+    transaction; the attempt is counted here, because a claimed mail may reach the
+    server even if the worker dies before it can record anything.
+
+    PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` lets several senders claim disjoint
+    rows without waiting for each other. SQLite: the write transaction is ``BEGIN
+    IMMEDIATE``, so claims are serialised and the UPDATE's re-check of the state makes a
+    row go to one claimer only.
+    """
+    lease_until = now + timedelta(seconds=lease_seconds)
+    async with db.write() as session:
+        query = (select(OutboxMessage.id).where(_due(now))
+                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+        if db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        ids = list((await session.scalars(query)).all())
+        if not ids:
+            return []
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(ids), _due(now))
+            .values(state="sending", lease_owner=owner, lease_until=lease_until,
+                    attempts=OutboxMessage.attempts + 1)
+            .execution_options(synchronize_session=False))
+        rows = (await session.execute(
+            select(OutboxMessage.id, OutboxMessage.message_id, OutboxMessage.kind,
+                   OutboxMessage.from_addr, OutboxMessage.to_addr, OutboxMessage.raw,
+                   OutboxMessage.attempts, OutboxMessage.contact_id)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == owner,
+                   OutboxMessage.lease_until == lease_until)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id))).all()
+    return [Claimed(r.id, r.message_id, r.kind, r.from_addr, r.to_addr, bytes(r.raw),
+                    r.attempts, r.contact_id, lease_until) for r in rows]
+
+
+async def record_sent(db: Database, claimed: Claimed, *, now: datetime, code: int | None,
+                      response: str = "") -> None:
+    """The server accepted the mail (RFC 5321 §4.2.1: 250 after DATA)."""
+    async with db.write() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == claimed.id)
+            .values(state="sent", sent_at=now, lease_owner=None, lease_until=None,
+                    smtp_code=code, last_error=None)
+            .execution_options(synchronize_session=False))
+        await session.execute(
+            update(CampaignStep).where(CampaignStep.outbox_id == claimed.id)
+            .values(state="sent").execution_options(synchronize_session=False))
+
+
+def backoff_seconds(attempts: int, *, base: float = 60.0, cap: float = 6 * 3600.0,
+                    rng: random.Random | None = None) -> float:
+    """Exponential backoff with ±25 % jitter: 1, 2, 4 … minutes, at most six hours.
+
+    The jitter spreads retries of many mails that failed together (a relay restart), so
+    they do not all come back in the same second.
+    """
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    return delay * (rng or random).uniform(0.75, 1.25)
+
+
+async def record_retry(db: Database, claimed: Claimed, *, now: datetime, max_attempts: int,
+                       code: int | None, error: str, delay: float) -> str:
+    """A temporary failure (4xx, connection trouble): retry after ``delay`` seconds, or
+    give up when ``max_attempts`` is reached. Returns the new state."""
+    state = "failed" if claimed.attempts >= max_attempts else "pending"
+    async with db.write() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == claimed.id,
+                                        OutboxMessage.state == "sending")
+            .values(state=state, lease_owner=None, lease_until=None, smtp_code=code,
+                    last_error=error[:2000],
+                    next_attempt_at=now + timedelta(seconds=delay))
+            .execution_options(synchronize_session=False))
+        if state == "failed":
+            await session.execute(
+                update(CampaignStep).where(CampaignStep.outbox_id == claimed.id)
+                .values(state="failed").execution_options(synchronize_session=False))
+    return state
+
+
+# RFC 5321 §4.2.2/§3.6: the mailbox does not exist (550), the user is not local (551),
+# the mailbox name is not allowed (553). Anything else on RCPT (552 storage, 554
+# policy …) may heal and counts as a soft bounce.
+PERMANENT_RCPT_CODES = frozenset({550, 551, 553})
+SOFT_BOUNCE_LIMIT = 3
+
+
+async def record_failed(db: Database, claimed: Claimed, *, now: datetime, code: int | None,
+                        error: str, recipient_refused: bool) -> None:
+    """A permanent failure (5xx): the row is failed at once. A refusal of the recipient
+    (5xx on RCPT) also feeds the contact's e-mail status: 550/551/553 mark the address
+    ``bouncing`` at once, other codes add a soft bounce (``bouncing`` after three).
+    A bouncing contact's entries are flagged ``needs_new_contact``."""
+    async with db.write() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == claimed.id)
+            .values(state="failed", lease_owner=None, lease_until=None, smtp_code=code,
+                    last_error=error[:2000])
+            .execution_options(synchronize_session=False))
+        await session.execute(
+            update(CampaignStep).where(CampaignStep.outbox_id == claimed.id)
+            .values(state="failed").execution_options(synchronize_session=False))
+        if recipient_refused:
+            await note_rejected_recipient(session, claimed.to_addr, contact_id=claimed.contact_id,
+                                          code=code, now=now)
+
+
+async def note_rejected_recipient(session: AsyncSession, address: str, *,
+                                  contact_id: int | None, code: int | None,
+                                  now: datetime) -> Contact | None:
+    """Feed a synchronous recipient refusal into the contact's e-mail status (and the
+    bounce log the digest reports)."""
+    from intake.models import BounceEvent
+
+    contact: Contact | None = None
+    if contact_id is not None:
+        contact = await session.get(Contact, contact_id, populate_existing=True)
+    if contact is None and address:
+        contact = await session.scalar(select(Contact).where(Contact.email == address.lower()))
+    permanent = code in PERMANENT_RCPT_CODES
+    session.add(BounceEvent(address=address.lower(), contact_id=contact.id if contact else None,
+                            status=str(code) if code else None, permanent=permanent,
+                            created_at=now))
+    if contact is None:
+        await session.flush()
+        return None
+    contact.soft_bounces = (contact.soft_bounces or 0) + (0 if permanent else 1)
+    contact.last_bounce_at = now
+    if contact.email_status == "ok" and (permanent
+                                         or contact.soft_bounces >= SOFT_BOUNCE_LIMIT):
+        contact.email_status = "bouncing"
+        await session.execute(
+            update(Initiative).where(Initiative.contact_id == contact.id,
+                                     Initiative.merged_into_id.is_(None))
+            .values(needs_new_contact=True).execution_options(synchronize_session=False))
+    await session.flush()
+    return contact
+
+
+async def release(db: Database, claimed: list[Claimed], *, owner: str) -> int:
+    """Give back claimed rows that were not tried (graceful stop), so another worker can
+    take them at once instead of after the lease. The attempt counted at claim time is
+    taken back."""
+    if not claimed:
+        return 0
+    async with db.write() as session:
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([c.id for c in claimed]),
+                   OutboxMessage.state == "sending", OutboxMessage.lease_owner == owner)
+            .values(state="pending", lease_owner=None, lease_until=None,
+                    attempts=OutboxMessage.attempts - 1)
+            .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def cancel_pending_for_contact(session: AsyncSession, contact_id: int,
+                                     kinds: tuple[str, ...] = ("reminder",)) -> int:
+    """Cancel unsent scheduled mail to a contact who opted out (in the caller's
+    transaction). Rows already claimed by a sender are left alone."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.contact_id == contact_id, OutboxMessage.state == "pending",
+               OutboxMessage.kind.in_(kinds))
+        .values(state="cancelled", last_error="contact opted out")
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,135 @@
+"""Unsubscribing: the one-click endpoint (RFC 8058) and opting a contact out.
+
+``List-Unsubscribe: <mailto:…>, <https://…/unsubscribe/TOKEN>`` with
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058 §3.1) lets a mail client
+unsubscribe with one HTTPS POST whose body is ``List-Unsubscribe=One-Click``.
+
+* ``POST /unsubscribe/{token}`` opts the token's contact out. No login and no CSRF
+  token: the unguessable token (192 bits, stored hashed) is the credential, and it can
+  only ever opt out the contact it was issued for (RFC 8058 §4: the URI must identify
+  the recipient on its own). Repeating it is harmless.
+* ``GET /unsubscribe/{token}`` never changes anything — link scanners and previews
+  fetch URLs in mail — it shows a page with a button that makes the same POST.
+
+:func:`opt_out_contact` is the one place that opts a contact out; intake calls it for
+the mailto variant ("afmeld TOKEN").
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import i18n
+from bot.appkeys import DB
+from bot.db import dbnow
+from bot.models import Contact, Initiative
+from bot.outbox import cancel_pending_for_contact
+from bot.pages import render
+from bot.tokens import lookup_token
+
+PURPOSE = "unsubscribe"
+ONE_CLICK = "One-Click"
+
+i18n.register({
+    "da": {
+        "unsub.title": "Afmeld påmindelser",
+        "unsub.intro": "Vil du afmelde påmindelser til {email} fra Det telemedicinske "
+                       "landkort?",
+        "unsub.explain": "Du får så ikke flere årlige påmindelser om at bekræfte "
+                         "oplysningerne. Redaktionen finder en ny kontaktperson for dine "
+                         "initiativer.",
+        "unsub.button": "Afmeld",
+        "unsub.done_title": "Du er afmeldt",
+        "unsub.done": "Du får ikke flere påmindelser fra Det telemedicinske landkort på "
+                      "{email}.",
+        "unsub.invalid_title": "Linket virker ikke",
+        "unsub.invalid": "Afmeldingslinket er ukendt eller udløbet. Svar i stedet på en af "
+                         "vores mails med ordet \"afmeld\", så afmelder vi dig.",
+    },
+    "en": {
+        "unsub.title": "Unsubscribe from reminders",
+        "unsub.intro": "Do you want to stop reminders to {email} from the Danish "
+                       "telemedicine map?",
+        "unsub.explain": "You will get no more yearly reminders to confirm the "
+                         "information. The editors will find a new contact person for your "
+                         "initiatives.",
+        "unsub.button": "Unsubscribe",
+        "unsub.done_title": "You are unsubscribed",
+        "unsub.done": "You will get no more reminders from the Danish telemedicine map at "
+                      "{email}.",
+        "unsub.invalid_title": "This link does not work",
+        "unsub.invalid": "The unsubscribe link is unknown or has expired. Reply to one of "
+                         "our mails with the word \"unsubscribe\" instead.",
+    },
+})
+
+
+async def opt_out_contact(session: AsyncSession, contact_id: int, *,
+                          now: datetime | None = None) -> Contact | None:
+    """Opt a contact out (in the caller's transaction): ``email_status = opted_out``,
+    ``opted_out_at``, their published entries flagged ``needs_new_contact`` and their
+    unsent reminders cancelled. Idempotent; returns the contact (None if unknown)."""
+    contact = await session.get(Contact, contact_id, populate_existing=True)
+    if contact is None:
+        return None
+    if contact.email_status != "opted_out":
+        contact.email_status = "opted_out"
+        contact.opted_out_at = now or dbnow()
+    await session.execute(
+        update(Initiative).where(Initiative.contact_id == contact.id,
+                                 Initiative.merged_into_id.is_(None))
+        .values(needs_new_contact=True).execution_options(synchronize_session=False))
+    await cancel_pending_for_contact(session, contact.id)
+    await session.flush()
+    return contact
+
+
+async def _contact_for(session: AsyncSession, token: str) -> Contact | None:
+    row = await lookup_token(session, token)
+    if row is None or row.purpose != PURPOSE or row.contact_id is None:
+        return None
+    return await session.scalar(select(Contact).where(Contact.id == row.contact_id))
+
+
+def _no_store(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+async def unsubscribe_page(request: web.Request) -> web.StreamResponse:
+    """GET: show what the button would do. Never unsubscribes (link scanners)."""
+    token = request.match_info["token"]
+    async with request.app[DB].read() as session:
+        contact = await _contact_for(session, token)
+    if contact is None:
+        return _no_store(render(request, "unsubscribe.html", status=404, state="invalid",
+                                email="", token=""))
+    state = "done" if contact.email_status == "opted_out" else "confirm"
+    return _no_store(render(request, "unsubscribe.html", state=state,
+                            email=contact.email or "", token=token))
+
+
+async def unsubscribe_post(request: web.Request) -> web.StreamResponse:
+    """POST (RFC 8058 one-click, or the page's button): opt the token's contact out."""
+    token = request.match_info["token"]
+    form = await request.post()
+    if form.get("List-Unsubscribe") != ONE_CLICK:
+        raise web.HTTPBadRequest(text="Expected List-Unsubscribe=One-Click (RFC 8058).")
+    async with request.app[DB].write() as session:
+        contact = await _contact_for(session, token)
+        if contact is not None:
+            await opt_out_contact(session, contact.id)
+            email = contact.email or ""
+    if contact is None:
+        return _no_store(render(request, "unsubscribe.html", status=404, state="invalid",
+                                email="", token=""))
+    return _no_store(render(request, "unsubscribe_done.html", email=email))
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/unsubscribe/{token}", unsubscribe_page, name="unsubscribe")
+    app.router.add_post("/unsubscribe/{token}", unsubscribe_post, name="unsubscribe_post")

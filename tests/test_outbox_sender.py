@@ -1,0 +1,379 @@
+"""The outbox sender against a real (aiosmtpd) SMTP server: retries, permanent
+failures, a relay that is down, a worker that dies after claiming, connection reuse,
+graceful stop."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot import outbox
+from bot.db import Database, dbnow
+from bot.mailtemplates import RenderedMail
+from bot.models import Contact, Initiative, OutboxMessage
+from bot.sender import OutboxSender, TokenBucket, classify_error
+from bot.settings import Settings
+from intake.models import BounceEvent
+from tests.conftest import MakeInitiative
+from tests.smtp_sink import SmtpSink
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or dbnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def sink_settings(settings: Settings, sink: SmtpSink, **kw: Any) -> Settings:
+    values: dict[str, Any] = dict(smtp_enabled=True, smtp_host="127.0.0.1",
+                                  smtp_port=sink.port, smtp_security="plain",
+                                  smtp_rate_per_minute=60_000, smtp_concurrency=2,
+                                  smtp_max_attempts=4)
+    values.update(kw)
+    return settings.replace(**values)
+
+
+async def put(db: Database, settings: Settings, to: str = "modtager@example.dk", *,
+              contact_id: int | None = None, key: str | None = None,
+              now: datetime | None = None) -> OutboxMessage:
+    mail = RenderedMail(subject="Prøve", text="Hej\n", html="<p>Hej</p>")
+    async with db.write() as session:
+        row = await outbox.enqueue(
+            session, outbox.compose(settings, to_addr=to, mail=mail, kind="receipt"),
+            kind="receipt", contact_id=contact_id, idempotency_key=key, not_before=now)
+        assert row is not None
+        return row
+
+
+async def rows(db: Database) -> list[OutboxMessage]:
+    async with db.read() as session:
+        return list((await session.scalars(select(OutboxMessage).order_by(
+            OutboxMessage.id))).all())
+
+
+def sender(settings: Settings, db: Database, clock: Clock, **kw: Any) -> OutboxSender:
+    return OutboxSender(settings, db, clock=clock, rng=random.Random(1), **kw)
+
+
+@pytest.mark.asyncio
+async def test_451_451_250_is_one_mail_after_three_attempts(db: Database,
+                                                            settings: Settings) -> None:
+    async with SmtpSink(script=["451 4.3.0 busy", "451 4.3.0 busy"]) as sink:
+        s = sink_settings(settings, sink)
+        clock = Clock()
+        row = await put(db, s, now=clock())
+        worker = sender(s, db, clock)
+        try:
+            assert await worker.drain() == 1
+            (r,) = await rows(db)
+            assert (r.state, r.attempts, r.smtp_code) == ("pending", 1, 451)
+            assert r.next_attempt_at > clock()
+            assert await worker.drain() == 0  # not due yet
+            clock.advance(3600)
+            await worker.drain()
+            clock.advance(3600)
+            await worker.drain()
+        finally:
+            await worker.stop()
+        (r,) = await rows(db)
+        assert (r.state, r.attempts) == ("sent", 3)
+        assert sink.handler.attempts == 3
+        assert len(sink.messages) == 1
+        assert sink.messages[0].message["Message-ID"] == row.message_id
+
+
+@pytest.mark.asyncio
+async def test_retries_stop_at_max_attempts(db: Database, settings: Settings) -> None:
+    async with SmtpSink(script=["451 busy"] * 10) as sink:
+        s = sink_settings(settings, sink, smtp_max_attempts=3)
+        clock = Clock()
+        await put(db, s, now=clock())
+        worker = sender(s, db, clock)
+        try:
+            for _ in range(5):
+                await worker.drain()
+                clock.advance(24 * 3600)
+        finally:
+            await worker.stop()
+        (r,) = await rows(db)
+        assert (r.state, r.attempts) == ("failed", 3)
+        assert sink.messages == []
+
+
+@pytest.mark.asyncio
+async def test_550_on_rcpt_fails_at_once_and_marks_the_contact(
+        db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
+    entry = await make_initiative(contact_email="vaek@example.dk")
+    async with SmtpSink(script=["RCPT:550 5.1.1 no such user"]) as sink:
+        s = sink_settings(settings, sink)
+        clock = Clock()
+        await put(db, s, "vaek@example.dk", contact_id=entry.contact_id, now=clock())
+        worker = sender(s, db, clock)
+        try:
+            await worker.drain()
+            clock.advance(24 * 3600)
+            assert await worker.drain() == 0
+        finally:
+            await worker.stop()
+        assert sink.handler.attempts == 1
+        assert sink.messages == []
+    (r,) = await rows(db)
+    assert (r.state, r.attempts, r.smtp_code) == ("failed", 1, 550)
+    async with db.read() as session:
+        contact = await session.get(Contact, entry.contact_id)
+        assert contact is not None and contact.email_status == "bouncing"
+        initiative = await session.get(Initiative, entry.id)
+        assert initiative is not None and initiative.needs_new_contact
+        bounce = await session.scalar(select(BounceEvent))
+        assert bounce is not None and bounce.permanent and bounce.status == "550"
+
+
+@pytest.mark.asyncio
+async def test_552_on_rcpt_is_a_soft_bounce(db: Database, settings: Settings,
+                                            make_initiative: MakeInitiative) -> None:
+    entry = await make_initiative(contact_email="fuld@example.dk")
+    async with SmtpSink(script=["RCPT:552 5.2.2 mailbox full"]) as sink:
+        s = sink_settings(settings, sink)
+        clock = Clock()
+        await put(db, s, "fuld@example.dk", now=clock())  # found by address
+        worker = sender(s, db, clock)
+        try:
+            await worker.drain()
+        finally:
+            await worker.stop()
+    async with db.read() as session:
+        contact = await session.get(Contact, entry.contact_id)
+        assert contact is not None
+        assert (contact.email_status, contact.soft_bounces) == ("ok", 1)
+
+
+@pytest.mark.asyncio
+async def test_5xx_after_data_fails_without_touching_the_contact(
+        db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
+    entry = await make_initiative(contact_email="spam@example.dk")
+    async with SmtpSink(script=["554 5.7.1 content rejected"]) as sink:
+        s = sink_settings(settings, sink)
+        clock = Clock()
+        await put(db, s, "spam@example.dk", contact_id=entry.contact_id, now=clock())
+        worker = sender(s, db, clock)
+        try:
+            await worker.drain()
+        finally:
+            await worker.stop()
+    (r,) = await rows(db)
+    assert (r.state, r.smtp_code) == ("failed", 554)
+    async with db.read() as session:
+        contact = await session.get(Contact, entry.contact_id)
+        assert contact is not None and contact.email_status == "ok"
+
+
+@pytest.mark.asyncio
+async def test_relay_down_loses_nothing_and_sends_when_it_returns(
+        db: Database, settings: Settings) -> None:
+    sink = SmtpSink()
+    await sink.start()
+    port = sink.port
+    await sink.stop()  # the relay is down
+    s = sink_settings(settings, sink, smtp_port=port)
+    clock = Clock()
+    for i in range(3):
+        await put(db, s, f"m{i}@example.dk", now=clock())
+    worker = sender(s, db, clock)
+    try:
+        await worker.drain()
+        assert {(r.state, r.attempts) for r in await rows(db)} == {("pending", 1)}
+        sink = SmtpSink(port=port)
+        async with sink:
+            clock.advance(3600)
+            await worker.drain()
+            assert sorted(m.rcpt_tos[0] for m in sink.messages) == [
+                "m0@example.dk", "m1@example.dk", "m2@example.dk"]
+    finally:
+        await worker.stop()
+    assert {r.state for r in await rows(db)} == {"sent"}
+
+
+@pytest.mark.asyncio
+async def test_relay_dropping_the_connection_mid_run_reconnects(
+        db: Database, settings: Settings) -> None:
+    async with SmtpSink() as sink:
+        s = sink_settings(settings, sink, smtp_concurrency=1)
+        clock = Clock()
+        worker = sender(s, db, clock)
+        try:
+            await put(db, s, "a@example.dk", now=clock())
+            await worker.drain()
+            port = sink.port
+            await sink.stop()
+            await sink.start()
+            assert sink.port == port
+            await put(db, s, "b@example.dk", now=clock())
+            await worker.drain()  # the old connection is dead: retry later
+            clock.advance(3600)
+            await worker.drain()
+        finally:
+            await worker.stop()
+        assert [m.rcpt_tos[0] for m in sink.messages] == ["a@example.dk", "b@example.dk"]
+    assert {r.state for r in await rows(db)} == {"sent"}
+
+
+@pytest.mark.asyncio
+async def test_a_worker_killed_after_claiming_loses_nothing(db: Database,
+                                                            settings: Settings) -> None:
+    async with SmtpSink() as sink:
+        s = sink_settings(settings, sink)
+        clock = Clock()
+        await put(db, s, now=clock())
+        # Worker A claims and dies before sending anything.
+        claimed = await outbox.claim_due(db, owner="A", now=clock(), limit=10,
+                                         lease_seconds=s.outbox_lease_seconds)
+        assert len(claimed) == 1
+        worker_b = sender(s, db, clock, owner="B")
+        try:
+            assert await worker_b.drain() == 0  # A's lease is still live
+            clock.advance(s.outbox_lease_seconds + 1)
+            assert await worker_b.drain() == 1
+            clock.advance(s.outbox_lease_seconds + 1)
+            assert await worker_b.drain() == 0
+        finally:
+            await worker_b.stop()
+        assert len(sink.messages) == 1
+    (r,) = await rows(db)
+    assert (r.state, r.attempts) == ("sent", 2)
+
+
+@pytest.mark.asyncio
+async def test_crash_after_acceptance_resends_once_with_the_same_message_id(
+        db: Database, settings: Settings) -> None:
+    """The server said 250 but worker A died before recording it: B resends once (same
+    Message-ID); nothing sends it a third time."""
+    async with SmtpSink() as sink:
+        s = sink_settings(settings, sink)
+        clock = Clock()
+        row = await put(db, s, now=clock())
+        (item,) = await outbox.claim_due(db, owner="A", now=clock(), limit=10,
+                                         lease_seconds=s.outbox_lease_seconds)
+        worker_a = sender(s, db, clock, owner="A")
+        result = await worker_a.connections[0].send(item)  # accepted, then A "crashes"
+        await worker_a.stop()
+        assert result.outcome == "sent"
+        worker_b = sender(s, db, clock, owner="B")
+        try:
+            for _ in range(3):
+                clock.advance(s.outbox_lease_seconds + 1)
+                await worker_b.drain()
+        finally:
+            await worker_b.stop()
+        assert len(sink.messages) == 2
+        assert {m.message["Message-ID"] for m in sink.messages} == {row.message_id}
+
+
+@pytest.mark.asyncio
+async def test_two_senders_never_send_a_row_twice(db: Database, settings: Settings) -> None:
+    import asyncio
+
+    async with SmtpSink() as sink:
+        s = sink_settings(settings, sink)
+        clock = Clock()
+        for i in range(40):
+            await put(db, s, f"m{i}@example.dk", now=clock())
+        other = db.clone()
+        a = sender(s, db, clock, owner="A", batch_size=7)
+        b = sender(s, other, clock, owner="B", batch_size=7)
+        try:
+            await asyncio.gather(a.drain(), b.drain())
+        finally:
+            await a.stop()
+            await b.stop()
+            await other.dispose()
+        assert sorted(m.rcpt_tos[0] for m in sink.messages) == sorted(
+            f"m{i}@example.dk" for i in range(40))
+    assert {r.state for r in await rows(db)} == {"sent"}
+
+
+@pytest.mark.asyncio
+async def test_one_connection_carries_many_messages(db: Database, settings: Settings) -> None:
+    async with SmtpSink() as sink:
+        s = sink_settings(settings, sink, smtp_concurrency=2)
+        clock = Clock()
+        for i in range(20):
+            await put(db, s, f"m{i}@example.dk", now=clock())
+        worker = sender(s, db, clock)
+        try:
+            assert await worker.drain() == 20
+        finally:
+            await worker.stop()
+        assert len(sink.messages) == 20
+        assert sink.handler.connections <= 2
+
+
+@pytest.mark.asyncio
+async def test_stop_releases_claimed_but_untried_rows(db: Database,
+                                                      settings: Settings) -> None:
+    async with SmtpSink() as sink:
+        s = sink_settings(settings, sink, smtp_concurrency=1)
+        clock = Clock()
+        for i in range(5):
+            await put(db, s, f"m{i}@example.dk", now=clock())
+        worker = sender(s, db, clock)
+        worker._stopping.set()  # asked to stop while holding a claim
+        claimed = await outbox.claim_due(db, owner=worker.owner, now=clock(), limit=5,
+                                         lease_seconds=300)
+        assert await outbox.release(db, claimed, owner=worker.owner) == 5
+        assert {(r.state, r.attempts) for r in await rows(db)} == {("pending", 0)}
+        assert await worker.run_once() == 0  # stopping: claims nothing
+        await worker.stop()
+        assert sink.messages == []
+
+
+@pytest.mark.asyncio
+async def test_worker_loop_sends_and_stops_gracefully(db: Database,
+                                                      settings: Settings) -> None:
+    import asyncio
+
+    async with SmtpSink() as sink:
+        s = sink_settings(settings, sink)
+        await put(db, s)
+        worker = OutboxSender(s, db, idle_seconds=0.05)
+        await worker.start()
+        for _ in range(200):
+            if sink.messages:
+                break
+            await asyncio.sleep(0.02)
+        await worker.stop()
+        assert len(sink.messages) == 1
+
+
+@pytest.mark.asyncio
+async def test_token_bucket_paces() -> None:
+    t = [0.0]
+    bucket = TokenBucket(60, capacity=2, monotonic=lambda: t[0])
+    await bucket.acquire()
+    await bucket.acquire()
+    assert bucket.tokens < 1
+    t[0] += 1.0  # one token a second
+    await bucket.acquire()
+
+
+def test_classify_error() -> None:
+    import aiosmtplib
+
+    assert classify_error(aiosmtplib.SMTPDataError(451, "later")).outcome == "retry"
+    assert classify_error(aiosmtplib.SMTPDataError(554, "no")).outcome == "failed"
+    refused = aiosmtplib.SMTPRecipientsRefused(
+        [aiosmtplib.SMTPRecipientRefused(550, "unknown", "x@example.dk")])
+    r = classify_error(refused)
+    assert (r.outcome, r.code, r.recipient_refused) == ("failed", 550, True)
+    assert classify_error(ConnectionRefusedError()).outcome == "retry"
+    assert classify_error(aiosmtplib.SMTPConnectResponseError(554, "go away")).outcome \
+        == "retry"
