@@ -40,6 +40,7 @@ class _Converter(HTMLParser):
         self.drop_quotes = drop_quotes
         self.parts: list[str] = []
         self.stack: list[str] = []
+        self.open_count: dict[str, int] = {}  # tag → how often it is on the stack
         self.skip_at: int | None = None   # stack depth of the element being skipped
         self.stopped = False
         self.pre = 0
@@ -94,6 +95,7 @@ class _Converter(HTMLParser):
         if tag in _VOID:
             return
         self.stack.append(tag)
+        self.open_count[tag] = self.open_count.get(tag, 0) + 1
         if tag == "pre":
             self.pre += 1
         if self.skip_at is None and not self.stopped and self._starts_quote(tag, amap):
@@ -111,10 +113,11 @@ class _Converter(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _VOID:
             return
-        if tag not in self.stack:
+        if not self.open_count.get(tag):
             return  # a stray end tag
         while self.stack:
             top = self.stack.pop()
+            self.open_count[top] -= 1
             if top == "pre":
                 self.pre = max(0, self.pre - 1)
             if self.skip_at is not None and len(self.stack) < self.skip_at:

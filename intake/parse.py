@@ -27,6 +27,10 @@ _TOKEN = r"[A-Za-z0-9_-]{16,64}"
 _SUBJECT_TOKEN = re.compile(rf"\[ref:({_TOKEN})\]", re.IGNORECASE)
 _HEADER_TOKEN = re.compile(rf"^\s*<?({_TOKEN})>?\s*$")
 _MSGID = re.compile(r"<[^<>\s]+>")
+# The mailto variant of List-Unsubscribe (RFC 2369 §3.2) sends "afmeld TOKEN".
+_UNSUB_SUBJECT_TOKEN = re.compile(
+    rf"^\s*(?:(?:re|sv|aw)\s*:\s*)*(?:afmeld|unsubscribe|stop)\s+({_TOKEN})\s*$",
+    re.IGNORECASE)
 
 
 @dataclass
@@ -216,6 +220,12 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     if bounce is not None:
         res.kind = "bounce"
         res.bounce = BounceInfo(bounce.recipient, bounce.status, bounce.permanent)
+        return res
+    unsub = _UNSUB_SUBJECT_TOKEN.match(res.subject)
+    if unsub:  # our List-Unsubscribe mailto link, perhaps sent by the mail client itself
+        res.kind = "unsubscribe"
+        res.reply_token = res.reply_token or unsub.group(1)
+        res.language = guess_language(own or res.subject)
         return res
     if is_auto_reply(msg):
         res.kind = "auto_reply"

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     """Register ``parse`` on the ``landkort`` command line."""
     p = sub.add_parser("parse", help="show how intake reads one e-mail (.eml file or -)",
                        description=__doc__.split("\n\n")[0])

@@ -113,6 +113,11 @@ _SIGNATURES = [re.compile(p, re.IGNORECASE) for p in (
     r"^\s*отправлено\s+(?:с|из)\s+",
     r"^\s*wysłane\s+z\s+",
 )]
+# Cheap first test: every signature above starts with one of these words.
+_SIG_PREFILTER = re.compile(
+    r"^[(<\s]*(?:sent|sendt|send|from|get|hent|download|få|skaff|envoy|von|gesendet|diese"
+    r"|inviato|skickat|skickad|sänt|lähetetty|enviado|verzonden|verstuurd|från|從我的|从我的"
+    r"|отправлено|wysłane|\[?\w+\]?\s+from\s+mobile)", re.IGNORECASE)
 _MD_LINK = re.compile(r"\[([^\]]{0,80})\]\([^)]{0,300}\)")
 _ANGLE_URL = re.compile(r"<[a-z]+:[^>]{0,300}>|\bhttps?://\S+", re.IGNORECASE)
 _EXCUSE = re.compile(r"^\s*(?:please|pls|excuse|pardon|sorry|undskyld|beklager|so\s+please)",
@@ -126,6 +131,8 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 
 def is_signature_line(line: str) -> bool:
     """True for a mobile/app signature line ("Sendt fra min iPhone", "Sent from my …")."""
+    if len(line) > 400 or not _SIG_PREFILTER.match(line):
+        return False
     text = _MD_LINK.sub(r"\1", line)
     text = _ANGLE_URL.sub("", text).strip()
     if not text or len(text) > 120:
@@ -160,7 +167,7 @@ def _ends_attribution(line: str) -> bool:
         return False
     if text[-1] in ":：":
         return True
-    return bool(re.search(r"-{2,}\s*$", text)) or bool(_WROTE.search(text[-20:]))
+    return text.endswith("--") or bool(_WROTE.search(text[-20:]))
 
 
 def is_attribution(text: str) -> bool:
@@ -239,6 +246,8 @@ def classify_lines(lines: list[str]) -> list[str]:
             kinds[i] = "e"
         elif _QUOTE.match(line):
             kinds[i] = "q"
+        elif len(line) > 300:
+            kinds[i] = "t"  # markers, signatures and headers are short lines
         elif _DELIMITER.match(line):
             kinds[i] = "d"
         elif _EMBEDDED_MARKERS.match(line):
