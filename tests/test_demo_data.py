@@ -77,11 +77,11 @@ def test_every_value_is_valid_and_round_trips_through_the_reminder_form(
         seen: dict[str, Any] = {}
         for line in form_lines(entry, lang):
             label, _, raw = line.partition(":")
-            key = key_for_label(label)
-            assert key is not None, line
-            result = normalise(key, raw, lang)
+            found = key_for_label(label)
+            assert found is not None, line
+            result = normalise(found, raw, lang)
             assert result.problem is None, (lang, line, result.problem)
-            seen[key] = result.value
+            seen[found] = result.value
         assert seen == {k: _canonical(entry[k]) for k in FIELD_KEYS}
 
 
