@@ -818,11 +818,13 @@ def _menu_input(state: ChatState, raw: str, folded: str) -> Outcome:
     if folded in DISCARD:
         state.values = copy.deepcopy(state.original)
         return Outcome(state, [_menu(state)])
-    if folded in SUBMIT or folded in CONFIRM_ALL or confirms_unchanged(raw):
+    if folded in SUBMIT or folded in CONFIRM_ALL:
         return _submit_update(state)
     understood, problems = _apply_form(state, raw)
     if understood:
         return Outcome(state, [_menu(state, " ".join(problems))])
+    if confirms_unchanged(raw):
+        return _submit_update(state)
     key = field_for(raw)
     if key:
         return _edit(state, key)
