@@ -189,3 +189,14 @@ def test_import_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     result = run_cli(capsys, "import", str(tmp_path / "missing.csv"))
     assert result.code == 1 and "cannot read" in result.err
+
+
+@pytest.mark.asyncio
+async def test_two_imports_at_once_create_each_entry_once(db: Database) -> None:
+    import asyncio
+
+    rows = _rows("A", "B", "C")
+    first, second = await asyncio.gather(import_rows(db, rows), import_rows(db, rows))
+    assert sorted([len(first.create), len(second.create)]) == [0, 3]
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Initiative)) == 3

@@ -110,3 +110,14 @@ async def test_seed_loads_once_and_is_idempotent(db: Database) -> None:
     assert len(by_email) == len({e["contact_email"] for e in DEMO_INITIATIVES
                                  if e["contact_email"]})
     assert all(e.sector == sector_of(e.participants) for e in entries)
+
+
+@pytest.mark.asyncio
+async def test_concurrent_seeding_loads_the_data_once(db: Database) -> None:
+    import asyncio
+
+    counts = await asyncio.gather(seed_registry(db), seed_registry(db))
+    assert sorted(counts) == [0, len(DEMO_INITIATIVES)]
+    async with db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(Initiative))
+    assert total == len(DEMO_INITIATIVES)
