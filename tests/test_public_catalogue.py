@@ -11,6 +11,7 @@ from bot.db import Database
 from moderation.decisions import merge_initiatives
 from tests.conftest import MakeInitiative
 
+
 async def _titles(db: Database, filters: Filters) -> list[str]:
     async with db.read() as session:
         result = await catalogue.search(session, filters, limit=100)
