@@ -1,0 +1,87 @@
+"""The moderators' daily digest: due at digest_hour local time, once per day."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from email import message_from_bytes
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.db import Database
+from bot.digest import digest_due, queue_digest
+from bot.models import Initiative, OutboxMessage
+from bot.settings import Settings
+from intake.models import BounceEvent
+from tests.conftest import MakeInitiative
+
+MORNING = datetime(2026, 3, 2, 6, 0)  # 07:00 in Copenhagen
+
+
+def with_moderators(settings: Settings) -> Settings:
+    return settings.replace(moderator_emails="red1@example.org, red2@example.org")
+
+
+async def digests(db: Database) -> list[OutboxMessage]:
+    async with db.read() as session:
+        return list((await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "digest").order_by(OutboxMessage.id))).all())
+
+
+def test_due_at_the_local_hour(settings: Settings) -> None:
+    assert digest_due(datetime(2026, 3, 2, 5, 59), settings) is None
+    assert str(digest_due(MORNING, settings)) == "2026-03-02"
+    assert str(digest_due(datetime(2026, 7, 1, 5, 0), settings)) == "2026-07-01"  # CEST
+
+
+@pytest.mark.asyncio
+async def test_one_digest_per_day_and_moderator(db: Database, settings: Settings,
+                                                make_initiative: MakeInitiative,
+                                                make_submission: object) -> None:
+    s = with_moderators(settings)
+    assert await queue_digest(db, s, datetime(2026, 3, 2, 5, 0)) == 0  # too early
+    entry = await make_initiative()
+    lost = await make_initiative(title="Initiativ uden kontakt")
+    async with db.write() as session:
+        await session.execute(update(Initiative).where(Initiative.id == lost.id)
+                              .values(needs_new_contact=True))
+        session.add(BounceEvent(address="vaek@example.dk", status="550", permanent=True,
+                                created_at=datetime(2026, 3, 1, 12, 0)))
+    await make_submission(initiative=entry, kind="update",  # type: ignore[operator]
+                          proposed={"status": "afsluttet"})
+    assert await queue_digest(db, s, MORNING) == 2
+    assert await queue_digest(db, s, MORNING) == 0
+    rows = await digests(db)
+    assert sorted(r.to_addr for r in rows) == ["red1@example.org", "red2@example.org"]
+    assert rows[0].idempotency_key == "digest:2026-03-02:red1@example.org"
+    msg = message_from_bytes(rows[0].raw)
+    text = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+    body = text.get_payload(decode=True).decode()
+    assert "1 forslag venter" in body
+    assert "vaek@example.dk (550, permanent)" in body
+    assert "Initiativ uden kontakt" in body
+    assert msg["Auto-Submitted"] == "auto-generated"
+    # The next day's digest only reports what is new since.
+    assert await queue_digest(db, s, datetime(2026, 3, 3, 6, 0)) == 2
+    nxt = message_from_bytes((await digests(db))[-1].raw)
+    body2 = next(p for p in nxt.walk() if p.get_content_type() == "text/plain") \
+        .get_payload(decode=True).decode()
+    assert "vaek@example.dk" not in body2
+
+
+@pytest.mark.asyncio
+async def test_two_instances_send_one_digest(db: Database, settings: Settings) -> None:
+    s = with_moderators(settings)
+    other = db.clone()
+    try:
+        counts = await asyncio.gather(queue_digest(db, s, MORNING),
+                                      queue_digest(other, s, MORNING))
+    finally:
+        await other.dispose()
+    assert sum(counts) == 2
+    assert len(await digests(db)) == 2
+
+
+@pytest.mark.asyncio
+async def test_no_moderators_no_digest(db: Database, settings: Settings) -> None:
+    assert await queue_digest(db, settings, MORNING) == 0
