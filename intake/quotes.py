@@ -42,10 +42,18 @@ _EMBEDDED_MARKERS = re.compile(
     r"|forwarded message|videresendt meddelelse|videresendt besked|videresendt e-mail"
     r"|weitergeleitete nachricht|message transféré|mensaje reenviado|doorgestuurd bericht"
     r"|vidarebefordrat meddelande|messaggio inoltrato|mensagem encaminhada"
+    r"|reply message|antwort nachricht|svarmeddelelse"
     r"|begin forwarded message|start på videresendt besked|start på videresendt meddelelse"
     r"|anfang der weitergeleiteten nachricht|début du message réexpédié"
     r"|inicio del mensaje reenviado|begin doorgestuurd bericht|vidarebefordrat brev"
     r")\s*:?[\s*_-]*$",
+    re.IGNORECASE)
+
+# Any other dash-framed title that names a message: "----- Weitergeleitet von X -----".
+_FRAMED_MARKER = re.compile(
+    r"^\s*[-_*]{3,}\s*[^\W\d_][^-_]{0,60}?\b(?:message|nachricht|meddelelse|besked|bericht"
+    r"|mensaje|messaggio|mensagem|wiadomość|сообщение|viesti|melding|meddelande|forward"
+    r"|weitergeleitet|videresendt|reply|antwort|svar|mail)\w*\b[^-_]{0,60}[-_*]{3,}\s*$",
     re.IGNORECASE)
 
 # Gmail's old attribution: "2016-03-03 17:21 GMT+01:00 Some One <a@b>:"
@@ -55,7 +63,7 @@ _NUMERIC_DATE = re.compile(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}\b"
                            r"|\b\d{1,2}\.?\s+[^\W\d_]{3,}\.?\s+\d{4}\b")
 
 _WROTE = re.compile(
-    r"(?:\b(?:wrote|writes|schrieb|schreef|geschreven|a\s+écrit|écrit|escribió|escreveu"
+    r"(?:\b(?:wrote|writes|sent|schrieb|schreef|geschreven|a\s+écrit|écrit|escribió|escreveu"
     r"|ha\s+scritto|scrisse|skrev|skriver|kirjoitti|napisał\(a\)|napisała|napisał|napsal"
     r"|napísal|написал\(а\)|написала|написал|пише|писал|έγραψε|yazdı|írta|a\s+scris)"
     r"|写道|寫道|님이\s*작성)",
@@ -88,8 +96,12 @@ _HEADER_KEYS = (
     "|发件人|收件人|主题|发送时间|寄件者|收件者|主旨|日期")
 _HEADER = re.compile(rf"^\s*[*_]?(?:{_HEADER_KEYS})[*_]?\s*[:：][*_]?(?:\s|$)", re.IGNORECASE)
 _FROM_HEADER = re.compile(
-    r"^\s*[*_]?(?:from|fra|von|de|da|van|från|od|от|від|lähettäjä|feladó|发件人|寄件者)"
+    r"^\s*[*_]?(?:from|fra|von|de|da|van|från|od|от|від|lähettäjä|feladó|发件人|寄件者"
+    r"|date|dato|datum|fecha|data|sent|sendt|gesendet|envoyé|skickat|verzonden|inviato|enviado)"
     r"[*_]?\s*[:：]", re.IGNORECASE)
+_FROM_ONLY = re.compile(
+    r"^\s*[*_]?(?:from|fra|von|de|da|van|från|od|от|від|lähettäjä|feladó|发件人|寄件者)"
+    r"[*_]?\s*[:：].*(?:@|\[mailto:)", re.IGNORECASE)
 
 # Mobile and app signatures. Each must be short; "Sent from my desk, is much easier
 # then my mobile phone." is a sentence, not a signature.
@@ -219,7 +231,7 @@ def _span_is_attribution(span: list[str]) -> bool:
 def _strong_start(line: str) -> bool:
     text = _unquote(line).strip("*_ ").lstrip("-").strip()
     return bool(_ATTR_OPENER.match(text) or _WEEKDAY_START.match(text)
-                or re.match(r"^\d", text) or text.startswith(("在", "于")))
+                or re.match(r"^\d{1,4}(?:[./\-\s]|$)", text) or text.startswith(("在", "于")))
 
 
 def _weak_start(line: str) -> bool:
@@ -250,7 +262,7 @@ def classify_lines(lines: list[str]) -> list[str]:
             kinds[i] = "t"  # markers, signatures and headers are short lines
         elif _DELIMITER.match(line):
             kinds[i] = "d"
-        elif _EMBEDDED_MARKERS.match(line):
+        elif _EMBEDDED_MARKERS.match(line) or _FRAMED_MARKER.match(line):
             kinds[i] = "b"
         elif is_signature_line(line):
             kinds[i] = "s"
@@ -261,6 +273,7 @@ def classify_lines(lines: list[str]) -> list[str]:
             kinds[i] = "b"
     _mark_attributions(lines, kinds)
     _mark_header_blocks(lines, kinds)
+    _mark_broken_quote_lines(lines, kinds)
     return kinds
 
 
@@ -320,10 +333,41 @@ def _mark_header_blocks(lines: list[str], kinds: list[str]) -> None:
                 kinds[i] = "b"
                 for k in range(i + 1, j + 1):
                     kinds[k] = "h"
+        elif run == 1 and _FROM_ONLY.match(lines[i]) and i > 0 and "t" in kinds[:i]:
+            kinds[i] = "b"  # a lone "From: someone@example.com" after the sender's text
         else:
             for k in range(i, j + 1):
                 kinds[k] = "t"
         i = j + 1
+
+
+_LINK_LINE = re.compile(r"^\s*\(?\s*<?https?://\S+\s*\)?\s*>?\s*$|^.{0,200}\s>\s*$")
+
+
+def _mark_broken_quote_lines(lines: list[str], kinds: list[str]) -> None:
+    """A link wrapped out of a quote ("(http://…) >") between quoted lines is quote."""
+    for i in range(1, len(kinds) - 1):
+        if kinds[i] == "t" and kinds[i - 1] == "q" and kinds[i + 1] == "q" \
+                and len(lines[i]) <= 300 and _LINK_LINE.match(lines[i]):
+            kinds[i] = "q"
+
+
+_MIDLINE_ATTRIBUTION = re.compile(
+    r"^(?P<pre>.*?\S)[\s-]*(?P<attr>\b(?:On|Le|Am|El|Em|Den|Op|Il|På|W dniu|Dnia)\s.{5,300})$")
+
+
+def _split_midline_attributions(lines: list[str]) -> list[str]:
+    """"reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:" → two lines."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= 400 and _ends_attribution(line) and not _QUOTE.match(line):
+            m = _MIDLINE_ATTRIBUTION.match(line)
+            if m and not _strong_start(line) and is_attribution(m.group("attr")):
+                out.append(m.group("pre"))
+                out.append(m.group("attr"))
+                continue
+        out.append(line)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -346,7 +390,7 @@ def _cut(lines: list[str], kinds: list[str], end: int) -> tuple[list[str], list[
 def trim(text: str) -> Trimmed:
     """Split off quotes, embedded originals and signatures; see :func:`trim_reply`."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
+    lines = _split_midline_attributions(text.split("\n"))
     kinds = classify_lines(lines)
     pattern = "".join(kinds)
 

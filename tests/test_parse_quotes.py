@@ -140,3 +140,24 @@ def test_deeply_nested_quote_is_fast() -> None:
     t0 = time.monotonic()
     assert trim_reply(body) == ""
     assert time.monotonic() - t0 < 2.0
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("Tak\n\nOn 3 Mar 2025, at 9:15, Landkort <landkort@example.org> sent:\n\n> x", "Tak"),
+    ("Tak On Mon, Mar 3, 2025 at 9:15 AM, landkort@example.org wrote:\n> x", "Tak"),
+    ("Tak\n\n-----Reply Message-----\n\nx", "Tak"),
+    ("Tak\n\n----- Weitergeleitet von Jens am 03.03.2025 -----\nx", "Tak"),
+    ("Tak\n\nOn Mar 3, 2025, at 9:15 AM, Landkort <\n3f2a9c0d1e@bounce.example.org>\n"
+     "wrote:\n\nx", "Tak"),
+    ("Tak\n\nDate: Mon, 3 Mar 2025 09:15:02 +0100\nTo: jens@example.dk", "Tak"),
+    ("Tak\n\nVon: a@example.org\nGesendet: Montag, 3. März 2025 09:15\nAn: Jens\n"
+     "Betreff: Erinnerung\n\nx", "Tak"),
+    ("Tak\nFrån: Landkort [mailto:a@example.org]\nSkickat: den 3 mars 2025 09:15\n"
+     "Till: Jens\nÄmne: SV: Påminnelse\n\nx", "Tak"),
+    ("Tak\n\nDe : Landkort [mailto:a@example.org]\nEnvoyé : lundi 3 mars 2025 09:15\n"
+     "À : Jens\nObjet : Rappel\n\nx", "Tak"),
+    ("Tak\n\nOn Monday, 3 March 2025 at 9:15, Landkort wrote:\n\n>\n> Svar venligst\n>\n"
+     " (https://example.org/c/abc) >\n> mere\n>\n", "Tak"),
+])
+def test_more_quote_headers(body: str, expected: str) -> None:
+    assert trim_reply(body) == expected
