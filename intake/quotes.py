@@ -51,7 +51,7 @@ _EMBEDDED_MARKERS = re.compile(
 
 # Any other dash-framed title that names a message: "----- Weitergeleitet von X -----".
 _FRAMED_MARKER = re.compile(
-    r"^\s*[-_*]{3,}\s*[^\W\d_][^-_]{0,60}?\b(?:message|nachricht|meddelelse|besked|bericht"
+    r"^\s*[-_*]{3,}\s*(?:[^\W\d_][^-_]{0,60}?)?\b(?:message|nachricht|meddelelse|besked|bericht"
     r"|mensaje|messaggio|mensagem|wiadomość|сообщение|viesti|melding|meddelande|forward"
     r"|weitergeleitet|videresendt|reply|antwort|svar|mail)\w*\b[^-_]{0,60}[-_*]{3,}\s*$",
     re.IGNORECASE)
