@@ -128,7 +128,7 @@ def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     ref = schema.get("$ref")
     if ref:
         name = ref.rsplit("/", 1)[1]
-        return spec["components"]["schemas"][name]  # type: ignore[no-any-return]
+        return spec["components"]["schemas"][name]
     return schema
 
 
@@ -137,7 +137,7 @@ def _check(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str)
     schema = _resolve(spec, schema)
     types = schema.get("type")
     allowed = types if isinstance(types, list) else [types] if types else []
-    pytypes = {"object": dict, "array": list, "string": str, "integer": int,
+    pytypes: dict[str, Any] = {"object": dict, "array": list, "string": str, "integer": int,
                "number": (int, float), "null": type(None), "boolean": bool}
     if allowed:
         assert any(isinstance(value, pytypes[t]) for t in allowed), (where, value, allowed)

@@ -2,6 +2,9 @@
 on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 from multidict import MultiDict
 
@@ -76,7 +79,9 @@ FILTER_CASES: list[tuple[str, str, list[str]]] = [
 async def test_each_filter(db: Database, make_initiative: MakeInitiative) -> None:
     await _three(make_initiative)
     for name, value, expected in FILTER_CASES:
-        assert await _titles(db, Filters(**{name: (value,)})) == expected, (name, value)
+        change: dict[str, Any] = {name: (value,)}
+        filters = dataclasses.replace(Filters(), **change)
+        assert await _titles(db, filters) == expected, (name, value)
 
 
 @pytest.mark.asyncio

@@ -99,7 +99,8 @@ def test_map_draws_and_links_all_regions_and_municipalities() -> None:
     links = [a for a in root.iter(f"{SVG}a")]
     regions = {a.get("data-region") or a.find(f"{SVG}path").get("data-region")  # type: ignore
                for a in links if a.get("class") == "region-link"}
-    munis = [a.get("data-municipality") for a in links if a.get("class") == "municipality-link"]
+    munis = [a.get("data-municipality") or "" for a in links
+             if a.get("class") == "municipality-link"]
     assert regions == set(REGION_KEYS)
     assert sorted(munis) == sorted(MUNICIPALITIES)  # each exactly once
     hrefs = {a.get("href") for a in links}
