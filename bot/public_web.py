@@ -26,7 +26,7 @@ from bot import catalogue, charts, map_svg
 from bot.appkeys import DB, SETTINGS
 from bot.catalogue import FILTER_PARAMS, Filters, fold
 from bot.i18n import LANGUAGES, gettext, request_language
-from bot.models import Initiative
+from bot.models import RECORD_FIELDS, Initiative
 from bot.openapi import DEFAULT_LIMIT, MAX_LIMIT, build_openapi
 from bot.pages import render
 from bot.public_texts import count_text, format_date
@@ -259,8 +259,10 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
         elif not v.changed:
             what = _("pub.initiative.confirmed_nochange")
         else:
+            fields = sorted(v.changed, key=lambda f: (RECORD_FIELDS.index(f)
+                                                      if f in RECORD_FIELDS else 99, f))
             what = _("pub.initiative.changed") + ": " + ", ".join(
-                _(f"pub.field.{f}") for f in v.changed)
+                _(f"pub.field.{f}") for f in fields)
         changes.append({"date": format_date(v.created_at, lang),
                         "iso": v.created_at.date().isoformat(), "what": what})
     lang_param = [("lang", lang)] if "lang" in request.query else []

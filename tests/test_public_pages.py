@@ -1,0 +1,208 @@
+"""The public HTML pages: catalogue, initiative page, statistics, map, open-data page,
+404 and merged entries; language; and that text from mail or chat never becomes markup."""
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.db import Database
+from bot.models import Initiative
+from bot.public_web import safe_url
+from bot.registry import apply_changes
+from bot.settings import Settings
+from moderation.decisions import merge_initiatives
+from tests.conftest import MakeInitiative
+from tests.public_seed import seed_sample
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+
+
+@pytest_asyncio.fixture
+async def client(db: Database, settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
+    app = create_app(settings, db, components=("bot.public_web",), start_workers=False)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def _html(client: TestClient[Any, Any], url: str, status: int = 200, **kw: Any) -> str:
+    resp = await client.get(url, **kw)
+    assert resp.status == status, url
+    assert resp.headers["Content-Type"].startswith("text/html")
+    return await resp.text()
+
+
+@pytest.mark.asyncio
+async def test_catalogue_lists_filters_and_pages(db: Database,
+                                                 client: TestClient[Any, Any]) -> None:
+    await seed_sample(db, 25)
+    html = await _html(client, "/")
+    assert "<strong>25</strong> initiativer fundet" in html
+    assert html.count('class="result"') == 20
+    assert 'href="/?page=2"' in html and 'rel="next"' in html
+    assert 'lang="da"' in html
+    page2 = await _html(client, "/?page=2")
+    assert page2.count('class="result"') == 5 and 'aria-current="page">2<' in page2
+    # Every filter has a labelled menu with counts.
+    for name in ("status", "region", "municipality", "participant", "patient_group",
+                 "technology", "sector"):
+        assert f'<label for="f-{name}">' in html and f'id="f-{name}" name="{name}"' in html
+    assert re.search(r'<option value="nordjylland">Region Nordjylland \(\d+\)</option>', html)
+
+    html = await _html(client, "/?region=nordjylland&status=i_drift")
+    assert re.search(r"<strong>\d+</strong> initiativ", html)
+    assert '<option value="nordjylland" selected>' in html
+    assert "Region:</span> Region Nordjylland" in html  # removable filter chip
+    assert 'href="/export.csv?status=i_drift&amp;region=nordjylland&amp;lang=da"' in html
+    for title in re.findall(r'<h2 class="result-title"><a [^>]*>([^<]+)</a>', html):
+        assert title
+    nothing = await _html(client, "/?q=findes-slet-ikke")
+    assert "Ingen initiativer passer til søgningen." in nothing
+    assert "<strong>0</strong>" in nothing
+
+
+@pytest.mark.asyncio
+async def test_catalogue_result_shows_the_essentials(
+        db: Database, client: TestClient[Any, Any], make_initiative: MakeInitiative) -> None:
+    item = await make_initiative(title="Hjemmemonitorering af KOL")
+    async with db.write() as session:
+        entry = await session.get(Initiative, item.id)
+        assert entry is not None
+        await apply_changes(session, entry, {}, actor="mod", channel="web", confirm=True)
+    html = await _html(client, "/?q=kol")
+    assert f'href="/initiativ/{item.slug}"' in html
+    assert '<span class="badge ok">I drift</span>' in html
+    assert "Region Nordjylland" in html and "<span class=\"org\">Region Nordjylland</span>" in html
+    assert "Sidst bekræftet: <time" in html
+
+
+@pytest.mark.asyncio
+async def test_initiative_page(db: Database, client: TestClient[Any, Any],
+                               make_initiative: MakeInitiative) -> None:
+    item = await make_initiative(title="Telemedicinsk sårvurdering", status="projekt",
+                                 website="javascript:alert(1)", end_date="2025-06")
+    async with db.write() as session:
+        entry = await session.get(Initiative, item.id)
+        assert entry is not None
+        await apply_changes(session, entry, {"technology": ["App"], "contact_phone": "+4599"},
+                            actor="moderator@example.dk", channel="web")
+        entry.unconfirmed = True
+        entry.needs_new_contact = True
+    html = await _html(client, f"/initiativ/{item.slug}")
+    assert "<h1>Telemedicinsk sårvurdering</h1>" in html
+    assert "Afprøves med et defineret formål" in html  # status help text
+    assert ">Kommune</a>, <a href=\"/?participant=sygehus\">Sygehus</a>" in html
+    assert 'href="/?region=nordjylland">Region Nordjylland</a>' in html
+    assert 'href="/?municipality=Hj%C3%B8rring">Hjørring</a>' in html
+    assert "1. marts 2019" in html and "juni 2025" in html
+    assert "Mette Jensen" in html and 'href="mailto:kontakt1@example.dk"' in html
+    assert 'href="tel:+4599"' in html
+    assert ('<a href="https://example.dk/evaluering-kol.pdf" rel="noopener nofollow"'
+            in html)
+    assert 'href="javascript:' not in html
+    assert '<span class="unsafe-link">javascript:alert(1)</span>' in html
+    assert "ikke bekræftet ved seneste årlige opfølgning" in html
+    assert "mangler en ny kontaktperson" in html
+    assert f'href="/chat?initiative={item.slug}"' in html
+    assert "Ikke bekræftet endnu" in html
+    # History: dates and fields, never who.
+    assert "Ændret: Teknologi, Telefon" in html and "Oprettet i landkortet" in html
+    assert "moderator@example.dk" not in html
+
+    english = await _html(client, f"/initiativ/{item.slug}?lang=en")
+    assert 'lang="en"' in english and "Being tried out" in english
+    assert "Changed: Technology, Phone" in english and "1 March 2019" in english
+
+
+@pytest.mark.asyncio
+async def test_merged_entry_redirects_and_unknown_is_404(
+        db: Database, client: TestClient[Any, Any], make_initiative: MakeInitiative) -> None:
+    keep = await make_initiative(title="Telecare Nord")
+    dup = await make_initiative(title="Telecare Nord igen")
+    await merge_initiatives(db, dup.id, keep.id, actor="mod")
+    resp = await client.get(f"/initiativ/{dup.slug}", allow_redirects=False)
+    assert resp.status == 301 and resp.headers["Location"] == f"/initiativ/{keep.slug}"
+    html = await _html(client, "/initiativ/findes-ikke", status=404)
+    assert "Siden findes ikke" in html
+
+
+@pytest.mark.asyncio
+async def test_statistics_page(db: Database, client: TestClient[Any, Any]) -> None:
+    empty = await _html(client, "/statistik")
+    assert "ingen offentliggjorte initiativer" in empty
+    await seed_sample(db, 20)
+    html = await _html(client, "/statistik")
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"') == 7
+    for fig in ("status", "ongoing_ended", "participants", "sectors", "sector_combos",
+                "regions", "years"):
+        assert f'id="fig-{fig}"' in html
+    assert html.count("<table>") == 7 and "<th scope=\"col\" class=\"num\">Andel</th>" in html
+    assert ">20</span> <span class=\"what\">initiativer i alt" in html
+    assert "5 (25,0 %)" in html
+
+
+@pytest.mark.asyncio
+async def test_map_page(db: Database, client: TestClient[Any, Any],
+                        make_initiative: MakeInitiative) -> None:
+    await make_initiative(regions=["nordjylland"], municipalities=["Aalborg", "Læsø"])
+    html = await _html(client, "/kort")
+    assert html.count('class="region-link"') == 5
+    assert html.count('class="municipality-link"') == 98
+    assert 'href="/?region=nordjylland"' in html
+    assert 'href="/?municipality=L%C3%A6s%C3%B8"' in html
+    assert "<title>Læsø Kommune: 1 initiativ</title>" in html
+    assert "<title>Region Nordjylland: 1 initiativ</title>" in html
+    english = await _html(client, "/kort?lang=en")
+    assert "North Denmark Region: 1 initiative" in english
+    assert 'href="/?region=nordjylland&amp;lang=en"' in english
+
+
+@pytest.mark.asyncio
+async def test_language_is_remembered_and_switch_keeps_filters(
+        client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/?region=nordjylland&lang=en")
+    html = await resp.text()
+    assert 'lang="en"' in html and resp.cookies["lang"].value == "en"
+    assert 'href="/?region=nordjylland&amp;lang=da"' in html  # the language switch
+    html = await _html(client, "/statistik")  # the cookie carries the choice
+    assert 'lang="en"' in html
+
+
+def test_safe_url() -> None:
+    assert safe_url("https://example.dk/a?b=1") == "https://example.dk/a?b=1"
+    assert safe_url(" http://x.dk ") == "http://x.dk"
+    for bad in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,x", "//x.dk",
+                "ftp://x.dk", "https://", "https://x.dk/\"onmouseover=alert(1)", "", None):
+        assert safe_url(bad) is None, bad
+
+
+@pytest.mark.asyncio
+async def test_text_from_mail_never_becomes_markup(
+        db: Database, client: TestClient[Any, Any], make_initiative: MakeInitiative) -> None:
+    evil = await make_initiative(
+        title=f"Evil {SCRIPT}{IMG}", description=f"Beskrivelse {SCRIPT} og {IMG}",
+        organisation=f"Org {IMG}{SCRIPT}", patient_groups=[SCRIPT, IMG], technology=[IMG],
+        contact_name=f"Navn {SCRIPT}", website=f"https://x.dk/{IMG}",
+        evaluation_url=f"javascript:{SCRIPT}", regions=["hovedstaden"],
+        municipalities=["København"])
+    pages = ["/", "/?q=evil", f"/?patient_group={SCRIPT}", f"/?technology={IMG}",
+             f"/initiativ/{evil.slug}", "/statistik", "/kort", "/api", "/?lang=en",
+             f"/initiativ/{evil.slug}?lang=en"]
+    for url in pages:
+        html = await _html(client, url)
+        assert "<script>alert" not in html, url
+        assert "<img src=x" not in html, url
+        assert "onerror=alert(1)>" not in html.replace("onerror=alert(1)&gt;", ""), url
+        # Only our own script tag is on the page.
+        assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/public.js" defer>']
+    html = await _html(client, f"/initiativ/{evil.slug}")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    api = await (await client.get(f"/api/initiatives/{evil.slug}")).json()
+    assert api["title"] == f"Evil {SCRIPT}{IMG}"  # JSON keeps the text, as text
