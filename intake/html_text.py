@@ -27,7 +27,10 @@ _INVISIBLE = frozenset({"script", "style", "head", "title", "template", "noscrip
                         "xml"})
 _QUOTE_CLASSES = frozenset({"gmail_quote", "gmail_extra", "gmail_attr", "yahoo_quoted",
                             "moz-cite-prefix", "protonmail_quote", "zmail_extra",
-                            "ms-outlook-mobile-reference-message"})
+                            "ms-outlook-mobile-reference-message", "gmail_signature",
+                            "moz-signature"})
+_SIGNATURE_IDS = frozenset({"signature", "ms-outlook-mobile-signature",
+                            "ms-outlook-ios-signature"})
 _STOP_IDS = frozenset({"divrplyfwdmsg", "olk_src_body_section", "stopspelling",
                        "appendonsend", "mail-editor-reference-message-container"})
 _BORDER_TOP = re.compile(r"border-top\s*:\s*solid", re.IGNORECASE)
@@ -56,6 +59,13 @@ class _Converter(HTMLParser):
             self.parts.append("\n")
             self.at_line_start = True
 
+    def _rule(self) -> None:
+        """An ``<hr>``: a delimiter line, which ends the own text like ``____`` does."""
+        self._block_edge()
+        if not self._skipping():
+            self.parts.append("________________________________\n")
+            self.at_line_start = True
+
     def _block_edge(self) -> None:
         """The edge of a block element: start a new line unless already at one."""
         if not self._skipping() and not self.at_line_start:
@@ -72,7 +82,9 @@ class _Converter(HTMLParser):
         if tag == "blockquote":
             return True
         classes = set(attrs.get("class", "").lower().split())
-        return bool(classes & _QUOTE_CLASSES)
+        if attrs.get("id", "").lower() in _SIGNATURE_IDS:
+            return True
+        return bool(classes & _QUOTE_CLASSES) or attrs.get("data-smartmail") == "gmail_signature"
 
     def _stops_all(self, tag: str, attrs: dict[str, str]) -> bool:
         if not self.drop_quotes:
@@ -89,6 +101,9 @@ class _Converter(HTMLParser):
             self.stopped = True
         if tag == "br":
             self._newline()
+            return
+        if tag == "hr":
+            self._rule()
             return
         if tag in _BLOCK:
             self._block_edge()
@@ -107,6 +122,8 @@ class _Converter(HTMLParser):
             self.stopped = True
         if tag == "br":
             self._newline()
+        elif tag == "hr":
+            self._rule()
         elif tag in _BLOCK:
             self._block_edge()
 

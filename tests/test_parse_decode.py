@@ -194,3 +194,18 @@ def test_list_unsubscribe_mailto_subject_carries_the_token() -> None:
     r = parse_message(raw)
     assert r.kind == "unsubscribe"
     assert r.reply_token == "Qm9yZ2VyLXRva2VuLTIwMjUtMDM"
+
+
+@pytest.mark.parametrize("markup", [
+    "<div>Status: I drift<div><hr>Fra: a@example.org<br>Dato: 3. marts 2025<br>"
+    "Til: b@example.dk<br>Emne: Påmindelse<br><br>Status: Projekt</div></div>",
+    "<div>Status: I drift</div><div class='gmail_signature'>Jens<br>Tlf 12345678</div>",
+    "<div>Status: I drift</div><div id='Signature'>Jens<br>Mobil 12345678</div>",
+    "<div>Status: I drift</div><div class='moz-signature'>-- <br>Jens<br>Tlf: 1234</div>",
+])
+def test_html_rules_and_signatures_end_the_own_text(markup: str) -> None:
+    raw = ("From: a@b.dk\nTo: landkort@example.org\nSubject: Re: x\n"
+           "Content-Type: text/html; charset=utf-8\n\n" + markup).encode()
+    r = parse_message(raw)
+    assert r.reply_text == "Status: I drift"
+    assert r.fields == {"status": "i_drift"}
