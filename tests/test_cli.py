@@ -128,3 +128,56 @@ def test_demo_serves_healthz(tmp_path: Path) -> None:
     assert (data_dir / "landkort.db").exists()
     assert f"registry: {len(DEMO_INITIATIVES)} initiatives loaded" in log.read_text(
         errors="replace")
+
+
+def test_import_seed_and_stats_on_postgresql_in_fresh_processes(tmp_path: Path) -> None:
+    """A fresh process has not imported every model module; writing must still work
+    (foreign keys to tables of other capabilities) on PostgreSQL."""
+    import asyncio
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.conftest import pg_url, skip_or_fail
+
+    base = pg_url()
+    if base is None:
+        skip_or_fail("LANDKORT_TEST_DATABASE_URL is not set")
+        return
+    name = f"landkort_cli_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        engine = create_async_engine(base, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        skip_or_fail(f"cannot create a PostgreSQL database: {exc}")
+    try:
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+        env = clean_env(LANDKORT_DATABASE_URL=url, LANDKORT_DATA_DIR=str(tmp_path / "var"))
+
+        def landkort(*argv: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(landkort_command(*argv), cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=120)
+
+        result = landkort("stats")
+        assert result.returncode == 1 and "landkort db upgrade" in result.stderr
+        assert landkort("db", "upgrade").returncode == 0
+        result = landkort("demo", "--seed-only")
+        assert result.returncode == 0, result.stderr
+        assert f"{len(DEMO_INITIATIVES)} initiatives loaded" in result.stdout
+        csv_file = tmp_path / "in.csv"
+        csv_file.write_text("Titel;Status\nNyt initiativ;Projekt\n", encoding="utf-8")
+        result = landkort("import", str(csv_file))
+        assert result.returncode == 0, result.stderr
+        assert "imported 1 entry" in result.stdout
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
