@@ -281,6 +281,10 @@ def _parse_row(line: int, cells: Sequence[str], columns: Sequence[str | None]) \
             errors.append(RowError(line, key, result.problem.message))
         elif result.value is not None:
             record[key] = result.value
+    start, end = record.get("start_date"), record.get("end_date")
+    if start and end and end[:min(len(start), len(end))] < start[:min(len(start), len(end))]:
+        errors.append(RowError(line, "end_date", f"Slutdatoen {end} ligger før startdatoen "
+                                                 f"{start}."))
     if not record.get("title") and not any(e.field == "title" for e in errors):
         errors.append(RowError(line, "title", "Titel mangler: hver række skal have en titel."))
     if errors:

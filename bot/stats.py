@@ -151,7 +151,8 @@ def format_stats(stats: Stats) -> str:
     section("Startår", [(str(y), v) for y, v in sorted(stats.by_start_year.items())]
             + ([("Ikke oplyst", no_year)] if no_year else []))
     width = max(len(r[0]) for r in rows if r) + 2
-    lines = [f"Det telemedicinske landkort: {stats.total} offentliggjorte initiativer"]
+    noun = "offentliggjort initiativ" if stats.total == 1 else "offentliggjorte initiativer"
+    lines = [f"Det telemedicinske landkort: {stats.total} {noun}"]
     for row in rows:
         if row is None:
             lines.append("")

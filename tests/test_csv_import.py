@@ -84,6 +84,14 @@ def test_unusable_files_are_refused_as_a_whole(content: bytes, expected: str) ->
     assert expected in str(info.value)
 
 
+def test_end_date_before_start_date_is_an_error() -> None:
+    parsed = parse_csv(b"Titel;Startdato;Slutdato\nA;2022-05-01;2022-04\n"
+                       b"B;2022-05;2022-05-31\n")
+    assert [str(e) for e in parsed.errors] == [
+        "line 2, end_date: Slutdatoen 2022-04 ligger før startdatoen 2022-05-01."]
+    assert [r.line for r in parsed.rows] == [3]
+
+
 def test_row_with_too_many_values_and_export_columns_ignored() -> None:
     parsed = parse_csv(b"id;slug;title;sector\n1;a;Eet;Monosektoriel\n2;b;To;x;extra\n")
     assert parsed.ignored_columns == ["id", "slug", "sector"]
