@@ -188,10 +188,15 @@ T: dict[str, tuple[str, str]] = {
         "Here is what the map says about «{title}» now. Is it still correct? Press "
         "«Change» next to anything that needs changing."),
     "update.changed": (
-        "Du har ændret {n} felt(er) – de er markeret. Ret gerne mere, og tryk «Send "
+        "Du har ændret {n} felter – de er markeret. Ret gerne mere, og tryk «Send "
         "ændringer», når du er færdig.",
-        "You have changed {n} field(s) – they are marked. Change more if you like, and "
+        "You have changed {n} fields – they are marked. Change more if you like, and "
         "press «Send changes» when you are done."),
+    "update.changed1": (
+        "Du har ændret 1 felt – det er markeret. Ret gerne mere, og tryk «Send "
+        "ændringer», når du er færdig.",
+        "You have changed 1 field – it is marked. Change more if you like, and press "
+        "«Send changes» when you are done."),
     "update.help": (
         "Tryk «Ret» ud for det, du vil ændre – eller skriv fx «Status: Afsluttet».",
         "Press «Change» next to what you want to change – or write e.g. «Status: Ended»."),
@@ -265,7 +270,7 @@ class Button:
 
     label: str
     value: str
-    kind: str = "command"   # option | command | suggestion
+    kind: str = "command"   # option | command | primary | suggestion
     help: str = ""
     selected: bool = False
 
@@ -523,7 +528,7 @@ def _summary(state: ChatState, lead: str = "") -> Reply:
     lang = state.lang
     body = "\n".join(p for p in (lead, text("summary", lang)) if p)
     return Reply(body, tone="summary", rows=_rows(state, compare=False), buttons=(
-        Button(text("b.submit", lang), text("b.submit", lang)),
+        Button(text("b.submit", lang), text("b.submit", lang), "primary"),
         Button(text("b.back", lang), text("b.back", lang))))
 
 
@@ -536,12 +541,14 @@ def _menu(state: ChatState, lead: str = "") -> Reply:
     lang = state.lang
     changed = changes(state)
     if changed:
-        body = text("update.changed", lang, n=len(changed))
-        buttons = [Button(text("b.submit_changes", lang), text("b.submit_changes", lang)),
+        body = (text("update.changed1", lang) if len(changed) == 1
+                else text("update.changed", lang, n=len(changed)))
+        send = text("b.submit_changes", lang)
+        buttons = [Button(send, send, "primary"),
                    Button(text("b.discard", lang), text("b.discard", lang))]
     else:
         body = text("update.menu", lang, title=state.original.get("title") or "")
-        buttons = [Button(text("b.all_correct", lang), text("b.all_correct", lang))]
+        buttons = [Button(text("b.all_correct", lang), text("b.all_correct", lang), "primary")]
     if state.origin == "duplicate":
         buttons.append(Button(text("b.back", lang), text("b.back", lang)))
     return Reply("\n".join(p for p in (lead, body) if p), tone="summary",

@@ -52,10 +52,18 @@
     statusEl.setAttribute("role", isError ? "alert" : "status");
   }
 
-  function scrollDown() {
+  function reveal(firstNew) {
+    /* Bring the newest message just above the composer — but never scroll the start of a
+       long new reply (the summary) out of view. Instant: no half-way states. */
     var last = log.lastElementChild;
-    if (last && last.scrollIntoView) { last.scrollIntoView({block: "end", behavior: "smooth"}); }
-    composer.scrollIntoView({block: "end"});
+    if (!last) { return; }
+    var y = window.pageYOffset;
+    var composerHeight = composer.hidden ? 0 : composer.offsetHeight;
+    var target = last.getBoundingClientRect().bottom + y + composerHeight + 16 - window.innerHeight;
+    if (firstNew) {
+      target = Math.min(target, firstNew.getBoundingClientRect().top + y - 16);
+    }
+    window.scrollTo(0, Math.max(0, target));
   }
 
   /* ---- rendering -------------------------------------------------------------------- */
@@ -146,7 +154,7 @@
     if (commands.length) {
       var row = el("div", "commands");
       commands.forEach(function (cmd) {
-        var b = el("button", cmd.kind === "suggestion" ? "suggestion" : "secondary", cmd.label);
+        var b = el("button", cmd.kind === "suggestion" || cmd.kind === "primary" ? cmd.kind : "secondary", cmd.label);
         b.type = "button";
         b.addEventListener("click", function () { send(cmd.value, cmd.label, true); });
         row.appendChild(b);
@@ -224,28 +232,33 @@
 
   function renderReplies(replies) {
     var first = null;
+    var firstNew = null;
     replies.forEach(function (reply) {
       var li = renderBot(reply, true);
+      if (!firstNew) { firstNew = li; }
       if (!first && reply.buttons && reply.buttons.length) { first = li; }
     });
     adaptComposer(replies.length ? replies[replies.length - 1] : lastReply);
     focusNext(first);
-    scrollDown();
+    reveal(firstNew);
   }
 
   function renderHistory(messages) {
     log.textContent = "";
     var live = messages.length;
     while (live > 0 && messages[live - 1].from === "bot") { live--; }
+    var firstLive = null;
     messages.forEach(function (m, i) {
-      if (m.from === "user") { renderUser(m.text); } else { renderBot(m.reply, i >= live); }
+      if (m.from === "user") { renderUser(m.text); return; }
+      var li = renderBot(m.reply, i >= live);
+      if (i >= live && !firstLive) { firstLive = li; }
     });
     var last = null;
     for (var j = messages.length - 1; j >= 0; j--) {
       if (messages[j].from === "bot") { last = messages[j].reply; break; }
     }
     adaptComposer(last);
-    scrollDown();
+    reveal(firstLive);
   }
 
   /* ---- sending ---------------------------------------------------------------------- */
@@ -266,7 +279,7 @@
     waiting = true;
     sendBtn.disabled = true;
     showTyping();
-    scrollDown();
+    reveal(null);
     ws.send(JSON.stringify({type: "say", text: value}));
   }
 
@@ -323,7 +336,16 @@
       if (pendingText !== null && !input.value) { input.value = pendingText; autosize(); }
       pendingText = null;
       setStatus(t("chat.error." + data.code), true);
-      if (data.code === "no_session") { window.setTimeout(function () { window.location.reload(); }, 1500); }
+      if (data.code === "no_session") {
+        /* The cookie went missing: reload once (it is set again); if cookies are blocked,
+           stay and point to the form instead of reloading for ever. */
+        if (window.location.search.indexOf("reloaded=1") < 0) {
+          window.setTimeout(function () { window.location.replace("/chat?reloaded=1"); }, 1000);
+        } else {
+          fallback.classList.add("prominent");
+          composer.hidden = true;
+        }
+      }
       if (data.code === "session_limit") { composer.hidden = true; }
       // The question is still open: bring its buttons back.
       if (lastReply && data.code !== "session_limit") {

@@ -1,0 +1,240 @@
+"""The chat in headless Chromium: a whole registration through the chat window (with a
+misunderstood answer and a "go back"), verified by the link in the mail; and a reminder's
+personal link used to change one field. Screenshots go to /tmp (desktop and phone)."""
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import AsyncIterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.app import create_app
+from bot.db import Database
+from bot.models import OutboxMessage
+from bot.settings import Settings
+from bot.tokens import issue_token
+from moderation.models import Submission
+from tests.conftest import sample_record, skip_or_fail
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SHOTS = Path("/tmp")
+PHONE = {"width": 390, "height": 844}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest_asyncio.fixture
+async def chat_server(settings: Settings, sqlite_db: Database) -> AsyncIterator[str]:
+    """The app (chat component) on a free port; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(settings.replace(base_url=base), sqlite_db,
+                     components=("intake.chat_web",), start_workers=False)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield base
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not CHROMIUM.exists():
+        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed")
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+class ChatPage:
+    """The chat window as a person uses it."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def wait_for_question(self, text: str) -> None:
+        await self.page.locator(".msg.bot.live", has_text=text).last.wait_for()
+
+    async def _turn(self, action: Any) -> None:
+        before = await self.page.locator(".msg.user").count()
+        await action()
+        await self.page.locator(".msg.user").nth(before).wait_for()
+        await self.page.locator("#chat-typing").wait_for(state="detached")
+
+    async def type(self, text: str, *, enter: bool = True) -> None:
+        """Type an answer and send it with Enter (or the Send button: in the multi-line
+        description, Enter starts a new line)."""
+        async def act() -> None:
+            await self.page.fill("#chat-input", text)
+            if enter:
+                await self.page.press("#chat-input", "Enter")
+            else:
+                await self.page.click("#chat-send")
+        await self._turn(act)
+
+    async def click(self, label: str, selector: str = "button") -> None:
+        button = self.page.locator(f".msg.live {selector}", has_text=label).first
+        await self._turn(button.click)
+
+    async def toggle(self, label: str) -> None:
+        await self.page.locator(".msg.live button.toggle", has_text=label).click()
+
+    async def bot_text(self) -> str:
+        return str(await self.page.locator(".msg.bot").last.inner_text())
+
+
+async def outbox_mails(db: Database) -> list[OutboxMessage]:
+    async with db.read() as s:
+        return list(await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def link_in(row: OutboxMessage, base: str) -> str:
+    msg = message_from_bytes(row.raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None
+    match = re.search(re.escape(base) + r"/chat/verify/[A-Za-z0-9_-]+", body.get_content())
+    assert match
+    return match[0]
+
+
+async def test_whole_registration_in_the_browser(
+        browser: Any, chat_server: str, sqlite_db: Database) -> None:
+    context = await browser.new_context(locale="da-DK")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        await page.goto(f"{chat_server}/chat")
+        chat = ChatPage(page)
+        await chat.wait_for_question("Hvad hedder initiativet?")
+        await chat.type("Video til KOL-patienter")
+        await chat.type("Aalborg Kommune")
+        await chat.type("Sygeplejersker ser borgerne over video.", enter=False)
+        await chat.wait_for_question("Hvad er initiativets status?")
+        await chat.click("I drift", "button.choice")
+        await chat.toggle("Kommune")
+        await chat.toggle("Sygehus")
+        await chat.click("Fortsæt", "button.continue")
+        await chat.toggle("Region Nordjylland")
+        await chat.click("Fortsæt", "button.continue")
+        await chat.wait_for_question("Hvem er kontaktperson")
+        # Go back: the regions question again, with the answer kept.
+        await chat.click("Tilbage")
+        await chat.wait_for_question("Nu: Region Nordjylland")
+        pressed = page.locator(".msg.live button.toggle[aria-pressed=true]")
+        assert await pressed.all_inner_texts() == ["Region Nordjylland"]
+        await chat.click("Behold")
+        await chat.type("Mette Jensen")
+        await chat.type("mette.jensen@aalborg.dk")
+        # A misunderstood answer: the hint and the suggestion as a button.
+        await chat.type("Aalborg, Nordby")
+        await chat.wait_for_question('Ukendt kommune "Nordby". Mente du Nordfyns?')
+        await page.screenshot(path=str(SHOTS / "chat_problem.png"), full_page=False)
+        await chat.click("Nordfyns", "button.suggestion")
+        await chat.click("Spring resten over")
+        await chat.wait_for_question("Her er din indmelding")
+        summary = page.locator(".msg.live table.chat-summary")
+        assert "Aalborg; Nordfyns" in await summary.inner_text()
+        await page.screenshot(path=str(SHOTS / "chat_summary.png"), full_page=True)
+        await chat.click("Send indmelding")
+        await chat.wait_for_question("Indmeld et nyt initiativ")
+        assert "mette.jensen@aalborg.dk" in await page.locator(".msg.tone-done").inner_text()
+
+        async with sqlite_db.read() as s:
+            [sub] = list(await s.scalars(select(Submission)))
+        assert (sub.state, sub.channel, sub.kind) == ("unverified", "chat", "new")
+        assert sub.proposed["municipalities"] == ["Aalborg", "Nordfyns"]
+        assert sub.proposed["regions"] == ["nordjylland"]
+
+        # Follow the link from the verification mail (the outbox row).
+        [mail] = await outbox_mails(sqlite_db)
+        await page.goto(link_in(mail, chat_server))
+        await page.get_by_role("button", name="Bekræft").click()
+        await page.get_by_role("heading", name="Tak – det er bekræftet").wait_for()
+        async with sqlite_db.read() as s:
+            [sub] = list(await s.scalars(select(Submission)))
+        assert (sub.state, sub.channel) == ("pending", "chat")
+        assert errors == []
+    finally:
+        await context.close()
+
+
+async def test_reminder_link_changes_one_field(
+        browser: Any, chat_server: str, sqlite_db: Database) -> None:
+    from bot.registry import create_initiative
+
+    async with sqlite_db.write() as s:
+        entry = await create_initiative(s, sample_record(), actor="test", channel="import")
+        token = await issue_token(s, purpose="reminder", initiative_id=entry.id,
+                                  contact_id=entry.contact_id)
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
+                                        is_mobile=True, has_touch=True, locale="da-DK")
+    page = await context.new_page()
+    try:
+        await page.goto(f"{chat_server}/chat/u/{token}")
+        chat = ChatPage(page)
+        await chat.wait_for_question("Er de stadig korrekte?")
+        await page.screenshot(path=str(SHOTS / "chat_phone_update.png"), full_page=False)
+        await chat.click("Ret", "tr:has(th:text-is('Status')) button")
+        await chat.wait_for_question("Nu: I drift")
+        await chat.click("Under udbredelse", "button.choice")
+        await chat.wait_for_question("Du har ændret 1 felt")
+        await page.screenshot(path=str(SHOTS / "chat_phone_changed.png"))
+        await chat.click("Send ændringer")
+        await chat.wait_for_question("Indmeld et nyt initiativ")
+        async with sqlite_db.read() as s:
+            [sub] = list(await s.scalars(select(Submission)))
+        assert (sub.kind, sub.state, sub.channel, sub.token_matched) == (
+            "update", "pending", "chat", True)
+        assert sub.proposed == {"status": "under_udbredelse"}
+        assert sub.initiative_id == entry.id and sub.base_version == entry.version
+    finally:
+        await context.close()
+
+
+async def test_phone_screenshot_of_a_fresh_chat(browser: Any, chat_server: str) -> None:
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
+                                        is_mobile=True, has_touch=True, locale="da-DK")
+    page = await context.new_page()
+    try:
+        await page.goto(f"{chat_server}/chat")
+        chat = ChatPage(page)
+        await chat.wait_for_question("Hvad hedder initiativet?")
+        await chat.type("Video til KOL-patienter")
+        await chat.type("Aalborg Kommune")
+        await chat.type("Sygeplejersker ser borgerne over video.", enter=False)
+        await chat.wait_for_question("Hvad er initiativets status?")
+        await page.screenshot(path=str(SHOTS / "chat_phone_status.png"), full_page=False)
+        # Nothing overflows sideways on a phone.
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"]
+    finally:
+        await context.close()
