@@ -21,12 +21,10 @@ the database every :data:`REBUILD_SECONDS`.
 
 Scoring
 -------
-Title (weight 0.55; the mean of token_set_ratio and token_sort_ratio on folded text),
-organisation (0.2, token_set_ratio), contact (0.15: same e-mail 100, else name
-similarity) and region (0.1: overlap 100, disjoint 0); components missing on either side
-are left out and the weights renormalised. A short or generic title ("EMR", "Video",
-"Telemedicin") is not enough on its own: unless the organisation or the contact agrees,
-the score is capped below :data:`MIN_SCORE`.
+See :func:`score_pair`: the title (token_set/token_sort ratios on folded text, the
+informative words weighted more) gates the score; organisation, region and contact
+raise or lower it. A short or generic title ("EMR", "Video", "Telemedicin") is not
+enough on its own.
 """
 from __future__ import annotations
 
@@ -50,7 +48,7 @@ MIN_SCORE = 60.0
 REBUILD_SECONDS = 300.0
 MAX_CANDIDATES = 300
 MAX_POSTINGS = 20_000
-WEIGHTS = {"title": 0.55, "organisation": 0.2, "contact": 0.15, "region": 0.1}
+WEIGHTS = {"organisation": 0.45, "contact": 0.35, "region": 0.2}
 
 # Words that say little about *which* initiative a title names.
 STOPWORDS = frozenset("""
@@ -114,27 +112,45 @@ def record_entry(record: Mapping[str, Any]) -> Entry:
                     record.get("contact_name"))
 
 
+def _informative(folded_title: str) -> str:
+    return " ".join(t for t in title_tokens(folded_title) if t not in GENERIC_WORDS)
+
+
+def title_score(a: str, b: str) -> float:
+    """Title likeness of two folded titles, 0–100: the whole titles and, weighted more,
+    their informative words (so "… af KOL" and "… af hjertesvigt" stay apart)."""
+    full = (fuzz.token_set_ratio(a, b) + fuzz.token_sort_ratio(a, b)) / 2
+    ia, ib = _informative(a), _informative(b)
+    if not ia or not ib:
+        return full
+    return 0.4 * full + 0.6 * fuzz.token_set_ratio(ia, ib)
+
+
 def score_pair(a: Entry, b: Entry) -> float:
-    """How alike two entries are, 0–100 (see the module docstring)."""
+    """How alike two entries are, 0–100.
+
+    The title is the gate: ``title × (0.7 + 0.3 × agreement)``, where agreement is the
+    weighted mean of organisation (token_set_ratio), region (overlap 100, disjoint 0)
+    and contact (same e-mail: 100; a different address is no evidence either way) over
+    what both sides have (0.5 when nothing). A short or generic title is capped below
+    :data:`MIN_SCORE` unless the organisation or the contact agrees.
+    """
     if not a.title_f or not b.title_f:
         return 0.0
+    title = title_score(a.title_f, b.title_f)
     parts: dict[str, float] = {}
-    parts["title"] = (fuzz.token_set_ratio(a.title_f, b.title_f)
-                      + fuzz.token_sort_ratio(a.title_f, b.title_f)) / 2
     if a.org_f and b.org_f:
         parts["organisation"] = fuzz.token_set_ratio(a.org_f, b.org_f)
-    if a.email and b.email:
-        parts["contact"] = 100.0 if a.email == b.email else (
-            fuzz.token_sort_ratio(a.contact_f, b.contact_f) * 0.6
-            if a.contact_f and b.contact_f else 0.0)
+    if a.email and b.email and a.email == b.email:
+        parts["contact"] = 100.0
     if a.regions and b.regions:
         parts["region"] = 100.0 if a.regions & b.regions else 0.0
-    total = sum(WEIGHTS[k] for k in parts)
-    score = sum(WEIGHTS[k] * v for k, v in parts.items()) / total
+    agreement = (sum(WEIGHTS[k] * v for k, v in parts.items())
+                 / sum(WEIGHTS[k] for k in parts) / 100) if parts else 0.5
+    score = title * (0.7 + 0.3 * agreement)
     if is_weak_title(a.title_f) or is_weak_title(b.title_f):
-        agrees = parts.get("organisation", 0) >= 90 or parts.get("contact", 0) >= 100
-        disjoint = parts.get("region") == 0.0
-        if not agrees or disjoint:
+        agrees = parts.get("organisation", 0) >= 90 or "contact" in parts
+        if not agrees or parts.get("region") == 0.0:
             score = min(score, MIN_SCORE - 10)
     return round(score, 1)
 

@@ -56,6 +56,9 @@ class SessionInfo:
     user: UserInfo
 
 
+SESSION_KEY = web.RequestKey("web_session", SessionInfo)
+
+
 def hash_session_id(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
@@ -218,8 +221,7 @@ def is_protected(path: str) -> bool:
 
 def current(request: web.Request) -> SessionInfo:
     """The session of a request that passed the guard."""
-    sess: SessionInfo = request["web_session"]
-    return sess
+    return request[SESSION_KEY]
 
 
 @web.middleware
@@ -241,7 +243,7 @@ async def moderation_guard(request: web.Request, handler: Handler) -> web.Stream
         if not tokens_match(await submitted_token(request), sess.csrf_token):
             raise web.HTTPForbidden(text="The form has expired or did not come from this "
                                          "site (CSRF check failed). Go back, reload and try again.")
-    request["web_session"] = sess
+    request[SESSION_KEY] = sess
     response = await handler(request)
     response.headers.setdefault("Cache-Control", "no-store")
     return response

@@ -26,6 +26,7 @@ from moderation.queue_view import QueueFilters, fetch_queue, forget_counts, queu
 from moderation.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
+    SESSION_KEY,
     clear_failures,
     clear_session_cookie,
     client_address,
@@ -51,7 +52,7 @@ routes = web.RouteTableDef()
 def page(request: web.Request, template: str, *, status: int = 200,
          **context: Any) -> web.Response:
     """Render a moderation page with the session's user and CSRF token bound."""
-    sess = request.get("web_session")
+    sess = request.get(SESSION_KEY)
     context.setdefault("notice", None)
     context.setdefault("error", None)
     context.setdefault("error_detail", None)

@@ -36,3 +36,13 @@ async def login(client: TestClient[Any, Any], name: str = "anna",
     resp = await client.get("/moderation")
     assert resp.status == 200
     return csrf_of(await resp.text())
+
+
+def use_fast_hashes(monkeypatch: Any) -> None:
+    """Cheap argon2 parameters for tests that are not about hashing (much faster)."""
+    from argon2 import PasswordHasher
+
+    from moderation import accounts
+
+    monkeypatch.setattr(accounts, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

@@ -1,0 +1,123 @@
+"""Duplicate detection: realistic near-duplicates are found, look-alikes are not."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.db import Database
+from moderation.duplicates import (
+    MIN_SCORE,
+    DuplicateIndex,
+    Entry,
+    find_duplicates,
+    fold,
+    invalidate,
+    is_weak_title,
+    record_entry,
+    score_pair,
+)
+from tests.conftest import MakeInitiative, sample_record
+
+
+def entry(title: str, org: str | None = None, regions: tuple[str, ...] = (),
+          email: str | None = None, name: str | None = None, id: int = 1) -> Entry:
+    return Entry.of(id, title, org, regions, email, name)
+
+
+def test_fold_spells_out_danish_letters() -> None:
+    assert fold("Sår-behandling på Ærø!") == "saar behandling paa aeroe"
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Telemedicinsk hjemmemonitorering af KOL",
+     "Telemedicinsk hjemmemonitorering af KOL-patienter"),
+    ("Telemedicinsk sårvurdering", "Telemedicinsk saarvurdering"),
+    ("Hjemmemonitorering af gravide med svangerskabsforgiftning",
+     "Hjemmemonitorering af gravide m. svangerskabsforgiftning"),
+    ("TeleKOL – Region Nordjylland", "TeleKOL"),
+])
+def test_near_duplicates_score_high(a: str, b: str) -> None:
+    org = "Region Nordjylland"
+    assert score_pair(entry(a, org, ("nordjylland",)), entry(b, org, ("nordjylland",))) \
+        >= MIN_SCORE
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Telemedicinsk hjemmemonitorering af KOL", "Telemedicinsk hjemmemonitorering af hjertesvigt"),
+    ("Video", "Videokonsultation i psykiatrien"),
+    ("Sårdatabase", "Diabetes-app til børn"),
+])
+def test_different_initiatives_score_low(a: str, b: str) -> None:
+    assert score_pair(entry(a, "Region Syddanmark", ("syddanmark",)),
+                      entry(b, "Aarhus Kommune", ("midtjylland",))) < MIN_SCORE
+
+
+def test_short_generic_title_alone_is_not_enough() -> None:
+    assert is_weak_title(fold("EMR")) and is_weak_title(fold("Video"))
+    assert not is_weak_title(fold("Telemedicinsk sårvurdering i Odense"))
+    # Same short title, different organisations and regions: not a duplicate.
+    assert score_pair(entry("EMR", "Region Hovedstaden", ("hovedstaden",)),
+                      entry("EMR", "Esbjerg Kommune", ("syddanmark",))) < MIN_SCORE
+    # Same short title, same organisation and contact: a duplicate.
+    assert score_pair(entry("EMR", "Region Hovedstaden", ("hovedstaden",), "a@regionh.dk"),
+                      entry("EMR", "Region Hovedstaden", ("hovedstaden",), "a@regionh.dk")) \
+        >= MIN_SCORE
+
+
+def test_index_blocks_and_tolerates_typos() -> None:
+    index = DuplicateIndex()
+    titles = [f"Projekt nummer {n} om {w}" for n, w in
+              enumerate(["diabetes", "hjertesvigt", "graviditet", "psykiatri"] * 50)]
+    for i, t in enumerate(titles, start=1):
+        index.add(entry(t, "Kommune X", ("sjaelland",), id=i))
+    index.add(entry("Telemedicinsk sårvurdering i Odense", "Odense Kommune", ("syddanmark",),
+                    id=999))
+    index.finish()
+    probe = entry("Telemedicinsk saarvurdring Odense", "Odense Kommune", ("syddanmark",), id=0)
+    found = index.search(probe)
+    assert found and found[0][0] == 999
+    assert len(index.candidates(probe)) <= 300
+
+
+@pytest.mark.asyncio
+async def test_find_duplicates_against_the_database(db: Database,
+                                                    make_initiative: MakeInitiative) -> None:
+    kol = await make_initiative()
+    await make_initiative(title="Videokonsultation i psykiatrien",
+                          organisation="Region Midtjylland", regions=["midtjylland"])
+    await make_initiative(title="EMR", organisation="Esbjerg Kommune", regions=["syddanmark"])
+    async with db.read() as session:
+        found = await find_duplicates(session, sample_record(
+            title="Telemedicinsk hjemmemonitorering af borgere med KOL",
+            contact_email="ny.person@example.dk"))
+        assert [f["initiative_id"] for f in found] == [kol.id]
+        assert found[0]["title"] == kol.title and 0 < found[0]["score"] <= 100
+        # The entry itself is left out when asked.
+        assert await find_duplicates(session, kol.record(), exclude_initiative_id=kol.id) == []
+        assert await find_duplicates(session, {"title": "EMR", "organisation": "Aalborg Kommune",
+                                               "regions": ["nordjylland"]}) == []
+    # A new entry is found without rebuilding (the index picks up higher ids).
+    late = await make_initiative(title="Telemedicinsk sårvurdering på Fyn",
+                                 organisation="Odense Kommune", regions=["syddanmark"])
+    async with db.read() as session:
+        found = await find_duplicates(
+            session, record_entry_record("Telemedicinsk sårvurdering, Fyn"))
+        assert found and found[0]["initiative_id"] == late.id
+        invalidate(session)
+
+
+def record_entry_record(title: str) -> dict[str, Any]:
+    rec = {"title": title, "organisation": "Odense Kommune", "regions": ["syddanmark"]}
+    assert record_entry(rec).title_f
+    return rec
+
+
+def test_same_organisation_different_disease_is_not_a_duplicate() -> None:
+    org, region = "Region Nordjylland", ("nordjylland",)
+    assert score_pair(entry("Telemedicinsk hjemmemonitorering af KOL", org, region),
+                      entry("Telemedicinsk hjemmemonitorering af hjertesvigt", org, region)) \
+        < MIN_SCORE
+    assert score_pair(entry("Telemedicinsk hjemmemonitorering af KOL", org, region),
+                      entry("Telemedicinsk hjemmemonitorering af KOL-patienter", org, region)) \
+        >= 90

@@ -1,0 +1,582 @@
+"""The moderator web UI over HTTP: login, sessions, the queue, items and decisions."""
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select, update
+
+from bot.app import create_app
+from bot.appkeys import SETTINGS
+from bot.db import Database, dbnow
+from bot.models import Initiative, OutboxMessage
+from bot.registry import apply_changes
+from bot.settings import Settings
+from intake.models import InboundMessage
+from moderation.models import AuditEvent, Submission
+from moderation.queue_view import QueueFilters, fetch_queue
+from moderation.security import SESSION_COOKIE, login_csrf_token
+from tests.conftest import MakeInitiative, MakeSubmission, sample_record
+from tests.moderation_support import PASSWORD, add_user, csrf_of, login, use_fast_hashes
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fast_hashes(monkeypatch)
+
+
+@pytest_asyncio.fixture
+async def client(db: Database, settings: Settings) -> AsyncIterator[Client]:
+    await add_user(db, "anna")
+    app = create_app(settings, db, components=("moderation.web",), start_workers=False)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+@pytest_asyncio.fixture
+async def anna(client: Client) -> str:
+    """Log anna in; the CSRF token of her session."""
+    return await login(client, "anna")
+
+
+async def _outbox(db: Database, kind: str) -> list[OutboxMessage]:
+    async with db.read() as session:
+        return list(await session.scalars(select(OutboxMessage)
+                                          .where(OutboxMessage.kind == kind)))
+
+
+def _body(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+# --- login and sessions ------------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_anonymous_users_are_sent_to_login(client: Client) -> None:
+    resp = await client.get("/moderation/audit?actor=x", allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/login?next=/moderation/audit?actor=x"
+    resp = await client.post("/moderation/bulk-approve", data={"ids": "1"},
+                             allow_redirects=False)
+    assert resp.status == 401
+
+
+@pytest.mark.asyncio
+async def test_login_rotates_the_session_and_sets_safe_cookies(client: Client,
+                                                               db: Database) -> None:
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: "attacker-chosen-value-123"})
+    resp = await client.get("/login?next=/moderation/contacts")
+    token = csrf_of(await resp.text())
+    resp = await client.post("/login", data={"csrf_token": token, "username": "anna",
+                                             "password": PASSWORD,
+                                             "next": "/moderation/contacts"},
+                             allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/moderation/contacts"
+    cookie = resp.cookies[SESSION_COOKIE]
+    assert cookie.value != "attacker-chosen-value-123" and len(cookie.value) >= 43
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and not cookie["secure"]
+    from moderation.web_models import WebSession
+    async with db.read() as session:
+        stored = list(await session.scalars(select(WebSession.id_hash)))
+    assert len(stored) == 1 and cookie.value not in stored[0]  # only a hash is stored
+
+
+@pytest.mark.asyncio
+async def test_open_redirect_after_login_is_refused(client: Client) -> None:
+    resp = await client.get("/login")
+    token = csrf_of(await resp.text())
+    resp = await client.post("/login", data={"csrf_token": token, "username": "anna",
+                                             "password": PASSWORD,
+                                             "next": "//evil.example/moderation"},
+                             allow_redirects=False)
+    assert resp.headers["Location"] == "/moderation"
+
+
+@pytest.mark.asyncio
+async def test_login_form_needs_its_csrf_token(client: Client) -> None:
+    await client.get("/login")
+    resp = await client.post("/login", data={"username": "anna", "password": PASSWORD},
+                             allow_redirects=False)
+    assert resp.status == 403
+
+
+@pytest.mark.asyncio
+async def test_wrong_password_and_unknown_user_look_the_same(client: Client) -> None:
+    texts = []
+    for name in ("anna", "nobody"):
+        resp = await client.get("/login")
+        token = csrf_of(await resp.text())
+        resp = await client.post("/login", data={"csrf_token": token, "username": name,
+                                                 "password": "wrong password"})
+        assert resp.status == 401
+        texts.append((await resp.text()).replace(name, "NAME"))
+    assert texts[0] == texts[1]
+    assert "Forkert brugernavn eller adgangskode" in texts[0]
+
+
+@pytest.mark.asyncio
+async def test_login_is_throttled_after_repeated_failures(client: Client,
+                                                          settings: Settings) -> None:
+    async def attempt(password: str) -> int:
+        resp = await client.get("/login")
+        token = csrf_of(await resp.text())
+        resp = await client.post("/login", data={"csrf_token": token, "username": "anna",
+                                                 "password": password},
+                                 allow_redirects=False)
+        return resp.status
+
+    for _ in range(settings.login_max_failures):
+        assert await attempt("wrong password") == 401
+    # Even the right password is refused while throttled.
+    assert await attempt(PASSWORD) == 429
+
+
+@pytest.mark.asyncio
+async def test_https_base_url_makes_the_cookie_secure(db: Database, settings: Settings) -> None:
+    await add_user(db, "anna")
+    app = create_app(settings.replace(base_url="https://landkort.example"), db,
+                     components=("moderation.web",), start_workers=False)
+    async with TestClient(TestServer(app)) as c:
+        resp = await c.get("/login")
+        assert resp.cookies["landkort_login"]["secure"]
+        # The test client speaks plain HTTP, so it would not send the Secure cookie back.
+        nonce = "n" * 32
+        c.session.cookie_jar.update_cookies({"landkort_login": nonce})
+        token = login_csrf_token(app[SETTINGS], nonce)
+        resp = await c.post("/login", data={"csrf_token": token, "username": "anna",
+                                            "password": PASSWORD}, allow_redirects=False)
+        assert resp.cookies[SESSION_COOKIE]["secure"]
+
+
+@pytest.mark.asyncio
+async def test_logout_ends_the_session(client: Client, anna: str) -> None:
+    assert (await client.get("/logout")).status == 405
+    resp = await client.post("/logout", data={"csrf_token": anna}, allow_redirects=False)
+    assert resp.status == 303
+    resp = await client.get("/moderation", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/login")
+
+
+@pytest.mark.asyncio
+async def test_post_without_csrf_is_refused(client: Client, anna: str,
+                                            make_submission: MakeSubmission) -> None:
+    sub = await make_submission(kind="new", proposed=sample_record())
+    for data in ({}, {"csrf_token": "wrong"}):
+        resp = await client.post(f"/moderation/item/{sub.id}/approve", data=data)
+        assert resp.status == 403
+    resp = await client.post(f"/moderation/item/{sub.id}/approve",
+                             headers={"X-CSRF-Token": anna}, allow_redirects=False)
+    assert resp.status == 303
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_queue_lists_open_items_oldest_first_with_filters(
+        client: Client, anna: str, db: Database, make_initiative: MakeInitiative,
+        make_submission: MakeSubmission) -> None:
+    entry = await make_initiative()
+    a = await make_submission(kind="new", proposed=sample_record(title="Første forslag",
+                                                                 regions=["sjaelland"]))
+    b = await make_submission(kind="confirmation", initiative=entry,
+                              flags=["sender_differs"])
+    c = await make_submission(kind="update", initiative=entry, proposed={"title": "Tredje"})
+    await make_submission(kind="new", proposed={"title": "Afgjort"}, state="approved")
+    html = await (await client.get("/moderation")).text()
+    assert html.index(f"#{a.id} ") < html.index(f"#{b.id} ") < html.index(f"#{c.id} ")
+    assert "Afgjort" not in html and "3 åbne" in html
+    html = await (await client.get("/moderation?region=sjaelland")).text()
+    assert "Første forslag" in html and f"#{b.id} " not in html  # b's entry: nordjylland
+    html = await (await client.get("/moderation?region=sjaelland&kind=new")).text()
+    assert f"#{a.id} " in html and f"#{b.id} " not in html
+    html = await (await client.get("/moderation?flag=sender_differs")).text()
+    assert f"#{b.id} " in html and f"#{a.id} " not in html
+    html = await (await client.get("/moderation?mine=1")).text()
+    assert "Ingen åbne sager" in html
+    await client.get(f"/moderation/item/{c.id}")  # opening claims it
+    html = await (await client.get("/moderation?mine=1")).text()
+    assert f"#{c.id} " in html and f"#{a.id} " not in html
+    html = await (await client.get("/moderation?lang=en")).text()
+    assert "Moderation queue" in html and "3 open" in html
+
+
+@pytest.mark.asyncio
+async def test_keyset_pagination_walks_the_whole_queue(db: Database,
+                                                       make_submission: MakeSubmission) -> None:
+    ids = []
+    for n in range(7):
+        ids.append((await make_submission(kind="new", proposed={"title": f"T{n}"})).id)
+    # Same timestamp for several rows: the id breaks the tie.
+    async with db.write() as session:
+        await session.execute(update(Submission).values(created_at=dbnow()))
+    async with db.write() as session:
+        await session.execute(update(Submission).where(Submission.id == ids[3])
+                              .values(state="needs_info"))
+    seen: list[int] = []
+    cursor = None
+    async with db.read() as session:
+        while True:
+            page = await fetch_queue(session, QueueFilters(), cursor=cursor, limit=3)
+            seen.extend(r.id for r in page.rows)
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+    assert seen == sorted(ids)
+
+
+# --- an item and decisions -----------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_item_shows_diff_trust_and_claim(client: Client, anna: str, db: Database,
+                                               settings: Settings,
+                                               make_initiative: MakeInitiative,
+                                               make_submission: MakeSubmission) -> None:
+    entry = await make_initiative()
+    sub = await make_submission(kind="update", initiative=entry,
+                                proposed={"status": "afsluttet", "end_date": "2024-06-30"},
+                                token_matched=True, sender_email="kontakt1@example.dk",
+                                auth_results="mx.example.org; spf=pass; dkim=pass; dmarc=fail",
+                                problems=[{"field": "municipalities",
+                                           "message": "Ukendt kommune: Aalbrg"}])
+    html = await (await client.get(f"/moderation/item/{sub.id}")).text()
+    changes = html[html.index('id="changes-h"'):html.index("<details>")]
+    assert "Afsluttet" in changes and "I drift" in changes and "2024-06-30" in changes
+    assert "Telemedicinsk hjemmemonitorering" not in changes  # unchanged: collapsed
+    assert "Svar på vores mail" in html and "Afsender er opslagets kontakt" in html
+    assert "DMARC=fail" in html and "Ukendt kommune: Aalbrg" in html
+    assert "Du har sagen" in html
+    # Another moderator sees who is working on it.
+    await add_user(db, "bo")
+    app = create_app(settings, db, components=("moderation.web",), start_workers=False)
+    async with TestClient(TestServer(app)) as other:
+        await login(other, "bo")
+        html = await (await other.get(f"/moderation/item/{sub.id}")).text()
+        assert "<strong>anna</strong> arbejder på denne sag" in html
+
+
+@pytest.mark.asyncio
+async def test_approve_and_already_decided(client: Client, anna: str, db: Database,
+                                           make_initiative: MakeInitiative,
+                                           make_submission: MakeSubmission) -> None:
+    entry = await make_initiative()
+    sub = await make_submission(kind="update", initiative=entry, proposed={"status": "afsluttet"})
+    url = f"/moderation/item/{sub.id}/approve"
+    resp = await client.post(url, data={"csrf_token": anna}, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/moderation?done=approved"
+    async with db.read() as session:
+        fresh = await session.get(Initiative, entry.id)
+        assert fresh is not None and fresh.status == "afsluttet" and fresh.version == 2
+    resp = await client.post(url, data={"csrf_token": anna})
+    assert resp.status == 409
+    assert "En anden har allerede afgjort sagen" in await resp.text()
+
+
+@pytest.mark.asyncio
+async def test_edit_then_approve_parses_each_field(client: Client, anna: str, db: Database,
+                                                   make_submission: MakeSubmission) -> None:
+    sub = await make_submission(kind="new", proposed=sample_record(title="Nyt initiativ"))
+    url = f"/moderation/item/{sub.id}/approve"
+    form = {"csrf_token": anna, "edit": "1", "title": "Nyt initiativ (rettet)",
+            "regions": "Region Nordjylland, Midtjylland", "start_date": "den 32. marts",
+            "contact_email": "ikke en adresse"}
+    resp = await client.post(url, data=form)
+    assert resp.status == 400
+    html = await resp.text()
+    assert 'id="err-start_date"' in html and 'id="err-contact_email"' in html
+    assert 'value="Nyt initiativ (rettet)"' in html  # what was typed is kept
+    form.update(start_date="marts 2020", contact_email="ny@example.dk")
+    resp = await client.post(url, data=form, allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        made = await session.scalar(select(Initiative).where(
+            Initiative.title == "Nyt initiativ (rettet)"))
+        assert made is not None
+        assert made.regions == ["midtjylland", "nordjylland"] and made.start_date == "2020-03"
+        assert made.contact is not None and made.contact.email == "ny@example.dk"
+
+
+@pytest.mark.asyncio
+async def test_conflict_is_shown_and_force_approves(client: Client, anna: str, db: Database,
+                                                    make_initiative: MakeInitiative,
+                                                    make_submission: MakeSubmission) -> None:
+    entry = await make_initiative()
+    sub = await make_submission(kind="update", initiative=entry,
+                                proposed={"website": "https://ny.example.dk"})
+    async with db.write() as session:
+        fresh = await session.get(Initiative, entry.id)
+        assert fresh is not None
+        await apply_changes(session, fresh, {"status": "projekt"}, actor="bo", channel="web")
+    url = f"/moderation/item/{sub.id}/approve"
+    resp = await client.post(url, data={"csrf_token": anna})
+    assert resp.status == 409
+    html = await resp.text()
+    assert "Opslaget er ændret i mellemtiden" in html and 'name="force" value="1"' in html
+    assert "Projekt" in html  # the current value is shown
+    resp = await client.post(url, data={"csrf_token": anna, "force": "1"},
+                             allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        fresh = await session.get(Initiative, entry.id)
+        assert fresh is not None
+        assert fresh.status == "projekt" and fresh.website == "https://ny.example.dk"
+
+
+@pytest.mark.asyncio
+async def test_reject_mails_the_reason_in_the_senders_language(
+        client: Client, anna: str, db: Database, make_submission: MakeSubmission) -> None:
+    sub = await make_submission(kind="new", proposed={"title": "Spam"}, language="en",
+                                sender_email="someone@example.com")
+    resp = await client.post(f"/moderation/item/{sub.id}/reject",
+                             data={"csrf_token": anna, "preset": "not_danish",
+                                   "reason": "Kontakt os gerne igen."},
+                             allow_redirects=False)
+    assert resp.status == 303
+    mails = await _outbox(db, "rejection")
+    assert len(mails) == 1 and mails[0].to_addr == "someone@example.com"
+    body = _body(mails[0].raw)
+    assert "does not take place in Denmark" in body and "Kontakt os gerne igen." in body
+    resp = await client.post(f"/moderation/item/{sub.id}/reject",
+                             data={"csrf_token": anna, "reason": "igen"})
+    assert resp.status == 409
+
+
+@pytest.mark.asyncio
+async def test_reject_needs_a_reason(client: Client, anna: str,
+                                     make_submission: MakeSubmission) -> None:
+    sub = await make_submission(kind="new", proposed={"title": "X"})
+    resp = await client.post(f"/moderation/item/{sub.id}/reject", data={"csrf_token": anna})
+    assert resp.status == 400
+
+
+@pytest.mark.asyncio
+async def test_ask_for_information(client: Client, anna: str, db: Database,
+                                   make_submission: MakeSubmission) -> None:
+    sub = await make_submission(kind="new", proposed={"title": "Halvt forslag"})
+    resp = await client.post(f"/moderation/item/{sub.id}/ask",
+                             data={"csrf_token": anna, "message": "Hvilke kommuner deltager?"},
+                             allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        fresh = await session.get(Submission, sub.id)
+        assert fresh is not None and fresh.state == "needs_info"
+    assert len(await _outbox(db, "needs_info")) == 1
+
+
+@pytest.mark.asyncio
+async def test_duplicate_merges_chosen_fields(client: Client, anna: str, db: Database,
+                                              make_initiative: MakeInitiative,
+                                              make_submission: MakeSubmission) -> None:
+    entry = await make_initiative()
+    sub = await make_submission(kind="new", proposed=sample_record(
+        title="Hjemmemonitorering af KOL", website="https://ny.example.dk",
+        status="afsluttet"), flags=["likely_duplicate"])
+    html = await (await client.get(f"/moderation/item/{sub.id}")).text()
+    dup = html[html.index('id="dup-h"'):]
+    assert f"#{entry.id} Telemedicinsk hjemmemonitorering af KOL" in dup
+    resp = await client.post(f"/moderation/item/{sub.id}/duplicate",
+                             data={"csrf_token": anna, "target": str(entry.id),
+                                   "take": ["website"]}, allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        fresh = await session.get(Initiative, entry.id)
+        assert fresh is not None
+        assert fresh.website == "https://ny.example.dk" and fresh.status == "i_drift"
+
+
+@pytest.mark.asyncio
+async def test_merge_two_entries(client: Client, anna: str, db: Database,
+                                 make_initiative: MakeInitiative) -> None:
+    keep = await make_initiative()
+    away = await make_initiative(title="KOL hjemmemonitorering", website="https://b.example.dk")
+    html = await (await client.get(f"/moderation/merge?source={away.id}&target={keep.id}")).text()
+    assert 'name="take" value="website"' in html
+    resp = await client.post("/moderation/merge", data={
+        "csrf_token": anna, "source": str(away.id), "target": str(keep.id),
+        "take": ["website"]}, allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        a = await session.get(Initiative, away.id)
+        k = await session.get(Initiative, keep.id)
+        assert a is not None and k is not None
+        assert a.merged_into_id == keep.id and k.website == "https://b.example.dk"
+    resp = await client.post("/moderation/merge", data={
+        "csrf_token": anna, "source": str(away.id), "target": str(keep.id)})
+    assert resp.status == 400
+
+
+@pytest.mark.asyncio
+async def test_bulk_approve_confirmations(client: Client, anna: str, db: Database,
+                                          make_initiative: MakeInitiative,
+                                          make_submission: MakeSubmission) -> None:
+    entry = await make_initiative()
+    other = await make_initiative(title="Anden")
+    c1 = await make_submission(kind="confirmation", initiative=entry)
+    c2 = await make_submission(kind="confirmation", initiative=other)
+    upd = await make_submission(kind="update", initiative=entry, proposed={"status": "projekt"})
+    html = await (await client.get("/moderation")).text()
+    assert f'name="ids" value="{c1.id}"' in html and f'name="ids" value="{upd.id}"' not in html
+    resp = await client.post("/moderation/bulk-approve", data={
+        "csrf_token": anna, "ids": [str(c1.id), str(c2.id), str(upd.id)]})
+    html = await resp.text()
+    assert "2 godkendt" in html and f"item {upd.id} is not a confirmation" in html
+    async with db.read() as session:
+        states = dict((await session.execute(select(Submission.id, Submission.state))).all())
+    assert states[c1.id] == states[c2.id] == "approved" and states[upd.id] == "pending"
+
+
+# --- hostile input ----------------------------------------------------------------------
+
+HOSTILE_HTML = b"""\
+From: Eve <eve@example.com>
+To: landkort@example.org
+Subject: =?utf-8?q?Nyt_initiativ?=
+Message-ID: <evil@example.com>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b"
+
+--b
+Content-Type: text/html; charset=utf-8
+
+<p onclick="alert(1)">Titel: <b>Evil</b><script>alert('x')</script></p>
+<img src="https://tracker.example.com/pixel.gif"><a href="javascript:alert(2)">klik</a>
+<a href="https://ok.example.dk/side">ok link</a><style>body{display:none}</style>
+--b
+Content-Type: application/pdf; name="plan.pdf"
+Content-Disposition: attachment; filename="plan.pdf"
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQK
+--b--
+"""
+
+
+@pytest.mark.asyncio
+async def test_hostile_text_and_html_are_neutralised(client: Client, anna: str, db: Database,
+                                                     make_submission: MakeSubmission) -> None:
+    async with db.write() as session:
+        inbound = InboundMessage(source="cli", content_hash="h" * 64, raw=HOSTILE_HTML,
+                                 size=len(HOSTILE_HTML), from_addr="eve@example.com",
+                                 subject="Nyt initiativ", state="done")
+        session.add(inbound)
+        await session.flush()
+        inbound_id = inbound.id
+    sub = await make_submission(kind="new", proposed={"title": "<script>alert(1)</script>"},
+                                note="<img src=x onerror=alert(1)>", inbound_message_id=inbound_id)
+    html = await (await client.get(f"/moderation/item/{sub.id}")).text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    mail_html = html[html.index('class="mail-html"'):]
+    mail_html = mail_html[:mail_html.index("</details>")]
+    assert "<b>Evil</b>" in mail_html and "ok.example.dk" in mail_html
+    for bad in ("<script", "onclick", "javascript:", "<img", "tracker.example.com", "<style"):
+        assert bad not in mail_html
+    assert "plan.pdf" in html and "JVBERi0" not in html
+    html = await (await client.get("/moderation")).text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+# --- audit, contacts, quarantine, users ---------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_audit_log_filters(client: Client, anna: str, db: Database,
+                                 make_submission: MakeSubmission) -> None:
+    sub = await make_submission(kind="new", proposed={"title": "Godkendes"})
+    await client.post(f"/moderation/item/{sub.id}/approve", data={"csrf_token": anna})
+    async def rows(query: str) -> str:
+        html = await (await client.get(f"/moderation/audit?{query}")).text()
+        return html[html.index("<tbody>"):]
+
+    html = await rows("actor=anna")
+    assert "submission.approved" in html and "submission.created" not in html
+    assert "submission.created" in await rows("action=submission.created")
+    today = dbnow().strftime("%Y-%m-%d")
+    assert "submission.approved" in await rows(f"from={today}&to={today}")
+    assert "submission.approved" not in await rows("to=2000-01-01")
+
+
+@pytest.mark.asyncio
+async def test_contacts_page_and_new_contact(client: Client, anna: str, db: Database,
+                                             make_initiative: MakeInitiative) -> None:
+    entry = await make_initiative()
+    async with db.write() as session:
+        fresh = await session.get(Initiative, entry.id)
+        assert fresh is not None and fresh.contact is not None
+        fresh.needs_new_contact = True
+        fresh.contact.email_status = "bouncing"
+    html = await (await client.get("/moderation/contacts")).text()
+    assert entry.title in html and "mette.jensen" not in html
+    assert "kontakt1@example.dk" in html
+    resp = await client.post("/moderation/contacts/set", data={
+        "csrf_token": anna, "initiative_id": str(entry.id), "version": "1",
+        "contact_name": "Ny Person", "contact_email": "Ny.Person@example.dk"},
+        allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        fresh = await session.get(Initiative, entry.id)
+        assert fresh is not None and fresh.contact is not None
+        assert fresh.contact.email == "ny.person@example.dk" and not fresh.needs_new_contact
+        assert fresh.version == 2
+        assert await session.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "initiative.contact_changed")) is not None
+    html = await (await client.get("/moderation/contacts?q=ny.person")).text()
+    assert "Ny Person" in html
+
+
+@pytest.mark.asyncio
+async def test_quarantined_mail_is_listed_and_shown(client: Client, anna: str,
+                                                    db: Database) -> None:
+    raw = b"From: x@example.com\r\nSubject: <b>Broken</b>\r\n\r\nbody \xff\xfe text"
+    async with db.write() as session:
+        msg = InboundMessage(source="imap", content_hash="q" * 64, raw=raw, size=len(raw),
+                             from_addr="x@example.com", subject="<b>Broken</b>",
+                             state="quarantined", last_error="ValueError: bad mail")
+        session.add(msg)
+        await session.flush()
+        mid = msg.id
+    html = await (await client.get("/moderation/inbound")).text()
+    assert "&lt;b&gt;Broken&lt;/b&gt;" in html and "ValueError: bad mail" in html
+    html = await (await client.get(f"/moderation/inbound/{mid}")).text()
+    assert "body" in html and "<b>Broken</b>" not in html
+
+
+@pytest.mark.asyncio
+async def test_users_page_is_for_admins(client: Client, anna: str, db: Database,
+                                        settings: Settings) -> None:
+    assert (await client.get("/moderation/users")).status == 403
+    await add_user(db, "root", role="admin")
+    app = create_app(settings, db, components=("moderation.web",), start_workers=False)
+    async with TestClient(TestServer(app)) as admin:
+        token = await login(admin, "root")
+        resp = await admin.post("/moderation/users", data={
+            "csrf_token": token, "action": "add", "username": "carl",
+            "password": "a long password!", "role": "moderator"}, allow_redirects=False)
+        assert resp.status == 303
+        resp = await admin.post("/moderation/users", data={
+            "csrf_token": token, "action": "disable", "username": "anna"},
+            allow_redirects=False)
+        assert resp.status == 303
+    # anna's session ended with her account.
+    resp = await client.get("/moderation", allow_redirects=False)
+    assert resp.status == 303
+
+
+def test_pages_have_no_inline_script() -> None:
+    from pathlib import Path
+
+    folder = Path(__file__).parent.parent / "templates" / "pages" / "moderation"
+    for path in folder.glob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), path.name
+        assert " on" + "click=" not in text, path.name
