@@ -242,11 +242,6 @@ _UNSUB_TEXT = re.compile(
     re.IGNORECASE)
 
 
-_SIGN_OFF_WITH_NAME = re.compile(
-    r"^(?i:mvh|vh|hilsen|med\s+venlig\s+hilsen|venlig\s+hilsen|best\s+regards|regards"
-    r"|kind\s+regards|thanks|cheers|br)[,.]?\s+(?:[A-ZÆØÅ][\w.'-]*\s*){1,3}$")
-
-
 def is_unsubscribe(own_text: str, subject: str) -> bool:
     """True when the sender only asks to stop receiving reminders.
 
@@ -259,7 +254,7 @@ def is_unsubscribe(own_text: str, subject: str) -> bool:
         r"^(?:hej|hi|hello|dear|kære|goddag|god\s+dag)\b.{0,40}$", ln, re.IGNORECASE)]
     from intake.quotes import is_sign_off
     for k, ln in enumerate(core):
-        if is_sign_off(ln) or _SIGN_OFF_WITH_NAME.match(ln):
+        if is_sign_off(ln, with_name=True):
             core = core[:k]
             break
     text = " ".join(core)

@@ -104,7 +104,7 @@ def find_reply_token(msg: DecodedMessage, subject: str, own_local_part: str = "l
     for addr in _addresses(msg, "To", "Cc", "Delivered-To", "X-Original-To",
                            "Envelope-To", "X-Envelope-To"):
         m = plus.match(addr)
-        if m and (own_domain is None or True):
+        if m:  # any domain: aliases and forwarding keep the local part
             return _case_preserved(msg, m.group(1))
     header = msg.get("X-Landkort-Token")
     if header:
@@ -261,5 +261,5 @@ def _looks_like_submission(res: ParseResult, field_text: str) -> bool:
     return any(split_label(line) for line in field_text.splitlines()) and len(given) >= 2
 
 
-__all__ = ["BounceInfo", "KINDS", "ParseResult", "Trimmed", "find_reply_token",
-           "guess_language", "parse_message"]
+__all__ = ["KINDS", "BounceInfo", "ParseResult", "find_reply_token", "guess_language",
+           "parse_message"]

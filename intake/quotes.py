@@ -479,20 +479,42 @@ _SIGN_OFF = re.compile(
     re.IGNORECASE)
 
 
-def is_sign_off(line: str) -> bool:
-    """True for a closing line such as "Med venlig hilsen" or "Best regards,"."""
-    return bool(_SIGN_OFF.match(line))
+_SIGN_OFF_WITH_NAME = re.compile(
+    r"^\s*(?i:mvh|vh|hilsen|med\s+venlig\s+hilsen|venlig\s+hilsen|best\s+regards|regards"
+    r"|kind\s+regards|thanks|cheers|br)[,.]?\s+(?:[A-ZÆØÅ][\w.'-]*\s*){1,3}$")
+# A bare signature block: a name, then contact lines ("Tlf. 12 34 56 78", "Mobil: …").
+_NAME_LINE = re.compile(r"^\s*[A-ZÆØÅ][\w.'-]+(?:\s+[A-ZÆØÅ][\w.'-]*){1,3}\s*$")
+_CONTACT_LINE = re.compile(
+    r"^\s*(?:tlf|telefon|mobil|mob|phone|tel|mobile|direct|direkte|e-?mail|mail|web|www)\b",
+    re.IGNORECASE)
+
+
+def is_sign_off(line: str, with_name: bool = False) -> bool:
+    """True for a closing line such as "Med venlig hilsen" or "Best regards,"; with
+    ``with_name`` also "Mvh Jens Hansen"."""
+    return bool(_SIGN_OFF.match(line) or (with_name and _SIGN_OFF_WITH_NAME.match(line)))
 
 
 def own_field_text(trimmed: Trimmed) -> str:
     """The part of the own text fields may be read from: no quotes, nothing after a
-    sign-off ("Med venlig hilsen", "Best regards") — the signature block with its
-    phone number and title is not the sender's answer."""
+    sign-off ("Med venlig hilsen", "Mvh Jens", "Best regards"), and no trailing
+    signature block (a name followed by contact lines) — the signature with its phone
+    number and title is not the sender's answer."""
     out: list[str] = []
     for line, kind in zip(trimmed.lines, trimmed.kinds, strict=False):
         if kind == "q":
             continue
-        if is_sign_off(line):
+        if is_sign_off(line, with_name=True):
             break
         out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    # The last paragraph: "Jens Hansen / Projektleder / Tlf. 12 34 56 78".
+    start = len(out)
+    while start > 0 and out[start - 1].strip():
+        start -= 1
+    block = out[start:]
+    if 2 <= len(block) <= 8 and _NAME_LINE.match(block[0]) \
+            and any(_CONTACT_LINE.match(line) for line in block[1:]):
+        out = out[:start]
     return "\n".join(out).strip()

@@ -161,3 +161,19 @@ def test_deeply_nested_quote_is_fast() -> None:
 ])
 def test_more_quote_headers(body: str, expected: str) -> None:
     assert trim_reply(body) == expected
+
+
+@pytest.mark.parametrize("body", [
+    "Ingen ændringer\n\nJens Hansen\nProjektleder\nTlf: 12 34 56 78",
+    "Ingen ændringer\n\nMvh Jens Hansen\nTelefon: 12 34 56 78",
+    "Ingen ændringer\nMvh. Jens\nMobil: 12345678",
+])
+def test_signature_block_without_sign_off_line_is_not_a_field(body: str) -> None:
+    r = parse_message(mail(body))
+    assert r.fields == {}
+    assert r.confirmed_unchanged is True
+
+
+def test_a_form_paragraph_is_not_taken_for_a_signature() -> None:
+    r = parse_message(mail("Hej\n\nKontaktperson: Jens Hansen\nTelefon: 12 34 56 78"))
+    assert r.fields == {"contact_name": "Jens Hansen", "contact_phone": "+4512345678"}
