@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database, dbnow
@@ -174,7 +175,16 @@ class ChatStore:
 
     # -- one message ---------------------------------------------------------------------
     async def say(self, key: str, message: str, *, ip: str | None, lang: str) -> Turn:
-        """Handle one message of the conversation behind ``key``."""
+        """Handle one message of the conversation behind ``key``.
+
+        Two first messages of one conversation at once (two tabs) may both try to create
+        its row; the loser of that race simply runs again and finds the row."""
+        try:
+            return await self._say(key, message, ip=ip, lang=lang)
+        except IntegrityError:
+            return await self._say(key, message, ip=ip, lang=lang)
+
+    async def _say(self, key: str, message: str, *, ip: str | None, lang: str) -> Turn:
         if len(message) > self.settings.chat_max_message_chars:
             return Turn(error="too_long", lang=lang)
         if not message.strip():

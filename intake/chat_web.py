@@ -78,6 +78,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "chat.error.no_session": "Samtalen kunne ikke findes. Genindlæs siden.",
         "chat.error.csrf": "Formularen var forældet. Prøv igen.",
         "chat.error.bad_message": "Beskeden kunne ikke læses.",
+        "chat.error.server": "Noget gik galt hos os. Prøv igen om lidt – dit svar er ikke "
+                             "gemt.",
         "chat.form.title": "Indmeld et telemedicinsk initiativ (enkel formular)",
         "chat.form.choose": "Vælg en eller flere, og tryk Fortsæt",
         "chat.form.to_chat": "Skift til chatten",
@@ -137,6 +139,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "chat.error.no_session": "The conversation could not be found. Reload the page.",
         "chat.error.csrf": "The form had expired. Please try again.",
         "chat.error.bad_message": "The message could not be read.",
+        "chat.error.server": "Something went wrong on our side. Please try again in a "
+                             "moment – your answer was not saved.",
         "chat.form.title": "Register a telemedicine initiative (simple form)",
         "chat.form.choose": "Choose one or more, then press Continue",
         "chat.form.to_chat": "Switch to the chat",
@@ -174,7 +178,7 @@ JS_TEXT_KEYS = ("chat.send", "chat.continue", "chat.lang_button", "chat.lang_com
                 "chat.chars_left", "chat.placeholder", "chat.use_form",
                 "chat.error.too_long", "chat.error.empty", "chat.error.rate_limited",
                 "chat.error.session_limit", "chat.error.no_session",
-                "chat.error.bad_message")
+                "chat.error.bad_message", "chat.error.server")
 
 
 def js_texts() -> dict[str, dict[str, str]]:
@@ -283,7 +287,12 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
         except (ValueError, AttributeError):
             await ws.send_json({"type": "error", "code": "bad_message"})
             continue
-        turn = await store(request).say(str(key), said, ip=request.remote, lang=lang)
+        try:
+            turn = await store(request).say(str(key), said, ip=request.remote, lang=lang)
+        except Exception:  # ours, not the person's: log it, tell them, keep the socket
+            log.exception("chat: a message could not be handled")
+            await ws.send_json({"type": "error", "code": "server"})
+            continue
         if turn.error:
             await ws.send_json({"type": "error", "code": turn.error, "lang": turn.lang})
             if turn.error == "session_limit":
@@ -327,7 +336,8 @@ async def form_page(request: web.Request) -> web.Response:
                           error=error if error in _FORM_ERRORS else None)
 
 
-_FORM_ERRORS = ("too_long", "empty", "rate_limited", "session_limit", "no_session", "csrf")
+_FORM_ERRORS = ("too_long", "empty", "rate_limited", "session_limit", "no_session", "csrf",
+                "server")
 
 
 def _form_response(request: web.Request, key: str, set_cookie: bool,
@@ -362,9 +372,13 @@ async def form_post(request: web.Request) -> web.Response:
     choices = [str(c) for c in form.getall(CHOICE_FIELD, []) if isinstance(c, str)]
     if choices and not (isinstance(said, str) and said.strip()):
         said = ", ".join(choices)
-    turn = await store(request).say(key, said if isinstance(said, str) else "",
-                                    ip=request.remote, lang=_lang(request))
     location = "/chat/form"
+    try:
+        turn = await store(request).say(key, said if isinstance(said, str) else "",
+                                        ip=request.remote, lang=_lang(request))
+    except Exception:  # ours: log it and say so on the page
+        log.exception("chat: a form message could not be handled")
+        raise web.HTTPSeeOther(location + "?error=server#now") from None
     if turn.error:
         location += f"?error={turn.error}"
     raise web.HTTPSeeOther(location + "#now")

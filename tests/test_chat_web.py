@@ -195,7 +195,10 @@ async def test_message_too_long_and_rate_limit(settings: Settings, db: Database)
         await ws.close()
 
 
-async def test_new_conversations_per_ip_are_limited(settings: Settings, db: Database) -> None:
+async def test_new_conversations_per_ip_are_limited(
+        settings: Settings, db: Database, make_initiative: MakeInitiative) -> None:
+    entry = await make_initiative()
+    token = await reminder_token(db, entry)
     settings = settings.replace(chat_sessions_per_ip_per_hour=2)
     async with make_app(settings, db) as client:
         for n in range(3):
@@ -207,10 +210,31 @@ async def test_new_conversations_per_ip_are_limited(settings: Settings, db: Data
             else:
                 assert got == {"type": "error", "code": "session_limit", "lang": "da"}
             await ws.close()
-        # The personal link counts too.
+        # Opening a personal link starts a conversation too, so it counts as well.
         client.session.cookie_jar.clear()
-        resp = await client.get("/chat/u/" + "y" * 32)
-        assert resp.status == 404
+        resp = await client.get(f"/chat/u/{token}")
+        assert resp.status == 429 and "For mange samtaler" in await resp.text()
+
+
+async def test_our_errors_are_reported_and_the_socket_survives(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from intake.chat_store import ChatStore
+
+    ws, _ = await open_chat(client)
+    original = ChatStore._say
+
+    async def broken(self: ChatStore, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(ChatStore, "_say", broken)
+    assert await say(ws, "KOL") == {"type": "error", "code": "server"}
+    csrf = csrf_of(await (await client.get("/chat/form")).text())
+    page = await form_say(client, csrf, text="KOL")
+    assert "Noget gik galt hos os" in page
+    monkeypatch.setattr(ChatStore, "_say", original)
+    got = await say(ws, "KOL")
+    assert got["type"] == "bot" and last_reply(got)["field"] == "organisation"
+    await ws.close()
 
 
 async def test_websocket_without_cookie_is_told_to_reload(client: TestClient) -> None:
