@@ -12,6 +12,7 @@ from bot.db import Database
 from bot.models import RECORD_FIELDS, Contact, Initiative
 from intake.fields import form_label, format_value
 from intake.models import InboundMessage
+from moderation.audit import record_event
 from moderation.item_view import MailView, mail_view
 from moderation.models import AuditEvent, Submission, User
 
@@ -165,6 +166,19 @@ async def inbound_message(db: Database, inbound_id: int, own_domain: str
         return None
     raw_text = msg.raw[:200_000].decode("utf-8", errors="replace")
     return msg, mail_view(msg, own_domain), raw_text
+
+
+async def replay_inbound(db: Database, inbound_id: int, *, actor: str) -> bool:
+    """Process a quarantined message again (the same function as ``landkort intake
+    replay``); the intake worker picks it up. Logged in the audit trail."""
+    from intake.store import replay
+
+    if not await replay(db, inbound_id):
+        return False
+    async with db.write() as session:
+        await record_event(session, actor=actor, action="inbound.replayed",
+                           detail={"inbound_message_id": inbound_id})
+    return True
 
 
 # --- users -------------------------------------------------------------------------------------

@@ -362,7 +362,18 @@ async def inbound_item(request: web.Request) -> web.Response:
     if found is None:
         raise web.HTTPNotFound(text="No such message.")
     msg, mail, raw_text = found
-    return page(request, "inbound_item.html", msg=msg, mail=mail, raw_text=raw_text)
+    return page(request, "inbound_item.html", msg=msg, mail=mail, raw_text=raw_text,
+                done=request.query.get("done"))
+
+
+@routes.post("/moderation/inbound/{id:\\d+}/replay")
+async def inbound_replay(request: web.Request) -> web.Response:
+    """Put a quarantined message back to be processed (as ``landkort intake replay``)."""
+    mid = int(request.match_info["id"])
+    if not await lists.replay_inbound(request.app[DB], mid, actor=_actor(request)):
+        raise web.HTTPBadRequest(text="This message cannot be replayed (gone, or too large: "
+                                      "only its header is stored).")
+    raise _redirect(f"/moderation/inbound/{mid}", done="replayed")
 
 
 @routes.get("/moderation/users", name="users")

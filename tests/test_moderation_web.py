@@ -549,6 +549,14 @@ async def test_quarantined_mail_is_listed_and_shown(client: Client, anna: str,
     assert "&lt;b&gt;Broken&lt;/b&gt;" in html and "ValueError: bad mail" in html
     html = await (await client.get(f"/moderation/inbound/{mid}")).text()
     assert "body" in html and "<b>Broken</b>" not in html
+    resp = await client.post(f"/moderation/inbound/{mid}/replay", data={"csrf_token": anna},
+                             allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        fresh = await session.get(InboundMessage, mid)
+        assert fresh is not None and fresh.state == "stored"
+        assert await session.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "inbound.replayed")) is not None
 
 
 @pytest.mark.asyncio
