@@ -180,10 +180,17 @@ async def load_rows(session: AsyncSession) -> list[Row]:
     return rows
 
 
-def matches_text(row: Row, q: str) -> bool:
-    """Every word of ``q`` occurs in the title, description, organisation, patient groups
-    or technology (case-insensitive, substring)."""
-    return all(term in row.haystack for term in fold(q).split())
+def text_patterns(q: str) -> list[re.Pattern[str]]:
+    """One pattern per word of ``q``: the word at the start of a word ("kol" finds "KOL"
+    and "KOL-patienter" but not "psykolog"; "telemedicin" finds "telemedicinsk")."""
+    return [re.compile(r"(?<!\w)" + re.escape(term)) for term in fold(q).split()]
+
+
+def matches_text(row: Row, q: str | Sequence[re.Pattern[str]]) -> bool:
+    """Every word of ``q`` begins a word of the title, description, organisation, patient
+    groups or technology (case-insensitive)."""
+    patterns = text_patterns(q) if isinstance(q, str) else q
+    return all(p.search(row.haystack) for p in patterns)
 
 
 def matches_filter(row: Row, name: str, wanted: Sequence[str]) -> bool:
@@ -196,9 +203,10 @@ def matches_filter(row: Row, name: str, wanted: Sequence[str]) -> bool:
 
 def _predicate(filters: Filters, skip: str | None = None) -> Callable[[Row], bool]:
     active = [(n, filters.values(n)) for n in FILTER_PARAMS if n != skip and filters.values(n)]
+    patterns = text_patterns(filters.q)
 
     def ok(row: Row) -> bool:
-        if filters.q and not matches_text(row, filters.q):
+        if patterns and not matches_text(row, patterns):
             return False
         return all(matches_filter(row, n, w) for n, w in active)
     return ok

@@ -52,6 +52,9 @@ async def test_search_each_text_field_case_insensitive(
     # Non-ASCII case folding, which SQLite's lower() would not do.
     assert await _titles(db, Filters(q="ærø kommune")) == ["Sårbehandling på Ærø"]
     assert await _titles(db, Filters(q="SÅR")) == ["Sårbehandling på Ærø"]
+    # Words match at the start of words: "kol" is not found inside "psykolog".
+    assert await _titles(db, Filters(q="iltmæt")) == ["Hjemmemonitorering af KOL"]
+    assert await _titles(db, Filters(q="mætning")) == []
     # Every word must occur.
     assert await _titles(db, Filters(q="video kol")) == []
     assert await _titles(db, Filters(q="nothing-like-this")) == []

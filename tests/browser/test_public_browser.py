@@ -1,0 +1,195 @@
+"""The public landkort in headless Chromium: catalogue filters (with and without the
+auto-submit script), the statistics and map pages with demo data (screenshots to /tmp),
+and that text from mail or chat never runs as script."""
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from bot.app import create_app
+from bot.db import Database
+from bot.demo_data import seed_registry
+from bot.registry import create_initiative
+from bot.settings import Settings
+from tests.conftest import sample_record, skip_or_fail
+from tests.public_seed import seed_sample
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SHOTS = Path("/tmp")
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def seed(db: Database) -> int:
+    """The demo registry when it is there, else the tests' varied sample."""
+    added = await seed_registry(db)
+    return added or await seed_sample(db, 40)
+
+
+@pytest_asyncio.fixture
+async def public_server(settings: Settings, sqlite_db: Database) -> AsyncIterator[str]:
+    """The public pages on a free port with a seeded registry; yields the base URL."""
+    await seed(sqlite_db)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(settings.replace(base_url=base), sqlite_db,
+                     components=("bot.public_web",), start_workers=False)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield base
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def page(public_server: str) -> AsyncIterator[Any]:
+    if not CHROMIUM.exists():
+        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed")
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await chromium.new_context(locale="da-DK",
+                                                 viewport={"width": 1280, "height": 900})
+            pg = await context.new_page()
+            pg.dialogs = []  # type: ignore[attr-defined]
+            pg.on("dialog", lambda d: (pg.dialogs.append(d.message),  # type: ignore
+                                       d.dismiss()))
+            yield pg
+            await context.close()
+        finally:
+            await chromium.close()
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+async def _count(pg: Any) -> int:
+    return int(await pg.locator("#results-count strong").inner_text())
+
+
+async def test_catalogue_filters_work_with_and_without_javascript(public_server: str,
+                                                                   page: Any) -> None:
+    await page.goto(public_server + "/")
+    total = await _count(page)
+    assert total > 0
+    assert await page.locator("h1").inner_text() == "Telemedicinske initiativer i Danmark"
+    # Choosing a region submits the form (public.js) and gives a shareable address.
+    async with page.expect_navigation():
+        await page.select_option("#f-region", "nordjylland")
+    assert _query(page.url) == {"region": ["nordjylland"]}
+    in_region = await _count(page)
+    assert 0 < in_region < total
+    for meta in await page.locator(".result .regions").all_inner_texts():
+        assert "Region Nordjylland" in meta
+    # A search narrows further; the chosen region is kept.
+    await page.fill("#q", "kol")
+    async with page.expect_navigation():
+        await page.press("#q", "Enter")
+    assert _query(page.url) == {"q": ["kol"], "region": ["nordjylland"]}
+    assert await _count(page) <= in_region
+    await page.screenshot(path=str(SHOTS / "landkort-catalogue-filtered.png"), full_page=True)
+    # Removing the search via its chip.
+    async with page.expect_navigation():
+        await page.click(".chips a:has-text('Søgning')")
+    assert _query(page.url) == {"region": ["nordjylland"]}
+    assert await _count(page) == in_region
+    # Following a result opens its page.
+    first = page.locator(".result-title a").first
+    title = await first.inner_text()
+    async with page.expect_navigation():
+        await first.click()
+    assert await page.locator("h1").inner_text() == title
+    await page.screenshot(path=str(SHOTS / "landkort-initiative.png"), full_page=True)
+    assert page.dialogs == []
+    # Without JavaScript the button submits the same form.
+    context = await page.context.browser.new_context(java_script_enabled=False,
+                                                     locale="da-DK")
+    try:
+        pg = await context.new_page()
+        await pg.goto(public_server + "/")
+        await pg.select_option("#f-status", "afsluttet")
+        async with pg.expect_navigation():
+            await pg.click(".filter-actions button[type=submit]")
+        assert _query(pg.url)["status"] == ["afsluttet"]
+        badges = await pg.locator(".result .badge").all_inner_texts()
+        assert badges and set(badges) == {"Afsluttet"}
+    finally:
+        await context.close()
+
+
+async def test_statistics_and_map_pages_render(public_server: str, page: Any) -> None:
+    await page.goto(public_server + "/statistik")
+    charts = page.locator("svg.chart")
+    assert await charts.count() == 7
+    box = await charts.first.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 60
+    await page.click("#fig-status summary")
+    assert await page.locator("#fig-status table").is_visible()
+    await page.screenshot(path=str(SHOTS / "landkort-statistics.png"), full_page=True)
+    # A bar links to the filtered catalogue.
+    async with page.expect_navigation():
+        await page.locator("#fig-regions svg a").first.click()
+    assert "region" in _query(page.url)
+
+    await page.goto(public_server + "/kort")
+    svg = page.locator("svg.map")
+    box = await svg.bounding_box()
+    assert box is not None and box["width"] > 500 and box["height"] > 400
+    assert await page.locator("svg.map a.region-link").count() == 5
+    assert await page.locator("svg.map a.municipality-link").count() == 98
+    await svg.screenshot(path=str(SHOTS / "landkort-map.png"))
+    await page.screenshot(path=str(SHOTS / "landkort-map-page.png"), full_page=True)
+    async with page.expect_navigation():
+        await page.locator('svg.map a.municipality-link[data-municipality="Aarhus"]').click()
+    assert _query(page.url) == {"municipality": ["Aarhus"]}
+    await page.goto(public_server + "/kort")
+    # Keyboard: a region is a focusable link; Enter follows it.
+    link = page.locator('svg.map a.region-link[href="/?region=nordjylland"]')
+    await link.focus()
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    assert _query(page.url) == {"region": ["nordjylland"]}
+
+
+async def test_no_script_from_registry_text_runs(public_server: str, page: Any,
+                                                 sqlite_db: Database) -> None:
+    async with sqlite_db.write() as session:
+        evil = await create_initiative(session, sample_record(
+            title=f"Evil {SCRIPT}{IMG}", description=f"{SCRIPT} {IMG}",
+            organisation=f"{IMG}{SCRIPT}", patient_groups=[SCRIPT], technology=[IMG],
+            contact_email="evil@example.dk", website="javascript:alert(1)"),
+            actor="test", channel="chat")
+    for path in ("/", "/?q=evil", f"/initiativ/{evil.slug}", "/statistik", "/kort", "/api",
+                 f"/?patient_group={SCRIPT}"):
+        await page.goto(public_server + path)
+        await page.wait_for_load_state("load")
+        assert await page.locator("img[src=x]").count() == 0, path
+    await page.goto(public_server + f"/initiativ/{evil.slug}")
+    assert SCRIPT in await page.locator("h1").inner_text()
+    assert page.dialogs == []
