@@ -11,7 +11,8 @@ meant for a loopback server), LOGIN, SELECT. It then loops:
    Messages over ``max_message_bytes`` are fetched as ``BODY.PEEK[HEADER]`` only and
    stored quarantined (see :mod:`intake.store`). Only one batch is in memory at a time.
 2. **Commit first.** Each message is stored with its UID, UIDVALIDITY, Message-ID and
-   SHA-256 in one transaction that also advances the cursor (:func:`store_message`).
+   SHA-256; a batch is committed in one transaction that also advances the cursor
+   (:func:`intake.store.store_batch`).
 3. **Then act on the server** (``imap_after_store``): ``UID STORE +FLAGS.SILENT
    (\\Seen)``, or ``UID MOVE`` (RFC 6851) when offered, else ``UID COPY`` + ``\\Deleted``
    + ``UID EXPUNGE`` (RFC 4315 UIDPLUS) or plain ``EXPUNGE``. A crash between 2 and 3
@@ -48,7 +49,7 @@ from bot.db import Database
 from bot.leases import LeaseKeeper
 from bot.settings import Settings
 from bot.workers import LoopWorker
-from intake.store import get_cursor, reset_cursor, store_message
+from intake.store import Incoming, get_cursor, reset_cursor, store_batch
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,8 @@ class ImapFetcher(LoopWorker):
             return 0  # the loop pauses imap_poll_seconds (or until wake())
         except asyncio.CancelledError:
             raise
-        except (TimeoutError, OSError, EOFError, aioimaplib.AioImapException, ImapError, ssl.SSLError) as exc:
+        except (TimeoutError, OSError, EOFError, aioimaplib.AioImapException, ImapError,
+                ssl.SSLError) as exc:
             log.warning("IMAP %s: %s: %s; reconnecting in %.1fs", self.key,
                         type(exc).__name__, exc, self._backoff)
             await self._disconnect()
@@ -406,19 +408,20 @@ class ImapFetcher(LoopWorker):
             bodies.update({f.uid: f.data for f in parse_fetch(resp.lines)
                            if f.data is not None})
         sizes = dict(batch)
-        done: list[int] = []
-        created = 0
+        incoming = []
         for uid in sorted(sizes):
             data = bodies.pop(uid, None)
             if data is None:
                 log.info("IMAP %s: UID %s vanished before it was fetched", self.key, uid)
                 continue
-            result = await store_message(
-                self.db, data, source="imap", mailbox=self.key, uidvalidity=self._uidvalidity,
-                uid=uid, size=sizes[uid], too_large=uid in big)
-            self._last_uid = max(self._last_uid, uid)
-            done.append(uid)
-            created += int(result.created)
+            incoming.append(Incoming(uid, data, sizes[uid], too_large=uid in big))
+        del bodies
+        results = await store_batch(self.db, incoming, source="imap", mailbox=self.key,
+                                    uidvalidity=self._uidvalidity)
+        done = [i.uid for i in incoming]
+        created = sum(int(r.created) for r in results)
+        if done:
+            self._last_uid = max(self._last_uid, *done)
         self.fetched += len(done)
         self.stored += created
         if done:

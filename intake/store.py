@@ -171,6 +171,91 @@ async def store_message(db: Database, raw: bytes, *, source: str,
     return result
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One fetched IMAP message for :func:`store_batch` (``raw`` is only the header
+    section when ``too_large``)."""
+
+    uid: int
+    raw: bytes
+    size: int
+    too_large: bool = False
+
+
+async def store_batch(db: Database, items: list[Incoming], *, source: str, mailbox: str,
+                      uidvalidity: int) -> list[StoreResult]:
+    """Commit a batch of fetched messages and the cursor in **one** transaction.
+
+    Same rules as :func:`store_message` (a message already stored under its hash or its
+    UID maps to that row), with one lookup for the batch instead of one per message.
+    Should another instance insert one of them concurrently, the unique constraints
+    reject the batch and every message is stored on its own instead.
+    """
+    if not items:
+        return []
+    prepared = []
+    for item in items:
+        digest = (header_only_hash(item.raw, item.size) if item.too_large
+                  else content_hash(item.raw))
+        prepared.append((item, digest, summarise_headers(item.raw)))
+    try:
+        async with db.write() as session:
+            digests = [d for _, d, _ in prepared]
+            uids = [i.uid for i in items]
+            found: dict[str, tuple[int, str]] = {}
+            by_uid: dict[int, tuple[int, str]] = {}
+            for r in (await session.execute(
+                    select(InboundMessage.id, InboundMessage.content_hash, InboundMessage.uid,
+                           InboundMessage.mailbox, InboundMessage.uidvalidity,
+                           InboundMessage.state)
+                    .where(or_(InboundMessage.content_hash.in_(digests),
+                               (InboundMessage.mailbox == mailbox)
+                               & (InboundMessage.uidvalidity == uidvalidity)
+                               & InboundMessage.uid.in_(uids))))).all():
+                found[r.content_hash] = (r.id, r.state)
+                if r.mailbox == mailbox and r.uidvalidity == uidvalidity and r.uid is not None:
+                    by_uid[r.uid] = (r.id, r.state)
+            now = dbnow()
+            new_rows: dict[str, InboundMessage] = {}
+            order: list[tuple[str, int]] = []
+            for item, digest, summary in prepared:
+                order.append((digest, item.uid))
+                if digest in found or item.uid in by_uid or digest in new_rows:
+                    continue
+                row = InboundMessage(
+                    source=source, mailbox=mailbox, uidvalidity=uidvalidity, uid=item.uid,
+                    message_id=summary.message_id, content_hash=digest, raw=item.raw,
+                    size=item.size, from_addr=summary.from_addr, subject=summary.subject,
+                    state="stored", attempts=0)
+                if item.too_large:
+                    row.state, row.outcome, row.processed_at = "quarantined", "too_large", now
+                    row.last_error = (f"message of {item.size} bytes is over "
+                                      "max_message_bytes; only its header is stored, it was "
+                                      "not parsed")
+                    log.warning("IMAP UID %s: %d bytes is too large; header stored, "
+                                "quarantined", item.uid, item.size)
+                new_rows[digest] = row
+            session.add_all(list(new_rows.values()))
+            await session.flush()
+            await _advance_cursor(session, mailbox, uidvalidity, max(uids))
+            results = []
+            for digest, uid in order:
+                if uid in by_uid and digest not in new_rows:
+                    results.append(StoreResult(by_uid[uid][0], False, by_uid[uid][1]))
+                elif digest in found:
+                    results.append(StoreResult(found[digest][0], False, found[digest][1]))
+                else:
+                    row = new_rows[digest]
+                    created = not any(r.id == row.id for r in results)
+                    results.append(StoreResult(row.id, created, row.state))
+            return results
+    except IntegrityError:
+        log.info("IMAP batch raced another writer; storing one by one")
+    return [await store_message(db, i.raw, source=source, mailbox=mailbox,
+                                uidvalidity=uidvalidity, uid=i.uid, size=i.size,
+                                too_large=i.too_large) for i in items]
+
+
 async def _find_existing(session: AsyncSession, digest: str, mailbox: str | None,
                          uidvalidity: int | None, uid: int | None) -> InboundMessage | None:
     cond = [InboundMessage.content_hash == digest]
@@ -320,6 +405,7 @@ async def list_messages(db: Database, *, state: str | None = None,
         return [dict(r._mapping) for r in (await session.execute(stmt)).all()]
 
 
-__all__ = ["Claimed", "HeaderSummary", "StoreResult", "claim_batch", "content_hash",
-           "get_cursor", "header_only_hash", "header_section", "list_messages", "release_failed",
-           "release_unprocessed", "replay", "reset_cursor", "store_message", "summarise_headers"]
+__all__ = ["Claimed", "HeaderSummary", "Incoming", "StoreResult", "claim_batch",
+           "content_hash", "get_cursor", "header_only_hash", "header_section",
+           "list_messages", "release_failed", "release_unprocessed", "replay", "reset_cursor",
+           "store_batch", "store_message", "summarise_headers"]
