@@ -1,0 +1,101 @@
+"""Shared fixtures for browser tests: the full app on a free port and headless Chromium.
+
+* ``live_app`` — the whole app (every component, workers running with the test settings:
+  nothing external enabled) on a free loopback port with a fresh SQLite database;
+  ``live_app.url``, ``live_app.db``, ``live_app.settings``.
+* ``base_url`` — just ``live_app.url``.
+* ``browser`` — Debian's Chromium through Playwright's async API (skipped, or failed
+  with LANDKORT_REQUIRE_ALL=1, when /usr/bin/chromium is missing).
+* ``page`` — a fresh browser context and page; ``page.dialogs`` collects the text of
+  any alert/confirm/prompt (they are accepted), so tests can prove no script ran.
+"""
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from aiohttp import web
+
+from bot.app import create_app
+from bot.db import Database
+from bot.settings import Settings
+from tests.conftest import skip_or_fail
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveApp:
+    url: str
+    db: Database
+    settings: Settings
+
+
+@pytest_asyncio.fixture
+async def live_app(settings: Settings, sqlite_db: Database) -> AsyncIterator[LiveApp]:
+    """The full app on a free port (workers run; nothing external is enabled)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    live_settings = settings.replace(base_url=base, http_port=port)
+    app = create_app(live_settings, sqlite_db)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield LiveApp(base, sqlite_db, live_settings)
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def base_url(live_app: LiveApp) -> str:
+    return live_app.url
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not CHROMIUM.exists():
+        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed")
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest_asyncio.fixture
+async def page(browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context(locale="da-DK")
+    pg = await context.new_page()
+    pg.set_default_timeout(15_000)
+    dialogs: list[str] = []
+
+    async def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        await dialog.accept()
+
+    pg.on("dialog", on_dialog)
+    pg.dialogs = dialogs
+    try:
+        yield pg
+    finally:
+        await context.close()
