@@ -123,8 +123,12 @@ def _status_in_text(text: str) -> str | None:
     return m.group(0) if m else None
 
 
-def detect_bounce(msg: DecodedMessage, text: str) -> BounceFinding | None:
-    """A :class:`BounceFinding` when the message is a bounce, else None."""
+def detect_bounce(msg: DecodedMessage, text: str,
+                  own_domain: str | None = None) -> BounceFinding | None:
+    """A :class:`BounceFinding` when the message is a bounce, else None.
+
+    Addresses at ``own_domain`` (our return path) are never the failed recipient.
+    """
     is_report = msg.content_type == "multipart/report" and (
         msg.report_type in (None, "delivery-status"))
     if msg.has_delivery_status or is_report:
@@ -156,7 +160,9 @@ def detect_bounce(msg: DecodedMessage, text: str) -> BounceFinding | None:
         return None  # a postmaster writing as a person
     status = _status_in_text(text)
     failed = permanent or temporary
-    recipient = failed[0] if failed else _recipient_in_text(text, msg)
+    if own_domain:
+        failed = [a for a in failed if not a.endswith("@" + own_domain.lower())]
+    recipient = failed[0] if failed else _recipient_in_text(text, msg, own_domain)
     if permanent:
         is_permanent = True
     elif temporary:
@@ -166,12 +172,17 @@ def detect_bounce(msg: DecodedMessage, text: str) -> BounceFinding | None:
     return BounceFinding(recipient, status, is_permanent)
 
 
-def _recipient_in_text(text: str, msg: DecodedMessage) -> str | None:
+def _recipient_in_text(text: str, msg: DecodedMessage,
+                       own_domain: str | None = None) -> str | None:
     own = {a.lower() for _, a in getaddresses(msg.get_all("To") + msg.get_all("From"))}
+    suffix = "@" + own_domain.lower() if own_domain else None
     for m in _ADDRESS.finditer(text[:5000]):
         a = m.group(0).lower()
-        if a not in own and not _BOUNCE_SENDER.match(a.split("@")[0]):
-            return a
+        if a in own or _BOUNCE_SENDER.match(a.split("@")[0]):
+            continue
+        if suffix and a.endswith(suffix):
+            continue
+        return a
     return None
 
 

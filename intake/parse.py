@@ -187,7 +187,14 @@ _SUBMISSION_SUBJECT = re.compile(
 
 def parse_message(raw: bytes, *, own_domain: str = "example.org",
                   own_local_part: str = "landkort") -> ParseResult:
-    """Parse one raw message. Never raises: anything unreadable degrades to ``unknown``."""
+    """Parse one raw message. Never raises: anything unreadable degrades to ``unknown``.
+
+    ``own_domain`` and ``own_local_part`` name the service's address
+    (``landkort@example.org``): reply tokens are read from ``own_local_part+TOKEN@…``
+    (at any domain, so aliases work), our own Message-IDs start with
+    ``<own_local_part.``, and a bounce never names an address at ``own_domain`` as the
+    failed recipient.
+    """
     try:
         return _parse(raw, own_domain, own_local_part)
     except Exception:  # the last line of defence; the parts below are defensive too
@@ -216,7 +223,7 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     res.text_body = whole
     res.reply_text = own
 
-    bounce = detect_bounce(msg, whole)
+    bounce = detect_bounce(msg, whole, own_domain)
     if bounce is not None:
         res.kind = "bounce"
         res.bounce = BounceInfo(bounce.recipient, bounce.status, bounce.permanent)
