@@ -19,8 +19,10 @@ meant for a loopback server), LOGIN, SELECT. It then loops:
    loses nothing: on every (re)connect the fetcher re-applies the action to ``1:last``
    (all of which are stored), and a message read twice maps to the row stored first.
 4. **Wait.** With IDLE (RFC 2177) the server pushes ``EXISTS``; IDLE is re-issued every
-   ``idle_renew_seconds`` (25 min, inside the 29 min the RFC allows). Without IDLE the
-   worker polls every ``imap_poll_seconds``.
+   ``idle_renew_seconds`` (25 min, inside the 29 min the RFC allows) or
+   ``imap_poll_seconds`` if that is shorter (a safety net: aioimaplib drops an untagged
+   ``EXISTS`` that arrives during another command). Without IDLE the worker polls every
+   ``imap_poll_seconds``.
 
 UIDVALIDITY (RFC 3501 §2.3.1.1): when the server reports another value than the cursor
 (mailbox recreated, server migrated), the old UIDs mean nothing. The cursor restarts at
@@ -468,11 +470,15 @@ class ImapFetcher(LoopWorker):
         client = self._client
         assert client is not None
         self._wake.clear()
-        idle = await self._call(client.idle_start(timeout=self.idle_renew_seconds))
+        # Re-issue IDLE at least every imap_poll_seconds too: an EXISTS the server sent
+        # while another command was running is dropped by aioimaplib, and this bounds how
+        # long such a message can wait (in the common case IDLE delivers at once).
+        renew = min(self.idle_renew_seconds, max(self.settings.imap_poll_seconds, 1.0))
+        idle = await self._call(client.idle_start(timeout=renew))
         try:
             while not self.stopping:
                 push = asyncio.ensure_future(
-                    client.wait_server_push(timeout=self.idle_renew_seconds + 60))
+                    client.wait_server_push(timeout=renew + 60))
                 wake = asyncio.ensure_future(self._wake.wait())
                 lost = asyncio.ensure_future(self._lost.wait())
                 try:

@@ -38,8 +38,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dbnow
+from bot.mailtemplates import render_mail
 from bot.models import CONTACT_FIELDS, Contact, Initiative, OutboxMessage, ReplyToken
-from bot.outbox import new_message_id
+from bot.outbox import compose, enqueue, new_message_id
 from bot.registry import diff_record
 from bot.settings import Settings
 from bot.tokens import TOKEN_RE, issue_token, lookup_token
@@ -272,7 +273,8 @@ async def _opt_out(ctx: _Ctx) -> Outcome:
     if contact is None:
         return Outcome("opt_out", detail={"contact_id": None,
                                           "reason": "no contact with this address"})
-    if contact.email_status != "opted_out":
+    first_time = contact.email_status != "opted_out"
+    if first_time:
         contact.email_status = "opted_out"
         contact.opted_out_at = dbnow()
     await ctx.session.execute(update(Initiative).where(
@@ -281,7 +283,31 @@ async def _opt_out(ctx: _Ctx) -> Outcome:
                        detail={"contact_id": contact.id, "inbound_message_id": ctx.inbound.id,
                                "channel": "email"})
     log.info("contact %s opted out by mail", contact.id)
-    return Outcome("opt_out", detail={"contact_id": contact.id})
+    detail: dict[str, Any] = {"contact_id": contact.id}
+    detail["answer"] = await _opt_out_confirmation(ctx, contact) if first_time else \
+        "suppressed:already_opted_out"
+    return Outcome("opt_out", detail=detail)
+
+
+async def _opt_out_confirmation(ctx: _Ctx, contact: Contact) -> str:
+    """A short "you are unsubscribed" mail — never to an auto-responder (RFC 3834)."""
+    reason = answer_block_reason(ctx.headers, kind=ctx.parsed.kind, from_addr=ctx.sender)
+    if reason is not None:
+        return f"suppressed:{reason}"
+    assert ctx.sender is not None
+    if not await take_answer_slot(ctx.session, ctx.sender, ctx.settings.auto_answers_per_day):
+        return "suppressed:daily_limit"
+    titles = list((await ctx.session.scalars(select(Initiative.title).where(
+        Initiative.contact_id == contact.id, Initiative.merged_into_id.is_(None))
+        .order_by(Initiative.title))).all())
+    lang = contact.language if contact.language in ("da", "en") else ctx.lang
+    mail = render_mail("opt_out", lang, contact_name=contact.name or "",
+                       email=contact.email or ctx.sender, titles=titles)
+    msg = compose(ctx.settings, to_addr=contact.email or ctx.sender, mail=mail, kind="opt_out",
+                  to_name=contact.name, in_reply_to=ctx.parsed.message_id)
+    row = await enqueue(ctx.session, msg, kind="opt_out",
+                        idempotency_key=f"answer:{ctx.inbound.id}", contact_id=contact.id)
+    return "opt_out" if row is not None else "already_queued"
 
 
 async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyToken,

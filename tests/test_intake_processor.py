@@ -229,6 +229,10 @@ async def test_afmeld_opts_out_and_entries_need_new_contact(
         actions = (await s.scalars(select(AuditEvent.action))).all()
         assert "contact.opted_out" in actions
     assert await submissions(db) == []
+    [mail] = await outbox(db)  # one short confirmation; a second afmeld gets none
+    assert mail.kind == "opt_out" and mail.to_addr == "mette.jensen@example.dk"
+    again = await receive(db, settings, eml("afmeld_da.eml").replace(b"afmeld-1@", b"afmeld-2@"))
+    assert again.outcome == "opt_out" and len(await outbox(db)) == 1
 
 
 @pytest.mark.asyncio
