@@ -4,6 +4,11 @@
   "use strict";
   var form = document.querySelector("form[data-autosubmit]");
   if (!form) { return; }
+  // On a phone the filter menus start folded so the results are in view.
+  var details = form.querySelector("details.filter-details");
+  if (details && window.matchMedia("(max-width: 50rem)").matches) {
+    details.open = false;
+  }
   form.addEventListener("change", function (event) {
     if (event.target && event.target.tagName === "SELECT") {
       // Empty menus would only add "&status=" noise to the shareable address.
