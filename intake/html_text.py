@@ -32,7 +32,8 @@ _QUOTE_CLASSES = frozenset({"gmail_quote", "gmail_extra", "gmail_attr", "yahoo_q
 _SIGNATURE_IDS = frozenset({"signature", "ms-outlook-mobile-signature",
                             "ms-outlook-ios-signature"})
 _STOP_IDS = frozenset({"divrplyfwdmsg", "olk_src_body_section", "stopspelling",
-                       "appendonsend", "mail-editor-reference-message-container"})
+                       "appendonsend", "mail-editor-reference-message-container",
+                       "messagereplysection"})
 _BORDER_TOP = re.compile(r"border-top\s*:\s*solid", re.IGNORECASE)
 _HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 
