@@ -44,8 +44,12 @@ def format_percent(value: float, lang: str = "da") -> str:
     return f"{text.replace('.', ',')} %" if lang == "da" else f"{text}%"
 
 
-def _open(chart_id: str, title: str, desc: str, width: int, height: float) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+def _open(chart_id: str, title: str, desc: str, width: int, height: float, *,
+          links: bool = False) -> str:
+    # role="img" makes everything inside presentational, so a chart whose bars are links
+    # is a labelled group instead (its links stay reachable by keyboard and screen reader).
+    role = "group" if links else "img"
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="{role}" '
             f'viewBox="0 0 {width} {height:.0f}" width="{width}" height="{height:.0f}" '
             f'aria-labelledby="{_e(chart_id)}-title {_e(chart_id)}-desc" '
             f'font-family="{FONT}" font-size="14">'
@@ -72,7 +76,7 @@ def bar_chart(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *, whol
     value_space = 120
     plot = width - label_width - value_space
     biggest = max((b.count for b in bars), default=0)
-    out = [_open(chart_id, title, desc, width, height)]
+    out = [_open(chart_id, title, desc, width, height, links=any(b.href for b in bars))]
     out.append(f'<line x1="{label_width}" y1="{top}" x2="{label_width}" '
                f'y2="{height - 8}" stroke="{GRID}"/>')
     for i, b in enumerate(bars):
@@ -99,7 +103,7 @@ def split_bar(chart_id: str, title: str, desc: str, parts: Sequence[Bar], *,
     bar_h, top = 36, 8
     legend_row = 26
     height = top + bar_h + 16 + legend_row * len(parts) + 4
-    out = [_open(chart_id, title, desc, width, height)]
+    out = [_open(chart_id, title, desc, width, height, links=any(p.href for p in parts))]
     x = 0.0
     inner_w = width - 2
     if whole == 0:
@@ -138,7 +142,7 @@ def column_chart(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *,
     slot = (width - left * 2) / n
     col_w = max(4.0, min(48.0, slot * 0.7))
     biggest = max((b.count for b in bars), default=0)
-    out = [_open(chart_id, title, desc, width, height)]
+    out = [_open(chart_id, title, desc, width, height, links=any(b.href for b in bars))]
     base = top + plot_h
     out.append(f'<line x1="{left}" y1="{base}" x2="{width - left}" y2="{base}" '
                f'stroke="{MUTED}"/>')

@@ -138,7 +138,8 @@ async def test_statistics_page(db: Database, client: TestClient[Any, Any]) -> No
     assert "ingen offentliggjorte initiativer" in empty
     await seed_sample(db, 20)
     html = await _html(client, "/statistik")
-    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"') == 7
+    assert len(re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" class="chart" '
+                          r'role="(?:img|group)" [^>]*aria-labelledby=', html)) == 7
     for fig in ("status", "ongoing_ended", "participants", "sectors", "sector_combos",
                 "regions", "years"):
         assert f'id="fig-{fig}"' in html
