@@ -57,8 +57,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 async def open_database(settings: Settings, *, migrate_sqlite: bool = True) -> Database:
     """Open the configured database, waiting for it; SQLite is migrated automatically,
     PostgreSQL must be at the newest revision ('landkort db upgrade')."""
-    import bot.schema  # noqa: F401  (every table in the metadata, for foreign keys on flush)
-
     db = Database(settings.effective_database_url)
     await db.wait_until_reachable()
     if db.is_sqlite and migrate_sqlite:

@@ -76,6 +76,10 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5,
                  connect_args: dict[str, Any] | None = None) -> None:
+        # Every model module must be imported before the first query, or a mapper whose
+        # foreign keys point into a module nobody imported yet fails to configure.
+        import bot.schema  # noqa: F401
+
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
