@@ -94,6 +94,12 @@ class Settings:
     imap_idle: bool = setting(True, "Use IMAP IDLE when the server offers it.")
     max_message_bytes: int = setting(25_000_000, "Mail over this size is stored quarantined, "
                                      "not parsed.")
+    imap_lease_seconds: int = setting(60, "Several instances: the one fetching a mailbox holds a "
+                                      "lease this long and renews it; another takes over "
+                                      "when it expires.")
+    processing_lease_seconds: int = setting(300, "A stored message claimed for processing is "
+                                            "free again after this long (a dead worker's "
+                                            "claim expires).")
     processing_max_attempts: int = setting(3, "A stored message that fails this many times is "
                                            "quarantined.")
     auto_answers_per_day: int = setting(3, "At most this many automatic answers per address "
