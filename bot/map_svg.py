@@ -38,6 +38,13 @@ MARKER_STROKE = "#ffffff"
 SEA = "#eaf2f8"
 COS_LAT = math.cos(math.radians(56.0))
 
+# Where each region's name is written on the main map (lon, lat of the text's start):
+# in the sea next to the region, so no label covers a municipality.
+REGION_LABELS: dict[str, Point] = {
+    "nordjylland": (8.05, 57.62), "midtjylland": (10.98, 56.62), "syddanmark": (8.75, 54.66),
+    "hovedstaden": (11.30, 56.22), "sjaelland": (10.90, 54.555),
+}
+
 # Bounding boxes (lon0, lat0, lon1, lat1).
 MAIN_BOX = (7.95, 54.50, 12.85, 57.82)
 CAPITAL_BOX = (12.24, 55.56, 12.73, 55.91)
@@ -249,6 +256,14 @@ def draw_map(region_counts: Mapping[str, int], municipality_counts: Mapping[str,
     parts.append('<g class="regions">')
     parts += _region_shapes(geo, main, region_counts, classes, texts, region_href,
                             skip_ring=is_bornholm)
+    parts.append("</g>")
+
+    # Region names (decorative: each region link already carries its name).
+    parts.append('<g class="region-labels" aria-hidden="true">')
+    for key, where in REGION_LABELS.items():
+        x, y = main(where)
+        parts.append(f'<text x="{x:.1f}" y="{y:.1f}" class="map-region-label">'
+                     f'{_e(texts.region_label(key))}</text>')
     parts.append("</g>")
 
     # Bornholm inset: a framed box; the island belongs to Region Hovedstaden.
