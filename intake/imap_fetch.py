@@ -192,8 +192,12 @@ class ImapFetcher(LoopWorker):
                  batch_bytes: int = 8 * 1024 * 1024, timeout: float = 30.0,
                  idle_renew_seconds: float = IDLE_RENEW_SECONDS,
                  backoff_initial: float = 1.0, backoff_max: float = 300.0,
-                 owner: str | None = None, lease_ttl: float = 60.0) -> None:
+                 owner: str | None = None, lease_ttl: float = 60.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__()
+        # TLS and STARTTLS verify the server against the system's CAs unless a context
+        # is given (tests pass one trusting their own certificate).
+        self.ssl_context = ssl_context
         self.settings = settings
         self.db = db
         self.on_stored = on_stored
@@ -296,7 +300,9 @@ class ImapFetcher(LoopWorker):
         if s.imap_security == "plain" and s.imap_host not in LOOPBACK:
             log.warning("IMAP %s: imap_security = plain sends the password unencrypted "
                         "to a non-loopback host", self.key)
-        ctx = ssl.create_default_context() if s.imap_security in ("tls", "starttls") else None
+        ctx = None
+        if s.imap_security in ("tls", "starttls"):
+            ctx = self.ssl_context or ssl.create_default_context()
         self._lost = asyncio.Event()
         client = aioimaplib.IMAP4(host=s.imap_host, port=s.imap_port, timeout=self.timeout,
                                   conn_lost_cb=self._on_lost,

@@ -211,15 +211,16 @@ class PymapServer(ImapServer):
 
     kind = "pymap"
 
-    def __init__(self) -> None:
+    def __init__(self, *, cert: Path | None = None, key: Path | None = None) -> None:
         super().__init__()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tls = ["--cert", str(cert), "--key", str(key)] if cert and key else ["--no-tls"]
 
     def start(self) -> None:
         exe = Path(sys.executable).with_name("pymap")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pymap"]
         self.proc = subprocess.Popen(
-            [*cmd, "--host", "127.0.0.1", "--port", str(self.port), "--no-tls", "dict",
+            [*cmd, "--host", "127.0.0.1", "--port", str(self.port), *self.tls, "dict",
              "--demo-user", self.user, "--demo-password", self.password],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

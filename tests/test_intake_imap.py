@@ -298,3 +298,48 @@ async def test_too_large_message_is_quarantined_header_only(
             InboundMessage.outcome == "too_large"))).one()
         assert row.state == "quarantined" and row.size >= 5000
         assert b"xxxx" not in row.raw and b"Nyt initiativ 1" in row.raw
+
+
+@pytest.mark.asyncio
+async def test_starttls(sqlite_db: Database, settings: Settings, tmp_path: Path) -> None:
+    """STARTTLS (RFC 3501 §6.2.1) against pymap with a certificate made for the test."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from tests.imap_servers import PymapServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = PymapServer(cert=cert, key=key)
+    await server.astart()
+    try:
+        s = imap_settings(settings, server, imap_security="starttls", imap_host="localhost")
+        c = server._client
+        server._client = lambda: _tls_client(server, cert)  # type: ignore[method-assign]
+        await server.append(mail(1))
+        fetcher = ImapFetcher(s, sqlite_db, owner="tls", timeout=10.0,
+                              ssl_context=ssl.create_default_context(cafile=str(cert)))
+        await fetcher.start()
+        try:
+            await wait_until(counts_at_least(sqlite_db, InboundMessage, 1))
+        finally:
+            await fetcher.stop()
+        server._client = c  # type: ignore[method-assign]
+    finally:
+        await server.astop()
+
+
+def _tls_client(server: ImapServer, cert: Path) -> Any:
+    import imaplib
+    import ssl
+
+    c = imaplib.IMAP4("127.0.0.1", server.port, timeout=30)
+    c.starttls(ssl.create_default_context(cafile=str(cert)))
+    c.login(server.user, server.password)
+    return c
