@@ -1,10 +1,11 @@
 """The chat in headless Chromium: a whole registration through the chat window (with a
 misunderstood answer and a "go back"), verified by the link in the mail; and a reminder's
-personal link used to change one field. Screenshots go to /tmp (desktop and phone)."""
+personal link used to change one field. Screenshots go to /tmp (desktop and phone).
+
+The full app, Chromium and a page come from tests/browser/conftest.py."""
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,55 +23,34 @@ from bot.models import OutboxMessage
 from bot.settings import Settings
 from bot.tokens import issue_token
 from moderation.models import Submission
-from tests.conftest import sample_record, skip_or_fail
+from tests.browser.conftest import LiveApp, free_port
+from tests.conftest import sample_record
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 SHOTS = Path("/tmp")
 PHONE = {"width": 390, "height": 844}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest_asyncio.fixture
-async def chat_server(settings: Settings, sqlite_db: Database) -> AsyncIterator[str]:
-    """The app (chat component) on a free port; yields its base URL."""
+async def sandbox_app(settings: Settings, sqlite_db: Database) -> AsyncIterator[LiveApp]:
+    """The full app as in the demo's mail path: the outbox sender delivers to the mail
+    sandbox's SMTP server, and /sandbox lists what was sent (free ports throughout)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app(settings.replace(base_url=base), sqlite_db,
-                     components=("intake.chat_web",), start_workers=False)
-    runner = web.AppRunner(app)
+    smtp_port = free_port()
+    live = settings.replace(
+        base_url=base, http_port=port, sandbox_enabled=True, sandbox_smtp_port=smtp_port,
+        sandbox_imap_port=free_port(), smtp_enabled=True, smtp_host="127.0.0.1",
+        smtp_port=smtp_port, smtp_security="plain")
+    runner = web.AppRunner(create_app(live, sqlite_db), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
-        yield base
+        yield LiveApp(base, sqlite_db, live)
     finally:
         await runner.cleanup()
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Any]:
-    if not CHROMIUM.exists():
-        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        skip_or_fail("playwright is not installed")
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 class ChatPage:
@@ -125,72 +105,79 @@ def link_in(row: OutboxMessage, base: str) -> str:
     return match[0]
 
 
-async def test_whole_registration_in_the_browser(
-        browser: Any, chat_server: str, sqlite_db: Database) -> None:
-    context = await browser.new_context(locale="da-DK")
-    page = await context.new_page()
+async def test_whole_registration_in_the_browser(page: Any, sandbox_app: LiveApp) -> None:
+    chat_server, sqlite_db = sandbox_app.url, sandbox_app.db
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        await page.goto(f"{chat_server}/chat")
-        chat = ChatPage(page)
-        await chat.wait_for_question("Hvad hedder initiativet?")
-        await chat.type("Video til KOL-patienter")
-        await chat.type("Aalborg Kommune")
-        await chat.type("Sygeplejersker ser borgerne over video.", enter=False)
-        await chat.wait_for_question("Hvad er initiativets status?")
-        await chat.click("I drift", "button.choice")
-        await chat.toggle("Kommune")
-        await chat.toggle("Sygehus")
-        await chat.click("Fortsæt", "button.continue")
-        await chat.toggle("Region Nordjylland")
-        await chat.click("Fortsæt", "button.continue")
-        await chat.wait_for_question("Hvem er kontaktperson")
-        # Go back: the regions question again, with the answer kept.
-        await chat.click("Tilbage")
-        await chat.wait_for_question("Nu: Region Nordjylland")
-        pressed = page.locator(".msg.live button.toggle[aria-pressed=true]")
-        assert await pressed.all_inner_texts() == ["Region Nordjylland"]
-        await chat.click("Behold")
-        await chat.type("Mette Jensen")
-        await chat.type("mette.jensen@aalborg.dk")
-        # A misunderstood answer: the hint and the suggestion as a button.
-        await chat.type("Aalborg, Nordby")
-        await chat.wait_for_question('Ukendt kommune "Nordby". Mente du Nordfyns?')
-        await page.screenshot(path=str(SHOTS / "chat_problem.png"), full_page=False)
-        await chat.click("Nordfyns", "button.suggestion")
-        await chat.click("Spring resten over")
-        await chat.wait_for_question("Her er din indmelding")
-        summary = page.locator(".msg.live table.chat-summary")
-        assert "Aalborg; Nordfyns" in await summary.inner_text()
-        await page.screenshot(path=str(SHOTS / "chat_summary.png"), full_page=True)
-        await chat.click("Send indmelding")
-        await chat.wait_for_question("Indmeld et nyt initiativ")
-        assert "mette.jensen@aalborg.dk" in await page.locator(".msg.tone-done").inner_text()
+    await page.goto(f"{chat_server}/chat")
+    chat = ChatPage(page)
+    await chat.wait_for_question("Hvad hedder initiativet?")
+    await chat.type("Video til KOL-patienter")
+    await chat.type("Aalborg Kommune")
+    await chat.type("Sygeplejersker ser borgerne over video.", enter=False)
+    await chat.wait_for_question("Hvad er initiativets status?")
+    await chat.click("I drift", "button.choice")
+    await chat.toggle("Kommune")
+    await chat.toggle("Sygehus")
+    await chat.click("Fortsæt", "button.continue")
+    await chat.toggle("Region Nordjylland")
+    await chat.click("Fortsæt", "button.continue")
+    await chat.wait_for_question("Hvem er kontaktperson")
+    # Go back: the regions question again, with the answer kept.
+    await chat.click("Tilbage")
+    await chat.wait_for_question("Nu: Region Nordjylland")
+    pressed = page.locator(".msg.live button.toggle[aria-pressed=true]")
+    assert await pressed.all_inner_texts() == ["Region Nordjylland"]
+    await chat.click("Behold")
+    await chat.type("Mette Jensen")
+    await chat.type("mette.jensen@aalborg.dk")
+    # A misunderstood answer: the hint and the suggestion as a button.
+    await chat.type("Aalborg, Nordby")
+    await chat.wait_for_question('Ukendt kommune "Nordby". Mente du Nordfyns?')
+    await page.screenshot(path=str(SHOTS / "chat_problem.png"), full_page=False)
+    await chat.click("Nordfyns", "button.suggestion")
+    await chat.click("Spring resten over")
+    await chat.wait_for_question("Her er din indmelding")
+    summary = page.locator(".msg.live table.chat-summary")
+    assert "Aalborg; Nordfyns" in await summary.inner_text()
+    await page.screenshot(path=str(SHOTS / "chat_summary.png"), full_page=True)
+    await chat.click("Send indmelding")
+    await chat.wait_for_question("Indmeld et nyt initiativ")
+    assert "mette.jensen@aalborg.dk" in await page.locator(".msg.tone-done").inner_text()
 
-        async with sqlite_db.read() as s:
-            [sub] = list(await s.scalars(select(Submission)))
-        assert (sub.state, sub.channel, sub.kind) == ("unverified", "chat", "new")
-        assert sub.proposed["municipalities"] == ["Aalborg", "Nordfyns"]
-        assert sub.proposed["regions"] == ["nordjylland"]
+    async with sqlite_db.read() as s:
+        [sub] = list(await s.scalars(select(Submission)))
+    assert (sub.state, sub.channel, sub.kind) == ("unverified", "chat", "new")
+    assert sub.proposed["municipalities"] == ["Aalborg", "Nordfyns"]
+    assert sub.proposed["regions"] == ["nordjylland"]
 
-        # Follow the link from the verification mail (the outbox row).
-        [mail] = await outbox_mails(sqlite_db)
-        await page.goto(link_in(mail, chat_server))
-        await page.get_by_role("button", name="Bekræft").click()
-        await page.get_by_role("heading", name="Tak – det er bekræftet").wait_for()
-        async with sqlite_db.read() as s:
-            [sub] = list(await s.scalars(select(Submission)))
-        assert (sub.state, sub.channel) == ("pending", "chat")
-        assert errors == []
-    finally:
-        await context.close()
+    # The verification mail is in the outbox; the sender delivers it to the sandbox.
+    [mail] = await outbox_mails(sqlite_db)
+    assert (mail.kind, mail.to_addr) == ("verification", "mette.jensen@aalborg.dk")
+    for _ in range(60):
+        await page.goto(f"{chat_server}/sandbox")
+        found = page.locator("a", has_text="Bekræft din indmelding")
+        if await found.count():
+            break
+        await page.wait_for_timeout(250)
+    await found.first.click()
+    text = await page.locator("main").inner_text()
+    match = re.search(re.escape(chat_server) + r"/chat/verify/[A-Za-z0-9_-]+", text)
+    assert match, "the mail in the sandbox carries the verification link"
+    assert match[0] == link_in(mail, chat_server)
+    await page.goto(match[0])
+    await page.get_by_role("button", name="Bekræft").click()
+    await page.get_by_role("heading", name="Tak – det er bekræftet").wait_for()
+    async with sqlite_db.read() as s:
+        [sub] = list(await s.scalars(select(Submission)))
+    assert (sub.state, sub.channel) == ("pending", "chat")
+    assert errors == [] and page.dialogs == []
 
 
-async def test_reminder_link_changes_one_field(
-        browser: Any, chat_server: str, sqlite_db: Database) -> None:
+async def test_reminder_link_changes_one_field(browser: Any, live_app: LiveApp) -> None:
     from bot.registry import create_initiative
 
+    chat_server, sqlite_db = live_app.url, live_app.db
     async with sqlite_db.write() as s:
         entry = await create_initiative(s, sample_record(), actor="test", channel="import")
         token = await issue_token(s, purpose="reminder", initiative_id=entry.id,
@@ -220,7 +207,8 @@ async def test_reminder_link_changes_one_field(
         await context.close()
 
 
-async def test_phone_screenshot_of_a_fresh_chat(browser: Any, chat_server: str) -> None:
+async def test_phone_screenshot_of_a_fresh_chat(browser: Any, live_app: LiveApp) -> None:
+    chat_server = live_app.url
     context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
                                         is_mobile=True, has_touch=True, locale="da-DK")
     page = await context.new_page()
