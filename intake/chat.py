@@ -901,8 +901,7 @@ def handle(state: ChatState, raw: str) -> Outcome:
     m = EDIT_RE.match(folded)
     if m and state.step not in ("dup_question", "sender_email"):
         key = field_for(m[1])
-        if key and (state.mode == "update" or state.step in ("summary",)
-                    or _has(state.values.get(key)) or key in state.skipped):
+        if key:
             return _edit(state, key)
     if state.step in FIELD_KEYS:
         return _answer(state, state.step, raw, folded)

@@ -249,6 +249,18 @@ def test_summary_edits() -> None:
     assert talk.submitted[0].proposed["status"] == "afsluttet"
 
 
+def test_jumping_ahead_to_a_later_field_and_back() -> None:
+    talk = Talk(chat.start("da"))
+    talk.say("Video til KOL-patienter")
+    talk.say("ret status")
+    assert talk.state.step == "status"
+    talk.press("Projekt")
+    assert talk.state.step == "organisation" and talk.state.values["status"] == "projekt"
+    for _key, answer in MANDATORY_ANSWERS[1:3]:
+        talk.say(answer)
+    assert talk.state.step == "participants", "status was answered already"
+
+
 def test_too_long_title_is_refused() -> None:
     talk = Talk(chat.start("da"))
     talk.say("x" * 301)
