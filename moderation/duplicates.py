@@ -48,6 +48,7 @@ MIN_SCORE = 60.0
 REBUILD_SECONDS = 300.0
 MAX_CANDIDATES = 300
 MAX_POSTINGS = 20_000
+FULL_SCORES = 40
 WEIGHTS = {"organisation": 0.45, "contact": 0.35, "region": 0.2}
 
 # Words that say little about *which* initiative a title names.
@@ -79,6 +80,10 @@ def title_tokens(folded_title: str) -> list[str]:
     return [t for t in folded_title.split() if len(t) >= 2 and t not in STOPWORDS]
 
 
+def _informative(folded_title: str) -> str:
+    return " ".join(t for t in title_tokens(folded_title) if t not in GENERIC_WORDS)
+
+
 def is_weak_title(folded_title: str) -> bool:
     """True for titles that alone say too little to call two entries the same."""
     informative = [t for t in title_tokens(folded_title) if t not in GENERIC_WORDS]
@@ -96,6 +101,13 @@ class Entry:
     regions: frozenset[str]
     email: str
     contact_f: str
+    # Derived once: the informative words of the title and whether it is weak.
+    informative: str = ""
+    weak: bool = True
+
+    def __post_init__(self) -> None:
+        self.informative = _informative(self.title_f)
+        self.weak = is_weak_title(self.title_f)
 
     @classmethod
     def of(cls, id: int, title: str | None, organisation: str | None,
@@ -112,15 +124,12 @@ def record_entry(record: Mapping[str, Any]) -> Entry:
                     record.get("contact_name"))
 
 
-def _informative(folded_title: str) -> str:
-    return " ".join(t for t in title_tokens(folded_title) if t not in GENERIC_WORDS)
-
-
-def title_score(a: str, b: str) -> float:
+def title_score(a: str, b: str, ia: str | None = None, ib: str | None = None) -> float:
     """Title likeness of two folded titles, 0–100: the whole titles and, weighted more,
     their informative words (so "… af KOL" and "… af hjertesvigt" stay apart)."""
     full = (fuzz.token_set_ratio(a, b) + fuzz.token_sort_ratio(a, b)) / 2
-    ia, ib = _informative(a), _informative(b)
+    ia = _informative(a) if ia is None else ia
+    ib = _informative(b) if ib is None else ib
     if not ia or not ib:
         return full
     return 0.4 * full + 0.6 * fuzz.token_set_ratio(ia, ib)
@@ -137,7 +146,7 @@ def score_pair(a: Entry, b: Entry) -> float:
     """
     if not a.title_f or not b.title_f:
         return 0.0
-    title = title_score(a.title_f, b.title_f)
+    title = title_score(a.title_f, b.title_f, a.informative, b.informative)
     parts: dict[str, float] = {}
     if a.org_f and b.org_f:
         parts["organisation"] = fuzz.token_set_ratio(a.org_f, b.org_f)
@@ -148,7 +157,7 @@ def score_pair(a: Entry, b: Entry) -> float:
     agreement = (sum(WEIGHTS[k] * v for k, v in parts.items())
                  / sum(WEIGHTS[k] for k in parts) / 100) if parts else 0.5
     score = title * (0.7 + 0.3 * agreement)
-    if is_weak_title(a.title_f) or is_weak_title(b.title_f):
+    if a.weak or b.weak:
         agrees = parts.get("organisation", 0) >= 90 or "contact" in parts
         if not agrees or parts.get("region") == 0.0:
             score = min(score, MIN_SCORE - 10)
@@ -209,8 +218,14 @@ class DuplicateIndex:
 
     def search(self, probe: Entry, *, exclude: int | None = None,
                limit: int = 5) -> list[tuple[int, float]]:
-        scored = [(i, score_pair(probe, self.entries[i]))
-                  for i in self.candidates(probe, exclude)]
+        ids = self.candidates(probe, exclude)
+        # A C-speed first cut on the title alone; only the best are scored in full.
+        choices = {i: self.entries[i].title_f for i in ids}
+        first = process.extract(probe.title_f, choices, scorer=fuzz.token_set_ratio,
+                                score_cutoff=MIN_SCORE * 0.8, limit=FULL_SCORES)
+        email_ids = set(self.by_email.get(probe.email, ())) if probe.email else set()
+        keep = {key for _, _, key in first} | (email_ids & set(ids))
+        scored = [(i, score_pair(probe, self.entries[i])) for i in keep]
         scored = [s for s in scored if s[1] >= MIN_SCORE]
         scored.sort(key=lambda s: (-s[1], s[0]))
         return scored[:limit]

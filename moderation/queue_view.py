@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, literal, select, tuple_
+from sqlalchemy import String, bindparam, case, cast, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -80,6 +80,10 @@ class QueueRow:
     claimed_by: str | None
     claimed_at: datetime | None
     initiative_id: int | None
+
+    @property
+    def received(self) -> str:
+        return self.created_at.strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass(frozen=True)
@@ -173,13 +177,8 @@ def forget_counts() -> None:
     _count_cache.clear()
 
 
-async def queue_counts(session: AsyncSession, *, actor: str | None = None) -> QueueCounts:
-    """Open items per state, kind, channel, region and flag (and claimed by ``actor``),
-    in one pass. Large queues are counted at most every COUNT_CACHE_SECONDS."""
-    key = (id(session.get_bind()), actor or "")
-    cached = _count_cache.get(key)
-    if cached and time.monotonic() - cached[0] < COUNT_CACHE_SECONDS:
-        return cached[1]
+def _counts_statement() -> Any:
+    """One aggregate over the open items (built once; the actor is a bound parameter)."""
     flags = func.coalesce(_flags_text(), "")
     columns: dict[str, ColumnElement[Any]] = {"total": func.count()}
     for s in OPEN_STATES:
@@ -193,11 +192,29 @@ async def queue_counts(session: AsyncSession, *, actor: str | None = None) -> Qu
             case((Submission.filter_regions.like(f"%,{r},%"), 1), else_=0))
     for f in FLAGS:
         columns[f"flag:{f}"] = func.sum(case((flags.like(f'%"{f}"%'), 1), else_=0))
-    columns["mine"] = func.sum(case((Submission.claimed_by == (actor or ""), 1), else_=0))
-    q = select(*[col.label(f"c{i}") for i, col in enumerate(columns.values())]).where(
+    columns["mine"] = func.sum(case((Submission.claimed_by == bindparam("actor"), 1),
+                                    else_=0))
+    stmt = select(*[col.label(f"c{i}") for i, col in enumerate(columns.values())]).where(
         Submission.state.in_(OPEN_STATES))
-    row = (await session.execute(q)).one()
-    values = {name: int(row[i] or 0) for i, name in enumerate(columns)}
+    return list(columns), stmt
+
+
+_COUNTS: tuple[list[str], Any] | None = None
+
+
+async def queue_counts(session: AsyncSession, *, actor: str | None = None) -> QueueCounts:
+    """Open items per state, kind, channel, region and flag (and claimed by ``actor``),
+    in one pass. Large queues are counted at most every COUNT_CACHE_SECONDS."""
+    global _COUNTS
+    key = (id(session.get_bind()), actor or "")
+    cached = _count_cache.get(key)
+    if cached and time.monotonic() - cached[0] < COUNT_CACHE_SECONDS:
+        return cached[1]
+    if _COUNTS is None:
+        _COUNTS = _counts_statement()
+    names, stmt = _COUNTS
+    row = (await session.execute(stmt, {"actor": actor or ""})).one()
+    values = {name: int(row[i] or 0) for i, name in enumerate(names)}
     total = values.pop("total")
     approximate = total > EXACT_COUNT_LIMIT
     counts = QueueCounts(total, values, approximate)
