@@ -100,7 +100,8 @@ def _outlook_reply(*, entry: Entry, token: str, sent_id: str, settings: Settings
 def _new_submission(settings: Settings, like: Entry) -> bytes:
     now = utcnow() - timedelta(hours=1)
     r = like.record
-    title = like.title.replace("Telemedicinsk", "Tele-").replace(" i ", " - ")
+    # Nearly the same name, as a second person in the same region would write it.
+    title = like.title.replace(" i ", " – ", 1) if " i " in like.title else f"{like.title} 2"
     body = (
         "Hej\n\nVi har et projekt, som vi gerne vil have med på landkortet.\n\n"
         f"Titel: {title}\n"

@@ -87,11 +87,11 @@ def is_own_address(addr: str | None, settings: Settings) -> bool:
         local == own_local or local.startswith(own_local + "+"))
 
 
-def submission_kind(changes: Mapping[str, Any]) -> str:
-    """*confirmation* when nothing differs, *contact_change* when only contact_* fields
-    do, else *update*."""
+def submission_kind(changes: Mapping[str, Any], *, problems: bool = False) -> str:
+    """*confirmation* when nothing differs (and nothing was misunderstood),
+    *contact_change* when only contact_* fields do, else *update*."""
     if not changes:
-        return "confirmation"
+        return "update" if problems else "confirmation"
     if all(k in CONTACT_FIELDS for k in changes):
         return "contact_change"
     return "update"
@@ -315,7 +315,7 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
     parsed = ctx.parsed
     current = initiative.record()
     changes = diff_record(current, parsed.fields)
-    kind = submission_kind(changes)
+    kind = submission_kind(changes, problems=bool(parsed.problems))
     flags: list[str] = []
     contact = None
     if token_row.contact_id is not None:
@@ -380,7 +380,7 @@ async def _merge_into_submission(ctx: _Ctx, sub: Submission, token_row: ReplyTok
         flags.add("sender_differs")
     sub.flags = sorted(flags)
     if initiative is not None and sub.kind in ("update", "contact_change", "confirmation"):
-        sub.kind = submission_kind(proposed)
+        sub.kind = submission_kind(proposed, problems=bool(remaining))
     regions = proposed.get("regions") or (initiative.regions if initiative else []) or []
     sub.filter_regions = region_filter_value(regions)
     note = _note(parsed)

@@ -64,6 +64,7 @@ async def outbox(db: Database) -> list[OutboxMessage]:
 
 def test_submission_kind() -> None:
     assert submission_kind({}) == "confirmation"
+    assert submission_kind({}, problems=True) == "update"
     assert submission_kind({"contact_email": "a@b.dk"}) == "contact_change"
     assert submission_kind({"contact_name": "A", "status": "i_drift"}) == "update"
 
@@ -158,7 +159,7 @@ async def test_unknown_municipality_gets_a_problems_answer(
     token = await token_for(db, ini)
     await receive(db, settings, eml("unknown_municipality_da.eml", token=token))
     [sub] = await submissions(db)
-    assert "problems" in sub.flags
+    assert "problems" in sub.flags and sub.kind == "update"
     assert sub.problems and sub.problems[0]["field"] == "municipalities"
     [mail] = await outbox(db)
     assert mail.kind == "problems"
