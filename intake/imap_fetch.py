@@ -448,8 +448,11 @@ class ImapFetcher(LoopWorker):
         assert client is not None
         s = self.settings
         if s.imap_after_store == "flag":
-            self._ok(await self._call(client.uid("store", uids, r"+FLAGS.SILENT (\Seen)")),
-                     "UID STORE \\Seen")
+            resp = await self._call(client.uid("store", uids, r"+FLAGS.SILENT (\Seen)"))
+            if resp.result != "OK" and reconcile:
+                log.info("IMAP %s: re-flagging %s: %s", self.key, uids, resp.result)
+                return
+            self._ok(resp, "UID STORE \\Seen")
             return
         dest = quote_mailbox(s.imap_move_to)
         if client.has_capability("MOVE"):
