@@ -314,6 +314,7 @@ def _mark_attributions(lines: list[str], kinds: list[str]) -> None:
 def _mark_header_blocks(lines: list[str], kinds: list[str]) -> None:
     """Turn runs of header lines into ``b h h …``; single header lines are text."""
     n = len(kinds)
+    first_text = next((k for k, kind in enumerate(kinds) if kind == "t"), n)
     i = 0
     while i < n:
         if kinds[i] != "h":
@@ -333,7 +334,7 @@ def _mark_header_blocks(lines: list[str], kinds: list[str]) -> None:
                 kinds[i] = "b"
                 for k in range(i + 1, j + 1):
                     kinds[k] = "h"
-        elif run == 1 and _FROM_ONLY.match(lines[i]) and i > 0 and "t" in kinds[:i]:
+        elif run == 1 and _FROM_ONLY.match(lines[i]) and first_text < i:
             kinds[i] = "b"  # a lone "From: someone@example.com" after the sender's text
         else:
             for k in range(i, j + 1):
@@ -383,8 +384,46 @@ class Trimmed:
     kinds: list[str]
 
 
-def _cut(lines: list[str], kinds: list[str], end: int) -> tuple[list[str], list[str]]:
-    return lines[:end], kinds[:end]
+def _text_before(pattern: str, i: int) -> int:
+    """The index of the line before ``i`` when it is text after empty lines, else -1."""
+    j = i - 1
+    while j >= 0 and pattern[j] == "e":
+        j -= 1
+    return j if j >= 0 and pattern[j] == "t" else -1
+
+
+def _unquoted_original(pattern: str) -> int | None:
+    """Where to cut for ``te*b[^q]*$``: text, then an embedded original without quotes.
+
+    Written as a scan instead of a regex search, which would be quadratic on mails with
+    many markers.
+    """
+    after_q = pattern.rfind("q") + 1
+    for i in range(after_q, len(pattern)):
+        if pattern[i] == "b":
+            t = _text_before(pattern, i)
+            if t >= after_q:
+                return t + 1
+    return None
+
+
+def _quoted_original(pattern: str) -> int | None:
+    """Where to cut for ``te*b[eqbh]*([te]*)$`` with fewer than 7 text lines at the end:
+    text, an embedded original with its quote, and at most a short tail."""
+    last_marker = max(pattern.rfind("q"), pattern.rfind("b"), pattern.rfind("h"))
+    if last_marker < 0:
+        return None
+    if pattern.count("t", last_marker) >= 7:
+        return None
+    last_t = pattern.rfind("t", 0, last_marker)
+    if last_t < 0:
+        return None
+    i = last_t + 1
+    while i < len(pattern) and pattern[i] == "e":
+        i += 1
+    if i < len(pattern) and pattern[i] == "b":
+        return last_t + 1
+    return None
 
 
 def trim(text: str) -> Trimmed:
@@ -410,29 +449,25 @@ def trim(text: str) -> Trimmed:
     # Everything after the first delimiter or mobile signature is signature or footer.
     first = min((p for p in (pattern.find("d"), pattern.find("s")) if p >= 0), default=-1)
     if first >= 0:
-        lines, kinds = _cut(lines, kinds, first)
-        pattern = pattern[:first]
+        lines, kinds, pattern = lines[:first], kinds[:first], pattern[:first]
 
     # An embedded original not followed by a quote: everything from it on is the original.
-    m = re.search(r"te*b[^q]*$", pattern)
-    if m:
-        end = m.start() + 1
-        lines, kinds = _cut(lines, kinds, end)
-        pattern = pattern[:end]
+    end = _unquoted_original(pattern)
+    if end is not None:
+        lines, kinds, pattern = lines[:end], kinds[:end], pattern[:end]
 
     # An embedded original followed by its quote and at most a few lines of text.
-    m = re.search(r"te*b[eqbh]*([te]*)$", pattern)
-    if m and m.group(1).count("t") < 7:
-        end = m.start() + 1
-        lines, kinds = _cut(lines, kinds, end)
-        pattern = pattern[:end]
+    end = _quoted_original(pattern)
+    if end is not None:
+        lines, kinds, pattern = lines[:end], kinds[:end], pattern[:end]
 
     # A quote that ends the mail.
-    m = re.search(r"t[eq]*$", pattern)
-    if m:
-        end = m.start() + 1
-        lines, kinds = _cut(lines, kinds, end)
-        pattern = pattern[:end]
+    last = len(pattern) - 1
+    while last >= 0 and pattern[last] in "eq":
+        last -= 1
+    if last >= 0 and pattern[last] == "t":
+        end = last + 1
+        lines, kinds, pattern = lines[:end], kinds[:end], pattern[:end]
 
     # Attribution lines of quotes the sender answered in between are not their words.
     kept = [(line, k) for line, k in zip(lines, kinds, strict=False) if k != "b"]
