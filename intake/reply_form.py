@@ -142,7 +142,8 @@ def read_form(text: str, lang: str = "da") -> FormResult:
             result.fields.pop(key, None)
         elif got.value is not None and got.value != []:
             result.fields[key] = got.value
-    if not result.fields and confirms_unchanged(_without_form_lines(lines)):
+    if not result.fields and not result.problems \
+            and confirms_unchanged(_without_form_lines(lines)):
         result.confirmed_unchanged = True
     return result
 

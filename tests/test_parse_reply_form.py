@@ -138,3 +138,9 @@ def test_confirmation_with_a_field_is_not_unchanged() -> None:
     r = read_form("Ingen ændringer, bortset fra:\nStatus: Afsluttet")
     assert r.fields == {"status": "afsluttet"}
     assert r.confirmed_unchanged is False
+
+
+def test_confirmation_with_an_unreadable_value_is_not_unchanged() -> None:
+    r = read_form("Ingen ændringer\nStartdato: engang i foråret")
+    assert r.fields == {} and [p.field for p in r.problems] == ["start_date"]
+    assert r.confirmed_unchanged is False
