@@ -152,7 +152,7 @@ def build_openapi(base_url: str) -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Read-only access to every published entry of the Danish "
                            "telemedicine map and to MedCom's statistics. No key needed; CORS "
-                           "is open. Data may be reused with attribution.",
+                           "is open.",
         },
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "paths": {

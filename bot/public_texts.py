@@ -162,8 +162,7 @@ register({
                        "mellem flere værdier.",
         "pub.api.openapi": "Maskinlæsbar beskrivelse (OpenAPI 3.1).",
         "pub.api.example": "Eksempel",
-        "pub.api.license": "Data må genbruges med kildeangivelse: Det telemedicinske "
-                           "landkort, MedCom.",
+        "pub.api.fields": "Felter (JSON og CSV)",
         "pub.footer.api": "Åbne data og API",
     },
     "en": {
@@ -283,8 +282,7 @@ register({
                        "separated by semicolons.",
         "pub.api.openapi": "Machine-readable description (OpenAPI 3.1).",
         "pub.api.example": "Example",
-        "pub.api.license": "Data may be reused with attribution: Det telemedicinske landkort, "
-                           "MedCom.",
+        "pub.api.fields": "Fields (JSON and CSV)",
         "pub.footer.api": "Open data and API",
     },
 })
