@@ -52,6 +52,10 @@ def split_label(line: str) -> tuple[str, str] | None:
     head, sep, rest = body.partition(":")
     if sep and len(head) <= _LONGEST_LABEL + 2:
         key = key_for_label(head)
+        if key == "end_date" and body != line.strip() and not re.search(r"\d", rest):
+            # "- Afsluttet: Initiativet er afsluttet." is the reminder's list of status
+            # meanings (pasted back), not an end date.
+            return None
         if key:
             return key, rest.strip()
     if key_for_label(body):  # the label alone; the value follows on the next lines

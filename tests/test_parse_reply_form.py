@@ -144,3 +144,12 @@ def test_confirmation_with_an_unreadable_value_is_not_unchanged() -> None:
     r = read_form("Ingen ændringer\nStartdato: engang i foråret")
     assert r.fields == {} and [p.field for p in r.problems] == ["start_date"]
     assert r.confirmed_unchanged is False
+
+
+def test_pasted_status_help_list_is_not_read() -> None:
+    text = ("Status: I drift\n\nStatusværdierne betyder:\n- Projekt: Afprøves.\n"
+            "- Under udbredelse: Der er truffet beslutning.\n- I drift: Udbredt.\n"
+            "- Afsluttet: Initiativet er afsluttet.\n")
+    r = read_form(text)
+    assert r.fields == {"status": "i_drift"} and r.problems == []
+    assert read_form("- Afsluttet: 30.06.2024").fields == {"end_date": "2024-06-30"}
