@@ -9,15 +9,18 @@ An in-memory :class:`DuplicateIndex` per database holds, for every published ent
 normalised title, organisation, regions and contact, plus an inverted index from title
 tokens to entries. A check
 
-1. *blocks*: takes the entries that share a title token with the record (rarest tokens
-   first, a bounded number of postings; a misspelt token is matched to the index's
-   vocabulary with rapidfuzz) or share the contact's e-mail address;
-2. ranks those by the summed rarity (IDF) of the shared tokens and keeps the best 300;
+1. *blocks*: takes the entries that share a rare title token with the record, or two
+   of its rarest tokens (set intersections; three when pairs are still too common), or
+   the contact's e-mail address; a misspelt token is matched to the index's vocabulary
+   with rapidfuzz;
+2. cuts those down with ``rapidfuzz.process.extract`` on the title (C speed) to the
+   best :data:`FULL_SCORES`;
 3. *scores* them with :func:`score_pair` and finally re-reads the winners from the
    database, so a stale index can only cost recall, never show wrong data.
 
-The index picks up new entries (ids above its highest) on every call and is rebuilt from
-the database every :data:`REBUILD_SECONDS`.
+The index picks up new entries (ids above its highest) on every call, re-reads entries
+changed since its last refresh (``updated_at``) every :data:`REFRESH_SECONDS`, and is
+rebuilt from scratch every :data:`REBUILD_SECONDS`.
 
 Scoring
 -------
@@ -28,7 +31,7 @@ enough on its own.
 """
 from __future__ import annotations
 
-import math
+import asyncio
 import re
 import time
 import unicodedata
@@ -36,18 +39,23 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import combinations
 from typing import Any
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import dbnow
 from bot.models import Contact, Initiative
 
 MIN_SCORE = 60.0
-REBUILD_SECONDS = 300.0
-MAX_CANDIDATES = 300
-MAX_POSTINGS = 20_000
+REBUILD_SECONDS = 6 * 3600.0
+REFRESH_SECONDS = 30.0
+REFRESH_MARGIN = timedelta(minutes=2)
+RARE_POSTINGS = 200
+CANDIDATE_BUDGET = 4_000
 FULL_SCORES = 40
 WEIGHTS = {"organisation": 0.45, "contact": 0.35, "region": 0.2}
 
@@ -169,94 +177,138 @@ class DuplicateIndex:
     """Published entries in memory with an inverted index on title tokens."""
 
     entries: dict[int, Entry] = field(default_factory=dict)
-    postings: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    by_email: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    postings: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    by_email: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     vocabulary: list[str] = field(default_factory=list)
     max_id: int = 0
     built_at: float = 0.0
+    refreshed_at: float = 0.0
+    # Database time of the last refresh: rows updated since are re-read.
+    db_mark: datetime | None = None
 
     def add(self, entry: Entry) -> None:
+        self.remove(entry.id)
         self.entries[entry.id] = entry
         for tok in set(title_tokens(entry.title_f)):
-            self.postings[tok].append(entry.id)
+            self.postings[tok].add(entry.id)
         if entry.email:
-            self.by_email[entry.email].append(entry.id)
+            self.by_email[entry.email].add(entry.id)
         self.max_id = max(self.max_id, entry.id)
 
+    def remove(self, entry_id: int) -> None:
+        old = self.entries.pop(entry_id, None)
+        if old is None:
+            return
+        for tok in set(title_tokens(old.title_f)):
+            self.postings[tok].discard(entry_id)
+        if old.email:
+            self.by_email[old.email].discard(entry_id)
+
     def finish(self) -> None:
-        self.vocabulary = sorted(self.postings)
+        self.vocabulary = sorted(t for t, ids in self.postings.items() if ids)
 
-    def _idf(self, token: str) -> float:
-        return math.log(1 + len(self.entries) / (1 + len(self.postings.get(token, ()))))
-
-    def candidates(self, probe: Entry, exclude: int | None = None) -> list[int]:
-        """Entry ids worth scoring against ``probe``: at most MAX_CANDIDATES."""
-        tokens = set(title_tokens(probe.title_f))
-        matched: dict[str, float] = {}
-        for tok in tokens:
-            if tok in self.postings:
-                matched[tok] = 1.0
+    def candidates(self, probe: Entry, exclude: int | None = None) -> set[int]:
+        """Entry ids worth a look: those sharing a rare title token, or two of the
+        query's rarest tokens (set intersections run at C speed), or the e-mail."""
+        sets: list[set[int]] = []
+        for tok in set(title_tokens(probe.title_f)):
+            if self.postings.get(tok):
+                sets.append(self.postings[tok])
             elif len(tok) >= 5 and self.vocabulary:
-                for other, sim, _ in process.extract(tok, self.vocabulary, scorer=fuzz.ratio,
-                                                     score_cutoff=84, limit=3):
-                    matched[other] = max(matched.get(other, 0.0), sim / 100)
-        weight: dict[int, float] = defaultdict(float)
-        seen = 0
-        for tok in sorted(matched, key=lambda t: len(self.postings[t])):
-            ids = self.postings[tok]
-            if seen and seen + len(ids) > MAX_POSTINGS:
+                # A misspelt word: the index's closest words stand in for it.
+                for other, _, _ in process.extract(tok, self.vocabulary, scorer=fuzz.ratio,
+                                                   score_cutoff=84, limit=3):
+                    sets.append(self.postings[other])
+        sets.sort(key=len)
+        rare_limit = max(RARE_POSTINGS, len(self.entries) // 500)
+        found: set[int] = set()
+        for ids in sets:
+            if len(ids) <= rare_limit:
+                found |= ids
+        top = sets[:5]
+        if len(top) == 1:
+            found |= set(list(top[0])[:CANDIDATE_BUDGET])
+        # Pairs of the query's rarest words, smallest overlap first, within a budget
+        # (words that always go together, like "telemedicinsk hjemmemonitorering",
+        # make large pairs and come last).
+        for pair in sorted((a & b for a, b in combinations(top, 2)), key=len):
+            if found and len(found) + len(pair) > CANDIDATE_BUDGET:
                 break
-            w = self._idf(tok) * matched[tok]
-            for i in ids[:MAX_POSTINGS]:
-                weight[i] += w
-            seen += len(ids)
-        for i in self.by_email.get(probe.email, ()) if probe.email else ():
-            weight[i] += 100.0
-        weight.pop(exclude or -1, None)
-        best = sorted(weight.items(), key=lambda kv: -kv[1])[:MAX_CANDIDATES]
-        return [i for i, _ in best if i in self.entries]
+            found |= pair
+        if probe.email:
+            found |= self.by_email.get(probe.email, set())
+        found.discard(exclude if exclude is not None else -1)
+        return found
 
     def search(self, probe: Entry, *, exclude: int | None = None,
                limit: int = 5) -> list[tuple[int, float]]:
         ids = self.candidates(probe, exclude)
         # A C-speed first cut on the title alone; only the best are scored in full.
-        choices = {i: self.entries[i].title_f for i in ids}
+        choices = {i: self.entries[i].title_f for i in ids if i in self.entries}
         first = process.extract(probe.title_f, choices, scorer=fuzz.token_set_ratio,
                                 score_cutoff=MIN_SCORE * 0.8, limit=FULL_SCORES)
-        email_ids = set(self.by_email.get(probe.email, ())) if probe.email else set()
-        keep = {key for _, _, key in first} | (email_ids & set(ids))
+        keep = {key for _, _, key in first}
+        if probe.email:
+            keep |= self.by_email.get(probe.email, set()) & choices.keys()
         scored = [(i, score_pair(probe, self.entries[i])) for i in keep]
         scored = [s for s in scored if s[1] >= MIN_SCORE]
         scored.sort(key=lambda s: (-s[1], s[0]))
         return scored[:limit]
 
 
-_ROW_QUERY = (select(Initiative.id, Initiative.title, Initiative.organisation,
-                     Initiative.regions, Contact.email, Contact.name)
-              .outerjoin(Contact, Contact.id == Initiative.contact_id)
+_COLUMNS = (Initiative.id, Initiative.title, Initiative.organisation, Initiative.regions,
+            Contact.email, Contact.name)
+_ROW_QUERY = (select(*_COLUMNS).outerjoin(Contact, Contact.id == Initiative.contact_id)
               .where(Initiative.merged_into_id.is_(None)))
+_CHANGED_QUERY = (select(*_COLUMNS, Initiative.merged_into_id)
+                  .outerjoin(Contact, Contact.id == Initiative.contact_id))
 
 # One index per database engine (dropped with the engine).
 _INDEXES: weakref.WeakKeyDictionary[Any, DuplicateIndex] = weakref.WeakKeyDictionary()
 
 
 async def load_index(session: AsyncSession) -> DuplicateIndex:
-    """Build the index from every published entry."""
-    index = DuplicateIndex()
-    for row in await session.execute(_ROW_QUERY.order_by(Initiative.id)):
+    """Build the index from every published entry (yielding to the event loop between
+    chunks, so a first build does not stall other requests)."""
+    index = DuplicateIndex(db_mark=dbnow() - REFRESH_MARGIN)
+    rows = (await session.execute(_ROW_QUERY.order_by(Initiative.id))).all()
+    for n, row in enumerate(rows, start=1):
         index.add(Entry.of(*row))
+        if n % 2000 == 0:
+            await asyncio.sleep(0)
     index.finish()
-    index.built_at = time.monotonic()
+    index.built_at = index.refreshed_at = time.monotonic()
     return index
 
 
+async def refresh_index(session: AsyncSession, index: DuplicateIndex) -> None:
+    """Re-read entries created or changed since the last refresh (merged ones leave)."""
+    mark = dbnow() - REFRESH_MARGIN
+    query = _CHANGED_QUERY.where(Initiative.updated_at >= index.db_mark) \
+        if index.db_mark is not None else _CHANGED_QUERY
+    for row in await session.execute(query):
+        values: tuple[Any, ...] = tuple(row)
+        if values[-1] is None:
+            index.add(Entry.of(*values[:-1]))
+        else:
+            index.remove(int(values[0]))
+    index.db_mark = mark
+    index.refreshed_at = time.monotonic()
+    index.finish()
+
+
 async def get_index(session: AsyncSession) -> DuplicateIndex:
-    """The cached index for this session's database, refreshed as needed."""
+    """The cached index for this session's database, kept fresh: new ids are picked up
+    on every call, changed entries every REFRESH_SECONDS, a full rebuild every
+    REBUILD_SECONDS."""
     key = session.get_bind()
     index = _INDEXES.get(key)
     if index is None or time.monotonic() - index.built_at > REBUILD_SECONDS:
         index = await load_index(session)
         _INDEXES[key] = index
+        return index
+    if time.monotonic() - index.refreshed_at > REFRESH_SECONDS:
+        await refresh_index(session, index)
         return index
     newest = await session.scalar(select(func.max(Initiative.id)))
     if newest is not None and newest > index.max_id:
@@ -267,7 +319,7 @@ async def get_index(session: AsyncSession) -> DuplicateIndex:
 
 
 def invalidate(session: AsyncSession) -> None:
-    """Forget the cached index (after merges or big edits, so they show at once)."""
+    """Forget the cached index (tests; after bulk imports)."""
     _INDEXES.pop(session.get_bind(), None)
 
 

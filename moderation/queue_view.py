@@ -5,11 +5,13 @@ own through ``ix_submissions_queue (state, created_at, id)`` and the two short l
 merged, so a page costs the same with 1,000 or 100,000 open items (no sort of the whole
 queue). Counts per filter come from one aggregate pass; for queues above
 :data:`EXACT_COUNT_LIMIT` items the result is cached for :data:`COUNT_CACHE_SECONDS`
-and shown as approximate.
+and shown as approximate (recounted in the background).
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -20,10 +22,12 @@ from sqlalchemy import String, bindparam, case, cast, func, literal, select, tup
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.db import Database
 from bot.models import Initiative
 from bot.vocabulary import REGION_KEYS
 from moderation.models import OPEN_STATES, SUBMISSION_CHANNELS, SUBMISSION_KINDS, Submission
 
+log = logging.getLogger(__name__)
 FLAGS = ("sender_differs", "likely_duplicate", "problems", "missing_fields")
 PAGE_SIZE = 50
 EXACT_COUNT_LIMIT = 5_000
@@ -178,46 +182,91 @@ def forget_counts() -> None:
 
 
 def _counts_statement() -> Any:
-    """One aggregate over the open items (built once; the actor is a bound parameter)."""
+    """Open items grouped by everything the filters look at (a few hundred groups at
+    most), so one indexed pass counts every filter; the totals are summed in Python."""
+    mine = case((Submission.claimed_by == bindparam("actor"), 1), else_=0)
     flags = func.coalesce(_flags_text(), "")
-    columns: dict[str, ColumnElement[Any]] = {"total": func.count()}
-    for s in OPEN_STATES:
-        columns[f"state:{s}"] = func.sum(case((Submission.state == s, 1), else_=0))
-    for k in SUBMISSION_KINDS:
-        columns[f"kind:{k}"] = func.sum(case((Submission.kind == k, 1), else_=0))
-    for c in SUBMISSION_CHANNELS:
-        columns[f"channel:{c}"] = func.sum(case((Submission.channel == c, 1), else_=0))
-    for r in REGION_KEYS:
-        columns[f"region:{r}"] = func.sum(
-            case((Submission.filter_regions.like(f"%,{r},%"), 1), else_=0))
-    for f in FLAGS:
-        columns[f"flag:{f}"] = func.sum(case((flags.like(f'%"{f}"%'), 1), else_=0))
-    columns["mine"] = func.sum(case((Submission.claimed_by == bindparam("actor"), 1),
-                                    else_=0))
-    stmt = select(*[col.label(f"c{i}") for i, col in enumerate(columns.values())]).where(
-        Submission.state.in_(OPEN_STATES))
-    return list(columns), stmt
+    return (select(Submission.state, Submission.kind, Submission.channel,
+                   Submission.filter_regions, flags, mine, func.count())
+            .where(Submission.state.in_(OPEN_STATES))
+            .group_by(Submission.state, Submission.kind, Submission.channel,
+                      Submission.filter_regions, flags, mine))
 
 
-_COUNTS: tuple[list[str], Any] | None = None
+_COUNTS: Any = None
+_count_lock = asyncio.Lock()
 
 
-async def queue_counts(session: AsyncSession, *, actor: str | None = None) -> QueueCounts:
-    """Open items per state, kind, channel, region and flag (and claimed by ``actor``),
-    in one pass. Large queues are counted at most every COUNT_CACHE_SECONDS."""
+def _tally(rows: Any) -> dict[str, int]:
+    by: dict[str, int] = {"total": 0}
+
+    def add(key: str, n: int) -> None:
+        by[key] = by.get(key, 0) + n
+    for state, kind, channel, regions, flags, mine, n in rows:
+        n = int(n)
+        add("total", n)
+        add(f"state:{state}", n)
+        add(f"kind:{kind}", n)
+        add(f"channel:{channel}", n)
+        for region in (regions or "").strip(",").split(","):
+            if region:
+                add(f"region:{region}", n)
+        for flag in FLAGS:
+            if f'"{flag}"' in (flags or ""):
+                add(f"flag:{flag}", n)
+        if mine:
+            add("mine", n)
+    return by
+
+
+_refreshing: set[asyncio.Task[None]] = set()
+
+
+async def _count(db: Database, actor: str) -> QueueCounts:
     global _COUNTS
-    key = (id(session.get_bind()), actor or "")
-    cached = _count_cache.get(key)
-    if cached and time.monotonic() - cached[0] < COUNT_CACHE_SECONDS:
-        return cached[1]
     if _COUNTS is None:
         _COUNTS = _counts_statement()
-    names, stmt = _COUNTS
-    row = (await session.execute(stmt, {"actor": actor or ""})).one()
-    values = {name: int(row[i] or 0) for i, name in enumerate(names)}
+    async with db.read() as session:
+        rows = (await session.execute(_COUNTS, {"actor": actor})).all()
+    values = _tally(rows)
     total = values.pop("total")
-    approximate = total > EXACT_COUNT_LIMIT
-    counts = QueueCounts(total, values, approximate)
-    if approximate:
+    return QueueCounts(total, values, total > EXACT_COUNT_LIMIT)
+
+
+async def queue_counts(db: Database, *, actor: str | None = None) -> QueueCounts:
+    """Open items per state, kind, channel, region and flag (and claimed by ``actor``).
+
+    Small queues are counted on every call. Above EXACT_COUNT_LIMIT the counts are shown
+    as approximate: a cached result is served and, once older than
+    COUNT_CACHE_SECONDS, recounted in the background (one recount at a time), so no
+    page waits for a full pass over a huge queue after the first.
+    """
+    key = (id(db), actor or "")
+    hit = _count_cache.get(key)
+    if hit is not None:
+        age = time.monotonic() - hit[0]
+        if age >= COUNT_CACHE_SECONDS and not _refreshing:
+            task = asyncio.create_task(_recount(db, actor or "", key))
+            _refreshing.add(task)
+            task.add_done_callback(_refreshing.discard)
+        return hit[1]
+    async with _count_lock:
+        hit = _count_cache.get(key)
+        if hit is not None:
+            return hit[1]
+        counts = await _count(db, actor or "")
+    if counts.approximate:
         _count_cache[key] = (time.monotonic(), counts)
     return counts
+
+
+async def _recount(db: Database, actor: str, key: tuple[int, str]) -> None:
+    try:
+        counts = await _count(db, actor)
+    except Exception:  # noqa: BLE001 - a failed recount keeps the old numbers
+        log.exception("recounting the queue failed")
+        return
+    if counts.approximate:
+        _count_cache[key] = (time.monotonic(), counts)
+    else:
+        _count_cache.pop(key, None)

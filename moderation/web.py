@@ -158,7 +158,7 @@ async def queue(request: web.Request) -> web.Response:
     async with request.app[DB].read() as session:
         result = await fetch_queue(session, filters, actor=actor,
                                    cursor=request.query.get("after"))
-        counts = await queue_counts(session, actor=actor)
+    counts = await queue_counts(request.app[DB], actor=actor)
     return page(request, "queue.html", filters=filters, rows=result.rows,
                 next_cursor=result.next_cursor, counts=counts,
                 paged=bool(request.query.get("after")),
