@@ -3,39 +3,25 @@ auto-submit script), the statistics and map pages with demo data (screenshots to
 and that text from mail or chat never runs as script."""
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
-from bot.app import create_app
 from bot.db import Database
 from bot.demo_data import seed_registry
 from bot.registry import create_initiative
-from bot.settings import Settings
-from tests.conftest import sample_record, skip_or_fail
+from tests.browser.conftest import LiveApp
+from tests.conftest import sample_record
 from tests.public_seed import seed_sample
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 SHOTS = Path("/tmp")
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def seed(db: Database) -> int:
@@ -45,44 +31,10 @@ async def seed(db: Database) -> int:
 
 
 @pytest_asyncio.fixture
-async def public_server(settings: Settings, sqlite_db: Database) -> AsyncIterator[str]:
-    """The public pages on a free port with a seeded registry; yields the base URL."""
-    await seed(sqlite_db)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(settings.replace(base_url=base), sqlite_db,
-                     components=("bot.public_web",), start_workers=False)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    try:
-        yield base
-    finally:
-        await runner.cleanup()
-
-
-@pytest_asyncio.fixture
-async def page(public_server: str) -> AsyncIterator[Any]:
-    if not CHROMIUM.exists():
-        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        skip_or_fail("playwright is not installed")
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await chromium.new_context(locale="da-DK",
-                                                 viewport={"width": 1280, "height": 900})
-            pg = await context.new_page()
-            pg.dialogs = []  # type: ignore[attr-defined]
-            pg.on("dialog", lambda d: (pg.dialogs.append(d.message),  # type: ignore
-                                       d.dismiss()))
-            yield pg
-            await context.close()
-        finally:
-            await chromium.close()
+async def public_server(live_app: LiveApp) -> str:
+    """The whole app (tests/browser/conftest.py) with a seeded registry; its base URL."""
+    await seed(live_app.db)
+    return live_app.url
 
 
 def _query(url: str) -> dict[str, list[str]]:
@@ -178,8 +130,8 @@ async def test_statistics_and_map_pages_render(public_server: str, page: Any) ->
 
 
 async def test_no_script_from_registry_text_runs(public_server: str, page: Any,
-                                                 sqlite_db: Database) -> None:
-    async with sqlite_db.write() as session:
+                                                 live_app: LiveApp) -> None:
+    async with live_app.db.write() as session:
         evil = await create_initiative(session, sample_record(
             title=f"Evil {SCRIPT}{IMG}", description=f"{SCRIPT} {IMG}",
             organisation=f"{IMG}{SCRIPT}", patient_groups=[SCRIPT], technology=[IMG],
