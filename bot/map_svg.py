@@ -134,8 +134,8 @@ def colour_classes(max_count: int, steps: int = 5) -> list[ColourClass]:
     classes = [ColourClass(0, 0, REGION_COLOURS[0])]
     if max_count <= 0:
         return classes
-    n = min(steps, max_count)
-    width = math.ceil(max_count / n)
+    width = math.ceil(max_count / min(steps, max_count))
+    n = math.ceil(max_count / width)  # e.g. 11 in steps of 3: four classes, not five
     low = 1
     for i in range(n):
         high = min(max_count, low + width - 1)

@@ -132,6 +132,9 @@ def test_colour_classes() -> None:
     classes = map_svg.colour_classes(23)
     assert classes[1].low == 1 and classes[-1].high == 23 and len(classes) == 6
     assert classes[-1].colour == map_svg.REGION_COLOURS[-1]
+    eleven = map_svg.colour_classes(11)  # 1–3, 4–6, 7–9, 10–11: the last is the darkest
+    assert [(c.low, c.high) for c in eleven][1:] == [(1, 3), (4, 6), (7, 9), (10, 11)]
+    assert eleven[-1].colour == map_svg.REGION_COLOURS[-1]
     for a, b in zip(classes, classes[1:], strict=False):
         assert b.low == a.high + 1
     assert map_svg.marker_radius(0, 5) < map_svg.marker_radius(1, 5) < map_svg.marker_radius(5, 5)
