@@ -449,3 +449,54 @@ async def test_conversation_id_is_a_hash_of_the_cookie(client: TestClient, db: D
         [conv] = list(await s.scalars(select(ChatConversation)))
     assert conv.id == hash_token(key) and key not in conv.id
     assert len(key) >= 32 and conv.ip_hash and "127.0.0.1" not in conv.ip_hash
+
+
+async def test_chat_page_has_no_inline_script_and_is_not_cached(client: TestClient) -> None:
+    resp = await client.get("/chat")
+    page = await resp.text()
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    scripts = re.findall(r"<script([^>]*)>", page)
+    assert scripts and all('src="/static/chat.js"' in s or 'type="application/json"' in s
+                           for s in scripts)
+    cookie = resp.cookies["landkort_chat"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/chat"
+    assert (await client.get("/static/chat.js")).status == 200
+
+
+async def test_english_registration_gets_english_mail_and_pages(
+        client: TestClient, db: Database) -> None:
+    await client.get("/chat?lang=en")
+    ws = await client.ws_connect("/chat/ws?lang=en", headers={"Origin": origin(client)})
+    history = await ws.receive_json()
+    assert history["lang"] == "en"
+    assert history["messages"][-1]["reply"]["text"] == "What is the initiative called?"
+    for answer in ["Remote rehab", "Aarhus Kommune", "Training at home by video.",
+                   "In operation", "Municipality", "Central Denmark Region", "Jane Doe",
+                   "jane@example.org", "Skip the rest", "Send registration"]:
+        got = await say(ws, answer)
+    assert "jane@example.org" in got["replies"][0]["text"]
+    await ws.close()
+    [sub] = await submissions(db)
+    assert sub.language == "en" and sub.proposed["regions"] == ["midtjylland"]
+    [mail] = await outbox(db)
+    assert mail.subject.startswith("Confirm your registration")
+    link = verify_link(mail)
+    page = await (await client.get(link, headers={"Accept-Language": "da"})).text()
+    assert "Confirm your e-mail address" in page and "Remote rehab" in page
+    page = await (await client.post(link)).text()
+    assert "Thank you – it is confirmed" in page
+
+
+async def test_personal_link_for_an_entry_without_contact(
+        client: TestClient, db: Database, make_initiative: MakeInitiative) -> None:
+    entry = await make_initiative(contact_email=None, contact_name=None, contact_phone=None)
+    async with db.write() as s:
+        token = await issue_token(s, purpose="reminder", initiative_id=entry.id)
+    ws, history = await open_chat(client, f"/chat/u/{token}")
+    assert history["messages"][-1]["reply"]["text"].startswith("Her er oplysningerne")
+    got = await say(ws, "Alt er korrekt")
+    assert got["type"] == "bot"
+    await ws.close()
+    [sub] = await submissions(db)
+    assert (sub.kind, sub.state, sub.sender_email) == ("confirmation", "pending", None)
