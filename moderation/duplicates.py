@@ -55,7 +55,7 @@ REBUILD_SECONDS = 6 * 3600.0
 REFRESH_SECONDS = 30.0
 REFRESH_MARGIN = timedelta(minutes=2)
 RARE_POSTINGS = 200
-CANDIDATE_BUDGET = 4_000
+CANDIDATE_BUDGET = 2_500
 FULL_SCORES = 40
 WEIGHTS = {"organisation": 0.45, "contact": 0.35, "region": 0.2}
 
@@ -225,7 +225,7 @@ class DuplicateIndex:
         for ids in sets:
             if len(ids) <= rare_limit:
                 found |= ids
-        top = sets[:5]
+        top = sets[:4]
         if len(top) == 1:
             found |= set(list(top[0])[:CANDIDATE_BUDGET])
         # Pairs of the query's rarest words, smallest overlap first, within a budget
@@ -263,8 +263,34 @@ _ROW_QUERY = (select(*_COLUMNS).outerjoin(Contact, Contact.id == Initiative.cont
 _CHANGED_QUERY = (select(*_COLUMNS, Initiative.merged_into_id)
                   .outerjoin(Contact, Contact.id == Initiative.contact_id))
 
-# One index per database engine (dropped with the engine).
+# One index per database: per engine (dropped with it), except that SQLite's read and
+# write engines of one file share theirs (keyed by the file's URL).
 _INDEXES: weakref.WeakKeyDictionary[Any, DuplicateIndex] = weakref.WeakKeyDictionary()
+_SQLITE_INDEXES: dict[str, DuplicateIndex] = {}
+
+
+def _sqlite_key(session: AsyncSession) -> str | None:
+    bind = session.get_bind()
+    return str(bind.engine.url) if bind.dialect.name == "sqlite" else None
+
+
+def _lookup(session: AsyncSession) -> DuplicateIndex | None:
+    key = _sqlite_key(session)
+    return _SQLITE_INDEXES.get(key) if key else _INDEXES.get(session.get_bind())
+
+
+def _store(session: AsyncSession, index: DuplicateIndex | None) -> None:
+    bind = session.get_bind()
+    key = _sqlite_key(session)
+    if key:
+        if index is None:
+            _SQLITE_INDEXES.pop(key, None)
+        else:
+            _SQLITE_INDEXES[key] = index
+    elif index is None:
+        _INDEXES.pop(bind, None)
+    else:
+        _INDEXES[bind] = index
 
 
 async def load_index(session: AsyncSession) -> DuplicateIndex:
@@ -301,11 +327,10 @@ async def get_index(session: AsyncSession) -> DuplicateIndex:
     """The cached index for this session's database, kept fresh: new ids are picked up
     on every call, changed entries every REFRESH_SECONDS, a full rebuild every
     REBUILD_SECONDS."""
-    key = session.get_bind()
-    index = _INDEXES.get(key)
+    index = _lookup(session)
     if index is None or time.monotonic() - index.built_at > REBUILD_SECONDS:
         index = await load_index(session)
-        _INDEXES[key] = index
+        _store(session, index)
         return index
     if time.monotonic() - index.refreshed_at > REFRESH_SECONDS:
         await refresh_index(session, index)
@@ -320,7 +345,7 @@ async def get_index(session: AsyncSession) -> DuplicateIndex:
 
 def invalidate(session: AsyncSession) -> None:
     """Forget the cached index (tests; after bulk imports)."""
-    _INDEXES.pop(session.get_bind(), None)
+    _store(session, None)
 
 
 async def find_duplicates(session: AsyncSession, record: Mapping[str, Any], *,

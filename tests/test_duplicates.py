@@ -121,3 +121,33 @@ def test_same_organisation_different_disease_is_not_a_duplicate() -> None:
     assert score_pair(entry("Telemedicinsk hjemmemonitorering af KOL", org, region),
                       entry("Telemedicinsk hjemmemonitorering af KOL-patienter", org, region)) \
         >= 90
+
+
+@pytest.mark.asyncio
+async def test_index_follows_changes_and_merges(db: Database, make_initiative: MakeInitiative,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.models import Initiative
+    from bot.registry import apply_changes
+    from moderation import duplicates
+    from moderation.decisions import merge_initiatives
+
+    keep = await make_initiative(title="Videokonsultation i psykiatrien",
+                                 organisation="Region Midtjylland", regions=["midtjylland"])
+    other = await make_initiative(title="Sårdatabase for hjemmesygeplejen",
+                                  organisation="Odense Kommune", regions=["syddanmark"])
+    probe = {"title": "Telemonitorering af gravide med diabetes",
+             "organisation": "Odense Kommune", "regions": ["syddanmark"]}
+    async with db.read() as session:
+        invalidate(session)
+        assert await find_duplicates(session, probe) == []
+    async with db.write() as session:
+        row = await session.get(Initiative, other.id)
+        assert row is not None
+        await apply_changes(session, row, {"title": "Telemonitorering af gravide med diabetes"},
+                            actor="test", channel="web")
+    monkeypatch.setattr(duplicates, "REFRESH_SECONDS", 0.0)
+    async with db.read() as session:
+        assert [f["initiative_id"] for f in await find_duplicates(session, probe)] == [other.id]
+    await merge_initiatives(db, other.id, keep.id, actor="test")
+    async with db.read() as session:
+        assert await find_duplicates(session, probe) == []
