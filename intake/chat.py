@@ -791,7 +791,7 @@ def _apply_form(state: ChatState, raw: str) -> tuple[bool, list[str]]:
 
 def _summary_input(state: ChatState, raw: str, folded: str) -> Outcome:
     lang = state.lang
-    if folded in SUBMIT or folded == fold(text("b.submit", lang)):
+    if folded in SUBMIT or folded in CONFIRM_ALL or folded == fold(text("b.submit", lang)):
         missing = _missing(state)
         if missing:
             names = ", ".join(form_label(k, lang) for k in missing)

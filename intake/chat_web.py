@@ -426,7 +426,8 @@ async def verify_post(request: web.Request) -> web.Response:
 
 def _verify_response(request: web.Request, token: str, status: str,
                      result: Any) -> web.Response:
-    lang = result.lang if status in ("ready", "verified", "done") else _lang(request)
+    lang = _explicit_lang(request) or (
+        result.lang if status in ("ready", "verified", "done") else _lang(request))
     code = {"invalid": 404, "expired": 410}.get(status, 200)
     response = render(request, "chat_verify.html", status=code, lang=lang, state=status,
                       title=result.title or "", kind=result.kind or "new", token=token)

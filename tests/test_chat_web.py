@@ -484,6 +484,8 @@ async def test_english_registration_gets_english_mail_and_pages(
     link = verify_link(mail)
     page = await (await client.get(link, headers={"Accept-Language": "da"})).text()
     assert "Confirm your e-mail address" in page and "Remote rehab" in page
+    page = await (await client.get(link + "?lang=da")).text()
+    assert "Bekræft din e-mailadresse" in page, "the site's language link is honoured"
     page = await (await client.post(link)).text()
     assert "Thank you – it is confirmed" in page
 

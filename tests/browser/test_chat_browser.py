@@ -166,6 +166,8 @@ async def test_whole_registration_in_the_browser(page: Any, sandbox_app: LiveApp
     assert match, "the mail in the sandbox carries the verification link"
     assert match[0] == link_in(mail, chat_server)
     await page.goto(match[0])
+    await page.get_by_role("button", name="Bekræft").wait_for()
+    await page.screenshot(path=str(SHOTS / "chat_verify.png"))
     await page.get_by_role("button", name="Bekræft").click()
     await page.get_by_role("heading", name="Tak – det er bekræftet").wait_for()
     async with sqlite_db.read() as s:
