@@ -207,3 +207,14 @@ async def test_text_from_mail_never_becomes_markup(
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
     api = await (await client.get(f"/api/initiatives/{evil.slug}")).json()
     assert api["title"] == f"Evil {SCRIPT}{IMG}"  # JSON keeps the text, as text
+
+
+@pytest.mark.asyncio
+async def test_links_keep_the_chosen_language(db: Database, client: TestClient[Any, Any],
+                                              make_initiative: MakeInitiative) -> None:
+    item = await make_initiative(title="Sprogtest")
+    for lang in ("da", "en"):
+        html = await _html(client, f"/?lang={lang}")
+        assert f'href="/initiativ/{item.slug}?lang={lang}"' in html
+        page = await _html(client, f"/initiativ/{item.slug}?lang={lang}")
+        assert f'<a href="/?lang={lang}">' in page
