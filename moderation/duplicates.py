@@ -69,8 +69,16 @@ telemedicin telemedicinsk telemedicinske telemedicine telehealth telesundhed
 projekt project pilot pilotprojekt initiativ initiative losning loesning solution
 video videokonsultation videokonsultationer emr app digital digitale system platform
 hjemmemonitorering monitorering monitoring region kommune hospital sygehus borgere
-patienter patients
+patienter patients almen praksis sektor sektorer tvaersektoriel
+nordjylland midtjylland syddanmark sjaelland hovedstaden danmark fyn jylland sjaeland
 """.split())
+
+
+def _place_words() -> frozenset[str]:
+    """Municipality names: where an initiative runs says little about which one it is."""
+    from bot.vocabulary import MUNICIPALITIES
+
+    return frozenset(w for name in MUNICIPALITIES for w in fold(name).split())
 
 
 def fold(text: str | None) -> str:
@@ -84,18 +92,22 @@ def fold(text: str | None) -> str:
     return " ".join(t.split())
 
 
+PLACE_WORDS = _place_words()
+
+
 def title_tokens(folded_title: str) -> list[str]:
     return [t for t in folded_title.split() if len(t) >= 2 and t not in STOPWORDS]
 
 
 def _informative(folded_title: str) -> str:
-    return " ".join(t for t in title_tokens(folded_title) if t not in GENERIC_WORDS)
+    return " ".join(t for t in title_tokens(folded_title)
+                    if t not in GENERIC_WORDS and t not in PLACE_WORDS)
 
 
 def is_weak_title(folded_title: str) -> bool:
     """True for titles that alone say too little to call two entries the same."""
-    informative = [t for t in title_tokens(folded_title) if t not in GENERIC_WORDS]
-    return len(informative) < 2 or len(folded_title) < 12
+    informative = _informative(folded_title).split()
+    return not informative or (len(informative) == 1 and len(informative[0]) < 8)
 
 
 @dataclass
