@@ -218,3 +218,20 @@ async def test_links_keep_the_chosen_language(db: Database, client: TestClient[A
         assert f'href="/initiativ/{item.slug}?lang={lang}"' in html
         page = await _html(client, f"/initiativ/{item.slug}?lang={lang}")
         assert f'<a href="/?lang={lang}">' in page
+
+
+def test_dates_and_counts_for_people() -> None:
+    from datetime import date, datetime
+
+    from bot.public_texts import count_text, format_date
+    assert format_date("2019-03-01") == "1. marts 2019"
+    assert format_date("2019-03-01", "en") == "1 March 2019"
+    assert format_date("2021-11") == "november 2021"
+    assert format_date("2021") == "2021"
+    assert format_date("engang i 2019") == "engang i 2019"
+    assert format_date("2021-13-01") == "2021-13-01"
+    assert format_date(datetime(2026, 5, 4, 12, 0)) == "4. maj 2026"
+    assert format_date(date(2026, 5, 4), "en") == "4 May 2026"
+    assert format_date(None) == "" and format_date("") == ""
+    assert count_text(1) == "1 initiativ" and count_text(2) == "2 initiativer"
+    assert count_text(1, "en") == "1 initiative" and count_text(0, "en") == "0 initiatives"
