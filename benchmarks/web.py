@@ -21,6 +21,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import ClientSession, CookieJar, web
 from sqlalchemy import insert, select
@@ -135,6 +136,29 @@ async def load_run(url: str, paths: list[str], requests: int,
     return out
 
 
+async def bench_queries(db: Database, runs: int = 50) -> tuple[float, float, float]:
+    """In-process medians (ms): first queue page, a filtered page, one full count pass —
+    the database work alone, without HTTP and templates."""
+    from moderation.queue_view import QueueFilters, _count, fetch_queue
+
+    async def median(call: Any, n: int) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await call()
+            times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times)
+
+    async def page(filters: QueueFilters) -> None:
+        async with db.read() as session:
+            await fetch_queue(session, filters, actor="bench")
+
+    first = await median(lambda: page(QueueFilters()), runs)
+    filtered = await median(lambda: page(QueueFilters(kind="new", region="sjaelland")), runs)
+    counts = await median(lambda: _count(db, "bench"), 5)
+    return first, filtered, counts
+
+
 async def bench_duplicates(db: Database, rng: random.Random, probes: int = 100
                            ) -> tuple[float, float]:
     """(index build ms, median check ms) over perturbed titles of existing entries."""
@@ -190,6 +214,9 @@ async def main(args: argparse.Namespace) -> None:
             for path, (med, p95) in results[size].items():
                 print(f"  queue {size:>7,}  {path:<40} median {med:7.1f} ms  p95 {p95:7.1f} ms",
                       flush=True)
+            first, filtered, counts = await bench_queries(db)
+            print(f"  queries {size:>7,}: first page {first:.1f} ms, filtered page "
+                  f"{filtered:.1f} ms, full count pass {counts:.1f} ms", flush=True)
             t0 = time.perf_counter()
             await seed_entries(db, entries, size - entries, rng)
             entries = size
