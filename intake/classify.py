@@ -194,15 +194,19 @@ def _null_return_path(msg: DecodedMessage) -> bool:
 # ---------------------------------------------------------------------------------------
 # Automatic answers
 
+# Subjects of automatic answers. Unambiguous phrases may start a longer subject
+# ("Automatisk svar: Påmindelse"); single words such as "Ferie" or "Absence" only count
+# when they stand alone or end in a colon or dash ("Fraværende: …", "Ferie - …").
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:\[?auto(?:matisk)?[\s_-]*(?:svar|reply|response|answer|antwort|réponse)\]?"
     r"|autosvar|automatisk\s+svar|automatiskt\s+svar|automatic\s+reply|automatic\s+response"
     r"|auto[- ]?reply|auto[- ]?response|autoreply|out\s+of\s+(?:the\s+)?office"
-    r"|fraværende|fravær|ikke\s+til\s+stede|ude\s+af\s+kontoret|på\s+ferie|ferie"
-    r"|abwesenheitsnotiz|abwesend|automatische\s+antwort|réponse\s+automatique|absence"
-    r"|afwezig|automatisch\s+antwoord|frånvaro|respuesta\s+automática|fuera\s+de\s+la\s+oficina"
-    r"|risposta\s+automatica|vacation|on\s+vacation|away\s+from\s+(?:the\s+)?office"
-    r"|\[auto\s+generated\]|auto\s+generated)"
+    r"|abwesenheitsnotiz|automatische\s+antwort|réponse\s+automatique"
+    r"|automatisch\s+antwoord|respuesta\s+automática|fuera\s+de\s+la\s+oficina"
+    r"|risposta\s+automatica|away\s+from\s+(?:the\s+)?office|\[auto\s+generated\]"
+    r"|auto\s+generated|(?:fraværende|fravær|ikke\s+til\s+stede|ude\s+af\s+kontoret"
+    r"|på\s+ferie|ferie|abwesend|absence|afwezig|frånvaro|vacation|on\s+vacation)"
+    r"\s*(?:[:\-–(!.]|$))"
     r"|(?:^|[\s:])(?:autosvar|automatisk svar|out of office|automatic reply|fraværende"
     r"|auto-reply|autoreply|abwesenheitsnotiz|réponse automatique)\s*:",
     re.IGNORECASE)

@@ -209,3 +209,9 @@ def test_html_rules_and_signatures_end_the_own_text(markup: str) -> None:
     r = parse_message(raw)
     assert r.reply_text == "Status: I drift"
     assert r.fields == {"status": "i_drift"}
+
+
+@pytest.mark.parametrize("subject", ["Ferie og status på projektet", "Absence of data",
+                                     "Fraværsregistrering i kommunen"])
+def test_ordinary_subjects_are_not_auto_replies(subject: str) -> None:
+    assert parse_message(_h("", subject=subject)).kind != "auto_reply"
