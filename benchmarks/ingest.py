@@ -158,22 +158,20 @@ def main() -> int:
         print(json.dumps(child(args.n, args.server)))
         return 0
     sizes = [args.n // 2, args.n] if args.sizes else [args.n]
-    rows = []
+    print(f"server: {args.server}; end to end = IMAP fetch + commit + \\Seen + parse + "
+          "queue item + answer mail, SQLite", flush=True)
+    print(f"{'N':>7} {'e2e msg/s':>10} {'fetch+store msg/s':>18} {'raw fetch msg/s':>16} "
+          f"{'raw/e2e':>8} {'peak RSS MiB':>13}", flush=True)
     for n in sizes:
         out = subprocess.run([sys.executable, __file__, "--child", "--n", str(n),
                               "--server", args.server], check=True, capture_output=True,
                              text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"server: {args.server}; end to end = IMAP fetch + commit + \\Seen + parse + "
-          "queue item + answer, SQLite")
-    print(f"{'N':>7} {'e2e msg/s':>10} {'fetch+store msg/s':>18} {'raw fetch msg/s':>16} "
-          f"{'ratio':>6} {'peak RSS MiB':>13}")
-    for r in rows:
+        r = json.loads(out.stdout.strip().splitlines()[-1])
         e2e = r["n"] / r["e2e_seconds"]
         fs = r["n"] / r["fetch_store_seconds"]
         raw = r["n"] / r["raw_seconds"]
-        print(f"{r['n']:>7} {e2e:>10.0f} {fs:>18.0f} {raw:>16.0f} {raw / e2e:>5.1f}x "
-              f"{r['peak_rss_mib_e2e']:>13.0f}")
+        print(f"{r['n']:>7} {e2e:>10.0f} {fs:>18.0f} {raw:>16.0f} {raw / e2e:>7.1f}x "
+              f"{r['peak_rss_mib_e2e']:>13.0f}", flush=True)
     return 0
 
 
