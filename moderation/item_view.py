@@ -72,6 +72,19 @@ class ItemView:
     duplicates: list[dict[str, Any]]
     stale: bool
     titles: dict[int, str] = field(default_factory=dict)
+    lang: str = "da"
+
+    @property
+    def problem_rows(self) -> list[tuple[str, str]]:
+        """(field label, message) of the problems intake found."""
+        from intake.fields import LABELS
+
+        out = []
+        for p in self.sub.problems or []:
+            key = str(p.get("field", "")) if isinstance(p, dict) else ""
+            label = form_label(key, self.lang) if key in LABELS else key
+            out.append((label, str(p.get("message", "")) if isinstance(p, dict) else str(p)))
+        return out
 
     @property
     def changed_rows(self) -> list[FieldRow]:
@@ -205,7 +218,7 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
     return ItemView(sub=sub, initiative=initiative, rows=rows,
                     sender_matches_contact=sender_matches, auth=auth_summary(sub.auth_results),
                     mail=mail, versions=versions, duplicates=duplicates, stale=stale,
-                    titles=titles)
+                    titles=titles, lang=lang)
 
 
 def merge_candidates(stored: list[Any], fresh: list[dict[str, Any]],
