@@ -118,3 +118,45 @@ def test_bad_toml_files_exit_1(check: Check, tmp_path: Path, content: str,
 def test_missing_config_file_is_an_error(check: Check, tmp_path: Path) -> None:
     result = check("--config", str(tmp_path / "nope.toml"))
     assert result.code == 1 and "does not exist" in result.err
+
+
+def _readme() -> str:
+    return (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_example_config_loads_and_names_every_setting(tmp_path: Path) -> None:
+    """The landkort.toml example in README.md is valid and documents every setting."""
+    import dataclasses
+    import re
+
+    from bot.settings import Settings, load_settings
+
+    text = _readme()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "landkort.toml"
+    config.write_text(block, encoding="utf-8")
+    load_settings(config, environ={"LANDKORT_IMAP_PASSWORD": "x", "LANDKORT_SMTP_PASSWORD": "y"})
+    named = set(re.findall(r"^#?\s*([a-z0-9_]+)\s*[=:]", block, re.MULTILINE))
+    undocumented = [f.name for f in dataclasses.fields(Settings)
+                    if f.name not in named and not f.name.startswith("sandbox_")]
+    assert undocumented == [], f"add these settings to the README example: {undocumented}"
+
+
+def test_readme_documents_every_command() -> None:
+    import argparse
+
+    from bot.cli import build_parser
+
+    text = _readme()
+    missing: list[str] = []
+
+    def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            if f"`{prefix}" not in text:
+                missing.append(prefix)
+            return
+        for name, sub in subs[0].choices.items():
+            walk(f"{prefix} {name}".strip() if prefix else f"landkort {name}", sub)
+    walk("", build_parser())
+    assert missing == [], f"document these commands in README.md: {missing}"
