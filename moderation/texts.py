@@ -141,6 +141,11 @@ DA = {
     'd.mark_dup': 'Markér som dublet og flet',
     'd.force': 'Godkend alligevel mod den nuværende version',
     'd.conflict': 'Opslaget er ændret i mellemtiden',
+    'd.conflict_detail': (
+        'Forslaget blev lavet mod version {base}; opslaget er nu i version {current}. '
+        'Tabellen nedenfor viser de nuværende værdier. Godkend kun, hvis forslaget '
+        'stadig skal gælde.'
+    ),
     'd.already': 'En anden har allerede afgjort sagen',
     'd.errors': 'Ret felterne markeret nedenfor.',
     'a.heading': 'Revisionslog',
@@ -304,6 +309,11 @@ EN = {
     'd.mark_dup': 'Mark as duplicate and merge',
     'd.force': 'Approve anyway against the current version',
     'd.conflict': 'The entry changed meanwhile',
+    'd.conflict_detail': (
+        'The proposal was made against version {base}; the entry is now at version '
+        '{current}. The table below shows the current values. Approve only if the '
+        'proposal should still apply.'
+    ),
     'd.already': 'Someone else already decided this item',
     'd.errors': 'Correct the fields marked below.',
     'a.heading': 'Audit log',

@@ -322,6 +322,7 @@ async def test_conflict_is_shown_and_force_approves(client: Client, anna: str, d
     assert resp.status == 409
     html = await resp.text()
     assert "Opslaget er ændret i mellemtiden" in html and 'name="force" value="1"' in html
+    assert "mod version 1; opslaget er nu i version 2" in html
     assert "Projekt" in html  # the current value is shown
     resp = await client.post(url, data={"csrf_token": anna, "force": "1"},
                              allow_redirects=False)
