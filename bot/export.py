@@ -82,10 +82,10 @@ def to_json(records: Sequence[dict[str, Any]]) -> str:
     return json.dumps(list(records), ensure_ascii=False, indent=2) + "\n"
 
 
-def render(records: Sequence[dict[str, Any]], fmt: str) -> str:
-    """Records in ``fmt`` (csv or json)."""
+def render(records: Sequence[dict[str, Any]], fmt: str, *, delimiter: str = ",") -> str:
+    """Records in ``fmt`` (csv or json; ``delimiter`` for CSV)."""
     if fmt == "csv":
-        return to_csv(records)
+        return to_csv(records, delimiter=delimiter)
     if fmt == "json":
         return to_json(records)
     raise ValueError(f"unknown export format {fmt!r}")

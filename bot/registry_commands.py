@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                                    "JSON (a list of records with vocabulary keys).")
     p.add_argument("--format", choices=("csv", "json"), default="csv",
                    help="output format (default csv)")
+    p.add_argument("--delimiter", choices=(",", ";"), default=",",
+                   help="CSV delimiter (default ','; ';' for Excel with Danish settings)")
     p.add_argument("--out", metavar="FILE",
                    help="write to FILE instead of standard output (CSV files get a BOM "
                         "so Excel reads them as UTF-8)")
@@ -127,7 +129,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
         records = await published_records(db)
     finally:
         await db.dispose()
-    output = render(records, args.format)
+    output = render(records, args.format, delimiter=args.delimiter)
     if args.out:
         encoding = "utf-8-sig" if args.format == "csv" else "utf-8"
         try:

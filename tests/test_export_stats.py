@@ -145,6 +145,11 @@ def test_export_and_stats_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     result = run_cli(capsys, "export", "--format", "json")
     assert [r["sector"] for r in json.loads(result.out)] == ["monosektoriel", "sygehus_kommune"]
 
+    result = run_cli(capsys, "export", "--delimiter", ";")
+    assert result.out.startswith("id;slug;title;")
+    assert parse_csv(result.out.encode()).rows[1].record["participants"] == ["kommune",
+                                                                             "sygehus"]
+
     result = run_cli(capsys, "stats", "--json")
     data = json.loads(result.out)
     assert (data["total"], data["monosectoral"], data["cross_sectoral"]) == (2, 1, 1)
