@@ -138,15 +138,21 @@ _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
 
 
 def split_list(raw: str) -> list[str]:
-    """Split a list value on commas, semicolons, " og ", " and ", "/" or bullet lines."""
+    """Split a list value on commas, semicolons, " og ", " and ", "/" — or one item per
+    bullet line: a bullet line is one item as written ("- Video og lyd" stays whole),
+    which is how the reminder form writes items that contain a separator."""
     items: list[str] = []
     for line in raw.splitlines() or [raw]:
-        line = _BULLET.sub("", line)
-        for part in _LIST_SPLIT.split(line):
+        bullet = _BULLET.match(line)
+        parts = [line[bullet.end():]] if bullet else _LIST_SPLIT.split(line)
+        for part in parts:
             part = part.strip().strip(".").strip()
             if part:
                 items.append(part)
     return items
+
+
+_SEPARATOR_IN_ITEM = re.compile(r"[,;/]|\s(?:og|and|&)\s", re.IGNORECASE)
 
 
 def _sorted_unique(values: list[str]) -> list[str]:
@@ -530,6 +536,9 @@ def format_value(key: str, value: Any, lang: str = "da") -> str:
     if key == "regions":
         return ", ".join(label_of(REGIONS, v, lang) for v in value)
     if key in LIST_FIELDS:
+        if any(_SEPARATOR_IN_ITEM.search(item) for item in value):
+            # One item per bullet line, so "Video og lyd" is not read back as two items.
+            return "".join(f"\n- {item}" for item in value)
         return "; ".join(value)
     return str(value)
 
@@ -540,5 +549,6 @@ def form_lines(record: Any, lang: str = "da", keys: tuple[str, ...] = FIELD_KEYS
     lines: list[str] = []
     for key in keys:
         value = record.get(key) if hasattr(record, "get") else None
-        lines.append(f"{form_label(key, lang)}: {format_value(key, value, lang)}".rstrip())
+        text = f"{form_label(key, lang)}: {format_value(key, value, lang)}"
+        lines.extend(part.rstrip() for part in text.split("\n"))
     return lines

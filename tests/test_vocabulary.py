@@ -108,3 +108,22 @@ def test_english_problem_messages() -> None:
 def test_unchanged_values_are_left_out(raw: str) -> None:
     result = normalise("status", raw)
     assert result.value is None and result.problem is None
+
+
+def test_bullet_lines_are_whole_items() -> None:
+    raw = "- Video og lyd\n- Tablet/app\n- KOL, astma"
+    assert normalise("technology", raw).value == ["KOL, astma", "Tablet/app", "Video og lyd"]
+
+
+def test_list_items_with_separators_round_trip_through_the_form() -> None:
+    from intake.fields import form_lines
+    from intake.reply_form import read_form
+
+    record = {"technology": ["Video og lyd", "Tablet"], "patient_groups": ["KOL"],
+              "municipalities": ["Lyngby-Taarbæk", "Aalborg"]}
+    text = "\n".join(form_lines(record, "da", keys=("technology", "patient_groups",
+                                                     "municipalities")))
+    assert text.startswith("Teknologi:\n- Video og lyd\n- Tablet\nPatientgrupper: KOL")
+    assert read_form(text).fields == {"technology": ["Tablet", "Video og lyd"],
+                                      "patient_groups": ["KOL"],
+                                      "municipalities": ["Aalborg", "Lyngby-Taarbæk"]}
