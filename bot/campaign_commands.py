@@ -15,13 +15,13 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING, Any
 
 from bot.cli import CommandError, settings_from_args
-from bot.db import Database, dbnow, to_db
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.db import Database
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def parse_now(value: str | None) -> datetime:
     """An ISO time (local offsets allowed; naive means UTC) as naive UTC."""
     if not value:
+        from bot.db import dbnow
+
         return dbnow()
     try:
         parsed = datetime.fromisoformat(value)
@@ -63,6 +65,8 @@ def parse_now(value: str | None) -> datetime:
                            f"2026-03-02T09:00+01:00") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    from bot.db import to_db
+
     return to_db(parsed)
 
 
@@ -125,6 +129,8 @@ async def write_previews(db: Database, settings: Settings, steps: list[Any],
     async with db.read() as session:
         for i in range(0, len(sends), 500):
             chunk = sends[i:i + 500]
+            from sqlalchemy import select
+
             rows = await session.scalars(select(Initiative).where(
                 Initiative.id.in_([p.initiative_id for p in chunk])))
             by_id = {r.id: r for r in rows}

@@ -5,14 +5,16 @@ import argparse
 import asyncio
 import logging
 import signal
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from bot.cli import CommandError, settings_from_args
-from bot.db import Database
-from bot.migrate import current_revision, head_revision, upgrade
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.db import Database
+
+# Heavy imports (SQLAlchemy, Alembic, aiohttp) happen inside the commands that need
+# them, so registering every command stays cheap and 'landkort parse' starts quickly.
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 async def open_database(settings: Settings, *, migrate_sqlite: bool = True) -> Database:
     """Open the configured database, waiting for it; SQLite is migrated automatically,
     PostgreSQL must be at the newest revision ('landkort db upgrade')."""
+    from bot.db import Database
+    from bot.migrate import current_revision, head_revision, upgrade
+
     db = Database(settings.effective_database_url)
     await db.wait_until_reachable()
     if db.is_sqlite and migrate_sqlite:
@@ -72,6 +77,8 @@ async def open_database(settings: Settings, *, migrate_sqlite: bool = True) -> D
 
 async def serve(settings: Settings, db: Database, *, banner: list[str] | None = None) -> None:
     """Serve the app until SIGINT/SIGTERM; then stop workers gracefully."""
+    from aiohttp import web
+
     from bot.app import create_app
 
     app = create_app(settings, db)
@@ -129,6 +136,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.db import Database
+    from bot.migrate import current_revision, upgrade
+
     settings = settings_from_args(args)
     db = Database(settings.effective_database_url)
     try:
@@ -141,6 +151,9 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 async def cmd_db_status(args: argparse.Namespace) -> int:
+    from bot.db import Database
+    from bot.migrate import current_revision, head_revision
+
     settings = settings_from_args(args)
     db = Database(settings.effective_database_url)
     try:
