@@ -399,3 +399,40 @@ async def import_rows(db: Database, rows: Sequence[ImportRow], *, source: str = 
             if progress:
                 progress(n, total)
     return plan
+
+
+@dataclass(frozen=True)
+class LikelyDuplicate:
+    """A row (imported, or to be imported) that looks like another entry."""
+
+    row: ImportRow
+    initiative_id: int
+    title: str
+    score: float
+
+
+async def likely_duplicates(db: Database, plan: ImportPlan) -> list[LikelyDuplicate]:
+    """Rows of ``plan.create`` that look like another entry (the duplicate finder the
+    moderation queue uses), so the moderators can merge them. After an import the
+    rows' own new entries are left out of the comparison; other rows of the same file
+    count."""
+    from moderation.duplicates import find_duplicates
+
+    found: list[LikelyDuplicate] = []
+    pairs: set[frozenset[int]] = set()
+    async with db.read() as session:
+        for n, row in enumerate(plan.create):
+            own = plan.created_ids[n] if n < len(plan.created_ids) else None
+            best = await find_duplicates(session, row.record, exclude_initiative_id=own,
+                                         limit=1)
+            if not best:
+                continue
+            other = int(best[0]["initiative_id"])
+            if own is not None:
+                if frozenset((own, other)) in pairs:  # two new rows alike: report once
+                    continue
+                pairs.add(frozenset((own, other)))
+            found.append(LikelyDuplicate(row, other, str(best[0]["title"]),
+                                         float(best[0]["score"])))
+    return found
+

@@ -9,6 +9,8 @@ from typing import Any
 
 from bot.cli import CommandError, settings_from_args
 
+MAX_DUPLICATES_LISTED = 50
+
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``import``, ``export`` and ``stats``."""
@@ -52,7 +54,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 async def cmd_import(args: argparse.Namespace) -> int:
     """``landkort import FILE.csv [--skip-invalid] [--dry-run]``."""
     from bot.commands import open_database
-    from bot.csv_import import CsvFormatError, import_rows, parse_csv
+    from bot.csv_import import CsvFormatError, import_rows, likely_duplicates, parse_csv
 
     settings = settings_from_args(args)
     path = Path(args.file)
@@ -85,11 +87,19 @@ async def cmd_import(args: argparse.Namespace) -> int:
                                      dry_run=args.dry_run, progress=bar.update)
         finally:
             bar.close()
+        duplicates = await likely_duplicates(db, plan)
     finally:
         await db.dispose()
 
     for skipped in plan.skipped:
         print(f'line {skipped.row.line}: skipped "{skipped.row.title}": {skipped.reason}')
+    for dup in duplicates[:MAX_DUPLICATES_LISTED]:
+        print(f'line {dup.row.line}: "{dup.row.title}" looks like entry #{dup.initiative_id} '
+              f'"{dup.title}" (score {dup.score:.0f}); merge them in the moderation UI if '
+              "they are the same")
+    if len(duplicates) > MAX_DUPLICATES_LISTED:
+        print(f"… and {len(duplicates) - MAX_DUPLICATES_LISTED} more rows that look like "
+              "other entries (see the duplicate hints in the moderation UI)")
     verb = "would import" if args.dry_run else "imported"
     summary = f"{verb} {len(plan.create)} entr{'y' if len(plan.create) == 1 else 'ies'}"
     if plan.skipped:

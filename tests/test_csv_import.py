@@ -208,3 +208,31 @@ async def test_two_imports_at_once_create_each_entry_once(db: Database) -> None:
     assert sorted([len(first.create), len(second.create)]) == [0, 3]
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(Initiative)) == 3
+
+
+@pytest.mark.asyncio
+async def test_rows_that_look_like_other_entries_are_pointed_out(
+        db: Database, make_initiative: MakeInitiative) -> None:
+    from bot.csv_import import likely_duplicates
+
+    existing = await make_initiative(title="Telemedicinsk hjertesvigtsklinik i Region Sjælland",
+                                     regions=["sjaelland"], municipalities=["Roskilde"])
+    rows = [
+        ImportRow(2, sample_record(title="Telemedicinsk hjertesvigtklinik Region Sjælland",
+                                   regions=["sjaelland"], municipalities=["Roskilde"],
+                                   contact_email="a@example.dk")),
+        ImportRow(3, sample_record(title="Digital genoptræning efter hofteoperation",
+                                   organisation="Aalborg Kommune",
+                                   contact_email="b@example.dk")),
+        ImportRow(4, sample_record(title="Digital genoptræning efter hofteoperationer",
+                                   organisation="Aalborg Kommune",
+                                   contact_email="b@example.dk")),
+    ]
+    planned = await likely_duplicates(db, await import_rows(db, rows, dry_run=True))
+    assert [(d.row.line, d.initiative_id) for d in planned] == [(2, existing.id)]
+
+    plan = await import_rows(db, rows)
+    found = await likely_duplicates(db, plan)
+    assert [(d.row.line, d.initiative_id) for d in found] == [
+        (2, existing.id), (3, plan.created_ids[2])]  # the alike new pair is listed once
+    assert found[0].title == existing.title and found[0].score >= 60
