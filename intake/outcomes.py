@@ -133,7 +133,7 @@ def unsubscribe_token(parsed: ParseResult) -> str | None:
 
 
 def _note(parsed: ParseResult) -> str | None:
-    text = (parsed.reply_text or "").strip()
+    text = (parsed.reply_text or "").replace("\x00", "").strip()  # PostgreSQL text: no NUL
     return text[:NOTE_MAX_CHARS] or None
 
 
@@ -160,7 +160,12 @@ class _Ctx:
 
     @property
     def sender(self) -> str | None:
-        return self.parsed.from_addr.lower() if self.parsed.from_addr else None
+        addr = (self.parsed.from_addr or "").replace("\x00", "").lower()
+        return addr or None
+
+    @property
+    def sender_name(self) -> str | None:
+        return (self.parsed.from_name or "").replace("\x00", "")[:200] or None
 
 
 async def apply_outcome(session: AsyncSession, settings: Settings, inbound: InboundMessage,
@@ -212,7 +217,10 @@ async def _token_by_thread(ctx: _Ctx) -> ReplyToken | None:
         select(ReplyToken).where(ReplyToken.outbox_message_id.in_(ids))
         .order_by(ReplyToken.created_at.desc()).limit(1))).first()
     if row is not None:
-        return row
+        # An expired token is not honoured through the thread either (nor through the
+        # mail that carried it, below).
+        expired = row.expires_at is not None and row.expires_at < dbnow()
+        return None if expired else row
     out = (await ctx.session.scalars(
         select(OutboxMessage).where(OutboxMessage.message_id.in_(ids),
                                     OutboxMessage.initiative_id.is_not(None))
@@ -327,7 +335,7 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
     sub = await create_submission(
         ctx.session, kind=kind, channel="email", proposed=changes, initiative=initiative,
         problems=_problem_dicts(parsed.problems), flags=flags, sender_email=ctx.sender,
-        sender_name=parsed.from_name, language=ctx.lang, token_matched=token_matched,
+        sender_name=ctx.sender_name, language=ctx.lang, token_matched=token_matched,
         auth_results=parsed.auth_results, inbound_message_id=ctx.inbound.id,
         idempotency_key=f"inbound:{ctx.inbound.id}", note=_note(parsed), actor=ACTOR)
     if token_matched and token_row.used_at is None and token_row.token_hash:
@@ -415,8 +423,8 @@ async def _new_submission(ctx: _Ctx) -> Outcome:
     # The sender is the natural contact of what they submit, unless they name another.
     if ctx.sender and not proposed.get("contact_email"):
         proposed["contact_email"] = ctx.sender
-        if parsed.from_name and not proposed.get("contact_name"):
-            proposed["contact_name"] = parsed.from_name
+        if ctx.sender_name and not proposed.get("contact_name"):
+            proposed["contact_name"] = ctx.sender_name
     problems = list(parsed.problems)
     missing = missing_field_problems(proposed, ctx.lang)
     given_problem_fields = {p.field for p in problems}
@@ -430,7 +438,7 @@ async def _new_submission(ctx: _Ctx) -> Outcome:
     sub = await create_submission(
         ctx.session, kind="new", channel="email", proposed=proposed,
         problems=_problem_dicts(problems), flags=flags, sender_email=ctx.sender,
-        sender_name=parsed.from_name, language=ctx.lang,
+        sender_name=ctx.sender_name, language=ctx.lang,
         token_matched=False, auth_results=parsed.auth_results,
         inbound_message_id=ctx.inbound.id, idempotency_key=f"inbound:{ctx.inbound.id}",
         note=_note(parsed), duplicate_candidates=candidates, actor=ACTOR)
@@ -466,7 +474,7 @@ async def _answer(ctx: _Ctx, *, problems: list[Problem], title: str | None,
                               **token_args)
     queued = await queue_answer(
         ctx.session, ctx.settings, inbound_id=ctx.inbound.id, answer=answer,
-        to_addr=ctx.sender, to_name=ctx.parsed.from_name, lang=ctx.lang,
+        to_addr=ctx.sender, to_name=ctx.sender_name, lang=ctx.lang,
         in_reply_to=ctx.parsed.message_id, token=token, title=title,
         submission_kind=kind, changed=changed, problems=[p.message for p in problems],
         form_record=form_record, contact_id=token_args.get("contact_id"),

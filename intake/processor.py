@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 THREAD_PARSE_BYTES = 256 * 1024
 
 
+def _clean(text: str | None) -> str:
+    """Text for a column: PostgreSQL refuses NUL characters."""
+    return (text or "").replace("\x00", "")
+
+
 async def parse_raw(raw: bytes, settings: Settings) -> ParseResult:
     """Parse with the pure core; large messages in a worker thread."""
     kwargs: dict[str, Any] = {"own_domain": settings.mail_domain,
@@ -62,8 +67,8 @@ async def process_claimed(db: Database, settings: Settings, claimed: Claimed,
         row.state, row.kind, row.outcome = "done", parsed.kind, outcome.outcome
         row.processed_at, row.lease_owner, row.lease_until = dbnow(), None, None
         row.last_error = None
-        row.from_addr = (parsed.from_addr or row.from_addr or "")[:320] or None
-        row.subject = (parsed.subject or row.subject or "")[:1000] or None
+        row.from_addr = _clean(parsed.from_addr or row.from_addr)[:320] or None
+        row.subject = _clean(parsed.subject or row.subject)[:1000] or None
         detail = dict(outcome.detail)
         if outcome.submission_id is not None:
             detail["submission_id"] = outcome.submission_id

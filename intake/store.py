@@ -92,7 +92,9 @@ def summarise_headers(raw: bytes) -> HeaderSummary:
     Pure and cheap (only the header is parsed); never raises.
     """
     try:
-        msg = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
+        # NUL is never part of a header value (and PostgreSQL text refuses it).
+        msg = BytesHeaderParser(policy=compat32).parsebytes(
+            header_section(raw).replace(b"\x00", b""))
         mid = msg.get("Message-ID")
         message_id = " ".join(str(mid).split())[:998] if mid else None
         _name, addr = parseaddr(str(msg.get("From") or ""))

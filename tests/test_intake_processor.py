@@ -436,3 +436,12 @@ async def test_too_large_is_stored_header_only_and_quarantined(
         assert (row.state, row.outcome, row.size) == ("quarantined", "too_large", len(raw))
         assert row.raw.endswith(b"\r\n\r\n") and b"xxx" not in row.raw
     assert not await replay(db, res.id)
+
+
+@pytest.mark.asyncio
+async def test_nul_bytes_do_not_break_storage(db: Database, settings: Settings) -> None:
+    raw = (b"From: Ole \x00Hansen <ole@aarhus.dk>\r\nTo: landkort@example.org\r\n"
+           b"Subject: Nyt \x00initiativ\r\nMessage-ID: <nul1@aarhus.dk>\r\n\r\n"
+           b"Titel: Digital\x00 rehabilitering\r\nStatus: Projekt\r\nHej\x00\r\n")
+    row = await receive(db, settings, raw)
+    assert row.state == "done" and row.subject and "\x00" not in row.subject
