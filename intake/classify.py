@@ -21,7 +21,9 @@ from email.utils import getaddresses, parseaddr
 
 from intake.decode import DecodedMessage
 
-logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
+# A detector that trips over a malformed mail logs its traceback with log.exception
+# (ERROR): that is the sender's malformed mail, not our error, and the scan goes on.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 
 @dataclass

@@ -115,7 +115,8 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
     chain.extend(c for c in FALLBACK_CHARSETS if c not in chain)
     for name in chain:
         try:
-            return data.decode(name)
+            # NUL is never text (and PostgreSQL text and jsonb refuse it).
+            return data.decode(name).replace("\x00", "")
         except (UnicodeDecodeError, LookupError, ValueError):
             continue
     return data.decode("iso-8859-1", "replace")  # pragma: no cover - latin-1 never fails
@@ -138,7 +139,7 @@ def decode_header_value(value: Any) -> str:
     Unknown charsets and broken encodings fall back to the charset chain; whitespace
     between adjacent encoded words is dropped, as RFC 2047 §6.2 requires.
     """
-    text = _raw_header_text(value)
+    text = _raw_header_text(value).replace("\x00", "")
     if "=?" not in text:
         return " ".join(text.split())
     try:
@@ -151,7 +152,7 @@ def decode_header_value(value: Any) -> str:
             out.append(decode_bytes(chunk, charset))
         else:
             out.append(chunk)
-    return " ".join("".join(out).split())
+    return " ".join("".join(out).replace("\x00", "").split())
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,7 +256,8 @@ def _walk(msg: Message, out: DecodedMessage, depth: int = 0) -> None:
                 if isinstance(sub, Message):
                     _walk(sub, out, depth + 1)
         return
-    disposition = (msg.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    # str(): with raw 8-bit bytes (a non-ASCII file name) compat32 gives a Header object.
+    disposition = str(msg.get("Content-Disposition") or "").split(";")[0].strip().lower()
     name = _filename(msg)
     if ctype == "message/delivery-status":
         out.has_delivery_status = True
@@ -319,7 +321,7 @@ def decode_message(raw: bytes) -> DecodedMessage:
         try:
             payload = msg.get_payload()
             if isinstance(payload, str):
-                out.text_body = payload
+                out.text_body = decode_bytes(payload.encode("utf-8", "surrogateescape"))
         except Exception:
             pass
     return out
