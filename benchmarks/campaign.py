@@ -40,21 +40,30 @@ from bot.models import CampaignStep, Contact, Initiative, OutboxMessage  # noqa:
 from bot.sender import OutboxSender  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
 
-
 # ---------------------------------------------------------------------------------------
 # The sink: aiosmtpd in its own process, accepting everything
 
 
-def _sink_main(port: int, ready: Any) -> None:
+def _sink_main(port: int, ready: Any, rtt_ms: float) -> None:
     from aiosmtpd.smtp import SMTP
 
     class Accept:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             return "250 OK"
 
+    class SlowSMTP(SMTP):
+        """Every reply (greeting included) comes ``rtt_ms`` late: a relay across a
+        network instead of on loopback."""
+
+        async def push(self, status: Any) -> None:
+            await asyncio.sleep(rtt_ms / 1000)
+            await super().push(status)
+
+    factory = SlowSMTP if rtt_ms > 0 else SMTP
+
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: SMTP(Accept(), hostname="sink"),
+        server = await loop.create_server(lambda: factory(Accept(), hostname="sink"),
                                           "127.0.0.1", port)
         ready.set()
         async with server:
@@ -72,11 +81,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_sink() -> tuple[multiprocessing.Process, int]:
+def start_sink(rtt_ms: float = 0.0) -> tuple[Any, int]:
     port = free_port()
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
-    proc = ctx.Process(target=_sink_main, args=(port, ready), daemon=True)
+    proc = ctx.Process(target=_sink_main, args=(port, ready, rtt_ms), daemon=True)
     proc.start()
     if not ready.wait(30):
         raise RuntimeError("the SMTP sink did not start")
@@ -146,7 +155,9 @@ def bench_settings(folder: Path, port: int, concurrency: int) -> Settings:
 
 
 async def sending(args: argparse.Namespace, folder: Path) -> None:
-    proc, port = start_sink()
+    proc, port = start_sink(args.rtt_ms)
+    if args.rtt_ms:
+        print(f"(the sink answers every SMTP command {args.rtt_ms:g} ms late)")
     try:
         settings = bench_settings(folder, port, args.concurrency)
         db = await fresh_db(args.database_url, folder, "send")
@@ -246,9 +257,14 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="SMTP connections")
     parser.add_argument("--database-url", default="",
                         help="a throw-away PostgreSQL database (default: SQLite files)")
+    parser.add_argument("--rtt-ms", type=float, default=0.0,
+                        help="delay every sink reply by this many ms (a relay over a "
+                             "network; default 0: loopback)")
     parser.add_argument("--skip-send", action="store_true")
     parser.add_argument("--skip-plan", action="store_true")
     args = parser.parse_args()
+    print(f"landkort campaign benchmark: n={args.n}, {args.concurrency} SMTP connections, "
+          f"{'PostgreSQL' if args.database_url else 'SQLite'}", flush=True)
     with tempfile.TemporaryDirectory(prefix="landkort-bench-") as tmp:
         folder = Path(tmp)
         if not args.skip_send:

@@ -58,9 +58,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import outbox
 from bot.db import Database, dbnow
 from bot.mailtemplates import RenderedMail, render_mail
-from bot.models import CampaignStep, Contact, Initiative
+from bot.models import CampaignStep, Contact, Initiative, ReplyToken
 from bot.settings import Settings
-from bot.tokens import issue_token
+from bot.tokens import hash_token, new_token
 from bot.vocabulary import STATUSES
 from bot.workers import LoopWorker
 
@@ -303,29 +303,6 @@ def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int,
         unsubscribe_url=outbox.unsubscribe_url(settings, unsubscribe_token))
 
 
-async def compose_reminder(session: AsyncSession, settings: Settings, initiative: Initiative,
-                           *, step: int, to_addr: str, contact_id: int, lang: str,
-                           now: datetime | None = None) -> tuple[Any, str]:
-    """Issue the mail's tokens (in the session) and compose it; returns (message, token).
-
-    The reply token (purpose "reminder", entry + contact) is the Reply-To/[ref:] token
-    and also the personal chat link; the unsubscribe token (purpose "unsubscribe",
-    contact only, no expiry) is the List-Unsubscribe credential."""
-    message_id = outbox.new_message_id(settings.mail_domain)
-    reply_token = await issue_token(session, purpose="reminder", initiative_id=initiative.id,
-                                    contact_id=contact_id, outbox_message_id=message_id,
-                                    ttl=REPLY_TOKEN_TTL)
-    unsub_token = await issue_token(session, purpose="unsubscribe", contact_id=contact_id,
-                                    outbox_message_id=message_id)
-    record = initiative.record()
-    mail = render_reminder(settings, record, step=step, lang=lang, reply_token=reply_token,
-                           unsubscribe_token=unsub_token)
-    msg = outbox.compose(settings, to_addr=to_addr, mail=mail, kind="reminder",
-                         reply_token=reply_token, unsubscribe_token=unsub_token,
-                         to_name=record.get("contact_name") or None, message_id=message_id)
-    return msg, reply_token
-
-
 def idempotency_key(p: PlannedStep) -> str:
     return f"campaign:{p.initiative_id}:{p.cycle}:{p.step}"
 
@@ -346,19 +323,6 @@ class RunResult:
         return self.sent + self.skipped + self.closed
 
 
-async def _insert_step(session: AsyncSession, p: PlannedStep, now: datetime,
-                       state: str) -> CampaignStep | None:
-    row = CampaignStep(initiative_id=p.initiative_id, cycle=p.cycle, step=p.step,
-                       contact_id=p.contact_id, state=state, note=p.reason or None,
-                       created_at=now)
-    try:
-        async with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None  # (initiative, cycle, step) exists: another planner was first
-    return row
-
-
 async def execute(db: Database, settings: Settings, steps: Sequence[PlannedStep],
                   now: datetime, *, batch_size: int = 200,
                   progress: Callable[[int], None] | None = None) -> RunResult:
@@ -374,62 +338,91 @@ async def execute(db: Database, settings: Settings, steps: Sequence[PlannedStep]
     return result
 
 
+def _final_action(p: PlannedStep, initiative: Initiative) -> PlannedStep:
+    """The planned step as it must be done now: a reminder whose contact became
+    unusable since planning is skipped instead."""
+    if p.action != "send":
+        return p
+    contact = initiative.contact
+    if contact is None or not contact.email or contact.email_status != "ok":
+        return PlannedStep(p.initiative_id, p.cycle, p.step, "skip", p.due_at, p.contact_id,
+                           p.to_addr, p.language, "contact changed before sending")
+    return p
+
+
+def _reminder_rows(settings: Settings, p: PlannedStep, initiative: Initiative,
+                   now: datetime) -> tuple[CampaignStep, list[ReplyToken], Any]:
+    """Unsaved rows for one reminder: the step, its two tokens and the outbox row."""
+    contact = initiative.contact
+    assert contact is not None and contact.email
+    message_id = outbox.new_message_id(settings.mail_domain)
+    reply_token, unsub_token = new_token(), new_token()
+    tokens = [
+        ReplyToken(token_hash=hash_token(reply_token), purpose="reminder",
+                   initiative_id=initiative.id, contact_id=contact.id,
+                   outbox_message_id=message_id, created_at=now,
+                   expires_at=now + REPLY_TOKEN_TTL),
+        ReplyToken(token_hash=hash_token(unsub_token), purpose="unsubscribe",
+                   contact_id=contact.id, outbox_message_id=message_id, created_at=now),
+    ]
+    record = initiative.record()
+    mail = render_reminder(settings, record, step=p.step, lang=contact.language or "da",
+                           reply_token=reply_token, unsubscribe_token=unsub_token)
+    msg = outbox.compose(settings, to_addr=contact.email, mail=mail, kind="reminder",
+                         reply_token=reply_token, unsubscribe_token=unsub_token,
+                         to_name=record.get("contact_name") or None, message_id=message_id)
+    row = outbox.new_row(msg, kind="reminder", idempotency_key=idempotency_key(p),
+                         contact_id=contact.id, initiative_id=initiative.id, not_before=now)
+    step = CampaignStep(initiative_id=p.initiative_id, cycle=p.cycle, step=p.step,
+                        contact_id=contact.id, state="planned", created_at=now)
+    return step, tokens, row
+
+
+_STATE_OF = {"send": "planned", "skip": "skipped", "close": "closed"}
+
+
 async def _execute_batch(session: AsyncSession, settings: Settings,
                          batch: Sequence[PlannedStep], now: datetime,
                          result: RunResult) -> None:
-    loaded = await session.scalars(select(Initiative).where(
-        Initiative.id.in_([p.initiative_id for p in batch])))
+    """Write one batch. Fast path: every row of the batch in a few multi-row INSERTs
+    inside a savepoint. If another planner inserted one of the steps meanwhile, the
+    unique key refuses the batch; the savepoint is rolled back and the batch is written
+    step by step, each step in its own savepoint, skipping the ones that exist."""
+    ids = sorted({p.initiative_id for p in batch})
+    loaded = await session.scalars(select(Initiative).where(Initiative.id.in_(ids)))
     initiatives: dict[int, Initiative] = {i.id: i for i in loaded}
-    flag_contact: list[int] = []
-    mark_unconfirmed: list[int] = []
+    existing = {(r.initiative_id, r.cycle, r.step) for r in (await session.execute(
+        select(CampaignStep.initiative_id, CampaignStep.cycle, CampaignStep.step)
+        .where(CampaignStep.initiative_id.in_(ids)))).all()}
+    todo: list[tuple[PlannedStep, Initiative]] = []
     for p in batch:
         current = initiatives.get(p.initiative_id)
         if current is None or current.merged_into_id is not None or cycle_of(cycle_start(
                 DueEntry(current.id, current.created_at, current.last_confirmed_at),
-                settings)) != p.cycle:
-            # Confirmed, merged or deleted since the plan was made: the cycle is over.
+                settings)) != p.cycle or (p.initiative_id, p.cycle, p.step) in existing:
+            # Confirmed, merged or done by another planner since the plan was made.
             result.already += 1
             continue
-        if p.action == "close":
-            if await _insert_step(session, p, now, "closed") is None:
-                result.already += 1
-                continue
-            mark_unconfirmed.append(p.initiative_id)
-            result.closed += 1
-            continue
-        initiative = initiatives.get(p.initiative_id)
-        reason = p.reason
-        if p.action == "send" and (initiative is None or initiative.merged_into_id is not None
-                                   or initiative.contact is None
-                                   or initiative.contact.email_status != "ok"):
-            reason = "contact changed before sending"
-        if p.action == "skip" or reason:
-            skipped = PlannedStep(p.initiative_id, p.cycle, p.step, "skip", p.due_at,
-                                  p.contact_id, p.to_addr, p.language, reason)
-            if await _insert_step(session, skipped, now, "skipped") is None:
-                result.already += 1
-                continue
-            flag_contact.append(p.initiative_id)
+        todo.append((_final_action(p, current), current))
+    if not todo:
+        return
+    try:
+        async with session.begin_nested():
+            await _write_fast(session, settings, todo, now)
+    except IntegrityError:
+        log.info("campaign: another planner wrote some of these steps; going step by step")
+        done = await _write_slow(session, settings, todo, now, result)
+    else:
+        done = todo
+    for p, _ in done:
+        if p.action == "send":
+            result.sent += 1
+        elif p.action == "skip":
             result.skipped += 1
-            continue
-        assert initiative is not None and initiative.contact is not None
-        step_row = await _insert_step(session, p, now, "planned")
-        if step_row is None:
-            result.already += 1
-            continue
-        contact = initiative.contact
-        msg, _token = await compose_reminder(
-            session, settings, initiative, step=p.step, to_addr=str(contact.email),
-            contact_id=contact.id, lang=contact.language or "da", now=now)
-        row = await outbox.enqueue(session, msg, kind="reminder",
-                                   idempotency_key=idempotency_key(p), contact_id=contact.id,
-                                   initiative_id=initiative.id, not_before=now)
-        if row is None:  # cannot happen while the step key is unique; be explicit
-            step_row.note = "outbox row existed"
-            result.already += 1
-            continue
-        step_row.outbox_id = row.id
-        result.sent += 1
+        else:
+            result.closed += 1
+    flag_contact = [p.initiative_id for p, _ in done if p.action == "skip"]
+    mark_unconfirmed = [p.initiative_id for p, _ in done if p.action == "close"]
     if flag_contact:
         await session.execute(
             update(Initiative).where(Initiative.id.in_(flag_contact))
@@ -438,7 +431,58 @@ async def _execute_batch(session: AsyncSession, settings: Settings,
         await session.execute(
             update(Initiative).where(Initiative.id.in_(mark_unconfirmed))
             .values(unconfirmed=True).execution_options(synchronize_session=False))
+
+
+async def _write_fast(session: AsyncSession, settings: Settings,
+                      todo: Sequence[tuple[PlannedStep, Initiative]], now: datetime) -> None:
+    steps: list[CampaignStep] = []
+    tokens: list[ReplyToken] = []
+    mails: list[tuple[CampaignStep, Any]] = []
+    for p, initiative in todo:
+        if p.action == "send":
+            step, toks, row = _reminder_rows(settings, p, initiative, now)
+            mails.append((step, row))
+            tokens.extend(toks)
+        else:
+            step = CampaignStep(initiative_id=p.initiative_id, cycle=p.cycle, step=p.step,
+                                contact_id=p.contact_id, state=_STATE_OF[p.action],
+                                note=p.reason or None, created_at=now)
+        steps.append(step)
+    if mails:
+        session.add_all([row for _, row in mails])
+        await session.flush()  # one multi-row INSERT … RETURNING id
+        for step, row in mails:
+            step.outbox_id = row.id
+    session.add_all(steps)
+    session.add_all(tokens)
     await session.flush()
+
+
+async def _write_slow(session: AsyncSession, settings: Settings,
+                      todo: Sequence[tuple[PlannedStep, Initiative]], now: datetime,
+                      result: RunResult) -> list[tuple[PlannedStep, Initiative]]:
+    done: list[tuple[PlannedStep, Initiative]] = []
+    for p, initiative in todo:
+        try:
+            async with session.begin_nested():
+                if p.action == "send":
+                    step, toks, row = _reminder_rows(settings, p, initiative, now)
+                    session.add(row)
+                    await session.flush()
+                    step.outbox_id = row.id
+                    session.add(step)
+                    session.add_all(toks)
+                else:
+                    session.add(CampaignStep(
+                        initiative_id=p.initiative_id, cycle=p.cycle, step=p.step,
+                        contact_id=p.contact_id, state=_STATE_OF[p.action],
+                        note=p.reason or None, created_at=now))
+                await session.flush()
+        except IntegrityError:
+            result.already += 1  # (initiative, cycle, step) exists: another planner
+            continue
+        done.append((p, initiative))
+    return done
 
 
 async def run_tick(db: Database, settings: Settings, now: datetime, *,

@@ -127,6 +127,20 @@ def message_bytes(message: EmailMessage) -> bytes:
     return message.as_bytes(policy=HEADER_POLICY)
 
 
+def new_row(message: EmailMessage, *, kind: str, idempotency_key: str | None = None,
+            contact_id: int | None = None, initiative_id: int | None = None,
+            submission_id: int | None = None,
+            not_before: datetime | None = None) -> OutboxMessage:
+    """An unsaved outbox row for a composed message (bulk writers add many at once)."""
+    to_addr = message["To"].addresses[0].addr_spec if message["To"] else ""
+    return OutboxMessage(
+        message_id=str(message["Message-ID"]), idempotency_key=idempotency_key, kind=kind,
+        to_addr=to_addr.lower(), from_addr=settings_from(message),
+        subject=str(message["Subject"])[:500], raw=message_bytes(message), state="pending",
+        attempts=0, contact_id=contact_id, initiative_id=initiative_id,
+        submission_id=submission_id, next_attempt_at=not_before or dbnow())
+
+
 async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
                   idempotency_key: str | None = None, contact_id: int | None = None,
                   initiative_id: int | None = None,
@@ -143,13 +157,9 @@ async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
             OutboxMessage.idempotency_key == idempotency_key))
         if existing is not None:
             return None
-    to_addr = message["To"].addresses[0].addr_spec if message["To"] else ""
-    row = OutboxMessage(
-        message_id=str(message["Message-ID"]), idempotency_key=idempotency_key, kind=kind,
-        to_addr=to_addr.lower(), from_addr=settings_from(message),
-        subject=str(message["Subject"])[:500], raw=message_bytes(message), state="pending",
-        attempts=0, contact_id=contact_id, initiative_id=initiative_id,
-        submission_id=submission_id, next_attempt_at=not_before or dbnow())
+    row = new_row(message, kind=kind, idempotency_key=idempotency_key, contact_id=contact_id,
+                  initiative_id=initiative_id, submission_id=submission_id,
+                  not_before=not_before)
     if idempotency_key is None:
         session.add(row)
         await session.flush()
@@ -230,18 +240,29 @@ async def claim_due(db: Database, *, owner: str, now: datetime, limit: int,
                     r.attempts, r.contact_id, lease_until) for r in rows]
 
 
+async def _mark_sent(session: AsyncSession, ids: list[int], now: datetime) -> None:
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+        .values(state="sent", sent_at=now, lease_owner=None, lease_until=None,
+                smtp_code=250, last_error=None)
+        .execution_options(synchronize_session=False))
+    await session.execute(
+        update(CampaignStep).where(CampaignStep.outbox_id.in_(ids))
+        .values(state="sent").execution_options(synchronize_session=False))
+
+
 async def record_sent(db: Database, claimed: Claimed, *, now: datetime, code: int | None,
                       response: str = "") -> None:
     """The server accepted the mail (RFC 5321 §4.2.1: 250 after DATA)."""
     async with db.write() as session:
-        await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == claimed.id)
-            .values(state="sent", sent_at=now, lease_owner=None, lease_until=None,
-                    smtp_code=code, last_error=None)
-            .execution_options(synchronize_session=False))
-        await session.execute(
-            update(CampaignStep).where(CampaignStep.outbox_id == claimed.id)
-            .values(state="sent").execution_options(synchronize_session=False))
+        await _mark_sent(session, [claimed.id], now)
+
+
+async def record_sent_many(db: Database, claimed: list[Claimed], *, now: datetime) -> None:
+    """Record several accepted mails in one transaction (the sender batches these)."""
+    if claimed:
+        async with db.write() as session:
+            await _mark_sent(session, [c.id for c in claimed], now)
 
 
 def backoff_seconds(attempts: int, *, base: float = 60.0, cap: float = 6 * 3600.0,

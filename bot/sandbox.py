@@ -199,6 +199,8 @@ class MailSandbox:
         from aiosmtpd.smtp import SMTP
 
         handler = SandboxSmtpHandler(self.db)
+        # aiosmtpd logs every SMTP command at INFO; the sandbox page shows the mail.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         loop = asyncio.get_running_loop()
         self._smtp = await loop.create_server(
             lambda: SMTP(handler, hostname="sandbox.landkort.test", ident="landkort sandbox",

@@ -25,7 +25,11 @@ receiving systems and mail clients fold the copies). It is at most one duplicate
 such crash, never a loop: the resend is recorded like any send, and a claim is
 exclusive (SKIP LOCKED / BEGIN IMMEDIATE), so two live workers never hold the same row.
 Closing this window entirely would need the relay to deduplicate by Message-ID; SMTP
-has no transaction we could commit together with ours.
+has no transaction we could commit together with ours. Each accepted mail is committed
+at once (``record_every=1``, the default), so a crash leaves at most the mails in flight
+on its connections unrecorded. ``record_every=N`` commits accepted mails in groups of N
+(fewer transactions, for bulk runs); it widens the window to one group, each mail of
+which can still be resent at most once.
 
 A worker also never sends a row whose lease it may have lost: before each message it
 checks its own clock against the lease, and gives the row up if the lease has run out.
@@ -198,7 +202,8 @@ class OutboxSender(LoopWorker):
                  clock: Clock = dbnow,
                  client_factory: Callable[[], aiosmtplib.SMTP] | None = None,
                  batch_size: int | None = None, idle_seconds: float = 2.0,
-                 retry_base_seconds: float = 60.0, rng: random.Random | None = None) -> None:
+                 retry_base_seconds: float = 60.0, rng: random.Random | None = None,
+                 record_every: int = 1) -> None:
         super().__init__()
         self.settings = settings
         self.db = db
@@ -217,6 +222,9 @@ class OutboxSender(LoopWorker):
         self.sent = 0
         self.retried = 0
         self.failed = 0
+        self.record_every = record_every
+        self._sent_pending: list[Claimed] = []
+        self._record_lock = asyncio.Lock()
 
     async def stop(self, timeout: float = 30.0) -> None:
         await super().stop(timeout)
@@ -238,10 +246,20 @@ class OutboxSender(LoopWorker):
         untried: list[Claimed] = []
         workers = [self._drain(conn, queue, untried)
                    for conn in self.connections[:min(self.concurrency, len(claimed))]]
-        await asyncio.gather(*workers)
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            await asyncio.shield(self._flush_sent())
         if untried:
             await outbox.release(self.db, untried, owner=self.owner)
         return len(claimed) - len(untried)
+
+    async def _flush_sent(self) -> None:
+        """Record the accepted mails not recorded yet (one transaction)."""
+        async with self._record_lock:
+            pending, self._sent_pending = self._sent_pending, []
+            if pending:
+                await outbox.record_sent_many(self.db, pending, now=self.clock())
 
     async def _drain(self, conn: Connection, queue: asyncio.Queue[Claimed],
                      untried: list[Claimed]) -> None:
@@ -269,9 +287,10 @@ class OutboxSender(LoopWorker):
         result = await conn.send(item)
         now = self.clock()
         if result.outcome == "sent":
-            await outbox.record_sent(self.db, item, now=now, code=result.code,
-                                     response=result.error)
+            self._sent_pending.append(item)
             self.sent += 1
+            if len(self._sent_pending) >= self.record_every:
+                await self._flush_sent()
             log.debug("outbox %s sent to %s", item.id, item.to_addr)
         elif result.outcome == "failed":
             await outbox.record_failed(self.db, item, now=now, code=result.code,

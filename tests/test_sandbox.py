@@ -42,7 +42,10 @@ async def client(sqlite_db: Database, sandbox_settings: Settings
 
 
 def sandbox_of(client: TestClient) -> MailSandbox:
-    return client.server.app[EXTRA]["mail_sandbox"]  # type: ignore[no-any-return]
+    app = client.app
+    assert app is not None
+    sandbox: MailSandbox = app[EXTRA]["mail_sandbox"]
+    return sandbox
 
 
 async def send_a_reminder(db: Database, settings: Settings, sandbox: MailSandbox) -> None:
@@ -174,12 +177,11 @@ def test_quoted_reply_and_reply_headers() -> None:
 def test_sandbox_is_off_outside_the_demo(settings: Settings, tmp_path: Any) -> None:
     from aiohttp import web
 
-    from bot.appkeys import DB, SETTINGS, WORKERS
+    from bot.appkeys import SETTINGS, WORKERS
     from bot.sandbox import setup
 
     app = web.Application()
     app[SETTINGS] = settings
-    app[DB] = None  # type: ignore[assignment]
     app[WORKERS] = []
     setup(app)
     assert app[WORKERS] == [] and len(app.router.routes()) == 0
