@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WIRE_LOGGERS = ("aiosqlite", "aioimaplib", "aiosmtplib", "mail.log", "asyncpg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``landkort`` console script."""
     parser = build_parser()
@@ -57,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # These log the wire at DEBUG: whole mails and SQL parameters, i.e. reply and
+    # unsubscribe tokens and personal data. -v is for landkort's own debug messages.
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
