@@ -44,8 +44,15 @@ from bot.settings import Settings, load_settings  # noqa: E402
 # The sink: aiosmtpd in its own process, accepting everything
 
 
-def _sink_main(port: int, ready: Any, rtt_ms: float) -> None:
+def _sink_main(port: int, ready: Any, rtt_ms: float, cert: str | None) -> None:
+    import ssl
+
     from aiosmtpd.smtp import SMTP
+
+    tls: ssl.SSLContext | None = None
+    if cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(cert, cert)
 
     class Accept:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -63,8 +70,8 @@ def _sink_main(port: int, ready: Any, rtt_ms: float) -> None:
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: factory(Accept(), hostname="sink"),
-                                          "127.0.0.1", port)
+        server = await loop.create_server(
+            lambda: factory(Accept(), hostname="sink", tls_context=tls), "127.0.0.1", port)
         ready.set()
         async with server:
             await server.serve_forever()
@@ -81,11 +88,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_sink(rtt_ms: float = 0.0) -> tuple[Any, int]:
+def self_signed(folder: Path) -> str:
+    """A throw-away certificate and key (one PEM file) for the STARTTLS variant."""
+    import subprocess
+
+    pem = folder / "sink.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(pem), "-out",
+                    str(folder / "cert.pem")], check=True, capture_output=True)
+    pem.write_bytes(pem.read_bytes() + (folder / "cert.pem").read_bytes())
+    return str(pem)
+
+
+def start_sink(rtt_ms: float = 0.0, cert: str | None = None) -> tuple[Any, int]:
     port = free_port()
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
-    proc = ctx.Process(target=_sink_main, args=(port, ready, rtt_ms), daemon=True)
+    proc = ctx.Process(target=_sink_main, args=(port, ready, rtt_ms, cert), daemon=True)
     proc.start()
     if not ready.wait(30):
         raise RuntimeError("the SMTP sink did not start")
@@ -155,9 +174,12 @@ def bench_settings(folder: Path, port: int, concurrency: int) -> Settings:
 
 
 async def sending(args: argparse.Namespace, folder: Path) -> None:
-    proc, port = start_sink(args.rtt_ms)
+    cert = self_signed(folder) if args.starttls else None
+    proc, port = start_sink(args.rtt_ms, cert)
     if args.rtt_ms:
         print(f"(the sink answers every SMTP command {args.rtt_ms:g} ms late)")
+    if cert:
+        print("(STARTTLS with a self-signed RSA-2048 certificate, as a relay on port 587)")
     try:
         settings = bench_settings(folder, port, args.concurrency)
         db = await fresh_db(args.database_url, folder, "send")
@@ -181,7 +203,12 @@ async def sending(args: argparse.Namespace, folder: Path) -> None:
                     select(OutboxMessage.from_addr, OutboxMessage.to_addr, OutboxMessage.raw)
                     .order_by(OutboxMessage.id).limit(args.baseline_n))).all()]
 
-            sender = OutboxSender(settings, db, idle_seconds=0.01)
+            factory = None
+            if cert:
+                def factory() -> aiosmtplib.SMTP:
+                    return aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=True,
+                                           validate_certs=False, local_hostname="bench")
+            sender = OutboxSender(settings, db, idle_seconds=0.01, client_factory=factory)
             t3 = time.perf_counter()
             sent = await sender.drain()
             t4 = time.perf_counter()
@@ -197,7 +224,8 @@ async def sending(args: argparse.Namespace, folder: Path) -> None:
         t5 = time.perf_counter()
         for mail_from, to, raw in raws:
             await aiosmtplib.send(raw, sender=mail_from, recipients=[to],
-                                  hostname="127.0.0.1", port=port, start_tls=False)
+                                  hostname="127.0.0.1", port=port, start_tls=bool(cert),
+                                  validate_certs=False)
         t6 = time.perf_counter()
         base_rate = len(raws) / (t6 - t5)
         print(f"baseline aiosmtplib.send per message (new connection each, no database): "
@@ -260,6 +288,8 @@ async def main() -> None:
     parser.add_argument("--rtt-ms", type=float, default=0.0,
                         help="delay every sink reply by this many ms (a relay over a "
                              "network; default 0: loopback)")
+    parser.add_argument("--starttls", action="store_true",
+                        help="the sink offers STARTTLS and both senders use it")
     parser.add_argument("--skip-send", action="store_true")
     parser.add_argument("--skip-plan", action="store_true")
     args = parser.parse_args()
