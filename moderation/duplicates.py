@@ -66,6 +66,7 @@ der paa til via with on at by
 """.split())
 GENERIC_WORDS = frozenset("""
 telemedicin telemedicinsk telemedicinske telemedicine telehealth telesundhed
+medicin medicinsk medicinske konsultation konsultationer
 projekt project pilot pilotprojekt initiativ initiative losning loesning solution
 video videokonsultation videokonsultationer emr app digital digitale system platform
 hjemmemonitorering monitorering monitoring region kommune hospital sygehus borgere
@@ -95,8 +96,22 @@ def fold(text: str | None) -> str:
 PLACE_WORDS = _place_words()
 
 
+COMPOUND_PREFIXES = ("tele", "video", "digital")
+
+
 def title_tokens(folded_title: str) -> list[str]:
-    return [t for t in folded_title.split() if len(t) >= 2 and t not in STOPWORDS]
+    """The title's words without stop words; a compound like "telekol" also gives its
+    second half ("kol"), so "TeleKOL" meets "Telemedicinsk KOL"."""
+    out: list[str] = []
+    for t in folded_title.split():
+        if len(t) < 2 or t in STOPWORDS:
+            continue
+        out.append(t)
+        for prefix in COMPOUND_PREFIXES:
+            rest = t[len(prefix):]
+            if t.startswith(prefix) and len(rest) >= 3 and rest not in GENERIC_WORDS:
+                out.append(rest)
+    return out
 
 
 def _informative(folded_title: str) -> str:
