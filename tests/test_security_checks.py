@@ -49,10 +49,11 @@ def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest_asyncio.fixture
-async def full(db: Database, settings: Settings) -> AsyncIterator[Client]:
-    """The full app (every component, the sandbox's routes too), workers not started."""
-    await add_user(db, "anna")
-    app = create_app(settings.replace(sandbox_enabled=True), db, start_workers=False)
+async def full(sqlite_db: Database, settings: Settings) -> AsyncIterator[Client]:
+    """The full app (every component, the sandbox's routes too), workers not started.
+    (SQLite only: tests/test_routes_security.py runs the guard on both engines.)"""
+    await add_user(sqlite_db, "anna")
+    app = create_app(settings.replace(sandbox_enabled=True), sqlite_db, start_workers=False)
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -78,7 +79,8 @@ EXEMPT = {
 
 @pytest.mark.asyncio
 async def test_every_unsafe_route_is_guarded_checks_csrf_or_is_exempt(
-        full: Client, db: Database) -> None:
+        full: Client, sqlite_db: Database) -> None:
+    db = sqlite_db
     unsafe = [(m, p) for m, p in app_routes(full.app) if m in UNSAFE]
     unknown = [r for r in unsafe
                if not is_protected(r[1]) and r not in OWN_CSRF and r not in EXEMPT]
@@ -252,9 +254,11 @@ async def test_needs_info_token_updates_only_its_own_submission(
 
 
 @pytest_asyncio.fixture
-async def web(db: Database, settings: Settings) -> AsyncIterator[Client]:
-    await add_user(db, "anna")
-    app = create_app(settings, db, components=("moderation.web",), start_workers=False)
+async def web(sqlite_db: Database, settings: Settings) -> AsyncIterator[Client]:
+    """The moderation UI (SQLite only: tests/test_moderation_web.py covers both engines)."""
+    await add_user(sqlite_db, "anna")
+    app = create_app(settings, sqlite_db, components=("moderation.web",),
+                     start_workers=False)
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -278,7 +282,8 @@ async def replay(client: Client, cookie: str, method: str = "GET",
 
 @pytest.mark.asyncio
 async def test_session_ids_rotate_and_logout_kills_the_server_side_session(
-        web: Client, db: Database) -> None:
+        web: Client, sqlite_db: Database) -> None:
+    db = sqlite_db
     await login(web, "anna")
     first = cookie_of(web)
     assert await replay(web, first) == 200
@@ -311,7 +316,8 @@ async def attempt(client: Client, username: str, password: str) -> tuple[int, st
 
 @pytest.mark.asyncio
 async def test_throttled_login_reveals_nothing_and_ends_after_the_lockout(
-        web: Client, db: Database, settings: Settings) -> None:
+        web: Client, sqlite_db: Database, settings: Settings) -> None:
+    db = sqlite_db
     texts = {}
     for name in ("anna", "nobody"):
         for _ in range(settings.login_max_failures):
