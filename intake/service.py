@@ -20,10 +20,11 @@ def setup(app: web.Application) -> None:
     """Add this component's workers to the app."""
     settings = app[SETTINGS]
     db = app[DB]
-    processor = Processor(settings, db)
+    processor = Processor(settings, db, lease_seconds=settings.processing_lease_seconds)
     workers: list[object] = []
     if settings.imap_enabled:
-        workers.append(ImapFetcher(settings, db, on_stored=processor.wake))
+        workers.append(ImapFetcher(settings, db, on_stored=processor.wake,
+                                   lease_ttl=settings.imap_lease_seconds))
     if settings.lmtp_enabled:
         workers.append(LmtpListener(settings, db, on_stored=processor.wake))
     workers.append(processor)
