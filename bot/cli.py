@@ -30,8 +30,12 @@ class CommandError(Exception):
 
 
 def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
-    """Load settings honouring ``--config`` (raises SettingsError with a clear message)."""
-    return load_settings(getattr(args, "config", None), **overrides)
+    """Load settings honouring ``--config`` (raises SettingsError with a clear message)
+    and apply their ``log_level`` (``-v`` wins: it asks for DEBUG)."""
+    settings = load_settings(getattr(args, "config", None), **overrides)
+    if not getattr(args, "verbose", False):
+        logging.getLogger().setLevel(settings.log_level)
+    return settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,4 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: commands raise
+    # bot.cli.CommandError, which must be the class main() catches.
+    from bot.cli import main as _main
+
+    sys.exit(_main())

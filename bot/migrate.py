@@ -1,6 +1,7 @@
 """Schema migrations (Alembic) run from code: ``landkort db upgrade``, ``run``, ``demo``."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def alembic_config() -> Config:
+    # Alembic logs every step at INFO; landkort's own messages say what matters.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg

@@ -32,6 +32,7 @@ class Submission(Base):
     __table_args__ = (
         # Keyset pagination of the queue: oldest first within a state.
         Index("ix_submissions_queue", "state", "created_at", "id"),
+        Index("ix_submissions_queue_kind", "state", "kind", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
