@@ -104,6 +104,7 @@ async def _processed(db: Database) -> int:
                                         .where(InboundMessage.state != "stored")) or 0)
 
 
+@pytest.mark.timeout(600)
 async def test_database_outage_is_ridden_out(tmp_path: Path) -> None:
     base = pg_url()
     if base is None:
@@ -185,6 +186,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.timeout(600)
 async def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}"
     db = Database(url)
