@@ -269,6 +269,8 @@ class ImapFetcher(LoopWorker):
     async def _call(self, aw: Any) -> Any:
         """Await an aioimaplib call, failing fast when the connection drops."""
         if self._lost.is_set():
+            if asyncio.iscoroutine(aw):
+                aw.close()  # never started: close it, or it warns "never awaited"
             raise ConnectionError("IMAP connection lost")
         task = asyncio.ensure_future(aw)
         lost = asyncio.ensure_future(self._lost.wait())
