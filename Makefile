@@ -22,7 +22,7 @@ demo: $(STAMP)  ## set up demo data and run the whole loop on http://127.0.0.1:8
 test: $(STAMP)  ## the test suite (PostgreSQL, Dovecot, Chromium parts run where available)
 	$(BIN)/pytest
 
-test-faults: $(STAMP)  ## crash and fault-injection tests
+test-faults: $(STAMP)  ## kill -9 rounds and outages (prints rounds, mails, duplicates, losses)
 	$(BIN)/pytest -m faults tests/faults
 
 lint: $(STAMP)
