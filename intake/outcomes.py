@@ -282,11 +282,10 @@ async def _opt_out(ctx: _Ctx) -> Outcome:
         return Outcome("opt_out", detail={"contact_id": None,
                                           "reason": "no contact with this address"})
     first_time = contact.email_status != "opted_out"
-    if first_time:
-        contact.email_status = "opted_out"
-        contact.opted_out_at = dbnow()
-    await ctx.session.execute(update(Initiative).where(
-        Initiative.contact_id == contact.id).values(needs_new_contact=True))
+    # The same opt-out as the one-click link: flag the entries, cancel unsent reminders.
+    from bot.unsubscribe import opt_out_contact
+
+    await opt_out_contact(ctx.session, contact.id)
     await record_event(ctx.session, actor=ACTOR, action="contact.opted_out",
                        detail={"contact_id": contact.id, "inbound_message_id": ctx.inbound.id,
                                "channel": "email"})

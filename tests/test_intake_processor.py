@@ -445,3 +445,22 @@ async def test_nul_bytes_do_not_break_storage(db: Database, settings: Settings) 
            b"Titel: Digital\x00 rehabilitering\r\nStatus: Projekt\r\nHej\x00\r\n")
     row = await receive(db, settings, raw)
     assert row.state == "done" and row.subject and "\x00" not in row.subject
+
+
+@pytest.mark.asyncio
+async def test_afmeld_by_mail_cancels_pending_reminders(
+        db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
+    """Opting out by mail is the same opt-out as the one-click link: unsent reminders to
+    the contact are cancelled, not sent after the person said stop."""
+    from bot.mailtemplates import RenderedMail
+    from bot.outbox import compose, enqueue
+
+    ini = await make_initiative(contact_email="mette.jensen@example.dk")
+    async with db.write() as s:
+        msg = compose(settings, to_addr="mette.jensen@example.dk", kind="reminder",
+                      mail=RenderedMail("Er oplysningerne korrekte?", "Hej", None))
+        await enqueue(s, msg, kind="reminder", contact_id=ini.contact_id,
+                      initiative_id=ini.id)
+    await receive(db, settings, eml("afmeld_da.eml"))
+    states = {m.kind: m.state for m in await outbox(db)}
+    assert states == {"reminder": "cancelled", "opt_out": "pending"}
