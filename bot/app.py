@@ -42,6 +42,31 @@ def page_environment() -> jinja2.Environment:
 
 
 @web.middleware
+async def forwarded_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Behind a reverse proxy listed in ``trusted_proxies``, take the client's address and
+    scheme from X-Forwarded-For / X-Forwarded-Proto, so login throttling, chat limits and
+    Secure cookies see the real client. Headers from anyone else are ignored: a client
+    could write them to dodge a limit or lock someone else out."""
+    trusted = request.app[SETTINGS].trusted_proxy_list
+    if trusted and request.remote in trusted:
+        hops = [hop.strip() for value in request.headers.getall("X-Forwarded-For", [])
+                for hop in value.split(",") if hop.strip()]
+        client = request.remote
+        # The right-most address that is not one of our proxies is the client: anything
+        # left of it was written by the client itself and proves nothing.
+        for hop in reversed(hops):
+            client = hop
+            if hop not in trusted:
+                break
+        changes: dict[str, str] = {"remote": client}
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+        if proto in ("http", "https"):
+            changes["scheme"] = proto
+        request = request.clone(**changes)  # type: ignore[arg-type]
+    return await handler(request)
+
+
+@web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     response.headers.setdefault(
@@ -73,7 +98,7 @@ def create_app(settings: Settings, db: Database, *,
                components: Sequence[str] = COMPONENTS, start_workers: bool = True,
                middlewares: Sequence[object] = ()) -> web.Application:
     """Build the web application for ``settings`` on ``db``."""
-    app = web.Application(middlewares=[security_headers, *middlewares],  # type: ignore[list-item]
+    app = web.Application(middlewares=[forwarded_headers, security_headers, *middlewares],  # type: ignore[list-item]
                           client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
     app[DB] = db

@@ -63,6 +63,9 @@ class Settings:
     http_port: int = setting(8080, "Port the web app listens on.")
     base_url: str = setting("http://127.0.0.1:8080", "Public URL of the web app, used in links "
                             "in mails (reminder links, one-click unsubscribe).")
+    trusted_proxies: str = setting("", "Comma-separated addresses of reverse proxies whose "
+                                   "X-Forwarded-For and X-Forwarded-Proto headers are believed "
+                                   "(e.g. 127.0.0.1 behind a local nginx). Empty: none.")
     session_max_age_hours: int = setting(12, "How long a moderator stays logged in.")
     login_max_failures: int = setting(5, "Failed logins (per account and per address) before "
                                       "logins are throttled.")
@@ -172,6 +175,10 @@ class Settings:
     def reply_address(self, token: str) -> str:
         """The per-mail reply address carrying a reply token (``landkort+TOKEN@domain``)."""
         return f"{self.mailbox_local_part}+{token}@{self.mail_domain}"
+
+    @property
+    def trusted_proxy_list(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.trusted_proxies.split(",") if a.strip())
 
     @property
     def moderator_email_list(self) -> list[str]:

@@ -57,3 +57,27 @@ async def test_workers_run_under_the_app_and_survive_errors(
         assert (await client.get("/healthz")).status == 200
     assert worker.failures == 1 and worker.items >= 4
     assert worker._task is None  # stopped with the app
+
+
+@pytest.mark.parametrize("trusted,headers,remote,secure", [
+    ("", {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}, "127.0.0.1", False),
+    ("127.0.0.1", {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+     "203.0.113.9", True),
+    # a client-written hop left of the real client proves nothing
+    ("127.0.0.1,10.0.0.2", {"X-Forwarded-For": "6.6.6.6, 203.0.113.9, 10.0.0.2"},
+     "203.0.113.9", False),
+])
+async def test_forwarded_headers_only_from_trusted_proxies(
+        sqlite_db: Database, settings: Settings, trusted: str, headers: dict[str, str],
+        remote: str, secure: bool) -> None:
+    from aiohttp import web
+
+    async def whoami(request: web.Request) -> web.Response:
+        return web.json_response({"remote": request.remote, "secure": request.secure})
+
+    app = create_app(settings.replace(trusted_proxies=trusted), sqlite_db, components=(),
+                     start_workers=False)
+    app.router.add_get("/whoami", whoami)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        resp = await client.get("/whoami", headers=headers)
+        assert await resp.json() == {"remote": remote, "secure": secure}
