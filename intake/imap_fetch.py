@@ -4,9 +4,10 @@ The worker keeps one session to the server (aioimaplib): TLS, STARTTLS or plain 
 meant for a loopback server), LOGIN, SELECT. It then loops:
 
 1. **Fetch by UID from the cursor.** The cursor per mailbox is (UIDVALIDITY, last UID
-   stored) in ``imap_cursors``. ``UID FETCH last+1:* (UID RFC822.SIZE)`` lists what is
-   new (RFC 3501 §6.4.8: ``n:*`` always matches the highest UID, so UIDs ≤ last are
-   dropped), then bodies are fetched in batches by count and bytes with
+   stored) in ``imap_cursors``. ``UID SEARCH UID last+1:*`` lists what is new (RFC 3501
+   §6.4.8: ``n:*`` always matches the highest UID, so UIDs ≤ last are dropped),
+   ``UID FETCH set (UID RFC822.SIZE)`` gets their sizes 200 at a time, then bodies
+   are fetched in batches by count and bytes with
    ``UID FETCH set (UID BODY.PEEK[])`` — ``PEEK`` so fetching does not set ``\\Seen``.
    Messages over ``max_message_bytes`` are fetched as ``BODY.PEEK[HEADER]`` only and
    stored quarantined (see :mod:`intake.store`). Only one batch is in memory at a time.
@@ -64,6 +65,7 @@ _UIDVALIDITY_RE = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT_RE = re.compile(rb"\[UIDNEXT (\d+)\]")
 _EXISTS_RE = re.compile(rb"^(\d+) EXISTS")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+SIZE_CHUNK = 200
 
 
 class ImapError(Exception):
@@ -130,6 +132,18 @@ def parse_fetch(lines: Sequence[bytes | bytearray]) -> list[Fetched]:
             continue
         size = _SIZE_RE.search(meta)
         out.append(Fetched(int(uid.group(1)), int(size.group(1)) if size else None, data))
+    return out
+
+
+def parse_search(lines: Iterable[bytes | bytearray]) -> list[int]:
+    """The UIDs of a ``UID SEARCH`` answer (``SEARCH 4 5 9``, RFC 3501 §7.2.5)."""
+    out: list[int] = []
+    for raw in lines:
+        words = bytes(raw).split()
+        if words and words[0] == b"SEARCH":  # aioimaplib usually strips the name
+            words = words[1:]
+        if words and all(w.isdigit() for w in words):
+            out.extend(int(w) for w in words)
     return out
 
 
@@ -387,18 +401,27 @@ class ImapFetcher(LoopWorker):
         """Store every message above the cursor; returns how many were fetched."""
         client = self._client
         assert client is not None
-        resp = self._ok(await self._call(client.uid(
-            "fetch", f"{self._last_uid + 1}:*", "(UID RFC822.SIZE)")), "UID FETCH sizes")
-        items = [(f.uid, f.size or 0) for f in parse_fetch(resp.lines)
-                 if f.uid > self._last_uid]
-        if not items:
+        # UIDs first (one line), then sizes in chunks: aioimaplib parses a response one
+        # stack frame per line, so an answer of thousands of lines must never be asked for.
+        resp = self._ok(await self._call(client.uid_search(
+            "UID", f"{self._last_uid + 1}:*", charset=None)), "UID SEARCH")
+        uids = sorted(u for u in parse_search(resp.lines) if u > self._last_uid)
+        if not uids:
             return 0
         limit = self.settings.max_message_bytes
         total = 0
-        for batch in plan_batches(items, max_count=self.batch_size, max_bytes=self.batch_bytes):
+        for i in range(0, len(uids), SIZE_CHUNK):
             if self.stopping:
                 break
-            total += await self._fetch_batch(batch, limit)
+            chunk = set(uids[i:i + SIZE_CHUNK])
+            resp = self._ok(await self._call(client.uid(
+                "fetch", uid_set(chunk), "(UID RFC822.SIZE)")), "UID FETCH sizes")
+            items = [(f.uid, f.size or 0) for f in parse_fetch(resp.lines) if f.uid in chunk]
+            for batch in plan_batches(items, max_count=self.batch_size,
+                                      max_bytes=self.batch_bytes):
+                if self.stopping:
+                    break
+                total += await self._fetch_batch(batch, limit)
         return total
 
     async def _fetch_batch(self, batch: list[tuple[int, int]], limit: int) -> int:
@@ -527,5 +550,5 @@ class ImapFetcher(LoopWorker):
 
 
 __all__ = ["Fetched", "IDLE_RENEW_SECONDS", "ImapError", "ImapFetcher", "MailboxState",
-           "cursor_key", "parse_fetch", "parse_select", "plan_batches", "quote_mailbox",
-           "uid_set"]
+           "cursor_key", "parse_fetch", "parse_search", "parse_select", "plan_batches",
+           "quote_mailbox", "uid_set"]

@@ -21,6 +21,7 @@ from intake.imap_fetch import (
     ImapFetcher,
     cursor_key,
     parse_fetch,
+    parse_search,
     parse_select,
     plan_batches,
     uid_set,
@@ -130,6 +131,12 @@ def test_parse_select_and_fetch() -> None:
                         b"3 FETCH (FLAGS (\\Seen))", b"Fetch completed"]
     got = [(f.uid, f.size, f.data) for f in parse_fetch(lines)]
     assert got == [(5, 3, b"abc"), (6, None, b"de")]
+
+
+def test_parse_search() -> None:
+    assert parse_search([b"101 102 7", b"UID SEARCH completed."]) == [101, 102, 7]
+    assert parse_search([b"SEARCH 4 5", b"Search completed (0.001 secs)."]) == [4, 5]
+    assert parse_search([b"UID SEARCH completed."]) == []
 
 
 def test_uid_set_and_batches() -> None:
