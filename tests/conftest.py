@@ -4,7 +4,7 @@ PostgreSQL), and factories for registry rows and queue items.
 PostgreSQL tests use ``LANDKORT_TEST_DATABASE_URL`` (``.ci/run`` sets it to
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``). Each test gets its own schema,
 dropped afterwards. Without the variable the PostgreSQL cases are skipped — unless
-``LANDKORT_REQUIRE_ALL=1`` (CI), where a missing service is a failure, not a skip.
+``LANDKORT_TEST_REQUIRE_ALL=1`` (CI), where a missing service is a failure, not a skip.
 """
 from __future__ import annotations
 
@@ -33,12 +33,12 @@ PG_URL_ENV = "LANDKORT_TEST_DATABASE_URL"
 
 def require_all() -> bool:
     """True in CI: services the suite needs must be there (no silent skips)."""
-    return os.environ.get("LANDKORT_REQUIRE_ALL") == "1"
+    return os.environ.get("LANDKORT_TEST_REQUIRE_ALL") == "1"
 
 
 def skip_or_fail(reason: str) -> None:
     if require_all():
-        pytest.fail(f"{reason} (LANDKORT_REQUIRE_ALL=1)")
+        pytest.fail(f"{reason} (LANDKORT_TEST_REQUIRE_ALL=1)")
     pytest.skip(reason)
 
 

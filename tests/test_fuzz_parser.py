@@ -2,7 +2,7 @@
 returns a contract-shaped result, for hostile MIME trees (tests/fuzz_mime.py) and raw
 random bytes.
 
-``LANDKORT_FUZZ_EXAMPLES`` (default 300) sets the number of examples per strategy; the
+``LANDKORT_TEST_FUZZ_EXAMPLES`` (default 300) sets the number of examples per strategy; the
 longer run is ``benchmarks/fuzz_parser.py``. tests/test_parse_property.py covers simpler
 shapes (line soup, a fixed header list); this one builds deep, damaged trees.
 """
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz_mime import check_contract, mime_messages
 
-EXAMPLES = int(os.environ.get("LANDKORT_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("LANDKORT_TEST_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])

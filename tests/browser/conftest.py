@@ -5,7 +5,7 @@
   ``live_app.url``, ``live_app.db``, ``live_app.settings``.
 * ``base_url`` — just ``live_app.url``.
 * ``browser`` — Debian's Chromium through Playwright's async API (skipped, or failed
-  with LANDKORT_REQUIRE_ALL=1, when /usr/bin/chromium is missing).
+  with LANDKORT_TEST_REQUIRE_ALL=1, when /usr/bin/chromium is missing).
 * ``page`` — a fresh browser context and page; ``page.dialogs`` collects the text of
   any alert/confirm/prompt (they are accepted), so tests can prove no script ran.
 """

@@ -46,8 +46,8 @@ from tests.smtp_sink import SmtpSink
 
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio]
 
-ROUNDS = int(os.environ.get("LANDKORT_FAULT_ROUNDS", "20"))
-SEED = int(os.environ.get("LANDKORT_FAULT_SEED", "20261122"))
+ROUNDS = int(os.environ.get("LANDKORT_TEST_FAULT_ROUNDS", "20"))
+SEED = int(os.environ.get("LANDKORT_TEST_FAULT_SEED", "20261122"))
 
 
 async def quiescent(db: Database, mails: int) -> bool:

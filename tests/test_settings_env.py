@@ -1,0 +1,17 @@
+"""The test suite's own LANDKORT_TEST_* variables never reach the service's settings."""
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+def test_test_variables_are_not_settings() -> None:
+    env = {"LANDKORT_TEST_REQUIRE_ALL": "1", "LANDKORT_TEST_DATABASE_URL": "x",
+           "LANDKORT_HTTP_PORT": "9000"}
+    assert load_settings(environ=env).http_port == 9000
+
+
+def test_other_unknown_variables_are_errors() -> None:
+    with pytest.raises(SettingsError, match="LANDKORT_HTTP_PROT"):
+        load_settings(environ={"LANDKORT_HTTP_PROT": "9000"})
