@@ -341,20 +341,26 @@ class DovecotServer(ImapServer):
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
+        for proc in [pid, *children]:
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(proc, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
         wait_port_closed(self.port)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.cleanup()
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # Dovecot's last processes may still write their logs for a moment.
+        for _ in range(50):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            if not self.dir.exists():
+                return
+            time.sleep(0.1)
 
 
 def make_server(kind: str) -> ImapServer:
