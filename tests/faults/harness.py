@@ -201,3 +201,43 @@ class ThrowawayPostgres:
 
     async def drop(self) -> None:
         await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class FaultWorld:
+    """What every fault test starts from: a migrated database (an SQLite file, or a
+    throw-away PostgreSQL database the child processes reach by URL alone) with
+    :data:`ENTRIES` stale entries, a mixed mailbox built from their reply tokens, and a
+    running IMAP server (Dovecot when installed, else pymap)."""
+
+    def __init__(self, backend: str, tmp_path: Path) -> None:
+        self.backend = backend
+        self.tmp_path = tmp_path
+        self.pg: ThrowawayPostgres | None = None
+
+    async def __aenter__(self) -> FaultWorld:
+        from bot.migrate import upgrade
+        from tests.conftest import pg_url, skip_or_fail
+        from tests.imap_servers import dovecot_available, make_server
+
+        if self.backend == "sqlite":
+            self.url = f"sqlite+aiosqlite:///{self.tmp_path / 'faults.db'}"
+        else:
+            base = pg_url()
+            if base is None:
+                skip_or_fail("LANDKORT_TEST_DATABASE_URL is not set")
+            assert base is not None
+            self.pg = ThrowawayPostgres(base)
+            self.url = await self.pg.create()
+        self.db = Database(self.url)
+        self.imap: ImapServer = make_server("dovecot" if dovecot_available() else "pymap")
+        await self.imap.astart()
+        await upgrade(self.db)
+        self.tokens = await seed(self.db)
+        self.raws, self.kinds = build_mailbox(self.tokens)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.imap.astop()
+        await self.db.dispose()
+        if self.pg is not None:
+            await self.pg.drop()

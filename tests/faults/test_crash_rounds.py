@@ -33,15 +33,8 @@ from bot.db import Database
 from bot.models import CampaignStep, Initiative, OutboxMessage
 from intake.models import BounceEvent, InboundMessage
 from moderation.models import Submission
-from tests.faults.harness import (
-    ENTRIES,
-    Service,
-    ThrowawayPostgres,
-    build_mailbox,
-    seed,
-    service_env,
-)
-from tests.imap_servers import ImapServer, dovecot_available, make_server
+from tests.faults.harness import ENTRIES, FaultWorld, Service, service_env
+from tests.imap_servers import ImapServer
 from tests.smtp_sink import SmtpSink
 
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio]
@@ -67,28 +60,10 @@ async def quiescent(db: Database, mails: int) -> bool:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_kill_minus_nine_rounds(backend: str, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.migrate import upgrade
-
-    pg: ThrowawayPostgres | None = None
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'faults.db'}"
-    else:
-        from tests.conftest import pg_url, skip_or_fail
-
-        base = pg_url()
-        if base is None:
-            skip_or_fail("LANDKORT_TEST_DATABASE_URL is not set")
-            return
-        pg = ThrowawayPostgres(base)
-        url = await pg.create()
-    db = Database(url)
-    imap = make_server("dovecot" if dovecot_available() else "pymap")
-    await imap.astart()
     rng = random.Random(SEED)
-    try:
-        await upgrade(db)
-        tokens = await seed(db)
-        raws, kinds = build_mailbox(tokens)
+    async with FaultWorld(backend, tmp_path) as world:
+        db, imap, url, kinds = world.db, world.imap, world.url, world.kinds
+        raws = list(world.raws)
         rng.shuffle(raws)
         async with SmtpSink() as sink:
             env = service_env(url, imap, sink.port, tmp_path / "var")
@@ -121,11 +96,6 @@ async def test_kill_minus_nine_rounds(backend: str, tmp_path: Path,
         with capsys.disabled():
             print(f"\nfaults[{backend}]: rounds={ROUNDS} seed={SEED} "
                   + " ".join(f"{k}={v}" for k, v in figures.items()))
-    finally:
-        await imap.astop()
-        await db.dispose()
-        if pg is not None:
-            await pg.drop()
 
 
 async def verify(db: Database, imap: ImapServer, sink: SmtpSink, mails: int,

@@ -17,11 +17,9 @@ import pytest
 
 from bot.db import Database
 from bot.leases import holder
-from bot.migrate import upgrade
-from tests.conftest import pg_url, skip_or_fail
-from tests.faults.harness import Service, ThrowawayPostgres, build_mailbox, seed, service_env
+from tests.faults.harness import FaultWorld, Service, service_env
 from tests.faults.test_crash_rounds import quiescent, verify
-from tests.imap_servers import dovecot_available, free_port, make_server
+from tests.imap_servers import free_port
 from tests.smtp_sink import SmtpSink
 
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio]
@@ -30,19 +28,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.asyncio]
 @pytest.mark.timeout(600)
 async def test_two_instances_share_one_postgresql_database(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    base = pg_url()
-    if base is None:
-        skip_or_fail("LANDKORT_TEST_DATABASE_URL is not set")
-        return
-    pg = ThrowawayPostgres(base)
-    url = await pg.create()
-    db = Database(url)
-    imap = make_server("dovecot" if dovecot_available() else "pymap")
-    await imap.astart()
-    try:
-        await upgrade(db)
-        tokens = await seed(db)
-        raws, kinds = build_mailbox(tokens)
+    async with FaultWorld("postgres", tmp_path) as world:
+        db, imap, url, raws, kinds = world.db, world.imap, world.url, world.raws, world.kinds
         async with SmtpSink() as sink:
             def instance(name: str) -> Service:
                 env = service_env(url, imap, sink.port, tmp_path / name)
@@ -87,10 +74,6 @@ async def test_two_instances_share_one_postgresql_database(
         with capsys.disabled():
             print(f"\ninstances[postgres]: instances=2 first_fetcher={first} "
                   + " ".join(f"{k}={v}" for k, v in figures.items()))
-    finally:
-        await imap.astop()
-        await db.dispose()
-        await pg.drop()
 
 
 async def _imap_holder(db: Database) -> str | None:
