@@ -131,7 +131,12 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     settings = demo_settings(settings)
     db = await open_database(settings)
     lines = await seed(settings, db)
-    await serve(settings, db, banner=["", "landkort demo", *[f"  {x}" for x in lines], ""])
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    pages = [f"public registry: {base}/", f"moderation:      {base}/moderation",
+             f"chat:            {base}/chat",
+             f"mail sandbox:    {base}/sandbox  (reminders go out here; answer one)"]
+    await serve(settings, db, banner=["", "landkort demo", *[f"  {x}" for x in lines],
+                                      *[f"  {x}" for x in pages], ""])
     return 0
 
 
