@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # unsubscribe tokens and personal data. -v is for landkort's own debug messages.
     for name in WIRE_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
+    # Alembic announces its plugins and every migration step at INFO, already on import.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
