@@ -359,7 +359,7 @@ class ChatState:
 
     lang: str = "da"
     mode: str = "new"               # new | update
-    origin: str = "chat"            # chat | duplicate | token
+    origin: str = "chat"            # chat | duplicate | token | page
     step: str = MANDATORY_ORDER[0]  # a field key, dup_question, summary, update_menu,
     #                                 sender_email, done
     values: dict[str, Any] = field(default_factory=dict)
@@ -619,6 +619,17 @@ def start_update(record: dict[str, Any], *, initiative_id: int, version: int,
     return Outcome(state, [_menu(state, lead)])
 
 
+def start_page_update(record: dict[str, Any], *, initiative_id: int, version: int,
+                      lang: str = "da") -> Outcome:
+    """A conversation opened from an entry's public page ("correct this entry"): its
+    current values, ready to change. Anyone can open it, so — as after "yes, it is this
+    one" — the person gives an e-mail address and the proposal waits for it to be
+    verified before it reaches the queue."""
+    state = ChatState(lang=_lang(lang), mode="update", origin="page", step="update_menu")
+    _load_entry(state, record, initiative_id, version)
+    return Outcome(state, [_menu(state)])
+
+
 def _load_entry(state: ChatState, record: dict[str, Any], initiative_id: int,
                 version: int) -> None:
     original = {k: copy.deepcopy(record.get(k, _empty(k))) for k in FIELD_KEYS}
@@ -839,7 +850,7 @@ def _menu_input(state: ChatState, raw: str, folded: str) -> Outcome:
 
 
 def _submit_update(state: ChatState) -> Outcome:
-    if state.origin == "duplicate" and not state.sender_email:
+    if state.origin in ("duplicate", "page") and not state.sender_email:
         state.step = "sender_email"
         return Outcome(state, [_ask_sender(state)])
     changed = changes(state)
@@ -849,7 +860,8 @@ def _submit_update(state: ChatState) -> Outcome:
         kind="update" if changed else "confirmation", proposed=changed,
         initiative_id=state.initiative_id, base_version=state.base_version,
         sender_email=sender,
-        sender_name=None if state.origin == "duplicate" else state.original.get("contact_name"),
+        sender_name=(None if state.origin in ("duplicate", "page")
+                     else state.original.get("contact_name")),
         language=state.lang, seq=state.submissions + 1))
 
 

@@ -345,6 +345,33 @@ class ChatStore:
                 contact_id=tok.contact_id, window_count=0, messages=0))
             return Opened(new)
 
+    async def open_page_entry(self, slug: str, *, key: str | None, ip: str | None,
+                              lang: str) -> Opened:
+        """Open a conversation to correct a published entry from its public page. No
+        credential: the proposal is verified by e-mail like a new registration."""
+        async with self.db.write() as session:
+            entry = await session.scalar(select(Initiative).where(Initiative.slug == slug))
+            if entry is None or entry.merged_into_id is not None:
+                return Opened(None, "invalid")
+            if valid_key(key):
+                row = await session.get(ChatConversation, conversation_id(str(key)))
+                if row is not None and self._fresh(row) and row.initiative_id == entry.id:
+                    state = chat.ChatState.from_json(row.state)
+                    if state.step != "done" and state.origin == "page":
+                        return Opened(key)  # a reload resumes
+            ip_h = ip_hash(self.settings, ip)
+            if not await self._ip_allowance_left(session, ip_h):
+                return Opened(None, "session_limit")
+            outcome = chat.start_page_update(entry.record(), initiative_id=entry.id,
+                                             version=entry.version, lang=lang)
+            new = new_key()
+            session.add(ChatConversation(
+                id=conversation_id(new), state=outcome.state.to_json(),
+                transcript=_bot_lines(outcome.replies), language=outcome.state.lang,
+                ip_hash=ip_h, token_hash=None, initiative_id=entry.id, contact_id=None,
+                window_count=0, messages=0))
+            return Opened(new)
+
     # -- verification --------------------------------------------------------------------
     async def _verification_rows(self, session: AsyncSession, token: str
                                  ) -> tuple[str, ReplyToken | None, Submission | None]:

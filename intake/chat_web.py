@@ -28,6 +28,7 @@ from intake.chat_store import (
     COOKIE_NAME,
     IDLE_DAYS,
     ChatStore,
+    Opened,
     check_csrf,
     csrf_token,
     new_key,
@@ -236,6 +237,11 @@ def _switch_command(lang: str) -> str:
 # The chat page and its WebSocket
 
 async def chat_page(request: web.Request) -> web.Response:
+    slug = request.query.get("initiative")
+    if slug:  # "correct this entry" on an entry's public page
+        return await _opened_response(request, await store(request).open_page_entry(
+            slug, key=request.cookies.get(COOKIE_NAME), ip=request.remote,
+            lang=_explicit_lang(request) or _lang(request)))
     key, is_new = _key(request)
     wanted = _explicit_lang(request)
     view = await store(request).view(key, wanted or _lang(request))
@@ -392,6 +398,14 @@ async def entry_link(request: web.Request) -> web.Response:
     key = request.cookies.get(COOKIE_NAME)
     wanted = _explicit_lang(request)
     opened = await store(request).open_entry(token, key=key, ip=request.remote, lang=wanted)
+    return await _opened_response(request, opened)
+
+
+async def _opened_response(request: web.Request, opened: Opened) -> web.Response:
+    """The chat (or the plain form with ?form=1) for a conversation opened on an entry,
+    or a friendly page saying why it could not be opened."""
+    key = request.cookies.get(COOKIE_NAME)
+    wanted = _explicit_lang(request)
     if opened.key is None:
         title = "chat.link.limit_title" if opened.error == "session_limit" \
             else "chat.link.invalid_title"

@@ -502,3 +502,28 @@ async def test_personal_link_for_an_entry_without_contact(
     await ws.close()
     [sub] = await submissions(db)
     assert (sub.kind, sub.state, sub.sender_email) == ("confirmation", "pending", None)
+
+
+async def test_correct_link_on_public_page_needs_email_verification(
+        client: TestClient, db: Database, make_initiative: MakeInitiative) -> None:
+    """'/chat?initiative=<slug>' (the public page's "correct this entry") opens the entry
+    prefilled; without a personal token the proposal waits for e-mail verification."""
+    entry = await make_initiative(title="Hjemmemonitorering af KOL")
+    ws, history = await open_chat(client, f"/chat?initiative={entry.slug}")
+    menu = history["messages"][-1]["reply"]
+    assert menu["tone"] == "summary"
+    assert {r["key"]: r["value"] for r in menu["rows"]}["status"] == "I drift"
+    await say(ws, "ret status")
+    await say(ws, "Afsluttet")
+    got = await say(ws, "Send ændringer")
+    assert last_reply(got)["field"] == "contact_email"  # who is asking?
+    await say(ws, "kollega@example.dk")
+    await ws.close()
+    [sub] = await submissions(db)
+    assert (sub.kind, sub.state, sub.token_matched, sub.proposed) == (
+        "update", "unverified", False, {"status": "afsluttet"})
+    assert sub.initiative_id == entry.id and sub.sender_email == "kollega@example.dk"
+    [mail] = await outbox(db)
+    assert mail.kind == "verification" and mail.to_addr == "kollega@example.dk"
+    resp = await client.get("/chat?initiative=no-such-entry")
+    assert resp.status == 404
