@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,21 +45,40 @@ class LiveApp:
     settings: Settings
 
 
-@pytest_asyncio.fixture
-async def live_app(settings: Settings, sqlite_db: Database) -> AsyncIterator[LiveApp]:
-    """The full app on a free port (workers run; nothing external is enabled)."""
+@asynccontextmanager
+async def serve_live(settings: Settings, db: Database, **overrides: Any
+                     ) -> AsyncIterator[LiveApp]:
+    """Run the full app (all components, workers on) on a free port until the block ends."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    live_settings = settings.replace(base_url=base, http_port=port)
-    app = create_app(live_settings, sqlite_db)
-    runner = web.AppRunner(app, access_log=None)
+    live_settings = settings.replace(base_url=base, http_port=port, **overrides)
+    runner = web.AppRunner(create_app(live_settings, db), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
-        yield LiveApp(base, sqlite_db, live_settings)
+        yield LiveApp(base, db, live_settings)
     finally:
         await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def live_app(settings: Settings, sqlite_db: Database) -> AsyncIterator[LiveApp]:
+    """The full app on a free port (workers run; nothing external is enabled)."""
+    async with serve_live(settings, sqlite_db) as live:
+        yield live
+
+
+@pytest_asyncio.fixture
+async def sandbox_app(settings: Settings, sqlite_db: Database) -> AsyncIterator[LiveApp]:
+    """The full app as in the demo's mail path: the outbox sender delivers to the mail
+    sandbox's SMTP server, and /sandbox lists what was sent (free ports throughout)."""
+    smtp_port = free_port()
+    async with serve_live(settings, sqlite_db, sandbox_enabled=True,
+                          sandbox_smtp_port=smtp_port, sandbox_imap_port=free_port(),
+                          smtp_enabled=True, smtp_host="127.0.0.1", smtp_port=smtp_port,
+                          smtp_security="plain") as live:
+        yield live
 
 
 @pytest_asyncio.fixture

@@ -6,51 +6,25 @@ The full app, Chromium and a page come from tests/browser/conftest.py."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from aiohttp import web
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.db import Database
 from bot.models import OutboxMessage
-from bot.settings import Settings
 from bot.tokens import issue_token
 from moderation.models import Submission
-from tests.browser.conftest import LiveApp, free_port
+from tests.browser.conftest import LiveApp
 from tests.conftest import sample_record
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.browser]
 
 SHOTS = Path("/tmp")
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest_asyncio.fixture
-async def sandbox_app(settings: Settings, sqlite_db: Database) -> AsyncIterator[LiveApp]:
-    """The full app as in the demo's mail path: the outbox sender delivers to the mail
-    sandbox's SMTP server, and /sandbox lists what was sent (free ports throughout)."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    smtp_port = free_port()
-    live = settings.replace(
-        base_url=base, http_port=port, sandbox_enabled=True, sandbox_smtp_port=smtp_port,
-        sandbox_imap_port=free_port(), smtp_enabled=True, smtp_host="127.0.0.1",
-        smtp_port=smtp_port, smtp_security="plain")
-    runner = web.AppRunner(create_app(live, sqlite_db), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    try:
-        yield LiveApp(base, sqlite_db, live)
-    finally:
-        await runner.cleanup()
 
 
 class ChatPage:

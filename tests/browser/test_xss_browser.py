@@ -13,26 +13,21 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email.policy import default as default_policy
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from aiohttp import web
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.db import Database
 from bot.mail_models import SandboxMail
 from bot.models import Initiative
-from bot.settings import Settings
 from intake.processor import process_pending
 from intake.store import store_message
 from moderation.decisions import approve
 from moderation.models import Submission
-from tests.browser.conftest import LiveApp, free_port
+from tests.browser.conftest import LiveApp
 from tests.moderation_support import PASSWORD, add_user, use_fast_hashes
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.browser]
@@ -77,25 +72,6 @@ def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fast_hashes(monkeypatch)
 
 
-@pytest_asyncio.fixture
-async def xss_app(settings: Settings, sqlite_db: Database) -> AsyncIterator[LiveApp]:
-    """The full app with the mail sandbox: the sender delivers to the sandbox's SMTP."""
-    port, smtp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    live = settings.replace(
-        base_url=base, http_port=port, sandbox_enabled=True, sandbox_smtp_port=smtp_port,
-        sandbox_imap_port=free_port(), smtp_enabled=True, smtp_host="127.0.0.1",
-        smtp_port=smtp_port, smtp_security="plain")
-    runner = web.AppRunner(create_app(live, sqlite_db), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    try:
-        yield LiveApp(base, sqlite_db, live)
-    finally:
-        await runner.cleanup()
-
-
 async def assert_clean(page: Any, url: str) -> str:
     resp = await page.goto(url)
     assert resp is not None and resp.status < 500, (url, resp and resp.status)
@@ -120,8 +96,8 @@ async def wait_for_receipt(db: Database) -> SandboxMail:
     raise AssertionError("the answer never reached the sandbox")
 
 
-async def test_hostile_mail_stays_text_on_every_page(xss_app: LiveApp, page: Any) -> None:
-    app = xss_app
+async def test_hostile_mail_stays_text_on_every_page(sandbox_app: LiveApp, page: Any) -> None:
+    app = sandbox_app
     await store_message(app.db, HOSTILE_MAIL, source="lmtp")
     await process_pending(app.db, app.settings)
     async with app.db.read() as s:
