@@ -11,22 +11,19 @@ unsubscribe with one HTTPS POST whose body is ``List-Unsubscribe=One-Click``.
 * ``GET /unsubscribe/{token}`` never changes anything — link scanners and previews
   fetch URLs in mail — it shows a page with a button that makes the same POST.
 
-:func:`opt_out_contact` is the one place that opts a contact out; intake calls it for
-the mailto variant ("afmeld TOKEN").
+:func:`bot.contacts.opt_out_contact` is the one place that opts a contact out; intake
+calls it for the mailto variant ("afmeld TOKEN").
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
 from bot.appkeys import DB
-from bot.db import dbnow
-from bot.models import Contact, Initiative
-from bot.outbox import cancel_pending_for_contact
+from bot.contacts import opt_out_contact
+from bot.models import Contact
 from bot.pages import render
 from bot.tokens import lookup_token
 
@@ -65,26 +62,6 @@ i18n.register({
                          "our mails with the word \"unsubscribe\" instead.",
     },
 })
-
-
-async def opt_out_contact(session: AsyncSession, contact_id: int, *,
-                          now: datetime | None = None) -> Contact | None:
-    """Opt a contact out (in the caller's transaction): ``email_status = opted_out``,
-    ``opted_out_at``, their published entries flagged ``needs_new_contact`` and their
-    unsent reminders cancelled. Idempotent; returns the contact (None if unknown)."""
-    contact = await session.get(Contact, contact_id, populate_existing=True)
-    if contact is None:
-        return None
-    if contact.email_status != "opted_out":
-        contact.email_status = "opted_out"
-        contact.opted_out_at = now or dbnow()
-    await session.execute(
-        update(Initiative).where(Initiative.contact_id == contact.id,
-                                 Initiative.merged_into_id.is_(None))
-        .values(needs_new_contact=True).execution_options(synchronize_session=False))
-    await cancel_pending_for_contact(session, contact.id)
-    await session.flush()
-    return contact
 
 
 async def _contact_for(session: AsyncSession, token: str) -> Contact | None:

@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contacts import opt_out_contact
 from bot.db import dbnow
 from bot.mailtemplates import render_mail
 from bot.models import CONTACT_FIELDS, Contact, Initiative, OutboxMessage, ReplyToken
@@ -283,8 +284,6 @@ async def _opt_out(ctx: _Ctx) -> Outcome:
                                           "reason": "no contact with this address"})
     first_time = contact.email_status != "opted_out"
     # The same opt-out as the one-click link: flag the entries, cancel unsent reminders.
-    from bot.unsubscribe import opt_out_contact
-
     await opt_out_contact(ctx.session, contact.id)
     await record_event(ctx.session, actor=ACTOR, action="contact.opted_out",
                        detail={"contact_id": contact.id, "inbound_message_id": ctx.inbound.id,

@@ -1,0 +1,35 @@
+"""Contacts' e-mail status: the one place a contact is opted out.
+
+The one-click unsubscribe link (bot.unsubscribe) and an "afmeld" mail (intake.outcomes)
+both call :func:`opt_out_contact`, so the two paths cannot drift apart.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import dbnow
+from bot.models import Contact, Initiative
+from bot.outbox import cancel_pending_for_contact
+
+
+async def opt_out_contact(session: AsyncSession, contact_id: int, *,
+                          now: datetime | None = None) -> Contact | None:
+    """Opt a contact out (in the caller's transaction): ``email_status = opted_out``,
+    ``opted_out_at``, their published entries flagged ``needs_new_contact`` and their
+    unsent reminders cancelled. Idempotent; returns the contact (None if unknown)."""
+    contact = await session.get(Contact, contact_id, populate_existing=True)
+    if contact is None:
+        return None
+    if contact.email_status != "opted_out":
+        contact.email_status = "opted_out"
+        contact.opted_out_at = now or dbnow()
+    await session.execute(
+        update(Initiative).where(Initiative.contact_id == contact.id,
+                                 Initiative.merged_into_id.is_(None))
+        .values(needs_new_contact=True).execution_options(synchronize_session=False))
+    await cancel_pending_for_contact(session, contact.id)
+    await session.flush()
+    return contact
