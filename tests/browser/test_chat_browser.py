@@ -57,6 +57,14 @@ class ChatPage:
         button = self.page.locator(f".msg.live {selector}", has_text=label).first
         await self._turn(button.click)
 
+    async def answer_title_organisation_description(self) -> None:
+        """The first three answers of a registration, up to the status question."""
+        await self.wait_for_question("Hvad hedder initiativet?")
+        await self.type("Video til KOL-patienter")
+        await self.type("Aalborg Kommune")
+        await self.type("Sygeplejersker ser borgerne over video.", enter=False)
+        await self.wait_for_question("Hvad er initiativets status?")
+
     async def toggle(self, label: str) -> None:
         await self.page.locator(".msg.live button.toggle", has_text=label).click()
 
@@ -85,11 +93,7 @@ async def test_whole_registration_in_the_browser(page: Any, sandbox_app: LiveApp
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(f"{chat_server}/chat")
     chat = ChatPage(page)
-    await chat.wait_for_question("Hvad hedder initiativet?")
-    await chat.type("Video til KOL-patienter")
-    await chat.type("Aalborg Kommune")
-    await chat.type("Sygeplejersker ser borgerne over video.", enter=False)
-    await chat.wait_for_question("Hvad er initiativets status?")
+    await chat.answer_title_organisation_description()
     await chat.click("I drift", "button.choice")
     await chat.toggle("Kommune")
     await chat.toggle("Sygehus")
@@ -191,11 +195,7 @@ async def test_phone_screenshot_of_a_fresh_chat(browser: Any, live_app: LiveApp)
     try:
         await page.goto(f"{chat_server}/chat")
         chat = ChatPage(page)
-        await chat.wait_for_question("Hvad hedder initiativet?")
-        await chat.type("Video til KOL-patienter")
-        await chat.type("Aalborg Kommune")
-        await chat.type("Sygeplejersker ser borgerne over video.", enter=False)
-        await chat.wait_for_question("Hvad er initiativets status?")
+        await chat.answer_title_organisation_description()
         await page.screenshot(path=str(SHOTS / "chat_phone_status.png"), full_page=False)
         # Nothing overflows sideways on a phone.
         width = await page.evaluate("document.documentElement.scrollWidth")
