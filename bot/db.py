@@ -22,6 +22,7 @@ from sqlalchemy import JSON, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -29,9 +30,16 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from bot.sqlite_inline import inline_creator
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Every SQLite connection: WAL (readers never block the writer), foreign keys, and
+# synchronous=NORMAL — in WAL mode a commit survives a crash of the process (kill -9);
+# only a power cut can lose the last commits.
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON",
+                  "PRAGMA synchronous=NORMAL")
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -91,11 +99,16 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
-            self.engine = create_async_engine(url, echo=echo, connect_args=args)
+            # A file database runs its statements on the loop thread (see
+            # bot.sqlite_inline for why and how lock waits stay asynchronous); an
+            # in-memory one keeps aiosqlite's thread.
+            self.inline = bool(parsed.database) and parsed.database != ":memory:"
+            self.engine = self._sqlite_engine(url, echo, args)
             # A second engine on the same file whose transactions begin IMMEDIATE.
-            self.write_engine = create_async_engine(url, echo=echo, connect_args=args)
-            self._configure_sqlite(self.engine, begin="BEGIN")
-            self._configure_sqlite(self.write_engine, begin="BEGIN IMMEDIATE")
+            self.write_engine = self._sqlite_engine(url, echo, args)
+            self._configure_sqlite(self.engine, begin="BEGIN", inline=self.inline)
+            self._configure_sqlite(self.write_engine, begin="BEGIN IMMEDIATE",
+                                   inline=self.inline)
         else:
             self.engine = create_async_engine(url, echo=echo, pool_size=pool_size,
                                               max_overflow=pool_size, pool_pre_ping=True,
@@ -109,19 +122,29 @@ class Database:
         second process would have (tests of several instances use it)."""
         return Database(self.url, connect_args=self.connect_args, pool_size=self.pool_size)
 
+    def _sqlite_engine(self, url: str, echo: bool, args: dict[str, Any]) -> AsyncEngine:
+        if not self.inline:
+            return create_async_engine(url, echo=echo, connect_args=args)
+        database = make_url(url).database
+        assert database is not None
+        creator = inline_creator(database, busy_seconds=float(args["timeout"]),
+                                 pragmas=SQLITE_PRAGMAS)
+        return create_async_engine(url, echo=echo, async_creator=creator)
+
     @staticmethod
-    def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
+    def _configure_sqlite(engine: AsyncEngine, *, begin: str, inline: bool) -> None:
         sync_engine = engine.sync_engine
 
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            if inline:  # set up by inline_creator, which also owns the lock waits
+                return
             # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            for pragma in SQLITE_PRAGMAS:
+                cur.execute(pragma)
             cur.close()
 
         @event.listens_for(sync_engine, "begin")
@@ -134,6 +157,13 @@ class Database:
         async with self._write() as session:
             async with session.begin():
                 yield session
+
+    @asynccontextmanager
+    async def write_core(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a bare connection, for hot paths that run a few Core
+        statements (the sender's bookkeeping): no ORM session to set up and tear down."""
+        async with self.write_engine.begin() as conn:
+            yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -165,6 +195,17 @@ class Database:
                 log.warning("database not reachable (%s); retrying in %.0fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_delay)
+
+
+def insert_for(session: AsyncSession | AsyncConnection, table: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the session's database (SQLite ≥ 3.35
+    and PostgreSQL share the syntax; SQLAlchemy has one construct per dialect)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    insert_fn: Any = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+    return insert_fn(table)
 
 
 def is_transient_db_error(exc: BaseException) -> bool:

@@ -24,16 +24,18 @@ from datetime import datetime, timedelta
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import Database, dbnow, utcnow
+from bot.db import Database, dbnow, insert_for, utcnow
 from bot.mailtemplates import RenderedMail
 from bot.models import CampaignStep, Contact, Initiative, OutboxMessage
 from bot.settings import Settings
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_STEPS = cast(Table, CampaignStep.__table__)
 
 # Our Message-IDs start with this, so intake recognises replies to our own mail by
 # In-Reply-To/References even when the reply token was lost.
@@ -152,11 +154,6 @@ async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
     returned (the caller's action was done before: a retry or a second instance).
     ``not_before`` (naive UTC) delays the first attempt.
     """
-    if idempotency_key is not None:
-        existing = await session.scalar(select(OutboxMessage.id).where(
-            OutboxMessage.idempotency_key == idempotency_key))
-        if existing is not None:
-            return None
     row = new_row(message, kind=kind, idempotency_key=idempotency_key, contact_id=contact_id,
                   initiative_id=initiative_id, submission_id=submission_id,
                   not_before=not_before)
@@ -164,13 +161,18 @@ async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
         session.add(row)
         await session.flush()
         return row
-    # A concurrent writer may take the key between our check and insert: a savepoint keeps
-    # the caller's transaction alive when the unique constraint says so.
-    try:
-        async with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
+    # One statement whatever happened before: the unique key decides, also against a
+    # concurrent writer (ON CONFLICT DO NOTHING leaves the caller's transaction intact).
+    # Unset attributes are left out, so the columns' own defaults apply as in a flush.
+    values = {c.key: getattr(row, c.key) for c in _OUTBOX.columns
+              if c.key != "id" and getattr(row, c.key) is not None}
+    new_id = await session.scalar(
+        insert_for(session, _OUTBOX).values(**values)
+        .on_conflict_do_nothing(index_elements=[_OUTBOX.c.idempotency_key])
+        .returning(_OUTBOX.c.id))
+    if new_id is None:
         return None
+    row.id = new_id
     return row
 
 
@@ -240,29 +242,30 @@ async def claim_due(db: Database, *, owner: str, now: datetime, limit: int,
                     r.attempts, r.contact_id, lease_until) for r in rows]
 
 
-async def _mark_sent(session: AsyncSession, ids: list[int], now: datetime) -> None:
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-        .values(state="sent", sent_at=now, lease_owner=None, lease_until=None,
-                smtp_code=250, last_error=None)
-        .execution_options(synchronize_session=False))
-    await session.execute(
-        update(CampaignStep).where(CampaignStep.outbox_id.in_(ids))
-        .values(state="sent").execution_options(synchronize_session=False))
+# The sender records every accepted mail: two Core statements with fixed SQL, run as
+# executemany on a bare connection (compiled once, cached), not ORM bulk updates whose
+# IN lists are re-rendered for every new length.
+_MARK_SENT = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
+              .values(state="sent", sent_at=bindparam("b_now"), lease_owner=None,
+                      lease_until=None, smtp_code=250, last_error=None))
+_MARK_STEP_SENT = (update(_STEPS).where(_STEPS.c.outbox_id == bindparam("b_id"))
+                   .values(state="sent"))
 
 
 async def record_sent(db: Database, claimed: Claimed, *, now: datetime, code: int | None,
                       response: str = "") -> None:
     """The server accepted the mail (RFC 5321 §4.2.1: 250 after DATA)."""
-    async with db.write() as session:
-        await _mark_sent(session, [claimed.id], now)
+    await record_sent_many(db, [claimed], now=now)
 
 
 async def record_sent_many(db: Database, claimed: list[Claimed], *, now: datetime) -> None:
     """Record several accepted mails in one transaction (the sender batches these)."""
-    if claimed:
-        async with db.write() as session:
-            await _mark_sent(session, [c.id for c in claimed], now)
+    if not claimed:
+        return
+    params = [{"b_id": c.id, "b_now": now} for c in claimed]
+    async with db.write_core() as conn:
+        await conn.execute(_MARK_SENT, params)
+        await conn.execute(_MARK_STEP_SENT, params)
 
 
 def backoff_seconds(attempts: int, *, base: float = 60.0, cap: float = 6 * 3600.0,

@@ -18,11 +18,9 @@ from email.policy import compat32
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import utcnow
+from bot.db import insert_for, utcnow
 from bot.mailtemplates import render_mail
 from bot.outbox import compose, enqueue
 from bot.settings import Settings
@@ -80,10 +78,8 @@ async def take_answer_slot(session: AsyncSession, address: str, limit: int, *,
     so two workers answering the same address at once both count.
     """
     key = (day or utcnow().date()).isoformat()
-    bind = session.get_bind()
-    dialect = bind.dialect.name
-    insert_fn: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert_fn(AutoAnswerCount).values(address=address.lower(), day=key, count=1)
+    stmt = insert_for(session, AutoAnswerCount).values(address=address.lower(), day=key,
+                                                       count=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=[AutoAnswerCount.address, AutoAnswerCount.day],
         set_={"count": AutoAnswerCount.count + 1}).returning(AutoAnswerCount.count)
