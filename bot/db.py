@@ -83,7 +83,8 @@ class Database:
     """
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5,
-                 connect_args: dict[str, Any] | None = None) -> None:
+                 connect_args: dict[str, Any] | None = None,
+                 sqlite_inline: bool = True) -> None:
         # Every model module must be imported before the first query, or a mapper whose
         # foreign keys point into a module nobody imported yet fails to configure.
         import bot.schema  # noqa: F401
@@ -95,6 +96,7 @@ class Database:
         args = dict(connect_args or {})
         self.connect_args = dict(args)
         self.pool_size = pool_size
+        self.inline = False
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +104,8 @@ class Database:
             # A file database runs its statements on the loop thread (see
             # bot.sqlite_inline for why and how lock waits stay asynchronous); an
             # in-memory one keeps aiosqlite's thread.
-            self.inline = bool(parsed.database) and parsed.database != ":memory:"
+            self.inline = (sqlite_inline and bool(parsed.database)
+                           and parsed.database != ":memory:")
             self.engine = self._sqlite_engine(url, echo, args)
             # A second engine on the same file whose transactions begin IMMEDIATE.
             self.write_engine = self._sqlite_engine(url, echo, args)
@@ -120,7 +123,8 @@ class Database:
     def clone(self) -> Database:
         """Another Database on the same URL with its own connection pools — what a
         second process would have (tests of several instances use it)."""
-        return Database(self.url, connect_args=self.connect_args, pool_size=self.pool_size)
+        return Database(self.url, connect_args=self.connect_args, pool_size=self.pool_size,
+                        sqlite_inline=self.inline or not self.is_sqlite)
 
     def _sqlite_engine(self, url: str, echo: bool, args: dict[str, Any]) -> AsyncEngine:
         if not self.inline:
