@@ -47,7 +47,7 @@ from bot.settings import Settings
 from bot.tokens import TOKEN_RE, issue_token, lookup_token
 from intake.answers import answer_block_reason, queue_answer, take_answer_slot
 from intake.fields import MANDATORY_FIELDS, Problem, form_label
-from intake.models import BounceEvent, InboundMessage
+from intake.models import BounceEvent
 from intake.parse import ParseResult
 from moderation.audit import record_event
 from moderation.duplicates import find_duplicates
@@ -150,7 +150,7 @@ def _problem_dicts(problems: list[Problem]) -> list[dict[str, str]]:
 class _Ctx:
     session: AsyncSession
     settings: Settings
-    inbound: InboundMessage
+    inbound_id: int
     parsed: ParseResult
     headers: Message
     own_mail: bool = False
@@ -169,10 +169,11 @@ class _Ctx:
         return (self.parsed.from_name or "").replace("\x00", "")[:200] or None
 
 
-async def apply_outcome(session: AsyncSession, settings: Settings, inbound: InboundMessage,
+async def apply_outcome(session: AsyncSession, settings: Settings, inbound_id: int,
                         parsed: ParseResult, headers: Message) -> Outcome:
-    """Turn one parsed message into its outcome, in the caller's transaction."""
-    ctx = _Ctx(session, settings, inbound, parsed, headers)
+    """Turn one parsed message (stored as ``inbound_id``) into its outcome, in the
+    caller's transaction."""
+    ctx = _Ctx(session, settings, inbound_id, parsed, headers)
     if is_own_address(ctx.sender, settings):
         ctx.own_mail = True
         return Outcome("own_mail", detail={"reason": "From is our own address"})
@@ -252,7 +253,7 @@ async def _bounce(ctx: _Ctx) -> Outcome:
         contact = await ctx.session.scalar(select(Contact).where(Contact.email == recipient))
     ctx.session.add(BounceEvent(address=recipient or "(unknown)",
                                 contact_id=contact.id if contact else None, status=status,
-                                permanent=permanent, inbound_message_id=ctx.inbound.id))
+                                permanent=permanent, inbound_message_id=ctx.inbound_id))
     detail: dict[str, Any] = {"recipient": recipient or None, "status": status,
                               "permanent": permanent}
     if contact is not None:
@@ -266,7 +267,7 @@ async def _bounce(ctx: _Ctx) -> Outcome:
                 Initiative.contact_id == contact.id).values(needs_new_contact=True))
             await record_event(ctx.session, actor=ACTOR, action="contact.bouncing",
                                detail={"contact_id": contact.id, "status": status,
-                                       "inbound_message_id": ctx.inbound.id})
+                                       "inbound_message_id": ctx.inbound_id})
             log.info("contact %s (%s) is now bouncing", contact.id, recipient)
     return Outcome("bounce", detail=detail)
 
@@ -286,7 +287,7 @@ async def _opt_out(ctx: _Ctx) -> Outcome:
     # The same opt-out as the one-click link: flag the entries, cancel unsent reminders.
     await opt_out_contact(ctx.session, contact.id)
     await record_event(ctx.session, actor=ACTOR, action="contact.opted_out",
-                       detail={"contact_id": contact.id, "inbound_message_id": ctx.inbound.id,
+                       detail={"contact_id": contact.id, "inbound_message_id": ctx.inbound_id,
                                "channel": "email"})
     log.info("contact %s opted out by mail", contact.id)
     detail: dict[str, Any] = {"contact_id": contact.id}
@@ -312,7 +313,7 @@ async def _opt_out_confirmation(ctx: _Ctx, contact: Contact) -> str:
     msg = compose(ctx.settings, to_addr=contact.email or ctx.sender, mail=mail, kind="opt_out",
                   to_name=contact.name, in_reply_to=ctx.parsed.message_id)
     row = await enqueue(ctx.session, msg, kind="opt_out",
-                        idempotency_key=f"answer:{ctx.inbound.id}", contact_id=contact.id)
+                        idempotency_key=f"answer:{ctx.inbound_id}", contact_id=contact.id)
     return "opt_out" if row is not None else "already_queued"
 
 
@@ -334,8 +335,8 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
         ctx.session, kind=kind, channel="email", proposed=changes, initiative=initiative,
         problems=_problem_dicts(parsed.problems), flags=flags, sender_email=ctx.sender,
         sender_name=ctx.sender_name, language=ctx.lang, token_matched=token_matched,
-        auth_results=parsed.auth_results, inbound_message_id=ctx.inbound.id,
-        idempotency_key=f"inbound:{ctx.inbound.id}", note=_note(parsed), actor=ACTOR)
+        auth_results=parsed.auth_results, inbound_message_id=ctx.inbound_id,
+        idempotency_key=f"inbound:{ctx.inbound_id}", note=_note(parsed), actor=ACTOR)
     if token_matched and token_row.used_at is None and token_row.token_hash:
         token_row.used_at = dbnow()
     detail: dict[str, Any] = {"token_purpose": token_row.purpose, "token_matched": token_matched,
@@ -399,7 +400,7 @@ async def _merge_into_submission(ctx: _Ctx, sub: Submission, token_row: ReplyTok
         token_row.used_at = dbnow()
     await record_event(ctx.session, actor=ACTOR, action="submission.info_received",
                        submission_id=sub.id, initiative_id=sub.initiative_id,
-                       detail={"inbound_message_id": ctx.inbound.id,
+                       detail={"inbound_message_id": ctx.inbound_id,
                                "fields": sorted(fields), "from_state": previous_state,
                                "sender": ctx.sender})
     detail: dict[str, Any] = {"token_purpose": token_row.purpose, "submission_id": sub.id,
@@ -438,7 +439,7 @@ async def _new_submission(ctx: _Ctx) -> Outcome:
         problems=_problem_dicts(problems), flags=flags, sender_email=ctx.sender,
         sender_name=ctx.sender_name, language=ctx.lang,
         token_matched=False, auth_results=parsed.auth_results,
-        inbound_message_id=ctx.inbound.id, idempotency_key=f"inbound:{ctx.inbound.id}",
+        inbound_message_id=ctx.inbound_id, idempotency_key=f"inbound:{ctx.inbound_id}",
         note=_note(parsed), duplicate_candidates=candidates, actor=ACTOR)
     detail: dict[str, Any] = {"kind": "new", "flags": flags,
                               "duplicates": [c.get("initiative_id") for c in candidates]}
@@ -462,7 +463,7 @@ async def _answer(ctx: _Ctx, *, problems: list[Problem], title: str | None,
         return f"suppressed:{reason}"
     assert ctx.sender is not None
     if not await take_answer_slot(ctx.session, ctx.sender, ctx.settings.auto_answers_per_day):
-        log.info("inbound %s: daily answer limit reached for %s", ctx.inbound.id, ctx.sender)
+        log.info("inbound %s: daily answer limit reached for %s", ctx.inbound_id, ctx.sender)
         return "suppressed:daily_limit"
     answer = "problems" if problems else "receipt"
     # The Message-ID is fixed now so the token remembers which mail carried it (the
@@ -471,7 +472,7 @@ async def _answer(ctx: _Ctx, *, problems: list[Problem], title: str | None,
     token = await issue_token(ctx.session, purpose=answer, outbox_message_id=message_id,
                               **token_args)
     queued = await queue_answer(
-        ctx.session, ctx.settings, inbound_id=ctx.inbound.id, answer=answer,
+        ctx.session, ctx.settings, inbound_id=ctx.inbound_id, answer=answer,
         to_addr=ctx.sender, to_name=ctx.sender_name, lang=ctx.lang,
         in_reply_to=ctx.parsed.message_id, token=token, title=title,
         submission_kind=kind, changed=changed, problems=[p.message for p in problems],

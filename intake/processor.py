@@ -22,7 +22,9 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, func, select, update
 
 from bot.db import Database, dbnow
 from bot.settings import Settings
@@ -36,6 +38,19 @@ from intake.store import Claimed, claim_batch, release_failed, release_unprocess
 log = logging.getLogger(__name__)
 
 THREAD_PARSE_BYTES = 256 * 1024
+
+# The two statements around every outcome, built once (Core, cached compilation): the
+# lease check and the final "done" — no ORM load of the raw bytes a second time.
+_INBOUND = cast(Table, InboundMessage.__table__)
+_OURS = (_INBOUND.c.id == bindparam("b_id"), _INBOUND.c.state == "stored",
+         _INBOUND.c.lease_owner == bindparam("b_owner"))
+_HOLDS_LEASE = select(_INBOUND.c.id).where(*_OURS)
+_MARK_DONE = update(_INBOUND).where(*_OURS).values(
+    state="done", kind=bindparam("b_kind"), outcome=bindparam("b_outcome"),
+    processed_at=bindparam("b_now"), lease_owner=None, lease_until=None, last_error=None,
+    from_addr=func.coalesce(bindparam("b_from"), _INBOUND.c.from_addr),
+    subject=func.coalesce(bindparam("b_subject"), _INBOUND.c.subject),
+    detail=bindparam("b_detail"))
 
 
 def _clean(text: str | None) -> str:
@@ -58,22 +73,23 @@ async def process_claimed(db: Database, settings: Settings, claimed: Claimed,
     (another worker took the message over: it does the work, we do nothing)."""
     parsed = await parse_raw(claimed.raw, settings)
     headers = parse_headers(claimed.raw)
+    lease = {"b_id": claimed.id, "b_owner": owner}
     async with db.write() as session:
-        row = await session.get(InboundMessage, claimed.id)
-        if row is None or row.state != "stored" or row.lease_owner != owner:
+        # Still ours? (On PostgreSQL the row lock also keeps SKIP LOCKED claimers off it
+        # until we commit; on SQLite BEGIN IMMEDIATE already serialises writers.)
+        held = _HOLDS_LEASE.with_for_update() if db.is_postgres else _HOLDS_LEASE
+        if await session.scalar(held, lease) is None:
             log.warning("inbound %s: lease lost before commit; leaving it", claimed.id)
             return None
-        outcome = await apply_outcome(session, settings, row, parsed, headers)
-        row.state, row.kind, row.outcome = "done", parsed.kind, outcome.outcome
-        row.processed_at, row.lease_owner, row.lease_until = dbnow(), None, None
-        row.last_error = None
-        row.from_addr = _clean(parsed.from_addr or row.from_addr)[:320] or None
-        row.subject = _clean(parsed.subject or row.subject)[:1000] or None
+        outcome = await apply_outcome(session, settings, claimed.id, parsed, headers)
         detail = dict(outcome.detail)
         if outcome.submission_id is not None:
             detail["submission_id"] = outcome.submission_id
         detail["language"] = parsed.language
-        row.detail = detail
+        await session.execute(_MARK_DONE, {
+            **lease, "b_kind": parsed.kind, "b_outcome": outcome.outcome, "b_now": dbnow(),
+            "b_from": _clean(parsed.from_addr)[:320] or None,
+            "b_subject": _clean(parsed.subject)[:1000] or None, "b_detail": detail})
     log.info("inbound %s: %s → %s%s", claimed.id, parsed.kind, outcome.outcome,
              f" (submission {outcome.submission_id})" if outcome.submission_id else "")
     return outcome
