@@ -4,7 +4,10 @@
    with the outbox worker to a local aiosmtpd sink (a separate process that accepts
    everything), and — in the same run, to the same sink — sends the same messages
    with one ``aiosmtplib.send`` per message (a new connection each), the naive way.
-   Prints mails per second for both and their ratio (goal: the worker ≥ 5×).
+   Prints mails per second for both and their ratio (goal: the worker ≥ 5×), and the
+   ceiling: the same mails over the same number of reused connections with no database
+   at all, with the share of time the sink process was busy (when the sink is the
+   bottleneck, no sender can beat that figure on this machine).
 2. Times planning (the one due-entries query + the pure planner) as the registry grows
    1,000 → 10,000 → 100,000 stale entries, and prints the time per entry (goal: linear
    or better).
@@ -111,6 +114,34 @@ def start_sink(rtt_ms: float = 0.0, cert: str | None = None) -> tuple[Any, int]:
     return proc, port
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of a process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    import os
+
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def reused_connections(raws: list[tuple[str, str, bytes]], port: int, concurrency: int,
+                             starttls: bool) -> float:
+    """Seconds to send ``raws`` over ``concurrency`` reused connections with no database:
+    the SMTP ceiling the outbox worker could reach against this sink on this machine."""
+    async def one(part: list[tuple[str, str, bytes]]) -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=starttls,
+                                 validate_certs=False, local_hostname="bench")
+        await client.connect()
+        for mail_from, to, raw in part:
+            await client.sendmail(mail_from, [to], raw)
+        await client.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*[one(raws[i::concurrency]) for i in range(concurrency)])
+    return time.perf_counter() - start
+
+
 # ---------------------------------------------------------------------------------------
 # Data
 
@@ -210,18 +241,25 @@ async def sending(args: argparse.Namespace, folder: Path) -> None:
                                            validate_certs=False, local_hostname="bench")
             sender = OutboxSender(settings, db, idle_seconds=0.01, client_factory=factory,
                                   record_every=args.record_every)
-            t3 = time.perf_counter()
+            s3, t3 = cpu_seconds(proc.pid), time.perf_counter()
             sent = await sender.drain()
-            t4 = time.perf_counter()
+            s4, t4 = cpu_seconds(proc.pid), time.perf_counter()
             connects = sum(c.connects for c in sender.connections)
             await sender.stop()
             worker_rate = sent / (t4 - t3)
             print(f"outbox worker: {sent} mails in {t4 - t3:.2f}s = {worker_rate:.0f} mails/s "
                   f"({args.concurrency} connections, {connects} connects; claims, SMTP and "
-                  f"the 'sent' commits (every {args.record_every} mail(s)) included)")
+                  f"the 'sent' commits (every {args.record_every} mail(s)) included); "
+                  f"the sink was busy {(s4 - s3) / (t4 - t3):.0%} of the time")
         finally:
             await db.dispose()
 
+        s_c = cpu_seconds(proc.pid)
+        ceiling_s = await reused_connections(raws, port, args.concurrency, bool(cert))
+        ceiling = len(raws) / ceiling_s
+        sink_busy = (cpu_seconds(proc.pid) - s_c) / ceiling_s
+        print(f"ceiling: the same mails over {args.concurrency} reused connections with no "
+              f"database: {ceiling:.0f} mails/s (the sink busy {sink_busy:.0%} of the time)")
         t5 = time.perf_counter()
         for mail_from, to, raw in raws:
             await aiosmtplib.send(raw, sender=mail_from, recipients=[to],
@@ -231,7 +269,9 @@ async def sending(args: argparse.Namespace, folder: Path) -> None:
         base_rate = len(raws) / (t6 - t5)
         print(f"baseline aiosmtplib.send per message (new connection each, no database): "
               f"{len(raws)} mails in {t6 - t5:.2f}s = {base_rate:.0f} mails/s")
-        print(f"ratio worker / baseline: {worker_rate / base_rate:.1f}x (goal >= 5x)")
+        print(f"ratio worker / baseline: {worker_rate / base_rate:.1f}x (goal >= 5x); "
+              f"ceiling / baseline: {ceiling / base_rate:.1f}x; worker / ceiling: "
+              f"{worker_rate / ceiling:.0%}")
     finally:
         proc.terminate()
         proc.join(10)
