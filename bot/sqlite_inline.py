@@ -10,13 +10,16 @@ statements themselves take microseconds and can run on the loop thread without h
 it up.
 
 What does block in SQLite is waiting for another connection's write lock — SQLite's busy
-handler sleeps inside the C call. So these connections run with ``busy_timeout = 0`` and
-this module does the waiting itself: a statement that gets ``SQLITE_BUSY`` outside a
-transaction (``BEGIN IMMEDIATE`` above all) or at ``COMMIT`` is retried after an
-``asyncio.sleep`` with backoff, up to ``busy_seconds``. Inside a transaction SQLite says
-the statement must not simply be retried (https://sqlite.org/rescode.html#busy), so there
-the error is raised like any other. The event loop keeps serving IMAP, LMTP and the web
-while a writer waits.
+handler sleeps inside the C call. So this module does that waiting itself: a statement
+that may be retried — one outside a transaction (``BEGIN IMMEDIATE`` above all) or a
+``COMMIT`` — runs with ``busy_timeout = 0`` and, on ``SQLITE_BUSY``, is retried after an
+``asyncio.sleep`` with backoff, up to ``busy_seconds``. The event loop keeps serving IMAP,
+LMTP and the web while a writer waits. Inside a transaction SQLite says a busy statement
+must not simply be retried (https://sqlite.org/rescode.html#busy); there the connection's
+short backstop timeout (``IN_TRANSACTION_BUSY_MS``, for the rare WAL cases such as
+recovery after a crash) applies and then the error is raised like any other. A write
+transaction started with ``BEGIN IMMEDIATE`` already holds the lock, so its own
+statements do not wait.
 
 The shim implements the slice of aiosqlite's ``Connection``/``Cursor`` interface that
 SQLAlchemy's adapter (``sqlalchemy.dialects.sqlite.aiosqlite``) calls, and is plugged in
@@ -32,6 +35,7 @@ from typing import Any
 
 BUSY_FIRST_DELAY = 0.001
 BUSY_MAX_DELAY = 0.05
+IN_TRANSACTION_BUSY_MS = 100
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -137,11 +141,14 @@ class InlineConnection:
         deadline = loop.time() + self.busy_seconds
         delay = BUSY_FIRST_DELAY
         while True:
+            self._conn.execute("PRAGMA busy_timeout=0")
             try:
                 return fn(*args)
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or loop.time() >= deadline:
                     raise
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout={IN_TRANSACTION_BUSY_MS}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, BUSY_MAX_DELAY)
 
@@ -174,8 +181,8 @@ def inline_creator(path: str, *, busy_seconds: float,
     """An ``async_creator`` for :func:`sqlalchemy.ext.asyncio.create_async_engine`.
 
     Connections start in autocommit mode (``isolation_level=None``: SQLAlchemy's begin
-    event issues ``BEGIN``/``BEGIN IMMEDIATE`` itself) with ``busy_timeout = 0`` (the
-    waiting is done here, asynchronously) and then run ``pragmas``.
+    event issues ``BEGIN``/``BEGIN IMMEDIATE`` itself; lock waits outside a transaction
+    are done here, asynchronously) and then run ``pragmas``.
     """
 
     async def create() -> InlineConnection:
@@ -183,7 +190,6 @@ def inline_creator(path: str, *, busy_seconds: float,
         # garbage collector; all use is serialised by the adapter's mutex.
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         wrapped = InlineConnection(conn, busy_seconds=busy_seconds)
-        conn.execute("PRAGMA busy_timeout=0")
         for pragma in pragmas:
             await wrapped._run(conn.execute, pragma)
         return wrapped
