@@ -44,8 +44,10 @@ batches. :class:`CampaignScheduler` runs a tick every ``campaign_tick_seconds``.
 """
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -199,6 +201,28 @@ def skip_reason(entry: DueEntry) -> str | None:
     return None
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while many small acyclic objects are built.
+
+    Loading 100,000 due entries allocates several hundred thousand objects, and every
+    burst of allocations sets off a collection that walks the whole, growing heap: the
+    load became superlinear (``benchmarks/campaign.py``: 12.6 → 15.9 µs per entry from
+    1,000 to 100,000 entries; with the collector paused a flat ~11 µs). Result rows,
+    tuples and these dataclasses hold no reference cycles, so the collector has nothing
+    to find in them; reference counting still frees everything as usual. (Other tasks
+    that run during the query's await see the collector paused for that moment, which
+    costs them nothing but a later collection.)
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def plan(entries: Iterable[DueEntry], steps: Mapping[int, StepInfo], now: datetime,
          settings: Settings, *, ignore_window: bool = False) -> Plan:
     """Decide the steps due at ``now`` (pure: no I/O, no clock).
@@ -207,6 +231,12 @@ def plan(entries: Iterable[DueEntry], steps: Mapping[int, StepInfo], now: dateti
     cycle (step 4) does not need the window. The result is ordered by entry id, so
     concurrent planners insert in the same order (no lock-order deadlocks on
     PostgreSQL)."""
+    with _gc_paused():  # thousands of small acyclic objects (see _gc_paused)
+        return _plan(entries, steps, now, settings, ignore_window=ignore_window)
+
+
+def _plan(entries: Iterable[DueEntry], steps: Mapping[int, StepInfo], now: datetime,
+          settings: Settings, *, ignore_window: bool) -> Plan:
     window = ignore_window or in_sending_window(now, settings)
     result = Plan(now=now, in_window=window)
     for entry in sorted(entries, key=lambda e: e.id):
@@ -263,12 +293,14 @@ async def load_due(session: AsyncSession, now: datetime, settings: Settings
         .order_by(Initiative.id))
     entries: list[DueEntry] = []
     steps: dict[int, StepInfo] = {}
-    for row in (await session.execute(query)).all():
-        entries.append(DueEntry(row.id, row.created_at, row.last_confirmed_at,
-                                row.contact_id, row.email, row.email_status,
-                                row.language or "da"))
-        if row.cycle is not None:
-            steps[row.id] = StepInfo(row.cycle, row.step, row.state, row.step_created_at)
+    with _gc_paused():
+        for row in (await session.execute(query)).all():
+            entries.append(DueEntry(row.id, row.created_at, row.last_confirmed_at,
+                                    row.contact_id, row.email, row.email_status,
+                                    row.language or "da"))
+            if row.cycle is not None:
+                steps[row.id] = StepInfo(row.cycle, row.step, row.state,
+                                         row.step_created_at)
     return entries, steps
 
 
