@@ -4,10 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import insert_for
 from bot.models import Initiative
 from moderation.audit import record_event
 from moderation.models import Submission
@@ -31,14 +30,9 @@ async def create_submission(session: AsyncSession, *, kind: str, channel: str,
                             duplicate_candidates: list[dict[str, Any]] | None = None,
                             actor: str = "system") -> Submission | None:
     """Queue a proposal; returns None when ``idempotency_key`` was queued before."""
-    if idempotency_key is not None:
-        existing = await session.scalar(select(Submission.id).where(
-            Submission.idempotency_key == idempotency_key))
-        if existing is not None:
-            return None
     regions = list(proposed.get("regions") or (initiative.regions if initiative else []) or [])
     flag_list = sorted(set(flags) | ({"problems"} if problems else set()))
-    sub = Submission(
+    values: dict[str, Any] = dict(
         kind=kind, channel=channel, state=state, proposed=dict(proposed),
         initiative_id=initiative.id if initiative else None,
         base_version=initiative.version if initiative else None,
@@ -48,13 +42,20 @@ async def create_submission(session: AsyncSession, *, kind: str, channel: str,
         sender_name=sender_name, language=language, token_matched=token_matched,
         auth_results=auth_results, inbound_message_id=inbound_message_id,
         idempotency_key=idempotency_key, note=note)
-    try:
-        async with session.begin_nested():
-            session.add(sub)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        return None
+    sub: Submission | None
+    if idempotency_key is None:
+        sub = Submission(**values)
+        session.add(sub)
+        await session.flush()
+    else:
+        # One statement: the unique key decides (also against a concurrent writer), and
+        # RETURNING hands back the ORM object; a key used before gives no row.
+        sub = await session.scalar(
+            insert_for(session, Submission).values(**values)
+            .on_conflict_do_nothing(index_elements=[Submission.idempotency_key])
+            .returning(Submission))
+        if sub is None:
+            return None
     await record_event(session, actor=actor, action="submission.created",
                        submission_id=sub.id, initiative_id=sub.initiative_id,
                        detail={"kind": kind, "channel": channel})
