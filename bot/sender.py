@@ -255,17 +255,8 @@ class OutboxSender(LoopWorker):
         return len(claimed) - len(untried)
 
     async def _flush_sent(self) -> None:
-        """Record the accepted mails not recorded yet (one transaction).
-
-        Group commit: the first connection here yields one turn of the event loop
-        before taking the list, so the connections whose 250 arrived in the same turn
-        add theirs and share its transaction. Each connection still waits for the
-        commit of its own mail before sending the next, so a crash leaves at most one
-        accepted-but-unrecorded mail per connection — the same bound as one commit
-        per mail, with a fraction of the transactions when the relay is fast.
-        """
+        """Record the accepted mails not recorded yet (one transaction)."""
         async with self._record_lock:
-            await asyncio.sleep(0)
             pending, self._sent_pending = self._sent_pending, []
             if pending:
                 await outbox.record_sent_many(self.db, pending, now=self.clock())
