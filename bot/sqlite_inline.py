@@ -130,9 +130,9 @@ class InlineConnection:
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., Any], *args: Any, commit: bool = False) -> Any:
         """Call ``fn``; on SQLITE_BUSY where a retry is allowed, sleep and try again."""
-        retryable = not self._conn.in_transaction
+        retryable = commit or not self._conn.in_transaction
         if not retryable and args and isinstance(args[0], str):
             retryable = args[0].lstrip()[:6].upper() == "COMMIT"
         if not retryable:
@@ -160,7 +160,7 @@ class InlineConnection:
         return await cur.execute(sql, parameters)
 
     async def commit(self) -> None:
-        await self._run(self._conn.commit)
+        await self._run(self._conn.commit, commit=True)
 
     async def rollback(self) -> None:
         self._conn.rollback()

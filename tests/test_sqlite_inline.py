@@ -111,3 +111,28 @@ async def test_the_wait_ends_with_database_is_locked(tmp_path: Path) -> None:
         await db.dispose()
     finally:
         holder.close()
+
+
+@pytest.mark.asyncio
+async def test_only_statements_that_may_be_retried_are(tmp_path: Path) -> None:
+    """Outside a transaction and at COMMIT a busy statement is retried; inside a
+    transaction it is raised (https://sqlite.org/rescode.html#busy)."""
+    conn = await inline_creator(str(tmp_path / "r.db"), busy_seconds=5)()
+    calls = 0
+
+    def busy_twice() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return "ok"
+
+    assert await conn._run(busy_twice) == "ok" and calls == 3
+    await conn.execute("BEGIN IMMEDIATE")
+    calls = 0
+    with pytest.raises(sqlite3.OperationalError):
+        await conn._run(busy_twice)
+    calls = 0
+    assert await conn._run(busy_twice, commit=True) == "ok" and calls == 3
+    await conn.rollback()
+    await conn.close()
