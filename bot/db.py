@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, MetaData, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -96,6 +98,7 @@ class Database:
         args = dict(connect_args or {})
         self.connect_args = dict(args)
         self.pool_size = pool_size
+        self.sqlite_inline = sqlite_inline
         self.inline = False
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
@@ -106,9 +109,9 @@ class Database:
             # in-memory one keeps aiosqlite's thread.
             self.inline = (sqlite_inline and bool(parsed.database)
                            and parsed.database != ":memory:")
-            self.engine = self._sqlite_engine(url, echo, args)
+            self.engine = self._sqlite_engine(url, parsed.database, echo, args)
             # A second engine on the same file whose transactions begin IMMEDIATE.
-            self.write_engine = self._sqlite_engine(url, echo, args)
+            self.write_engine = self._sqlite_engine(url, parsed.database, echo, args)
             self._configure_sqlite(self.engine, begin="BEGIN", inline=self.inline)
             self._configure_sqlite(self.write_engine, begin="BEGIN IMMEDIATE",
                                    inline=self.inline)
@@ -124,13 +127,12 @@ class Database:
         """Another Database on the same URL with its own connection pools — what a
         second process would have (tests of several instances use it)."""
         return Database(self.url, connect_args=self.connect_args, pool_size=self.pool_size,
-                        sqlite_inline=self.inline or not self.is_sqlite)
+                        sqlite_inline=self.sqlite_inline)
 
-    def _sqlite_engine(self, url: str, echo: bool, args: dict[str, Any]) -> AsyncEngine:
-        if not self.inline:
+    def _sqlite_engine(self, url: str, database: str | None, echo: bool,
+                       args: dict[str, Any]) -> AsyncEngine:
+        if not self.inline or database is None:
             return create_async_engine(url, echo=echo, connect_args=args)
-        database = make_url(url).database
-        assert database is not None
         creator = inline_creator(database, busy_seconds=float(args["timeout"]),
                                  pragmas=SQLITE_PRAGMAS)
         return create_async_engine(url, echo=echo, async_creator=creator)
@@ -204,9 +206,6 @@ class Database:
 def insert_for(session: AsyncSession | AsyncConnection, table: Any) -> Any:
     """``INSERT`` with ``ON CONFLICT`` support for the session's database (SQLite ≥ 3.35
     and PostgreSQL share the syntax; SQLAlchemy has one construct per dialect)."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
     bind = session.get_bind() if isinstance(session, AsyncSession) else session
     insert_fn: Any = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
     return insert_fn(table)

@@ -126,16 +126,9 @@ class InlineConnection:
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
     async def _run(self, fn: Callable[..., Any], *args: Any, commit: bool = False) -> Any:
         """Call ``fn``; on SQLITE_BUSY where a retry is allowed, sleep and try again."""
-        retryable = commit or not self._conn.in_transaction
-        if not retryable and args and isinstance(args[0], str):
-            retryable = args[0].lstrip()[:6].upper() == "COMMIT"
-        if not retryable:
+        if self._conn.in_transaction and not commit:  # see the module docstring
             return fn(*args)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.busy_seconds

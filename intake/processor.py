@@ -44,7 +44,9 @@ THREAD_PARSE_BYTES = 256 * 1024
 _INBOUND = cast(Table, InboundMessage.__table__)
 _OURS = (_INBOUND.c.id == bindparam("b_id"), _INBOUND.c.state == "stored",
          _INBOUND.c.lease_owner == bindparam("b_owner"))
-_HOLDS_LEASE = select(_INBOUND.c.id).where(*_OURS)
+# FOR UPDATE: on PostgreSQL the row lock keeps SKIP LOCKED claimers off the row until we
+# commit; SQLite renders no FOR UPDATE (BEGIN IMMEDIATE already serialises writers).
+_HOLDS_LEASE = select(_INBOUND.c.id).where(*_OURS).with_for_update()
 _MARK_DONE = update(_INBOUND).where(*_OURS).values(
     state="done", kind=bindparam("b_kind"), outcome=bindparam("b_outcome"),
     processed_at=bindparam("b_now"), lease_owner=None, lease_until=None, last_error=None,
@@ -75,10 +77,7 @@ async def process_claimed(db: Database, settings: Settings, claimed: Claimed,
     headers = parse_headers(claimed.raw)
     lease = {"b_id": claimed.id, "b_owner": owner}
     async with db.write() as session:
-        # Still ours? (On PostgreSQL the row lock also keeps SKIP LOCKED claimers off it
-        # until we commit; on SQLite BEGIN IMMEDIATE already serialises writers.)
-        held = _HOLDS_LEASE.with_for_update() if db.is_postgres else _HOLDS_LEASE
-        if await session.scalar(held, lease) is None:
+        if await session.scalar(_HOLDS_LEASE, lease) is None:  # still ours?
             log.warning("inbound %s: lease lost before commit; leaving it", claimed.id)
             return None
         outcome = await apply_outcome(session, settings, claimed.id, parsed, headers)
