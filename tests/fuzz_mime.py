@@ -42,7 +42,7 @@ def check_contract(raw: bytes) -> dict[str, Any]:
     for text in (result.subject, result.from_addr, result.from_name, result.text_body,
                  result.auth_results, result.message_id):
         assert text is None or "\x00" not in text
-    assert isinstance(result.attachments, list)
+    assert isinstance(result.text_body, str) and isinstance(result.attachments, list)
     return d
 
 
