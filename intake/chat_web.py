@@ -29,6 +29,7 @@ from intake.chat_store import (
     IDLE_DAYS,
     ChatStore,
     Opened,
+    View,
     check_csrf,
     csrf_token,
     new_key,
@@ -233,6 +234,18 @@ def _switch_command(lang: str) -> str:
     return "English please" if lang == "en" else "På dansk"
 
 
+async def _view(request: web.Request, key: str) -> View:
+    """The conversation in the language asked for. When the site's language link was
+    followed (``?lang=``), the stored conversation switches language too."""
+    wanted = _explicit_lang(request)
+    view = await store(request).view(key, wanted or _lang(request))
+    if wanted and view.stored and view.lang != wanted:
+        await store(request).say(key, _switch_command(wanted), ip=request.remote,
+                                 lang=wanted)
+        view = await store(request).view(key, wanted)
+    return view
+
+
 # ---------------------------------------------------------------------------------------
 # The chat page and its WebSocket
 
@@ -243,13 +256,7 @@ async def chat_page(request: web.Request) -> web.Response:
             slug, key=request.cookies.get(COOKIE_NAME), ip=request.remote,
             lang=_explicit_lang(request) or _lang(request)))
     key, is_new = _key(request)
-    wanted = _explicit_lang(request)
-    view = await store(request).view(key, wanted or _lang(request))
-    if wanted and view.stored and view.lang != wanted:
-        # The site's language link was followed: switch the conversation too.
-        await store(request).say(key, _switch_command(wanted), ip=request.remote,
-                                 lang=wanted)
-        view = await store(request).view(key, wanted)
+    view = await _view(request, key)
     return _chat_response(request, key, is_new, view.lang, update=view.step == "update_menu")
 
 
@@ -331,12 +338,7 @@ def _entries(transcript: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], in
 
 async def form_page(request: web.Request) -> web.Response:
     key, is_new = _key(request)
-    wanted = _explicit_lang(request)
-    view = await store(request).view(key, wanted or _lang(request))
-    if wanted and view.stored and view.lang != wanted:
-        await store(request).say(key, _switch_command(wanted), ip=request.remote,
-                                 lang=wanted)
-        view = await store(request).view(key, wanted)
+    view = await _view(request, key)
     error = request.query.get("error")
     return _form_response(request, key, is_new, view.transcript, view.lang,
                           error=error if error in _FORM_ERRORS else None)
