@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import pytest_asyncio
@@ -36,7 +37,7 @@ def require_all() -> bool:
     return os.environ.get("LANDKORT_TEST_REQUIRE_ALL") == "1"
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     if require_all():
         pytest.fail(f"{reason} (LANDKORT_TEST_REQUIRE_ALL=1)")
     pytest.skip(reason)
@@ -89,38 +90,41 @@ class PgSchema:
         await admin.dispose()
 
 
-@pytest_asyncio.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh, migrated database — once on an SQLite file, once on PostgreSQL."""
-    if request.param == "sqlite":
+@asynccontextmanager
+async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database of ``kind`` ("sqlite" or "postgres"), disposed after."""
+    if kind == "sqlite":
         database = await _sqlite_db(tmp_path)
-        yield database
-        await database.dispose()
+        try:
+            yield database
+        finally:
+            await database.dispose()
         return
     url = pg_url()
     if url is None:
         skip_or_fail(f"{PG_URL_ENV} is not set")
-        return
     async with PgSchema(url) as database:
+        yield database
+
+
+@pytest_asyncio.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database — once on an SQLite file, once on PostgreSQL."""
+    async with fresh_database(request.param, tmp_path) as database:
         yield database
 
 
 @pytest_asyncio.fixture
 async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh, migrated SQLite database (for tests that need only the embedded one)."""
-    database = await _sqlite_db(tmp_path)
-    yield database
-    await database.dispose()
+    async with fresh_database("sqlite", tmp_path) as database:
+        yield database
 
 
 @pytest_asyncio.fixture
-async def pg_db() -> AsyncIterator[Database]:
+async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh, migrated PostgreSQL schema (for PostgreSQL-only tests)."""
-    url = pg_url()
-    if url is None:
-        skip_or_fail(f"{PG_URL_ENV} is not set")
-        return
-    async with PgSchema(url) as database:
+    async with fresh_database("postgres", tmp_path) as database:
         yield database
 
 
