@@ -101,14 +101,14 @@ class Database:
         self.sqlite_inline = sqlite_inline
         self.inline = False
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            on_disk = bool(parsed.database) and parsed.database != ":memory:"
+            if on_disk:
+                Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
             args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
             # A file database runs its statements on the loop thread (see
             # bot.sqlite_inline for why and how lock waits stay asynchronous); an
             # in-memory one keeps aiosqlite's thread.
-            self.inline = (sqlite_inline and bool(parsed.database)
-                           and parsed.database != ":memory:")
+            self.inline = sqlite_inline and on_disk
             self.engine = self._sqlite_engine(url, parsed.database, echo, args)
             # A second engine on the same file whose transactions begin IMMEDIATE.
             self.write_engine = self._sqlite_engine(url, parsed.database, echo, args)
