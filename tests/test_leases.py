@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
-from bot.db import Database
+from bot.db import Database, dbnow
 from bot.leases import LeaseKeeper, holder, release, try_acquire
+from bot.models import Lease
 
 pytestmark = pytest.mark.asyncio
 
@@ -40,17 +42,44 @@ async def test_concurrent_acquirers_agree_on_one(db: Database) -> None:
     assert results.count(True) == 1
 
 
+class RecordingKeeper(LeaseKeeper):
+    """A keeper that records each attempt: (database time it started at, success)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.attempts: list[tuple[datetime, bool]] = []
+
+    async def renew_once(self) -> bool:
+        at = dbnow()
+        ok = await super().renew_once()
+        self.attempts.append((at, ok))
+        return ok
+
+
 async def test_keeper_hands_over_when_the_holder_stops(db: Database) -> None:
-    ttl = timedelta(seconds=0.6)
-    first = LeaseKeeper(db, "imap:INBOX", "first", ttl=ttl)
-    second = LeaseKeeper(db, "imap:INBOX", "second", ttl=ttl)
+    ttl = timedelta(seconds=0.9)
+    first = RecordingKeeper(db, "imap:INBOX", "first", ttl=ttl)
+    second = RecordingKeeper(db, "imap:INBOX", "second", ttl=ttl)
     await first.wait_acquired()
     assert first.held
+    async with db.read() as s:
+        lease = await s.get(Lease, "imap:INBOX")
+        assert lease is not None and lease.owner == "first"
+        first_expiry = lease.expires_at
     waiter = asyncio.create_task(second.wait_acquired(poll=0.05))
-    await asyncio.sleep(0.3)
-    assert not waiter.done()  # first keeps renewing
+
+    def tries_after_first_expiry() -> int:
+        return sum(1 for at, _ in second.attempts if at > first_expiry)
+
+    # Wait until the second keeper has tried three times after the first acquisition
+    # ran out: then only the first keeper's renewals can have kept it out.
+    while tries_after_first_expiry() < 3 and not waiter.done():
+        await asyncio.sleep(0.05)
+    assert not waiter.done(), "the second took over: the first did not renew"
+    assert [ok for _, ok in second.attempts] == [False] * len(second.attempts)
+    assert sum(ok for _, ok in first.attempts) >= 2  # acquired, then renewed
+    assert await holder(db, "imap:INBOX") == "first"
     await first.close()
     await asyncio.wait_for(waiter, 10)
     assert second.held and not first.held
     await second.close()
-
