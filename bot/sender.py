@@ -41,7 +41,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -61,15 +61,17 @@ Clock = Callable[[], datetime]
 class TokenBucket:
     """A token bucket: ``rate_per_minute`` tokens a minute, bursts up to ``capacity``.
 
-    ``acquire`` waits (asyncio.sleep) until a token is there. ``monotonic`` is
-    injectable so tests need not wait."""
+    ``acquire`` waits (asyncio.sleep) until a token is there. ``monotonic`` and
+    ``sleep`` are injectable so tests need not wait."""
 
     def __init__(self, rate_per_minute: float, capacity: float | None = None, *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.rate = max(rate_per_minute, 0.001) / 60.0
         self.capacity = capacity if capacity is not None else max(1.0, rate_per_minute / 6)
         self.tokens = self.capacity
         self._monotonic = monotonic
+        self._sleep = sleep
         self._last = monotonic()
         self._lock = asyncio.Lock()
 
@@ -85,7 +87,7 @@ class TokenBucket:
                 if self.tokens >= 1:
                     self.tokens -= 1
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                await self._sleep((1 - self.tokens) / self.rate)
 
 
 class SendResult:

@@ -356,13 +356,36 @@ async def test_worker_loop_sends_and_stops_gracefully(db: Database,
 
 @pytest.mark.asyncio
 async def test_token_bucket_paces() -> None:
-    t = [0.0]
-    bucket = TokenBucket(60, capacity=2, monotonic=lambda: t[0])
-    await bucket.acquire()
-    await bucket.acquire()
+    """60 a minute with a burst of 2: two at once, then one a second. The clock and the
+    sleep are injected (a sleep moves the clock), so no wall time passes."""
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(60, capacity=2, monotonic=lambda: now[0], sleep=sleep)
+    granted = []
+    for _ in range(5):
+        await bucket.acquire()
+        granted.append(now[0])
+    assert granted == pytest.approx([0.0, 0.0, 1.0, 2.0, 3.0])  # one token a second
+    assert slept == pytest.approx([1.0, 1.0, 1.0])
     assert bucket.tokens < 1
-    t[0] += 1.0  # one token a second
+    # Time that passed while idle counts: 1.5 s gives one token at once, half of the next.
+    now[0] += 1.5
     await bucket.acquire()
+    assert len(slept) == 3
+    await bucket.acquire()
+    assert slept[3:] == pytest.approx([0.5])
+    # A long idle spell refills up to the capacity, no further.
+    now[0] += 100.0
+    await bucket.acquire()
+    await bucket.acquire()
+    assert len(slept) == 4
+    await bucket.acquire()
+    assert slept[4:] == pytest.approx([1.0])
 
 
 def test_classify_error() -> None:
