@@ -1,8 +1,6 @@
 """Quote and signature stripping (intake.quotes) on bare bodies."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from intake.parse import parse_message
@@ -126,20 +124,18 @@ def test_inline_answers_to_quoted_form_lines() -> None:
     assert r.fields == {"status": "i_drift", "municipalities": ["Aarhus", "Odder"]}
 
 
+@pytest.mark.timeout(10)  # takes well under a second; a blow-up (quadratic or worse) fails
 def test_long_quote_is_fast() -> None:
     body = "Tak.\n\nOn Mon, Mar 3, 2025 at 10:02 AM X <x@example.com> wrote:\n" + (
         "> " + "abc " * 30 + "\n") * 20000
-    t0 = time.monotonic()
     assert trim_reply(body) == "Tak."
-    assert time.monotonic() - t0 < 2.0
 
 
+@pytest.mark.timeout(10)  # takes well under a second; a blow-up (quadratic or worse) fails
 def test_deeply_nested_quote_is_fast() -> None:
     body = "".join(">" * i + " On Thu, Apr 30, 2020 at 10:06 AM, a <a@b.c> wrote:\n"
                    for i in range(1, 3000))
-    t0 = time.monotonic()
     assert trim_reply(body) == ""
-    assert time.monotonic() - t0 < 2.0
 
 
 @pytest.mark.parametrize("body,expected", [
