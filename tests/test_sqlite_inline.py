@@ -3,6 +3,7 @@ writer waiting for another's lock waits asynchronously — the event loop keeps 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from bot import sqlite_inline
 from bot.db import Database
 from bot.sqlite_inline import InlineConnection, inline_creator
 
@@ -54,7 +56,9 @@ async def test_results_match_aiosqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_writer_waits_for_the_lock_without_blocking_the_loop(tmp_path: Path) -> None:
+@pytest.mark.timeout(60)
+async def test_a_writer_waits_for_the_lock_without_blocking_the_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "lock.db"
     db = Database(f"sqlite+aiosqlite:///{path}")
     holder = sqlite3.connect(path, isolation_level=None)  # another process, in effect
@@ -64,13 +68,25 @@ async def test_a_writer_waits_for_the_lock_without_blocking_the_loop(tmp_path: P
         holder.execute("BEGIN IMMEDIATE")
         holder.execute("INSERT INTO t VALUES (1)")
 
+        # Progress of another task, and how far it had got at each of the writer's
+        # attempts that found the database locked.
         ticks = 0
+        ticks_at_busy: list[int] = []
+        is_busy = sqlite_inline._is_busy
+
+        def counting_is_busy(exc: sqlite3.OperationalError) -> bool:
+            busy = is_busy(exc)
+            if busy:
+                ticks_at_busy.append(ticks)
+            return busy
+
+        monkeypatch.setattr(sqlite_inline, "_is_busy", counting_is_busy)
 
         async def ticker() -> None:
             nonlocal ticks
             while True:
                 ticks += 1
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0)
 
         async def write() -> None:
             async with db.write_core() as conn:
@@ -78,10 +94,12 @@ async def test_a_writer_waits_for_the_lock_without_blocking_the_loop(tmp_path: P
 
         tick_task = asyncio.create_task(ticker())
         writer = asyncio.create_task(write())
-        await asyncio.sleep(0.3)
+        while len(ticks_at_busy) < 5 and not writer.done():
+            await asyncio.sleep(0)
         assert not writer.done()  # still waiting for the lock …
-        ticks_while_waiting = ticks
-        assert ticks_while_waiting >= 10  # … while the loop kept running
+        # … and between any two of its attempts the other task made progress: the loop
+        # kept running while the writer waited.
+        assert all(b > a for a, b in itertools.pairwise(ticks_at_busy)), ticks_at_busy
         holder.execute("COMMIT")
         await asyncio.wait_for(writer, 5)
         tick_task.cancel()
