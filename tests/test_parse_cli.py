@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from tests.conftest import skip_or_fail
 
 MAIL = Path(__file__).parent / "fixtures" / "mail"
 KEYS = ["kind", "reply_token", "reply_text", "fields", "confirmed_unchanged", "bounce",
@@ -50,7 +51,7 @@ def test_unreadable_file_exits_non_zero(tmp_path: Path,
 def test_console_script_on_garbage(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "landkort"
     if not exe.exists():
-        pytest.skip("landkort console script not installed next to the interpreter")
+        skip_or_fail("landkort console script not installed next to the interpreter")
     junk = tmp_path / "junk.eml"
     junk.write_bytes(b"\xff\xfe\x00Content-Type: multipart/mixed; boundary=\n\n--\n\x00")
     proc = subprocess.run([str(exe), "parse", "--json", str(junk)], capture_output=True,
