@@ -11,11 +11,7 @@ import pytest
 
 from intake import chat
 from intake.fields import form_label, normalise
-
-try:
-    from intake.parse import parse_message
-except ImportError:  # pragma: no cover - the parser lands from another capability
-    parse_message = None  # type: ignore[assignment]
+from intake.parse import parse_message
 
 ANSWERS: list[tuple[str, str]] = [
     # free text
@@ -100,8 +96,6 @@ def test_chat_stores_what_the_shared_parser_gives(key: str, raw: str) -> None:
     outcome = chat_answer(key, raw)
     assert outcome.state.values.get(key) == expected.value
     assert outcome.state.step != key, "the chat moved on"
-    if parse_message is None:
-        pytest.skip("intake.parse is not there yet: the e-mail half cannot run")
     parsed = parse_message(mail_with(key, raw), own_domain="example.org")
     assert parsed.problems == []
     assert parsed.fields.get(key) == expected.value
@@ -117,8 +111,6 @@ def test_chat_gives_the_same_hint_as_email(key: str, raw: str) -> None:
     assert reply.tone == "problem" and reply.text.startswith(problem.message)
     if problem.suggestion:
         assert problem.suggestion in [b.label for b in reply.buttons if b.kind == "suggestion"]
-    if parse_message is None:
-        pytest.skip("intake.parse is not there yet: the e-mail half cannot run")
     parsed = parse_message(mail_with(key, raw), own_domain="example.org")
     assert [p.message for p in parsed.problems if p.field == problem.field] == [
         problem.message]
