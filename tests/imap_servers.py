@@ -10,6 +10,11 @@ interface: ``start()``, ``stop()``, ``restart()``, ``append()``, ``recreate()``,
 - **Dovecot** (Debian's ``dovecot-imapd``): maildir under a temporary folder that keeps
   mail across restarts. The configuration is the project's own copy of how Dovecot runs
   on these machines (as root it runs its login processes as ``dovecot``/``dovenull``).
+
+With a certificate (``cert``/``key``, e.g. from :func:`make_test_cert`) pymap offers
+STARTTLS (and still takes a plain LOGIN from loopback); Dovecot requires TLS
+(``ssl = required``: no LOGIN before STARTTLS) and also listens for implicit TLS on
+``tls_port``. The helpers then talk to the server over STARTTLS themselves.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -38,11 +44,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_greeting(port: int, timeout: float = 15.0) -> None:
+def wait_for_greeting(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+            with socket.create_connection((host, port), 0.5) as s:
                 s.settimeout(2.0)
                 if s.recv(64).startswith(b"* OK"):
                     return
@@ -52,11 +58,11 @@ def wait_for_greeting(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"IMAP server on port {port} did not answer")
 
 
-def wait_port_closed(port: int, timeout: float = 10.0) -> None:
+def wait_port_closed(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
+            with socket.create_connection((host, port), 0.2):
                 pass
         except OSError:
             return
@@ -97,6 +103,8 @@ class ImapServer:
         self.port = free_port()
         self.user = USER
         self.password = PASSWORD
+        self.host = "127.0.0.1"
+        self.cafile: Path | None = None  # the server's certificate, when it has one
 
     # -- process ---------------------------------------------------------------------
     def start(self) -> None:  # pragma: no cover - abstract
@@ -111,7 +119,9 @@ class ImapServer:
 
     # -- client helpers (blocking; use the async wrappers from async code) -------------
     def _client(self) -> imaplib.IMAP4:
-        c = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
+        c = imaplib.IMAP4(self.host, self.port, timeout=30)
+        if self.cafile is not None:
+            c.starttls(ssl.create_default_context(cafile=str(self.cafile)))
         c.login(self.user, self.password)
         return c
 
@@ -194,7 +204,7 @@ class ImapServer:
 
     def settings_overrides(self, mailbox: str = "INBOX") -> dict[str, Any]:
         """Settings that point the fetcher at this server."""
-        return {"imap_enabled": True, "imap_host": "127.0.0.1", "imap_port": self.port,
+        return {"imap_enabled": True, "imap_host": self.host, "imap_port": self.port,
                 "imap_security": "plain", "imap_user": self.user,
                 "imap_password": self.password, "imap_mailbox": mailbox}
 
@@ -215,6 +225,7 @@ class PymapServer(ImapServer):
         super().__init__()
         self.proc: subprocess.Popen[bytes] | None = None
         self.tls = ["--cert", str(cert), "--key", str(key)] if cert and key else ["--no-tls"]
+        self.cafile = cert if cert and key else None
 
     def start(self) -> None:
         exe = Path(sys.executable).with_name("pymap")
@@ -247,9 +258,8 @@ base_dir = {dir}/run
 state_dir = {dir}/state
 protocols = imap
 shutdown_clients = yes
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+listen = {host}
+{ssl_settings}
 auth_mechanisms = plain login
 mail_location = maildir:{dir}/mail/%u
 log_path = {dir}/dovecot.log
@@ -259,10 +269,10 @@ default_login_user = {login_user}
 first_valid_uid = 1
 service imap-login {{
   inet_listener imap {{
-    address = 127.0.0.1
+    address = {host}
     port = {port}
   }}
-}}
+{imaps_listener}}}
 service anvil {{
   chroot =
 }}
@@ -275,6 +285,22 @@ userdb {{
   args = uid={uid} gid={gid} home={dir}/mail/%u
 }}
 """
+DOVECOT_NO_SSL = "ssl = no\ndisable_plaintext_auth = no"
+# ssl = required: no authentication before TLS. Dovecot counts a connection whose two ends
+# have the same address as secure, so a TLS server listens on 127.0.0.2 (clients on
+# loopback connect from 127.0.0.1).
+DOVECOT_SSL = """\
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = yes"""
+DOVECOT_IMAPS = """\
+  inet_listener imaps {{
+    address = {host}
+    port = {tls_port}
+    ssl = yes
+  }}
+"""
 
 
 class DovecotServer(ImapServer):
@@ -282,8 +308,12 @@ class DovecotServer(ImapServer):
 
     kind = "dovecot"
 
-    def __init__(self) -> None:
+    def __init__(self, *, cert: Path | None = None, key: Path | None = None) -> None:
         super().__init__()
+        self.cafile = cert if cert and key else None
+        self.tls_port = free_port() if self.cafile else None
+        if self.cafile:
+            self.host = "127.0.0.2"
         self.dir = Path(tempfile.mkdtemp(prefix="landkort-dovecot-"))
         self.dir.chmod(0o755)
         self.running = False
@@ -299,9 +329,14 @@ class DovecotServer(ImapServer):
         for sub in ("run", "state", "mail"):
             (self.dir / sub).mkdir()
         (self.dir / "users").write_text(f"{self.user}:{{PLAIN}}{self.password}\n")
+        ssl_settings, imaps = DOVECOT_NO_SSL, ""
+        if cert and key:
+            ssl_settings = DOVECOT_SSL.format(cert=cert, key=key)
+            imaps = DOVECOT_IMAPS.format(host=self.host, tls_port=self.tls_port)
         (self.dir / "dovecot.conf").write_text(DOVECOT_CONF.format(
-            dir=self.dir, port=self.port, internal_user=internal_user,
-            internal_group=internal_group, login_user=login_user, uid=uid, gid=gid))
+            dir=self.dir, host=self.host, port=self.port, internal_user=internal_user,
+            internal_group=internal_group, login_user=login_user, uid=uid, gid=gid,
+            ssl_settings=ssl_settings, imaps_listener=imaps))
         if os.geteuid() == 0:
             shutil.chown(self.dir / "mail", "dovecot", "dovecot")
 
@@ -313,7 +348,7 @@ class DovecotServer(ImapServer):
                            stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         self.running = True
         try:
-            wait_for_greeting(self.port)
+            wait_for_greeting(self.port, host=self.host)
         except RuntimeError as exc:
             log = (self.dir / "dovecot.log")
             text = log.read_text()[-2000:] if log.exists() else ""
@@ -348,7 +383,7 @@ class DovecotServer(ImapServer):
                 except ProcessLookupError:
                     break
                 time.sleep(0.05)
-        wait_port_closed(self.port)
+        wait_port_closed(self.port, host=self.host)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -363,9 +398,29 @@ class DovecotServer(ImapServer):
             time.sleep(0.1)
 
 
-def make_server(kind: str) -> ImapServer:
-    return DovecotServer() if kind == "dovecot" else PymapServer()
+def make_server(kind: str, *, cert: Path | None = None, key: Path | None = None
+                ) -> ImapServer:
+    if kind == "dovecot":
+        return DovecotServer(cert=cert, key=key)
+    return PymapServer(cert=cert, key=key)
+
+
+def make_test_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (and its key) for ``localhost``, 127.0.0.1 and 127.0.0.2
+    (a Dovecot that requires TLS listens there), made with
+    the ``openssl`` command; (cert.pem, key.pem) in ``directory``."""
+    from tests.conftest import skip_or_fail
+
+    if shutil.which("openssl") is None:
+        skip_or_fail("openssl is not installed (apt-get install -y openssl)")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2"],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 __all__ = ["DovecotServer", "ImapServer", "PymapServer", "dovecot_available", "free_port",
-           "make_server"]
+           "make_server", "make_test_cert"]

@@ -1,11 +1,16 @@
 """The IMAP fetcher against real servers: pymap always, Dovecot when installed.
 
-Every test runs on SQLite and PostgreSQL (the ``db`` fixture) and on each server. Waits
-poll the database with a generous deadline; nothing asserts wall-clock time.
+The tests against a server run on both databases and both servers: sqlite×pymap,
+postgres×pymap and sqlite×dovecot (the two dimensions are independent, so the fourth
+combination is not collected). TLS (STARTTLS and implicit) runs with a certificate made
+for the test. Waits poll the database with a generous deadline; nothing asserts
+wall-clock time.
 """
 from __future__ import annotations
 
 import asyncio
+import imaplib
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,8 +35,8 @@ from intake.models import ImapCursor, InboundMessage
 from intake.processor import Processor
 from intake.store import Claimed
 from moderation.models import Submission
-from tests.conftest import skip_or_fail
-from tests.imap_servers import ImapServer, dovecot_available, make_server
+from tests.conftest import fresh_database, skip_or_fail
+from tests.imap_servers import ImapServer, dovecot_available, make_server, make_test_cert
 
 MAIL = Path(__file__).parent / "fixtures" / "mail" / "intake"
 
@@ -44,22 +49,43 @@ def mail(n: int, extra: str = "") -> bytes:
             f"Titel: Videokonsultationer {n}\r\nStatus: Projekt\r\n").encode()
 
 
-@pytest.fixture(params=["pymap", pytest.param("dovecot", marks=pytest.mark.dovecot)])
-def server_kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "dovecot" and not dovecot_available():
+# (database, server). The database and the server are independent dimensions:
+# sqlite×dovecot and postgres×pymap cover both without paying for postgres×dovecot.
+BACKENDS = [pytest.param(("sqlite", "pymap"), id="sqlite-pymap"),
+            pytest.param(("postgres", "pymap"), id="postgres-pymap",
+                         marks=pytest.mark.postgres),
+            pytest.param(("sqlite", "dovecot"), id="sqlite-dovecot",
+                         marks=pytest.mark.dovecot)]
+SQLITE_BACKENDS = [p for p in BACKENDS if p.values[0][0] == "sqlite"]
+SERVERS = ["pymap", pytest.param("dovecot", marks=pytest.mark.dovecot)]
+
+
+def require_server(kind: str) -> str:
+    if kind == "dovecot" and not dovecot_available():
         skip_or_fail("dovecot is not installed (apt-get install -y dovecot-imapd)")
-    return str(request.param)
+    return kind
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    database, server = request.param
+    return database, require_server(server)
 
 
 @pytest_asyncio.fixture
-async def imap_server(server_kind: str, request: pytest.FixtureRequest
-                      ) -> AsyncIterator[ImapServer]:
-    params = getattr(request.node, "callspec", None)
-    if params is not None and params.params.get("db") == "postgres" and \
-            server_kind == "dovecot":
-        # The database and the server are independent dimensions: sqlite×dovecot and
-        # postgres×pymap cover both without paying for the fourth combination.
-        pytest.skip("covered by sqlite-dovecot and postgres-pymap")
+async def db(backend: tuple[str, str], tmp_path: Path) -> AsyncIterator[Database]:
+    """This module's ``db``: the database of the test's (database, server) combination."""
+    async with fresh_database(backend[0], tmp_path) as database:
+        yield database
+
+
+@pytest.fixture
+def server_kind(backend: tuple[str, str]) -> str:
+    return backend[1]
+
+
+@pytest_asyncio.fixture
+async def imap_server(server_kind: str) -> AsyncIterator[ImapServer]:
     server = make_server(server_kind)
     await server.astart()
     try:
@@ -314,49 +340,76 @@ async def test_too_large_message_is_quarantined_header_only(
         assert b"xxxx" not in row.raw and b"Nyt initiativ 1" in row.raw
 
 
-@pytest.mark.asyncio
-async def test_starttls(sqlite_db: Database, settings: Settings, tmp_path: Path) -> None:
-    """STARTTLS (RFC 3501 §6.2.1) against pymap with a certificate made for the test."""
-    import shutil
-    import ssl
-    import subprocess
-
-    from tests.imap_servers import PymapServer
-
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    server = PymapServer(cert=cert, key=key)
+@asynccontextmanager
+async def tls_server(kind: str, tmp_path: Path) -> AsyncIterator[tuple[ImapServer, Path]]:
+    """A server of ``kind`` with a certificate made for the test: (server, cert.pem).
+    pymap offers STARTTLS; Dovecot requires TLS (no LOGIN before it) and also listens
+    for implicit TLS on ``tls_port``."""
+    cert, key = make_test_cert(tmp_path)
+    server = make_server(require_server(kind), cert=cert, key=key)
     await server.astart()
     try:
-        s = imap_settings(settings, server, imap_security="starttls", imap_host="localhost")
-        c = server._client
-        server._client = lambda: _tls_client(server, cert)  # type: ignore[method-assign]
-        await server.append(mail(1))
-        fetcher = ImapFetcher(s, sqlite_db, owner="tls", timeout=10.0,
-                              ssl_context=ssl.create_default_context(cafile=str(cert)))
-        await fetcher.start()
-        try:
-            await wait_until(counts_at_least(sqlite_db, InboundMessage, 1))
-        finally:
-            await fetcher.stop()
-        server._client = c  # type: ignore[method-assign]
+        yield server, cert
     finally:
-        await server.astop()
+        await asyncio.to_thread(server.__exit__, None, None, None)
 
 
-def _tls_client(server: ImapServer, cert: Path) -> Any:
-    import imaplib
-    import ssl
+def plain_login_refused(server: ImapServer) -> bool:
+    """Whether the server refuses LOGIN on its plain port before STARTTLS."""
+    c = imaplib.IMAP4(server.host, server.port, timeout=10)
+    try:
+        c.login(server.user, server.password)
+    except imaplib.IMAP4.error:
+        return True
+    finally:
+        c.shutdown()
+    return False
 
-    c = imaplib.IMAP4("127.0.0.1", server.port, timeout=30)
-    c.starttls(ssl.create_default_context(cafile=str(cert)))
-    c.login(server.user, server.password)
-    return c
+
+async def fetch_one_over_tls(db: Database, s: Settings, cert: Path) -> None:
+    """Run a fetcher trusting ``cert`` until the one message is stored, and check that its
+    session is TLS with the server's certificate."""
+    fetcher = ImapFetcher(s, db, owner="tls", timeout=10.0,
+                          ssl_context=ssl.create_default_context(cafile=str(cert)))
+    await fetcher.start()
+    try:
+        await wait_until(counts_at_least(db, InboundMessage, 1))
+        assert fetcher._client is not None
+        session = fetcher._client.protocol.transport.get_extra_info("ssl_object")
+        assert session is not None, "the IMAP session is not encrypted"
+        assert session.getpeercert(binary_form=True) == ssl.PEM_cert_to_DER_cert(
+            cert.read_text())
+    finally:
+        await fetcher.stop()
+    assert fetcher.connects >= 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_starttls(kind: str, sqlite_db: Database, settings: Settings,
+                        tmp_path: Path) -> None:
+    """STARTTLS (RFC 3501 §6.2.1) with a certificate made for the test. pymap takes a
+    plain LOGIN from loopback, Dovecot here does not: the session must be TLS either way,
+    and TLS must come before LOGIN."""
+    async with tls_server(kind, tmp_path) as (server, cert):
+        # Dovecot refuses to log in without TLS, so skipping STARTTLS (or sending LOGIN
+        # first) cannot pass against it.
+        assert await asyncio.to_thread(plain_login_refused, server) == (kind == "dovecot")
+        await server.append(mail(1))
+        s = imap_settings(settings, server, imap_security="starttls")
+        await fetch_one_over_tls(sqlite_db, s, cert)
+
+
+@pytest.mark.asyncio
+@pytest.mark.dovecot
+async def test_implicit_tls(sqlite_db: Database, settings: Settings, tmp_path: Path) -> None:
+    """imap_security = "tls" (the default): TLS from the first byte (RFC 8314), against
+    Dovecot's imaps listener with a certificate made for the test."""
+    async with tls_server("dovecot", tmp_path) as (server, cert):
+        await server.append(mail(1))
+        s = imap_settings(settings, server, imap_security="tls",
+                          imap_port=server.tls_port)
+        await fetch_one_over_tls(sqlite_db, s, cert)
 
 
 class NoMoveFetcher(ImapFetcher):
@@ -369,6 +422,7 @@ class NoMoveFetcher(ImapFetcher):
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("backend", SQLITE_BACKENDS, indirect=True)
 async def test_move_without_move_capability(sqlite_db: Database, settings: Settings,
                                             imap_server: ImapServer) -> None:
     s = imap_settings(settings, imap_server, imap_after_store="move",
