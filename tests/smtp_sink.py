@@ -12,10 +12,15 @@ A script item applies to one attempt (one MAIL transaction); ``RCPT:`` items ans
 RCPT command, others answer after DATA. When the script is used up, everything is
 accepted with 250. ``stop()``/``start()`` simulate a relay that goes away and comes back
 on the same port.
+
+With ``tls_context`` the sink offers STARTTLS and requires it (RFC 3207: no MAIL before
+it); with ``implicit_tls=True`` as well it speaks TLS from the first byte instead (RFC
+8314). ``Received.tls`` says whether a message came over TLS.
 """
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -29,6 +34,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    tls: bool = False
 
     @property
     def message(self) -> Message:
@@ -69,8 +75,10 @@ class SinkHandler:
             reply, self._current = self._current, None
             return reply
         content = envelope.original_content or b""
+        transport = server.transport
+        tls = transport is not None and transport.get_extra_info("ssl_object") is not None
         self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos),
-                                      bytes(content)))
+                                      bytes(content), tls))
         return "250 2.0.0 OK queued"
 
 
@@ -78,9 +86,12 @@ class SmtpSink:
     """An SMTP server on 127.0.0.1 and a free port (async context manager)."""
 
     def __init__(self, script: list[str] | None = None, *, port: int = 0,
-                 handler: Any = None) -> None:
+                 handler: Any = None, tls_context: ssl.SSLContext | None = None,
+                 implicit_tls: bool = False) -> None:
         self.handler = handler or SinkHandler(script=list(script or []))
         self.port = port
+        self.tls_context = tls_context
+        self.implicit_tls = implicit_tls
         self._server: asyncio.base_events.Server | None = None
         self._protocols: list[SMTP] = []
 
@@ -90,15 +101,18 @@ class SmtpSink:
 
     def _factory(self) -> SMTP:
         self.handler.connections = getattr(self.handler, "connections", 0) + 1
+        starttls = self.tls_context if not self.implicit_tls else None
         proto = SMTP(self.handler, hostname="sink.test", ident="smtp-sink",
-                     data_size_limit=50_000_000)
+                     data_size_limit=50_000_000, tls_context=starttls,
+                     require_starttls=starttls is not None)
         self._protocols.append(proto)
         return proto
 
     async def start(self) -> SmtpSink:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._factory, "127.0.0.1", self.port,
-                                                reuse_address=True)
+        self._server = await loop.create_server(
+            self._factory, "127.0.0.1", self.port, reuse_address=True,
+            ssl=self.tls_context if self.implicit_tls else None)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -4,7 +4,9 @@ graceful stop."""
 from __future__ import annotations
 
 import random
+import ssl
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from bot.sender import OutboxSender, TokenBucket, classify_error
 from bot.settings import Settings
 from intake.models import BounceEvent
 from tests.conftest import MakeInitiative
+from tests.imap_servers import make_test_cert
 from tests.smtp_sink import SmtpSink
 
 
@@ -352,6 +355,67 @@ async def test_worker_loop_sends_and_stops_gracefully(db: Database,
             await asyncio.sleep(0.02)
         await worker.stop()
         assert len(sink.messages) == 1
+
+
+def relay_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server-side TLS context with a certificate made for the test, and the cert."""
+    cert, key = make_test_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_mail_goes_over_tls(security: str, sqlite_db: Database, settings: Settings,
+                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """smtp_security "starttls" (the default) against a relay that requires STARTTLS
+    (refuses MAIL before it), and "tls" against one that speaks TLS from the first byte.
+    The sender's own context trusts the test certificate through SSL_CERT_FILE (the
+    system store's override), so the certificate is verified as in production."""
+    assert settings.smtp_security == "starttls"  # the default
+    context, cert = relay_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    async with SmtpSink(tls_context=context, implicit_tls=security == "tls") as sink:
+        s = sink_settings(settings, sink, smtp_security=security)
+        clock = Clock()
+        row = await put(sqlite_db, s, now=clock())
+        worker = sender(s, sqlite_db, clock)
+        try:
+            assert await worker.drain() == 1
+        finally:
+            await worker.stop()
+        (r,) = await rows(sqlite_db)
+        assert (r.state, r.attempts) == ("sent", 1), r.last_error
+        assert [(m.tls, m.message["Message-ID"]) for m in sink.messages] == [
+            (True, row.message_id)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("security", "relay", "error"), [
+    ("starttls", "untrusted", "CERTIFICATE_VERIFY_FAILED"),
+    ("tls", "untrusted", "CERTIFICATE_VERIFY_FAILED"),
+    ("starttls", "plain", "STARTTLS"),
+])
+async def test_no_mail_to_an_untrusted_or_unencrypted_relay(
+        security: str, relay: str, error: str, sqlite_db: Database, settings: Settings,
+        tmp_path: Path) -> None:
+    """The relay's certificate is checked (one the system does not trust is a retry), and
+    "starttls" never falls back to plain text when the relay does not offer STARTTLS."""
+    context = relay_tls(tmp_path)[0] if relay == "untrusted" else None
+    async with SmtpSink(tls_context=context, implicit_tls=security == "tls") as sink:
+        s = sink_settings(settings, sink, smtp_security=security)
+        clock = Clock()
+        await put(sqlite_db, s, now=clock())
+        worker = sender(s, sqlite_db, clock)
+        try:
+            await worker.drain()
+        finally:
+            await worker.stop()
+        (r,) = await rows(sqlite_db)
+        assert (r.state, r.attempts) == ("pending", 1)
+        assert r.last_error and error in r.last_error, r.last_error
+        assert sink.messages == [] and sink.handler.attempts == 0
 
 
 @pytest.mark.asyncio
