@@ -1,9 +1,12 @@
 """XSS end to end in headless Chromium: a mail whose title, description, organisation,
 sender name and HTML body carry script goes through the real intake (store → processor)
 into the queue, is approved, and then every page that shows it — moderation queue, item,
-audit log, contacts, public catalogue, initiative page, statistics, map, the receipt in
-the mail sandbox and the sender's personal chat link — shows it as text: no dialog fires,
-no injected element or handler exists, and the mail's HTML is sanitised in the item view.
+contacts, public catalogue (and its search), initiative page, the answer in the mail
+sandbox and the sender's personal chat link — shows it as text: no dialog fires, no
+injected element or handler exists, and the mail's HTML is sanitised in the item view.
+Each page is checked to be the intended one (200 and its own heading) and to show the
+hostile text. The audit log echoes a hostile filter value; the statistics and the map
+show only counts (they are checked to count the entry).
 
 (tests/browser/test_moderation_browser.py and test_public_browser.py seed hostile text
 directly into the database; this one takes the mail path.)
@@ -13,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import dataclass
 from email import message_from_bytes
 from email.policy import default as default_policy
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -63,6 +68,7 @@ PROBE = """() => {
                .length,
     frames: document.querySelectorAll('iframe').length,
     text: document.body ? document.body.innerText : '',
+    h1: document.querySelector('h1') ? document.querySelector('h1').innerText : '',
   };
 }"""
 
@@ -72,12 +78,19 @@ def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fast_hashes(monkeypatch)
 
 
-async def assert_clean(page: Any, url: str) -> str:
+async def assert_clean(page: Any, url: str, heading: str, *, ready: str | None = None
+                       ) -> str:
+    """Open ``url``; it must be the intended page (200, its ``h1`` contains ``heading``,
+    and ``ready`` is shown once scripts have run) with nothing injected. Its text."""
     resp = await page.goto(url)
-    assert resp is not None and resp.status < 500, (url, resp and resp.status)
+    assert resp is not None and resp.status == 200, (url, resp and resp.status)
     await page.wait_for_load_state("load")
+    if ready is not None:
+        await page.get_by_text(ready).first.wait_for()
     found = await page.evaluate(PROBE)
     text = found.pop("text")
+    h1 = found.pop("h1")
+    assert heading in h1, (url, heading, h1)
     assert found == {"inlineAlert": 0, "img": 0, "handlers": 0, "jsUrls": 0, "frames": 0}, \
         (url, found)
     assert page.dialogs == [], (url, page.dialogs)
@@ -96,14 +109,40 @@ async def wait_for_receipt(db: Database) -> SandboxMail:
     raise AssertionError("the answer never reached the sandbox")
 
 
-async def test_hostile_mail_stays_text_on_every_page(sandbox_app: LiveApp, page: Any) -> None:
-    app = sandbox_app
+async def deliver_hostile_mail(app: LiveApp) -> Submission:
+    """The hostile mail through the real intake: a new submission in the queue."""
     await store_message(app.db, HOSTILE_MAIL, source="lmtp")
     await process_pending(app.db, app.settings)
     async with app.db.read() as s:
         sub = await s.scalar(select(Submission))
     assert sub is not None and sub.kind == "new"
     assert SCRIPT in sub.proposed["title"]
+    return sub
+
+
+@dataclass
+class Approved:
+    entry: Initiative
+    receipt: SandboxMail
+    chat_link: str  # the sender's personal link from the answer, as a path
+
+
+async def approve_hostile(app: LiveApp, sub: Submission) -> Approved:
+    edits = {"website": None} if sub.proposed.get("website") else None
+    await approve(app.db, sub.id, actor="anna", edits=edits)
+    async with app.db.read() as s:
+        entry = await s.scalar(select(Initiative))
+    assert entry is not None and SCRIPT in entry.title
+    receipt = await wait_for_receipt(app.db)
+    body = message_from_bytes(receipt.raw, policy=default_policy).get_body(("plain",))
+    chat = re.search(r"/chat/u/[A-Za-z0-9_-]{32}", body.get_content() if body else "")
+    assert chat is not None, "the answer carries the sender's personal chat link"
+    return Approved(entry, receipt, chat.group(0))
+
+
+async def test_hostile_mail_stays_text_on_every_page(sandbox_app: LiveApp, page: Any) -> None:
+    app = sandbox_app
+    sub = await deliver_hostile_mail(app)
 
     await add_user(app.db, "anna")
     await page.goto(f"{app.url}/login")
@@ -112,10 +151,10 @@ async def test_hostile_mail_stays_text_on_every_page(sandbox_app: LiveApp, page:
     await page.get_by_role("button", name="Log ind").click()
     await page.wait_for_url(f"{app.url}/moderation")
 
-    text = await assert_clean(page, f"{app.url}/moderation")
-    assert SCRIPT in text
-    text = await assert_clean(page, f"{app.url}/moderation/item/{sub.id}")
-    assert SCRIPT in text
+    text = await assert_clean(page, f"{app.url}/moderation", "Moderationskø")
+    assert f"KOL {SCRIPT}" in text
+    text = await assert_clean(page, f"{app.url}/moderation/item/{sub.id}", f"Sag #{sub.id}")
+    assert f"KOL {SCRIPT}" in text and f"{SCRIPT} Eve" in text and IMG in text
     # the mail's HTML, sanitised with nh3: the harmless parts stay, the rest is gone
     html = await page.locator(".mail-html").inner_html()
     assert "klik" in html and 'href="https://example.dk/ok"' in html
@@ -124,21 +163,41 @@ async def test_hostile_mail_stays_text_on_every_page(sandbox_app: LiveApp, page:
     assert await page.locator(".mail-html a", has_text="klik").get_attribute("href") is None
     assert page.dialogs == []
 
-    edits = {"website": None} if sub.proposed.get("website") else None
-    await approve(app.db, sub.id, actor="anna", edits=edits)
-    async with app.db.read() as s:
-        entry = await s.scalar(select(Initiative))
-    assert entry is not None and SCRIPT in entry.title
+    done = await approve_hostile(app, sub)
+    entry, receipt = done.entry, done.receipt
+    catalogue = "Telemedicinske initiativer i Danmark"
+    # path, the page's heading, and hostile text it must show as text
+    pages = [
+        ("/moderation/contacts?q=eve", "Kontakter", f"{SCRIPT} Eve"),  # the sender's name
+        ("/", catalogue, f"KOL {SCRIPT}"),
+        (f"/?q={quote(SCRIPT)}", catalogue, f"“{SCRIPT}”"),  # the search, echoed
+        (f"/initiativ/{entry.slug}", f"KOL {SCRIPT}", f"{IMG}{SCRIPT}"),  # organisation
+        ("/sandbox", "Postkasse-sandkasse", f'"KOL {SCRIPT}"'),  # the answer's subject
+        (f"/sandbox/{receipt.id}", f'"KOL {SCRIPT}"', IMG),  # the answer's form lines
+    ]
+    for path, heading, hostile in pages:
+        text = await assert_clean(page, app.url + path, heading)
+        assert hostile in text, (path, hostile)
+    # The audit log shows no entry text; it echoes a filter value into an attribute.
+    await assert_clean(page, f"{app.url}/moderation/audit?actor={quote(IMG)}", "Revisionslog")
+    assert await page.locator("#a-actor").input_value() == IMG
+    # Statistics and the map show only counts: the entry is counted there.
+    text = await assert_clean(page, f"{app.url}/statistik", "Statistik")
+    assert re.search(r"\b1\s+initiativer i alt", text), text[:500]
+    await assert_clean(page, f"{app.url}/kort", "Kort over initiativer")
+    odense = page.locator(".muni-table tr", has=page.locator("a", has_text="Odense"))
+    assert (await odense.locator("td.num").text_content() or "").strip() == "1"
 
-    receipt = await wait_for_receipt(app.db)
-    body = message_from_bytes(receipt.raw, policy=default_policy).get_body(("plain",))
-    chat = re.search(r"/chat/u/[A-Za-z0-9_-]{32}", body.get_content() if body else "")
-    pages = ["/moderation/audit", "/moderation/contacts", "/", f"/?q={SCRIPT}",
-             f"/initiativ/{entry.slug}", "/statistik", "/kort", "/sandbox",
-             f"/sandbox/{receipt.id}"]
-    assert chat is not None, "the answer carries the sender's personal chat link"
-    pages.append(chat.group(0))  # the chat's summary of the entry
-    for path in pages:
-        await assert_clean(page, app.url + path)
-    text = await assert_clean(page, f"{app.url}/initiativ/{entry.slug}")
-    assert SCRIPT in text
+
+@pytest.mark.xfail(strict=True, reason=(
+    "product bug: the personal chat link in the answer to a new submission opens "
+    "'Linket virker ikke længere' (404): its token has purpose 'problems'/'receipt' and "
+    "no initiative_id (intake/outcomes.py _answer), while ChatStore.open_entry "
+    "(intake/chat_store.py) accepts only reminder/receipt tokens with an initiative"))
+async def test_personal_chat_link_shows_the_entry_as_text(sandbox_app: LiveApp,
+                                                         page: Any) -> None:
+    app = sandbox_app
+    done = await approve_hostile(app, await deliver_hostile_mail(app))
+    text = await assert_clean(page, app.url + done.chat_link, "Opdatér et initiativ",
+                              ready=f"KOL {SCRIPT}")  # the chat's summary of the entry
+    assert f"{IMG}{SCRIPT}" in text and f"{SCRIPT} Eve" in text
