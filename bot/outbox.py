@@ -22,14 +22,23 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import policy as email_policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database, dbnow, insert_for, utcnow
+from bot.mailheaders import (
+    NAME_MAX,
+    SUBJECT_MAX,
+    UnsafeHeaderValue,
+    header_text,
+    is_mail_address,
+)
+from bot.mailheaders import message_id as clean_message_id
 from bot.mailtemplates import RenderedMail
 from bot.models import CampaignStep, Contact, Initiative, OutboxMessage
 from bot.settings import Settings
@@ -85,11 +94,22 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
       ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058 §3.1) when an
       unsubscribe token is given. RFC 8058 requires the HTTPS URI and a valid DKIM
       signature covering both headers; DKIM signing is the relay's job.
+
+    Every header value is cleaned by :mod:`bot.mailheaders` (no control characters, no
+    encoded-word tricks, length-limited); a recipient that is not a plain address raises
+    :class:`~bot.mailheaders.UnsafeHeaderValue`, so a caller composing many mails can
+    flag that one and go on.
     """
+    # Every value below may come from a stranger's mail (bot.mailheaders says why each
+    # is cleaned here and not trusted to the email package).
+    if not is_mail_address(to_addr):
+        raise UnsafeHeaderValue(f"not a usable recipient address: {to_addr!r:.80}")
     msg = EmailMessage()
-    msg["From"] = formataddr((settings.from_name, settings.intake_address))
-    msg["To"] = formataddr((to_name or "", to_addr)) if to_name else to_addr
-    subject = mail.subject
+    msg["From"] = Address(header_text(settings.from_name, NAME_MAX),
+                          addr_spec=settings.intake_address)
+    name = header_text(to_name, NAME_MAX) if to_name else ""
+    msg["To"] = Address(name, addr_spec=to_addr) if name else to_addr
+    subject = header_text(mail.subject, SUBJECT_MAX)
     if reply_token:
         subject = f"{subject} [ref:{reply_token}]"
     msg["Subject"] = subject
@@ -105,6 +125,7 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
         msg["X-Landkort-Token"] = reply_token
     else:
         msg["Reply-To"] = settings.intake_address
+    in_reply_to = clean_message_id(in_reply_to)
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
         msg["References"] = in_reply_to
@@ -113,7 +134,7 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
                                    f"<{unsubscribe_url(settings, unsubscribe_token)}>")
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     for name, value in (extra_headers or {}).items():
-        msg[name] = value
+        msg[name] = header_text(value, 998)
     # Quoted-printable keeps the body 7-bit: no dependence on the relay's 8BITMIME
     # (RFC 6152), and lines stay under RFC 2045's 76 characters.
     msg.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import insert_for, utcnow
+from bot.mailheaders import is_mail_address
 from bot.mailtemplates import render_mail
 from bot.outbox import compose, enqueue
 from bot.settings import Settings
@@ -52,8 +53,8 @@ def answer_block_reason(headers: Message, *, kind: str, from_addr: str | None,
         return "own_mail"
     if kind in ("bounce", "auto_reply"):
         return kind
-    if not from_addr or "@" not in from_addr:
-        return "no_sender"
+    if from_addr is None or not is_mail_address(from_addr):
+        return "no_sender"  # none, or nothing we could safely write a header to
     auto = str(headers.get("Auto-Submitted") or "").strip().lower()
     if auto and auto.split(";")[0].strip() != "no":
         return "auto_submitted"

@@ -66,6 +66,10 @@ class DecodedMessage:
     """The readable view of one message."""
 
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # The same headers undecoded: structured ones (From, To) must be parsed before their
+    # encoded-words are decoded (RFC 2047 §5: an encoded-word is never part of an
+    # addr-spec), or "=?q?…=0D=0A…?=" in a display name rewrites the address.
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)
     text_body: str = ""          # the first text/plain part (or a body without MIME)
     html_body: str | None = None  # the first text/html part, raw
     attachments: list[Attachment] = field(default_factory=list)
@@ -82,6 +86,14 @@ class DecodedMessage:
             if key.lower() == lname:
                 return value
         return default
+
+    def get_raw(self, name: str) -> str | None:
+        """The first header of this name, undecoded (unfolded, NUL removed)."""
+        lname = name.lower()
+        for key, value in self.raw_headers:
+            if key.lower() == lname:
+                return value
+        return None
 
     def get_all(self, name: str) -> list[str]:
         """Every header of this name, decoded, in order."""
@@ -299,6 +311,8 @@ def decode_message(raw: bytes) -> DecodedMessage:
         # U+FFFD; decode_header_value reads them with the charset chain instead.
         for key, value in msg.raw_items():
             out.headers.append((str(key), decode_header_value(value)))
+            raw_text = _raw_header_text(value).replace("\x00", "")
+            out.raw_headers.append((str(key), " ".join(raw_text.split())))
     except Exception:
         pass
     try:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
+from bot.mailheaders import strip_controls
 from intake.classify import detect_bounce, is_auto_reply, is_unsubscribe
-from intake.decode import DecodedMessage, decode_message
+from intake.decode import DecodedMessage, decode_header_value, decode_message
 from intake.fields import Problem
 from intake.html_text import html_to_text
 from intake.quotes import Trimmed, own_field_text, trim
@@ -27,6 +28,11 @@ _TOKEN = r"[A-Za-z0-9_-]{16,64}"
 _SUBJECT_TOKEN = re.compile(rf"\[ref:({_TOKEN})\]", re.IGNORECASE)
 _HEADER_TOKEN = re.compile(rf"^\s*<?({_TOKEN})>?\s*$")
 _MSGID = re.compile(r"<[^<>\s]+>")
+# Our own Message-IDs: <local.{32 hex}@domain> (bot.outbox.new_message_id). Bounded, and
+# the look-behind lets a search start only at a "<": linear on any input.
+_OWN_MSGID_SHAPE = r"<[A-Za-z0-9_+-]{1,64}\.[0-9a-f]{32}@[A-Za-z0-9.-]{1,253}>"
+_CITED_ID = re.compile(_OWN_MSGID_SHAPE)
+_CITED_ID_BYTES = re.compile(_OWN_MSGID_SHAPE.encode())
 # The mailto variant of List-Unsubscribe (RFC 2369 §3.2) sends "afmeld TOKEN".
 _UNSUB_SUBJECT_TOKEN = re.compile(
     rf"^\s*(?:(?:re|sv|aw)\s*:\s*)*(?:afmeld|unsubscribe|stop)\s+({_TOKEN})\s*$",
@@ -69,6 +75,10 @@ class ParseResult:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     html_body: str | None = None
     text_body: str = ""
+    # Message-IDs of the shape we give our own mail, cited anywhere in a bounce (its
+    # headers, the returned original's headers, its text): what ties a bounce to mail
+    # we really sent (a report naming none of ours is not trusted).
+    cited_ids: list[str] = field(default_factory=list)
 
     def contract_dict(self) -> dict[str, Any]:
         """Exactly the JSON object of the ``landkort parse`` contract."""
@@ -185,6 +195,33 @@ _SUBMISSION_SUBJECT = re.compile(
     r"|nyt\s+projekt|new\s+project)\b", re.IGNORECASE)
 
 
+# An RFC 2047 encoded-word, bounded (§2: at most 75 characters; we allow more).
+_ENCODED_WORD = re.compile(r"=\?[^?\s]{1,75}\?[bBqQ]\?[^?\s]{0,900}\?=")
+
+
+def sender_of(raw_from: str) -> tuple[str | None, str | None]:
+    """(display name, address) of an undecoded From header.
+
+    The structure is parsed first with every encoded-word held as an opaque atom, and
+    only then is the display name decoded (RFC 2047 §5: encoded-words may stand in a
+    phrase, never in an addr-spec). Decoding first lets a ":" or "<…>" hidden in an
+    encoded-word rewrite the address; the name loses control characters.
+    """
+    words: list[str] = []
+
+    def hold(m: re.Match[str]) -> str:
+        words.append(m.group(0))
+        return f"landkortencodedword{len(words) - 1}x"
+
+    name, addr = parseaddr(_ENCODED_WORD.sub(hold, raw_from))
+    if "landkortencodedword" in addr:
+        addr = ""
+    for i, word in enumerate(words):
+        name = name.replace(f"landkortencodedword{i}x", word)
+    clean = " ".join(strip_controls(decode_header_value(name)).split()) if name else ""
+    return clean or None, addr.lower() or None
+
+
 def parse_message(raw: bytes, *, own_domain: str = "example.org",
                   own_local_part: str = "landkort") -> ParseResult:
     """Parse one raw message. Never raises: anything unreadable degrades to ``unknown``.
@@ -205,9 +242,7 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     msg = decode_message(raw)
     res = ParseResult()
     res.subject = msg.get("Subject") or ""
-    name, addr = parseaddr(msg.get("From") or "")
-    res.from_addr = addr.lower() or None
-    res.from_name = name or None
+    res.from_name, res.from_addr = sender_of(msg.get_raw("From") or "")
     ids = _msgids(msg.get("Message-ID"))
     res.message_id = ids[0] if ids else None
     irt = _msgids(msg.get("In-Reply-To"))
@@ -226,6 +261,7 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     bounce = detect_bounce(msg, whole, own_domain)
     if bounce is not None:
         res.kind = "bounce"
+        res.cited_ids = _cited_ids(raw, whole, [res.in_reply_to or "", *res.references])
         res.bounce = BounceInfo(bounce.recipient, bounce.status, bounce.permanent)
         return res
     unsub = _UNSUB_SUBJECT_TOKEN.match(res.subject)
@@ -257,6 +293,13 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     else:
         res.kind = "unknown"
     return res
+
+
+def _cited_ids(raw: bytes, text: str, header_ids: list[str]) -> list[str]:
+    found = [i for i in header_ids if _CITED_ID.fullmatch(i)]
+    found += [m.decode("ascii") for m in _CITED_ID_BYTES.findall(raw)]
+    found += _CITED_ID.findall(text)
+    return list(dict.fromkeys(found))[:20]
 
 
 def _looks_like_submission(res: ParseResult, field_text: str) -> bool:
