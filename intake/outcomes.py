@@ -31,6 +31,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import Message
 from typing import Any
 
@@ -41,7 +42,7 @@ from bot.contacts import opt_out_contact
 from bot.db import dbnow
 from bot.mailtemplates import render_mail
 from bot.models import CONTACT_FIELDS, Contact, Initiative, OutboxMessage, ReplyToken
-from bot.outbox import compose, enqueue, new_message_id
+from bot.outbox import compose, enqueue, new_message_id, unsubscribe_url
 from bot.registry import diff_record
 from bot.settings import Settings
 from bot.tokens import TOKEN_RE, issue_token, lookup_token
@@ -235,19 +236,37 @@ async def _token_by_thread(ctx: _Ctx) -> ReplyToken | None:
                       outbox_message_id=out.message_id)
 
 
+async def _bounced_mail(ctx: _Ctx) -> OutboxMessage | None:
+    """The mail of ours this bounce reports on, or None.
+
+    Anyone can send a ``multipart/report`` naming any address, so a bounce counts only
+    when it cites the Message-ID of a mail we really sent (in its own headers, in the
+    returned original's headers, or in its text). Our Message-IDs are 128-bit random
+    (:func:`bot.outbox.new_message_id`): a stranger knows only those of mail sent to
+    themselves, and such a bounce can only ever touch that mail's own recipient.
+    """
+    ids = ctx.parsed.cited_ids
+    if not ids:
+        return None
+    return (await ctx.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.message_id.in_(ids))
+        .order_by(OutboxMessage.id.desc()).limit(1))).first()
+
+
 async def _bounce(ctx: _Ctx) -> Outcome:
     info = ctx.parsed.bounce
-    recipient = (info.recipient or "").strip().lower() if info else ""
+    reported = (info.recipient or "").strip().lower() if info else ""
     permanent = bool(info.permanent) if info else True
     status = info.status if info else None
-    if not recipient:
-        # No parsable recipient: the DSN may still reference the mail we sent.
-        ids = [i for i in [ctx.parsed.in_reply_to, *ctx.parsed.references] if i]
-        if ids:
-            out = (await ctx.session.scalars(select(OutboxMessage).where(
-                OutboxMessage.message_id.in_(ids)).limit(1))).first()
-            if out is not None:
-                recipient = out.to_addr
+    sent = await _bounced_mail(ctx)
+    if sent is None:
+        # Not tied to mail we sent: nobody's address state changes; moderators see it.
+        return Outcome("unknown", detail={
+            "reason": "a bounce that cites no mail we sent (not trusted)",
+            "reported_recipient": reported or None, "status": status})
+    # The address we wrote to, whatever the report says (a forwarder may have rewritten
+    # the recipient, and a forged report may name someone else).
+    recipient = sent.to_addr
     contact = None
     if recipient:
         contact = await ctx.session.scalar(select(Contact).where(Contact.email == recipient))
@@ -255,7 +274,9 @@ async def _bounce(ctx: _Ctx) -> Outcome:
                                 contact_id=contact.id if contact else None, status=status,
                                 permanent=permanent, inbound_message_id=ctx.inbound_id))
     detail: dict[str, Any] = {"recipient": recipient or None, "status": status,
-                              "permanent": permanent}
+                              "permanent": permanent, "outbox_message_id": sent.message_id}
+    if reported and reported != recipient:
+        detail["reported_recipient"] = reported
     if contact is not None:
         before = contact.email_status
         contact.email_status, contact.soft_bounces = bounce_transition(
@@ -272,17 +293,28 @@ async def _bounce(ctx: _Ctx) -> Outcome:
     return Outcome("bounce", detail=detail)
 
 
+# A mailed unsubscribe link lives as long as people take to read their mail.
+OPT_OUT_LINK_TTL = timedelta(days=30)
+
+
 async def _opt_out(ctx: _Ctx) -> Outcome:
+    """Opt out on proof, ask otherwise.
+
+    Proof is a token of ours: the ``afmeld TOKEN`` of our List-Unsubscribe mailto (RFC
+    2369), or the reply token of a mail we sent to this very contact, answered from the
+    contact's own address. A From address alone proves nothing (anyone can write it), so
+    without a token the contact is mailed a confirmation link (:mod:`bot.unsubscribe`:
+    GET shows a button, only the POST opts out) and nothing changes until it is used.
+    """
     contact = None
-    token = unsubscribe_token(ctx.parsed)
-    row = await lookup_token(ctx.session, token)
+    row = await lookup_token(ctx.session, unsubscribe_token(ctx.parsed))
     if row is not None and row.contact_id is not None:
-        contact = await ctx.session.get(Contact, row.contact_id)
-    if contact is None and ctx.sender:
-        contact = await ctx.session.scalar(select(Contact).where(Contact.email == ctx.sender))
+        candidate = await ctx.session.get(Contact, row.contact_id)
+        if candidate is not None and (row.purpose == "unsubscribe" or (
+                ctx.sender is not None and (candidate.email or "").lower() == ctx.sender)):
+            contact = candidate
     if contact is None:
-        return Outcome("opt_out", detail={"contact_id": None,
-                                          "reason": "no contact with this address"})
+        return await _opt_out_by_link(ctx)
     first_time = contact.email_status != "opted_out"
     # The same opt-out as the one-click link: flag the entries, cancel unsent reminders.
     await opt_out_contact(ctx.session, contact.id)
@@ -294,6 +326,42 @@ async def _opt_out(ctx: _Ctx) -> Outcome:
     detail["answer"] = await _opt_out_confirmation(ctx, contact) if first_time else \
         "suppressed:already_opted_out"
     return Outcome("opt_out", detail=detail)
+
+
+async def _opt_out_by_link(ctx: _Ctx) -> Outcome:
+    """An unproven opt-out request: mail the contact (at their stored address, which is
+    the sender's here) a one-time link instead of acting."""
+    contact = await ctx.session.scalar(select(Contact).where(Contact.email == ctx.sender)) \
+        if ctx.sender else None
+    if contact is None:
+        return Outcome("opt_out", detail={"contact_id": None,
+                                          "reason": "no contact with this address"})
+    if contact.email_status == "opted_out":
+        return Outcome("opt_out", detail={"contact_id": contact.id,
+                                          "answer": "suppressed:already_opted_out"})
+    answer = await _opt_out_link_mail(ctx, contact)
+    return Outcome("opt_out_requested", detail={
+        "contact_id": contact.id, "answer": answer,
+        "reason": "no token: a confirmation link was mailed, nothing changed yet"})
+
+
+async def _opt_out_link_mail(ctx: _Ctx, contact: Contact) -> str:
+    reason = answer_block_reason(ctx.headers, kind=ctx.parsed.kind, from_addr=ctx.sender)
+    if reason is not None:
+        return f"suppressed:{reason}"
+    assert ctx.sender is not None and contact.email
+    if not await take_answer_slot(ctx.session, ctx.sender, ctx.settings.auto_answers_per_day):
+        return "suppressed:daily_limit"
+    token = await issue_token(ctx.session, purpose="unsubscribe", contact_id=contact.id,
+                              ttl=OPT_OUT_LINK_TTL)
+    lang = contact.language if contact.language in ("da", "en") else ctx.lang
+    mail = render_mail("opt_out_confirm", lang, contact_name=contact.name or "",
+                       email=contact.email, link=unsubscribe_url(ctx.settings, token))
+    msg = compose(ctx.settings, to_addr=contact.email, mail=mail, kind="opt_out_confirm",
+                  to_name=contact.name, in_reply_to=ctx.parsed.message_id)
+    row = await enqueue(ctx.session, msg, kind="opt_out_confirm",
+                        idempotency_key=f"answer:{ctx.inbound_id}", contact_id=contact.id)
+    return "opt_out_confirm" if row is not None else "already_queued"
 
 
 async def _opt_out_confirmation(ctx: _Ctx, contact: Contact) -> str:
