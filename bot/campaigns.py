@@ -413,6 +413,21 @@ def _reminder_rows(settings: Settings, p: PlannedStep, initiative: Initiative,
 _STATE_OF = {"send": "planned", "skip": "skipped", "close": "closed"}
 
 
+def _rows_or_skip(settings: Settings, p: PlannedStep, initiative: Initiative, now: datetime
+                  ) -> tuple[PlannedStep, tuple[CampaignStep, list[ReplyToken], Any] | None]:
+    """The reminder's rows, or — when this one entry's mail cannot be composed (an
+    address that is not one, a value no template can take) — the step turned into a
+    skip with the reason, so the entry is flagged and every other reminder still goes."""
+    try:
+        return p, _reminder_rows(settings, p, initiative, now)
+    except Exception as exc:  # noqa: BLE001 - one entry's data; recorded on its step
+        log.warning("campaign: cannot compose the reminder for entry %s: %s",
+                    p.initiative_id, exc)
+        reason = f"cannot compose the reminder: {type(exc).__name__}: {exc}"[:300]
+        return PlannedStep(p.initiative_id, p.cycle, p.step, "skip", p.due_at, p.contact_id,
+                           p.to_addr, p.language, reason), None
+
+
 async def _execute_batch(session: AsyncSession, settings: Settings,
                          batch: Sequence[PlannedStep], now: datetime,
                          result: RunResult) -> None:
@@ -440,12 +455,10 @@ async def _execute_batch(session: AsyncSession, settings: Settings,
         return
     try:
         async with session.begin_nested():
-            await _write_fast(session, settings, todo, now)
+            done = await _write_fast(session, settings, todo, now)
     except IntegrityError:
         log.info("campaign: another planner wrote some of these steps; going step by step")
         done = await _write_slow(session, settings, todo, now, result)
-    else:
-        done = todo
     for p, _ in done:
         if p.action == "send":
             result.sent += 1
@@ -466,13 +479,18 @@ async def _execute_batch(session: AsyncSession, settings: Settings,
 
 
 async def _write_fast(session: AsyncSession, settings: Settings,
-                      todo: Sequence[tuple[PlannedStep, Initiative]], now: datetime) -> None:
+                      todo: Sequence[tuple[PlannedStep, Initiative]], now: datetime
+                      ) -> list[tuple[PlannedStep, Initiative]]:
     steps: list[CampaignStep] = []
     tokens: list[ReplyToken] = []
     mails: list[tuple[CampaignStep, Any]] = []
+    done: list[tuple[PlannedStep, Initiative]] = []
     for p, initiative in todo:
+        rows = None
         if p.action == "send":
-            step, toks, row = _reminder_rows(settings, p, initiative, now)
+            p, rows = _rows_or_skip(settings, p, initiative, now)
+        if rows is not None:
+            step, toks, row = rows
             mails.append((step, row))
             tokens.extend(toks)
         else:
@@ -480,6 +498,7 @@ async def _write_fast(session: AsyncSession, settings: Settings,
                                 contact_id=p.contact_id, state=_STATE_OF[p.action],
                                 note=p.reason or None, created_at=now)
         steps.append(step)
+        done.append((p, initiative))
     if mails:
         session.add_all([row for _, row in mails])
         await session.flush()  # one multi-row INSERT … RETURNING id
@@ -488,6 +507,7 @@ async def _write_fast(session: AsyncSession, settings: Settings,
     session.add_all(steps)
     session.add_all(tokens)
     await session.flush()
+    return done
 
 
 async def _write_slow(session: AsyncSession, settings: Settings,
@@ -497,8 +517,11 @@ async def _write_slow(session: AsyncSession, settings: Settings,
     for p, initiative in todo:
         try:
             async with session.begin_nested():
+                rows = None
                 if p.action == "send":
-                    step, toks, row = _reminder_rows(settings, p, initiative, now)
+                    p, rows = _rows_or_skip(settings, p, initiative, now)
+                if rows is not None:
+                    step, toks, row = rows
                     session.add(row)
                     await session.flush()
                     step.outbox_id = row.id
