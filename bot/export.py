@@ -11,8 +11,6 @@ Merged duplicates are not published and not exported.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 from bot.db import Database
 from bot.models import Initiative
 from bot.registry import published_initiatives
+from bot.spreadsheet import csv_document
 from bot.vocabulary import PARTICIPANTS, REGIONS, SECTORS, STATUSES, label_of
 from intake.fields import FIELD_KEYS, LIST_FIELDS
 
@@ -68,13 +67,11 @@ def csv_cell(key: str, value: Any) -> str:
 
 
 def to_csv(records: Sequence[dict[str, Any]], *, delimiter: str = ",") -> str:
-    """CSV text with a header row of :data:`EXPORT_COLUMNS`."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for record in records:
-        writer.writerow([csv_cell(key, record.get(key)) for key in EXPORT_COLUMNS])
-    return out.getvalue()
+    """CSV text with a header row of :data:`EXPORT_COLUMNS` (every cell spreadsheet-safe:
+    :mod:`bot.spreadsheet`)."""
+    return csv_document(EXPORT_COLUMNS, ([csv_cell(key, record.get(key))
+                                          for key in EXPORT_COLUMNS] for record in records),
+                        delimiter=delimiter)
 
 
 def to_json(records: Sequence[dict[str, Any]]) -> str:

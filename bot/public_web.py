@@ -9,8 +9,6 @@ and is autoescaped by Jinja; SVG text is escaped by the drawing functions.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -31,6 +29,7 @@ from bot.openapi import DEFAULT_LIMIT, MAX_LIMIT, build_openapi
 from bot.pages import render
 from bot.public_texts import count_text, format_date
 from bot.registry import get_by_slug, history
+from bot.spreadsheet import csv_document, safe_cell
 from bot.stats import UNKNOWN, Stats, registry_stats
 from bot.vocabulary import (
     MUNICIPALITIES,
@@ -493,12 +492,10 @@ async def api_openapi(request: web.Request) -> web.Response:
     return _json(build_openapi(request.app[SETTINGS].base_url))
 
 
-CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_cell(key: str, value: Any, lang: str) -> str:
     """One CSV cell: labels for vocabulary keys, lists joined with "; ", and a leading
-    apostrophe before = + - @ so a spreadsheet never runs text from mail as a formula."""
+    apostrophe before = + - @ so a spreadsheet never runs text from mail as a formula
+    (:mod:`bot.spreadsheet`, which :func:`csv_text` applies to every cell)."""
     if value is None:
         return ""
     if isinstance(value, list):
@@ -507,20 +504,14 @@ def csv_cell(key: str, value: Any, lang: str) -> str:
         text = _label(key, str(value), lang)
     else:
         text = str(value)
-    if text.startswith(CSV_DANGEROUS):
-        text = "'" + text
-    return text
+    return safe_cell(text)
 
 
 def csv_text(records: Sequence[dict[str, Any]], lang: str) -> str:
     """The CSV document (with a BOM so Excel reads UTF-8)."""
-    buf = io.StringIO()
-    buf.write("\ufeff")
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(catalogue.API_FIELDS)
-    for rec in records:
-        writer.writerow([csv_cell(k, rec.get(k), lang) for k in catalogue.API_FIELDS])
-    return buf.getvalue()
+    return "\ufeff" + csv_document(
+        catalogue.API_FIELDS,
+        ([csv_cell(k, rec.get(k), lang) for k in catalogue.API_FIELDS] for rec in records))
 
 
 async def export_csv(request: web.Request) -> web.Response:
