@@ -6,6 +6,7 @@ in :mod:`moderation.security`; this module only knows whether a password is righ
 """
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 
@@ -128,6 +129,13 @@ async def list_users(db: Database) -> list[User]:
         return list(await session.scalars(select(User).order_by(User.username)))
 
 
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
 async def authenticate(db: Database, username: str, password: str) -> UserInfo | None:
     """The account when the name and password are right and it is enabled, else None.
 
@@ -136,15 +144,12 @@ async def authenticate(db: Database, username: str, password: str) -> UserInfo |
     """
     async with db.read() as session:
         user = await get_user(session, username) if username.strip() else None
+    # argon2 costs ~100 ms of CPU by design: in a thread, so the event loop (and
+    # /healthz, the LMTP listener, every other request) keeps running meanwhile.
     if user is None:
-        try:
-            _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
+        await asyncio.to_thread(_verify, _DUMMY_HASH, password)
         return None
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    if not await asyncio.to_thread(_verify, user.password_hash, password):
         return None
     if user.disabled:
         return None

@@ -8,19 +8,23 @@
   ``csrf_token`` (or a script sends ``X-CSRF-Token``) and :func:`moderation_guard` refuses
   unsafe requests whose token does not match (``hmac.compare_digest``) with 403. The login
   form, which has no session yet, carries an HMAC of a random pre-login cookie.
-* **Throttling**: failed logins are recorded per account and per client address; after
-  ``login_max_failures`` within ``login_lockout_minutes`` further attempts are refused
-  with the same generic message, whether or not the account exists.
+* **Throttling**: every password check is reserved first, atomically, per client address
+  and per account (:func:`take_login_attempt`); an address gets ``login_max_failures``
+  within ``login_lockout_minutes``, an account four times that, and a browser that logged
+  in to the account before (a signed cookie) is not limited per account, so nobody can
+  lock the real moderator out. Refusals carry the same generic message whether or not
+  the account exists.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 from sqlalchemy import delete, func, select, update
@@ -176,6 +180,14 @@ async def submitted_token(request: web.Request) -> str | None:
 
 # --- throttling --------------------------------------------------------------------------
 
+# The account key allows this many times the address key's failures: an attacker who
+# guesses from many addresses is slowed down, but five bad tries by anyone no longer lock
+# the real moderator out (OWASP Authentication Cheat Sheet: "account lockout" DoS).
+ACCOUNT_FACTOR = 4
+DEVICE_COOKIE = "landkort_device"
+DEVICE_MAX_AGE = timedelta(days=90)
+
+
 def throttle_keys(username: str, client_addr: str | None) -> list[str]:
     keys = [f"user:{username.strip().casefold()[:150]}"]
     if client_addr:
@@ -183,29 +195,80 @@ def throttle_keys(username: str, client_addr: str | None) -> list[str]:
     return keys
 
 
-async def is_throttled(db: Database, settings: Settings, keys: list[str]) -> bool:
-    """True when any key has ``login_max_failures`` failures within the lockout window."""
+def _limit(key: str, settings: Settings, known_device: bool) -> int | None:
+    """Failures a key may have in the window (None: no limit for this attempt)."""
+    if key.startswith("user:"):
+        # A browser that logged in to this account before is not throttled per account
+        # (only per address): the right moderator gets in during an attack.
+        return None if known_device else settings.login_max_failures * ACCOUNT_FACTOR
+    return settings.login_max_failures
+
+
+async def take_login_attempt(db: Database, settings: Settings, keys: list[str], *,
+                             known_device: bool = False) -> bool:
+    """Reserve one password check; False when a key is over its limit.
+
+    Counting and recording happen in one write transaction (SQLite: ``BEGIN IMMEDIATE``
+    serialises writers; PostgreSQL: a transaction-scoped advisory lock per key), so 60
+    parallel attempts get exactly as many checks as the limit allows. The reservation
+    is recorded as a failure; a successful login clears its account key.
+    """
     since = dbnow() - timedelta(minutes=settings.login_lockout_minutes)
-    async with db.read() as session:
-        rows = await session.execute(
+    async with db.write() as session:
+        if db.is_postgres:
+            for key in sorted(keys):
+                await session.execute(select(func.pg_advisory_xact_lock(
+                    func.hashtextextended(key, 0))))
+        rows: dict[str, int] = {k: n for k, n in (await session.execute(
             select(LoginFailure.key, func.count()).where(LoginFailure.key.in_(keys),
                                                           LoginFailure.at >= since)
-            .group_by(LoginFailure.key))
-        return any(n >= settings.login_max_failures for _key, n in rows)
-
-
-async def record_failure(db: Database, settings: Settings, keys: list[str]) -> None:
-    now = dbnow()
-    old = now - timedelta(minutes=max(settings.login_lockout_minutes, 1) * 4)
-    async with db.write() as session:
+            .group_by(LoginFailure.key))).all()}
+        for key in keys:
+            limit = _limit(key, settings, known_device)
+            if limit is not None and rows.get(key, 0) >= limit:
+                return False
+        now = dbnow()
         for key in keys:
             session.add(LoginFailure(key=key, at=now))
+        old = now - timedelta(minutes=max(settings.login_lockout_minutes, 1) * 4)
         await session.execute(delete(LoginFailure).where(LoginFailure.at < old))
+    return True
 
 
 async def clear_failures(db: Database, key: str) -> None:
     async with db.write() as session:
         await session.execute(delete(LoginFailure).where(LoginFailure.key == key))
+
+
+def device_cookie_value(settings: Settings, username: str, *, now: int | None = None) -> str:
+    """A signed "this browser logged in as USERNAME" mark (no secret in it)."""
+    expires = (now if now is not None else int(time.time())) + int(
+        DEVICE_MAX_AGE.total_seconds())
+    payload = f"{username.strip().casefold()}|{expires}"
+    mac = hmac.new(settings.secret_key.encode(), b"device|" + payload.encode(),
+                   hashlib.sha256).hexdigest()
+    return f"{quote(payload, safe='')}|{mac}"
+
+
+def is_known_device(settings: Settings, cookie: str | None, username: str) -> bool:
+    if not cookie or cookie.count("|") != 1:
+        return False
+    quoted, mac = cookie.split("|")
+    payload = unquote(quoted)
+    expected = hmac.new(settings.secret_key.encode(), b"device|" + payload.encode(),
+                        hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(mac, expected) or payload.count("|") != 1:
+        return False
+    name, expires = payload.split("|")
+    return name == username.strip().casefold() and expires.isdigit() and \
+        int(expires) > time.time()
+
+
+def set_device_cookie(resp: web.StreamResponse, request: web.Request, settings: Settings,
+                      username: str) -> None:
+    resp.set_cookie(DEVICE_COOKIE, device_cookie_value(settings, username), path="/login",
+                    max_age=int(DEVICE_MAX_AGE.total_seconds()), httponly=True,
+                    samesite="Strict", secure=settings.base_url.startswith("https://"))
 
 
 def client_address(request: web.Request) -> str | None:

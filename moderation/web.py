@@ -25,6 +25,7 @@ from moderation.item_view import load_item, parse_edits
 from moderation.queue_view import QueueFilters, fetch_queue, forget_counts, queue_counts
 from moderation.security import (
     CSRF_FIELD,
+    DEVICE_COOKIE,
     SESSION_COOKIE,
     SESSION_KEY,
     clear_failures,
@@ -33,14 +34,15 @@ from moderation.security import (
     create_session,
     current,
     end_session,
-    is_throttled,
+    is_known_device,
     login_csrf_token,
     login_nonce,
     moderation_guard,
-    record_failure,
     require_admin,
+    set_device_cookie,
     set_login_cookie,
     set_session_cookie,
+    take_login_attempt,
     throttle_keys,
     tokens_match,
 )
@@ -125,11 +127,11 @@ async def login_submit(request: web.Request) -> web.Response:
     username = str(form.get("username") or "").strip()[:100]
     password = str(form.get("password") or "")[:1000]
     keys = throttle_keys(username, client_address(request))
-    if await is_throttled(db, settings, keys):
+    known = is_known_device(settings, request.cookies.get(DEVICE_COOKIE), username)
+    if not await take_login_attempt(db, settings, keys, known_device=known):
         return _login_page(request, error="login.throttled", status=429, username=username)
     user = await authenticate(db, username, password) if username and password else None
     if user is None:
-        await record_failure(db, settings, keys)
         return _login_page(request, error="login.failed", status=401, username=username)
     await clear_failures(db, keys[0])
     session_id, _ = await create_session(db, settings, user,
@@ -137,6 +139,7 @@ async def login_submit(request: web.Request) -> web.Response:
                                          replaces=request.cookies.get(SESSION_COOKIE))
     resp = see_other(_safe_next(str(form.get("next") or "")))
     set_session_cookie(resp, request, settings, session_id)
+    set_device_cookie(resp, request, settings, username)
     resp.del_cookie("landkort_login", path="/login")
     return resp
 

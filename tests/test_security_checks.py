@@ -35,7 +35,7 @@ from intake.processor import process_pending
 from intake.store import store_message
 from moderation.decisions import approve
 from moderation.models import Submission
-from moderation.security import SESSION_COOKIE, is_protected
+from moderation.security import ACCOUNT_FACTOR, SESSION_COOKIE, is_protected
 from moderation.web_models import LoginFailure, WebSession
 from tests.conftest import MakeInitiative, MakeSubmission
 from tests.moderation_support import PASSWORD, add_user, csrf_of, login, use_fast_hashes
@@ -360,7 +360,12 @@ async def test_throttled_login_reveals_nothing_and_ends_after_the_lockout(
             await s.execute(update(LoginFailure).where(LoginFailure.key.like("addr:%"))
                             .values(at=dbnow() - timedelta(days=1)))
     assert texts["anna"] == texts["nobody"]  # locked out looks the same for everyone
-    assert (await attempt(web, "anna", PASSWORD))[0] == 429  # the account is still locked
+    # Five failures no longer lock the account itself (anyone could lock anyone out):
+    # the account key allows ACCOUNT_FACTOR times as many before it throttles.
+    async with db.write() as s:
+        s.add_all([LoginFailure(key="user:anna", at=dbnow())
+                   for _ in range(settings.login_max_failures * (ACCOUNT_FACTOR - 1))])
+    assert (await attempt(web, "anna", PASSWORD))[0] == 429  # the account is now locked
     async with db.write() as s:  # the lockout passes
         await s.execute(update(LoginFailure).values(
             at=dbnow() - timedelta(minutes=settings.login_lockout_minutes + 1)))
