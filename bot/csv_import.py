@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import Database
 from bot.models import Initiative
 from bot.registry import create_initiative
+from bot.spreadsheet import read_cell
 from intake.fields import FIELD_KEYS, key_for_label, normalise, parse_date_text
 
 # Optional columns that are not registry fields.
@@ -257,7 +258,8 @@ def _parse_row(line: int, cells: Sequence[str], columns: Sequence[str | None]) \
     record: dict[str, Any] = {}
     language = "da"
     confirmed_at: datetime | None = None
-    values = [(k, raw) for k, raw in zip(columns, cells, strict=False) if k and raw.strip()]
+    values = [(k, read_cell(raw)) for k, raw in zip(columns, cells, strict=False)
+              if k and raw.strip()]
     for key, raw in values:
         if key == "language":
             lang = _parse_language(raw)

@@ -24,6 +24,14 @@ def safe_cell(text: str) -> str:
     return text
 
 
+def read_cell(text: str) -> str:
+    """The value :func:`safe_cell` wrote: the guarding apostrophe taken off again, so an
+    export reads back through ``landkort import`` unchanged."""
+    if text.startswith("'") and safe_cell(text[1:]) == text:
+        return text[1:]
+    return text
+
+
 def _quoted(cell: str) -> str:
     if any(ch in _NEEDS_QUOTES for ch in cell) or cell != cell.strip(" "):
         return '"' + cell.replace('"', '""') + '"'
@@ -41,4 +49,4 @@ def csv_document(header: Sequence[str], rows: Iterable[Sequence[str]], *,
     return "\r\n".join(lines) + "\r\n"
 
 
-__all__ = ["FORMULA_START", "csv_document", "safe_cell"]
+__all__ = ["FORMULA_START", "csv_document", "read_cell", "safe_cell"]
