@@ -119,8 +119,12 @@ async def test_deeply_nested_mime(db: Database, settings: Settings) -> None:
                 b"\r\n" + body + b"\r\n--" + b + b"--\r\n")
     raw = header(ctype="text/plain").encode().rsplit(b"Content-Type", 1)[0] + body
     got = await bad_then_good(db, settings, raw)
-    assert got.state == "done"
-    assert parse_message(raw).kind in ("unknown", "submission")
+    # The decoder reads 20 levels (intake/decode.py), and the innermost "Titel:" line is
+    # a part header, not text: the mail has no text, so nothing makes it a submission.
+    # Contract: that is "unknown" (it still goes to the moderators).
+    assert (got.state, got.outcome, got.kind) == ("done", "unknown", "unknown")
+    parsed = parse_message(raw)
+    assert (parsed.kind, parsed.fields, parsed.text_body) == ("unknown", {}, "")
 
 
 @pytest.mark.asyncio
@@ -195,7 +199,8 @@ async def test_empty_and_garbage(db: Database, settings: Settings) -> None:
     for raw in (b"", b"\r\n", b"\x00" * 64, bytes(rng.randrange(256) for _ in range(20_000)),
                 b"From: \x00\xff\r\n\r\n" + bytes(rng.randrange(256) for _ in range(5_000))):
         got = await bad_then_good(db, settings, raw)
-        assert got.state == "done" and got.outcome in ("unknown", "submission")
+        # No sender, no form, no subject: nothing makes it a submission (contract).
+        assert (got.state, got.outcome, got.kind) == ("done", "unknown", "unknown"), raw[:40]
     async with db.read() as s:  # nothing was answered: no valid sender
         n = await s.scalar(select(func.count()).select_from(OutboxMessage)
                            .where(OutboxMessage.to_addr.not_like("hanne%")))
