@@ -75,6 +75,9 @@ class Settings:
 
     # --- mail addresses ------------------------------------------------------------------
     mail_domain: str = setting("example.org", "Domain of the service's own addresses.")
+    auth_serv_id: str = setting("", "The authserv-id (RFC 8601) your receiving mail server "
+                                    "writes in Authentication-Results; only its verdicts are "
+                                    "shown to moderators (empty: none are).")
     mailbox_local_part: str = setting("landkort", "Local part of the intake address; replies go "
                                       "to LOCAL+TOKEN@mail_domain.")
     from_name: str = setting("Det telemedicinske landkort", "Display name on outgoing mail.")
@@ -146,6 +149,9 @@ class Settings:
     chat_max_message_chars: int = setting(2000, "Longest chat message accepted.")
     chat_messages_per_minute: int = setting(30, "Chat messages per session per minute.")
     chat_sessions_per_ip_per_hour: int = setting(20, "New chat conversations per IP per hour.")
+    chat_sockets_per_ip: int = setting(10, "Open chat WebSockets per client address.")
+    chat_sockets_total: int = setting(500, "Open chat WebSockets in all (keep it well under "
+                                           "the unit's LimitNOFILE).")
     chat_verify_hours: int = setting(48, "How long the e-mail verification link of a chat "
                                      "submission is valid.")
 

@@ -267,7 +267,8 @@ class ChatStore:
             initiative = await session.get(Initiative, effect.initiative_id)
         # The personal link is the contact's credential — for that entry only.
         verified = (row.token_hash is not None and state.origin == "token"
-                    and initiative is not None and effect.initiative_id == row.initiative_id)
+                    and initiative is not None and effect.initiative_id == row.initiative_id
+                    and await self._token_stands_for_contact(session, row.token_hash))
         candidates: list[dict[str, Any]] = []
         flags: list[str] = []
         if effect.kind == "new":
@@ -309,6 +310,14 @@ class ChatStore:
                       initiative_id=initiative.id if initiative else None)
 
     # -- personal links ------------------------------------------------------------------
+    @staticmethod
+    async def _token_stands_for_contact(session: AsyncSession, token_hash: str) -> bool:
+        """A reminder went to the contact's own address; a receipt stands for the contact
+        only when the contact wrote the reply (it then names them). A receipt sent to
+        someone else holding the contact's token proves nothing: e-mail verification."""
+        tok = await session.get(ReplyToken, token_hash)
+        return tok is not None and (tok.purpose == "reminder" or tok.contact_id is not None)
+
     async def open_entry(self, token: str, *, key: str | None, ip: str | None,
                          lang: str | None) -> Opened:
         """Open (or resume) the conversation for a reminder's or receipt's personal link.

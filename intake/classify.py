@@ -50,7 +50,10 @@ _BOUNCE_SUBJECT = re.compile(
     r"|returneret post|olevererbart|no se puede entregar|message not delivered"
     r"|delivery notification: delivery has failed|mail system error)",
     re.IGNORECASE)
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A search may start only where a run of address characters starts (look-behind), and
+# nothing backtracks (possessive): linear on any bounce text.
+_ADDRESS = re.compile(r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]++"
+                      r"@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++")
 
 
 def _addr_of(value: str | None) -> str | None:
@@ -259,6 +262,9 @@ _UNSUB_TEXT = re.compile(
     re.IGNORECASE)
 
 
+_REF_TAG = re.compile(r"\[ref:[A-Za-z0-9_-]{1,64}\]", re.IGNORECASE)
+
+
 def is_unsubscribe(own_text: str, subject: str) -> bool:
     """True when the sender only asks to stop receiving reminders.
 
@@ -277,7 +283,8 @@ def is_unsubscribe(own_text: str, subject: str) -> bool:
     text = " ".join(core)
     if text and len(text) <= 80 and _UNSUB_TEXT.match(text):
         return True
-    subj = _strip_reply_prefix(subject).strip()
+    # Our own "[ref:TOKEN]" tag is not the person's words.
+    subj = _REF_TAG.sub(" ", _strip_reply_prefix(subject)).strip()
     if subj and len(subj) <= 40 and _UNSUB_TEXT.match(subj) and len(text) <= 200:
         return True
     return False

@@ -236,6 +236,20 @@ async def _token_by_thread(ctx: _Ctx) -> ReplyToken | None:
                       outbox_message_id=out.message_id)
 
 
+def trusted_auth_results(header: str | None, settings: Settings) -> str | None:
+    """The topmost Authentication-Results header when our own receiving server wrote it.
+
+    RFC 8601 §5: a receiving server removes A-R headers bearing its authserv-id from
+    incoming mail and adds its own on top; any other (or a lower one) may be written by
+    the sender. So only the first header, and only with the configured ``auth_serv_id``,
+    is kept; without that setting no sender's claim of SPF/DKIM/DMARC is shown.
+    """
+    if not header or not settings.auth_serv_id:
+        return None
+    serv_id = header.split(";", 1)[0].strip().split()[0] if header.strip() else ""
+    return header if serv_id.lower() == settings.auth_serv_id.strip().lower() else None
+
+
 async def _bounced_mail(ctx: _Ctx) -> OutboxMessage | None:
     """The mail of ours this bounce reports on, or None.
 
@@ -295,6 +309,8 @@ async def _bounce(ctx: _Ctx) -> Outcome:
 
 # A mailed unsubscribe link lives as long as people take to read their mail.
 OPT_OUT_LINK_TTL = timedelta(days=30)
+# A receipt's or a "please fix" answer's token: long enough to answer or open the chat.
+ANSWER_TOKEN_TTL = timedelta(days=30)
 
 
 async def _opt_out(ctx: _Ctx) -> Outcome:
@@ -396,14 +412,19 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
     if token_row.contact_id is not None:
         contact = await ctx.session.get(Contact, token_row.contact_id)
     contact = contact or initiative.contact
-    if contact is not None and contact.email and ctx.sender and \
-            ctx.sender != contact.email.lower():
+    sender_is_contact = not (contact is not None and contact.email and ctx.sender and
+                             ctx.sender != contact.email.lower())
+    if not sender_is_contact:
+        # Someone else holds the contact's token (a forward, or a leak): the reply is
+        # linked to the entry but trusted as nobody's (no bulk approval as the contact).
         flags.append("sender_differs")
+        token_matched = False
     sub = await create_submission(
         ctx.session, kind=kind, channel="email", proposed=changes, initiative=initiative,
         problems=_problem_dicts(parsed.problems), flags=flags, sender_email=ctx.sender,
         sender_name=ctx.sender_name, language=ctx.lang, token_matched=token_matched,
-        auth_results=parsed.auth_results, inbound_message_id=ctx.inbound_id,
+        auth_results=trusted_auth_results(parsed.auth_results, ctx.settings),
+        inbound_message_id=ctx.inbound_id,
         idempotency_key=f"inbound:{ctx.inbound_id}", note=_note(parsed), actor=ACTOR)
     if token_matched and token_row.used_at is None and token_row.token_hash:
         token_row.used_at = dbnow()
@@ -417,8 +438,10 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
     detail["answer"] = await _answer(
         ctx, problems=parsed.problems, title=initiative.title, submission=sub,
         form_record=form_record, changed=list(changes), kind=kind,
+        # The receipt's link stands for the contact only when the contact wrote: a chat
+        # opened with a stranger's receipt is verified by e-mail like any other.
         token_args={"initiative_id": initiative.id,
-                    "contact_id": contact.id if contact else None})
+                    "contact_id": contact.id if contact and sender_is_contact else None})
     return Outcome("submission", submission_id=sub.id, detail=detail)
 
 
@@ -506,7 +529,8 @@ async def _new_submission(ctx: _Ctx) -> Outcome:
         ctx.session, kind="new", channel="email", proposed=proposed,
         problems=_problem_dicts(problems), flags=flags, sender_email=ctx.sender,
         sender_name=ctx.sender_name, language=ctx.lang,
-        token_matched=False, auth_results=parsed.auth_results,
+        token_matched=False, auth_results=trusted_auth_results(parsed.auth_results,
+                                                               ctx.settings),
         inbound_message_id=ctx.inbound_id, idempotency_key=f"inbound:{ctx.inbound_id}",
         note=_note(parsed), duplicate_candidates=candidates, actor=ACTOR)
     detail: dict[str, Any] = {"kind": "new", "flags": flags,
@@ -538,7 +562,7 @@ async def _answer(ctx: _Ctx, *, problems: list[Problem], title: str | None,
     # In-Reply-To fallback when a mail client drops the token).
     message_id = new_message_id(ctx.settings.mail_domain)
     token = await issue_token(ctx.session, purpose=answer, outbox_message_id=message_id,
-                              **token_args)
+                              ttl=ANSWER_TOKEN_TTL, **token_args)
     queued = await queue_answer(
         ctx.session, ctx.settings, inbound_id=ctx.inbound_id, answer=answer,
         to_addr=ctx.sender, to_name=ctx.sender_name, lang=ctx.lang,

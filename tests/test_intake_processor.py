@@ -39,6 +39,20 @@ async def token_for(db: Database, initiative: Initiative, purpose: str = "remind
                                  contact_id=initiative.contact_id, **kw)
 
 
+async def mail_to(db: Database, settings: Settings, initiative: Initiative,
+                  to_addr: str) -> str:
+    """A reminder of ours to the entry's contact (its Message-ID, for a bounce to cite)."""
+    from bot.mailtemplates import RenderedMail
+    from bot.outbox import compose, enqueue
+
+    async with db.write() as s:
+        msg = compose(settings, to_addr=to_addr, kind="reminder",
+                      mail=RenderedMail("Er oplysningerne korrekte?", "Hej", None))
+        await enqueue(s, msg, kind="reminder", contact_id=initiative.contact_id,
+                      initiative_id=initiative.id)
+    return str(msg["Message-ID"])
+
+
 async def receive(db: Database, settings: Settings, raw: bytes) -> InboundMessage:
     res = await store_message(db, raw, source="cli")
     await process_pending(db, settings)
@@ -91,6 +105,7 @@ def test_own_address(settings: Settings) -> None:
 @pytest.mark.asyncio
 async def test_outlook_reply_becomes_update_with_only_changed_fields(
         db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
+    settings = settings.replace(auth_serv_id="mx.example.org")  # our receiving server
     ini = await make_initiative(contact_email="mette.jensen@example.dk")
     token = await token_for(db, ini)
     row = await receive(db, settings, eml("outlook_update_da.eml", token=token))
@@ -184,8 +199,9 @@ async def test_english_reply_is_answered_in_english(
 async def test_hard_bounce_makes_contact_bouncing(
         db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
     ini = await make_initiative(contact_email="mette.jensen@example.dk")
+    ours = await mail_to(db, settings, ini, "mette.jensen@example.dk")
     row = await receive(db, settings, eml("bounce_dsn.eml", rcpt="mette.jensen@example.dk",
-                                          status="5.1.1"))
+                                          status="5.1.1", original=ours))
     assert row.outcome == "bounce"
     async with db.read() as s:
         contact = await s.get(Contact, ini.contact_id)
@@ -195,16 +211,18 @@ async def test_hard_bounce_makes_contact_bouncing(
             ("mette.jensen@example.dk", True, row.id)]
         entry = await s.get(Initiative, ini.id)
         assert entry is not None and entry.needs_new_contact
-    assert await submissions(db) == [] and await outbox(db) == []
+    assert await submissions(db) == [] and [m.kind for m in await outbox(db)] == ["reminder"]
 
 
 @pytest.mark.asyncio
 async def test_three_soft_bounces_make_contact_bouncing(
         db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
     ini = await make_initiative(contact_email="mette.jensen@example.dk")
+    ours = await mail_to(db, settings, ini, "mette.jensen@example.dk")
     states = []
     for i in range(3):
-        raw = eml("bounce_dsn.eml", rcpt="mette.jensen@example.dk", status="4.2.2")
+        raw = eml("bounce_dsn.eml", rcpt="mette.jensen@example.dk", status="4.2.2",
+                  original=ours)
         raw = raw.replace(b"ABC1234", f"SOFT{i}".encode()).replace(
             b"550 5.1.1 User unknown", b"452 4.2.2 Mailbox full").replace(
             b"Action: failed", b"Action: delayed")
@@ -220,7 +238,12 @@ async def test_three_soft_bounces_make_contact_bouncing(
 async def test_afmeld_opts_out_and_entries_need_new_contact(
         db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
     ini = await make_initiative(contact_email="mette.jensen@example.dk")
-    row = await receive(db, settings, eml("afmeld_da.eml"))
+    token = await token_for(db, ini)
+    # An answer to our reminder (its token), from the contact's own address, is proof;
+    # without a token only a confirmation link is mailed (tests/test_mail_attacks.py).
+    afmeld = eml("afmeld_da.eml").replace(b"Subject: afmeld",
+                                          f"Subject: afmeld [ref:{token}]".encode())
+    row = await receive(db, settings, afmeld)
     assert (row.kind, row.outcome) == ("unsubscribe", "opt_out")
     async with db.read() as s:
         c = await s.get(Contact, ini.contact_id)
@@ -232,7 +255,7 @@ async def test_afmeld_opts_out_and_entries_need_new_contact(
     assert await submissions(db) == []
     [mail] = await outbox(db)  # one short confirmation; a second afmeld gets none
     assert mail.kind == "opt_out" and mail.to_addr == "mette.jensen@example.dk"
-    again = await receive(db, settings, eml("afmeld_da.eml").replace(b"afmeld-1@", b"afmeld-2@"))
+    again = await receive(db, settings, afmeld.replace(b"afmeld-1@", b"afmeld-2@"))
     assert again.outcome == "opt_out" and len(await outbox(db)) == 1
 
 
@@ -462,6 +485,8 @@ async def test_afmeld_by_mail_cancels_pending_reminders(
                       mail=RenderedMail("Er oplysningerne korrekte?", "Hej", None))
         await enqueue(s, msg, kind="reminder", contact_id=ini.contact_id,
                       initiative_id=ini.id)
-    await receive(db, settings, eml("afmeld_da.eml"))
+    token = await token_for(db, ini)
+    await receive(db, settings, eml("afmeld_da.eml").replace(
+        b"Subject: afmeld", f"Subject: afmeld [ref:{token}]".encode()))
     states = {m.kind: m.state for m in await outbox(db)}
     assert states == {"reminder": "cancelled", "opt_out": "pending"}

@@ -264,8 +264,8 @@ async def test_a_forged_bounce_changes_nobody(world: MailWorld,
         row = (await s.scalars(select(InboundMessage))).one()
     assert (row.kind, row.outcome) == ("bounce", "unknown")  # shown to moderators
     # Citing a Message-ID we never sent does not help either.
-    await world.receive(dsn(victim, cites="<landkort.0123456789abcdef0123456789abcdef@example.org>"),
-                        mail_from="")
+    never_sent = "<landkort.0123456789abcdef0123456789abcdef@example.org>"
+    await world.receive(dsn(victim, cites=never_sent), mail_from="")
     assert await contact_state(world.db, c.id) == ("ok", False)
 
 
@@ -365,3 +365,91 @@ async def test_one_bad_name_or_address_fails_alone(world: MailWorld,
         assert len(got.rcpt_tos) == 1
         names = {k.lower() for k in msg.keys()}
         assert "bcc" not in names
+
+
+# --- 8. trust --------------------------------------------------------------------------
+
+
+def reply_mail(sender: str, token: str, *, auth: list[str] | None = None) -> bytes:
+    n = next(_seq)
+    head = "".join(f"Authentication-Results: {a}\r\n" for a in auth or [])
+    return (f"{head}From: {sender}\r\nTo: landkort+{token}@example.org\r\n"
+            f"Subject: SV: Påmindelse [ref:{token}]\r\nMessage-ID: <r-{n}@example.net>\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"Status: Afsluttet\r\n").encode()
+
+
+async def reminder_token(db: Database, ini: Initiative) -> str:
+    from bot.tokens import issue_token
+
+    async with db.write() as s:
+        return await issue_token(s, purpose="reminder", initiative_id=ini.id,
+                                 contact_id=ini.contact_id)
+
+
+@pytest.mark.asyncio
+async def test_authentication_results_count_only_from_our_server_and_on_top(
+        world: MailWorld, make_initiative: MakeInitiative) -> None:
+    from moderation.models import Submission
+
+    ours = "mx.landkort.example"
+    world.settings = world.settings.replace(auth_serv_id=ours)
+    ini = await make_initiative(world.db)
+    contact = await contact_email(world.db, ini)
+    forged = "mx.landkort.example.evil.example; spf=pass; dkim=pass; dmarc=pass"
+    cases = [([forged], None),                                   # another authserv-id
+             ([f"{ours}; spf=fail", f"{ours}; spf=pass"], f"{ours}; spf=fail"),  # topmost
+             ([f"{ours}; dkim=pass"], f"{ours}; dkim=pass")]
+    for auth, expected in cases:
+        await world.receive(reply_mail(contact, await reminder_token(world.db, ini),
+                                       auth=auth))
+        async with world.db.read() as s:
+            sub = (await s.scalars(select(Submission).order_by(Submission.id.desc()))).first()
+        assert sub is not None and sub.auth_results == expected, (auth, sub)
+    # Without the setting no claim is believed at all.
+    world.settings = world.settings.replace(auth_serv_id="")
+    await world.receive(reply_mail(contact, await reminder_token(world.db, ini),
+                                   auth=[f"{ours}; dkim=pass"]))
+    async with world.db.read() as s:
+        sub = (await s.scalars(select(Submission).order_by(Submission.id.desc()))).first()
+    assert sub is not None and sub.auth_results is None
+
+
+async def contact_email(db: Database, ini: Initiative) -> str:
+    async with db.read() as s:
+        c = await s.get(Contact, ini.contact_id)
+        assert c is not None and c.email
+        return c.email
+
+
+@pytest.mark.asyncio
+async def test_a_token_used_from_another_address_is_trusted_as_nobody(
+        world: MailWorld, make_initiative: MakeInitiative) -> None:
+    from bot.models import ReplyToken
+    from intake.chat_store import ChatStore
+    from moderation.models import Submission
+
+    ini = await make_initiative(world.db)
+    await world.receive(reply_mail("stranger@example.net",
+                                   await reminder_token(world.db, ini)))
+    async with world.db.read() as s:
+        sub = (await s.scalars(select(Submission))).one()
+        receipt = (await s.scalars(select(ReplyToken).where(
+            ReplyToken.purpose.in_(("receipt", "problems"))))).one()
+        assert not await ChatStore._token_stands_for_contact(s, receipt.token_hash)
+    assert sub.initiative_id == ini.id and not sub.token_matched
+    assert "sender_differs" in sub.flags
+    # The receipt's token expires, and names no contact: its chat link proves nothing.
+    assert receipt.expires_at is not None and receipt.contact_id is None
+    # From the contact's own address the same reply is the contact's.
+    await world.receive(reply_mail(await contact_email(world.db, ini),
+                                   await reminder_token(world.db, ini)))
+    async with world.db.read() as s:
+        subs = (await s.scalars(select(Submission).order_by(Submission.id))).all()
+        receipts = (await s.scalars(select(ReplyToken).where(
+            ReplyToken.purpose.in_(("receipt", "problems"))).order_by(
+            ReplyToken.created_at))).all()
+        assert await ChatStore._token_stands_for_contact(s, receipts[-1].token_hash)
+    assert [(x.token_matched, x.flags) for x in subs] == [
+        (False, ["sender_differs"]), (True, [])]
+    assert all(r.expires_at is not None for r in receipts)
