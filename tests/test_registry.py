@@ -73,6 +73,12 @@ async def test_no_change_writes_no_version(db: Database,
         assert row is not None
         assert await apply_changes(session, row, {"status": "i_drift"}, actor="x",
                                    channel="web") is None
+    async with db.read() as session:
+        versions = await history(session, entry.id)
+        row = await session.get(Initiative, entry.id)
+        assert row is not None
+    assert [v.version for v in versions] == [1]  # no version row was written
+    assert (row.version, row.updated_at) == (entry.version, entry.updated_at)
 
 
 async def test_stale_version_is_refused(db: Database, make_initiative: MakeInitiative) -> None:
