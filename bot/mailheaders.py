@@ -33,7 +33,7 @@ NAME_MAX = 100
 # RFC 5321 §4.5.3.1: local part ≤ 64 octets, domain ≤ 255, path ≤ 256 with the brackets.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 # Possessive quantifiers (Python 3.11) and a look-behind keep this linear on any input.
-_LOCAL = rf"(?<!{_ATEXT}){_ATEXT}++(?:\.{_ATEXT}++)*+"
+_LOCAL = rf"(?<![.A-Za-z0-9!#$%&'*+/=?^_`{{|}}~-]){_ATEXT}++(?:\.{_ATEXT}++)*+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _ADDRESS = re.compile(rf"(?a){_LOCAL}@{_LABEL}(?:\.{_LABEL})+")
 # RFC 5322 §3.6.4 msg-id: "<" id-left "@" id-right ">", printable ASCII without the

@@ -8,6 +8,7 @@ registry values through :func:`normalise`. Canonical keys, labels and synonyms f
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +16,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from bot.mailheaders import strip_controls
 from bot.vocabulary import (
     MUNICIPALITIES,
     MUNICIPALITY_ALIASES,
@@ -133,7 +135,11 @@ def is_unchanged(raw: str) -> bool:
 # ---------------------------------------------------------------------------------------
 # Lists
 
-_LIST_SPLIT = re.compile(r"\s*(?:[,;/\n]|\s+og\s+|\s+and\s+|\s+&\s+)\s*", re.IGNORECASE)
+# Linear by construction (mail text is hostile): the separators are single characters,
+# and the connector words are found among whitespace-separated words, not by a pattern
+# whose whitespace runs overlap (the old one took minutes on a line of spaces).
+_LIST_SEPARATORS = re.compile(r"[,;/]")
+_LIST_CONNECTORS = frozenset({"og", "and", "&"})
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
 
 
@@ -144,12 +150,28 @@ def split_list(raw: str) -> list[str]:
     items: list[str] = []
     for line in raw.splitlines() or [raw]:
         bullet = _BULLET.match(line)
-        parts = [line[bullet.end():]] if bullet else _LIST_SPLIT.split(line)
+        parts = [line[bullet.end():]] if bullet else _split_line(line)
         for part in parts:
             part = part.strip().strip(".").strip()
             if part:
                 items.append(part)
     return items
+
+
+def _split_line(line: str) -> list[str]:
+    """One line split on , ; / and on the words "og", "and", "&" between two items."""
+    parts: list[str] = []
+    for piece in _LIST_SEPARATORS.split(line):
+        words = piece.split()
+        current: list[str] = []
+        for i, word in enumerate(words):
+            if (word.casefold() in _LIST_CONNECTORS and current and i < len(words) - 1):
+                parts.append(" ".join(current))
+                current = []
+            else:
+                current.append(word)
+        parts.append(" ".join(current))
+    return parts
 
 
 _SEPARATOR_IN_ITEM = re.compile(r"[,;/]|\s(?:og|and|&)\s", re.IGNORECASE)
@@ -318,10 +340,19 @@ for _alias, _name in MUNICIPALITY_ALIASES.items():
     _MUNI_BY_FOLD.setdefault(fold_name(_alias), _name)
 
 
+def _without_kommune(folded: str) -> str:
+    """"odense kommune" → "odense" (string work: a pattern like ``\\s+kommune$`` searched
+    over a long run of spaces is quadratic)."""
+    words = folded.rstrip()
+    if words.endswith("kommune") and len(words) > 7 and words[-8].isspace():
+        return words[:-7].rstrip()
+    return folded
+
+
 def match_municipality(text: str) -> str | None:
     """The official name for a way of writing a municipality, or None."""
     folded = fold_name(text).rstrip(".")
-    for candidate in (folded, re.sub(r"\s+kommune$", "", folded)):
+    for candidate in (folded, _without_kommune(folded)):
         if candidate in _MUNI_BY_FOLD:
             return _MUNI_BY_FOLD[candidate]
         # "Københavns Kommune", "Vejles" — a genitive s
@@ -332,7 +363,7 @@ def match_municipality(text: str) -> str | None:
 
 def suggest_municipality(text: str) -> str | None:
     """The closest official municipality name, for a "did you mean" hint."""
-    folded = re.sub(r"\s+kommune$", "", fold_name(text))
+    folded = _without_kommune(fold_name(text))
     best = process.extractOne(folded, list(_MUNI_BY_FOLD), scorer=fuzz.ratio, score_cutoff=60)
     return _MUNI_BY_FOLD[best[0]] if best else None
 
@@ -430,9 +461,13 @@ _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z
                        r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 
+# Possessive and with "@" outside the local part: a search is linear on any input.
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s@]++@[^<>\s]++)>")
+
+
 def parse_email(raw: str, lang: str = "da") -> Normalised:
     text = raw.strip()
-    m = re.search(r"<([^<>\s]+@[^<>\s]+)>", text)  # "Name <addr>"
+    m = _ANGLE_ADDRESS.search(text)  # "Name <addr>"
     if m:
         text = m[1]
     text = re.sub(r"^mailto:", "", text, flags=re.IGNORECASE).strip().strip(".,;")
@@ -457,15 +492,28 @@ def parse_phone(raw: str, lang: str = "da") -> Normalised:
         f'The phone number "{text}" cannot be read. Write 8 digits or +country code.'), text))
 
 
-_URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]*$|^https?://[^\s/$.?#][^\s]*$",
-                     re.IGNORECASE)
+# Longer links are not typed by people; browsers and servers commonly stop near here.
+URL_MAX = 2000
+
+
+def is_web_link(text: str) -> bool:
+    """True for ``http(s)://host.tld…`` with no white space or control characters.
+
+    Written without a regular expression: the one it replaces backtracked
+    quadratically on a long run of dots (70 s for 100,000), on the event loop."""
+    if len(text) > URL_MAX or not text[:8].lower().startswith(("http://", "https://")):
+        return False
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in text):
+        return False
+    rest = text.split("://", 1)[1]
+    return bool(rest) and rest[0] not in "/$.?#" and "." in rest.split("/", 1)[0]
 
 
 def parse_url(raw: str, lang: str = "da", field: str = "website") -> Normalised:
     text = raw.strip().strip("<>").strip()
     if re.match(r"^www\.", text, re.IGNORECASE):
         text = "https://" + text
-    if _URL_RE.match(text) and "." in text.split("://", 1)[1].split("/", 1)[0]:
+    if is_web_link(text):
         return Normalised(text)
     return Normalised(problem=Problem(field, _msg(
         lang, f'"{raw.strip()}" er ikke et gyldigt link. Skriv det som https://…',
@@ -473,7 +521,9 @@ def parse_url(raw: str, lang: str = "da", field: str = "website") -> Normalised:
 
 
 def parse_text(raw: str, lang: str = "da", field: str = "title") -> Normalised:
-    text = raw.strip()
+    # No control characters in any stored text (a name travels into mail headers, a
+    # title into CSV and pages); paragraphs survive in the multi-line fields only.
+    text = strip_controls(raw, keep_newlines=field in MULTILINE_FIELDS).strip()
     if field in MULTILINE_FIELDS:
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
         text = "\n\n".join(p for p in paragraphs if p)

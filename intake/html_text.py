@@ -182,5 +182,5 @@ def html_to_text(markup: str, drop_quotes: bool = True) -> str:
         conv.feed(markup)
         conv.close()
     except Exception:
-        return _tidy(html.unescape(re.sub(r"<[^>]*>", " ", markup)))
+        return _tidy(html.unescape(re.sub(r"<[^<>]*>", " ", markup)))
     return _tidy("".join(conv.parts))

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 
@@ -36,8 +36,6 @@ from intake.parse import ParseResult, parse_message
 from intake.store import Claimed, claim_batch, release_failed, release_unprocessed
 
 log = logging.getLogger(__name__)
-
-THREAD_PARSE_BYTES = 256 * 1024
 
 # The two statements around every outcome, built once (Core, cached compilation): the
 # lease check and the final "done" — no ORM load of the raw bytes a second time.
@@ -61,12 +59,10 @@ def _clean(text: str | None) -> str:
 
 
 async def parse_raw(raw: bytes, settings: Settings) -> ParseResult:
-    """Parse with the pure core; large messages in a worker thread."""
-    kwargs: dict[str, Any] = {"own_domain": settings.mail_domain,
-                              "own_local_part": settings.mailbox_local_part}
-    if len(raw) > THREAD_PARSE_BYTES:
-        return await asyncio.to_thread(parse_message, raw, **kwargs)
-    return parse_message(raw, **kwargs)
+    """Parse with the pure core in a worker thread, whatever the size: the bytes are a
+    stranger's, and the event loop keeps serving (``/healthz``, LMTP, the web) meanwhile."""
+    return await asyncio.to_thread(parse_message, raw, own_domain=settings.mail_domain,
+                                   own_local_part=settings.mailbox_local_part)
 
 
 async def process_claimed(db: Database, settings: Settings, claimed: Claimed,

@@ -342,7 +342,10 @@ def _mark_header_blocks(lines: list[str], kinds: list[str]) -> None:
         i = j + 1
 
 
-_LINK_LINE = re.compile(r"^\s*\(?\s*<?https?://\S+\s*\)?\s*>?\s*$|^.{0,200}\s>\s*$")
+# Possessive quantifiers (Python 3.11): the white-space runs may not be shared out between
+# the optional parts by backtracking (cubic on a long run of spaces).
+_LINK_LINE = re.compile(r"^\s*+\(?\s*+<?https?://\S++(?:\s*+\))?(?:\s*+>)?\s*+$"
+                        r"|^.{0,200}\s>\s*+$")
 
 
 def _mark_broken_quote_lines(lines: list[str], kinds: list[str]) -> None:
@@ -354,7 +357,10 @@ def _mark_broken_quote_lines(lines: list[str], kinds: list[str]) -> None:
 
 
 _MIDLINE_ATTRIBUTION = re.compile(
-    r"^(?P<pre>.*?\S)[\s-]*(?P<attr>\b(?:On|Le|Am|El|Em|Den|Op|Il|På|W dniu|Dnia)\s.{5,300})$")
+    # (pre ends in a character the separator run cannot hold, and the run is taken
+    # whole: each start costs O(1), not the length of a run of dashes.)
+    r"^(?P<pre>.*?[^\s-])[\s-]*+"
+    r"(?P<attr>\b(?:On|Le|Am|El|Em|Den|Op|Il|På|W dniu|Dnia)\s.{5,300})$")
 
 
 def _split_midline_attributions(lines: list[str]) -> list[str]:

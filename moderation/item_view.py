@@ -6,6 +6,7 @@ nh3), the entry's version history and likely duplicates. Handlers in
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,10 +172,12 @@ async def load_mail(session: AsyncSession, inbound_id: int | None,
     msg = await session.get(InboundMessage, inbound_id)
     if msg is None:
         return None
-    return mail_view(msg, settings_domain)
+    return await asyncio.to_thread(mail_view, msg, settings_domain)
 
 
 def mail_view(msg: InboundMessage, own_domain: str = "example.org") -> MailView:
+    """The mail as the item page shows it. CPU work on hostile bytes: callers on the
+    event loop run it in a thread (``asyncio.to_thread``), as the processor does."""
     from intake.parse import parse_message
 
     parsed = parse_message(msg.raw, own_domain=own_domain)

@@ -1,6 +1,7 @@
 """Read-only queries behind the audit log, contacts, merge, quarantine and user pages."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -165,7 +166,7 @@ async def inbound_message(db: Database, inbound_id: int, own_domain: str
     if msg is None:
         return None
     raw_text = msg.raw[:200_000].decode("utf-8", errors="replace")
-    return msg, mail_view(msg, own_domain), raw_text
+    return msg, await asyncio.to_thread(mail_view, msg, own_domain), raw_text
 
 
 async def replay_inbound(db: Database, inbound_id: int, *, actor: str) -> bool:
