@@ -18,6 +18,7 @@ retry. ``cancelled`` rows (the contact opted out before delivery) are never sent
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -268,7 +269,26 @@ async def claim_due(db: Database, *, owner: str, now: datetime, limit: int,
 # IN lists are re-rendered for every new length.
 _MARK_SENT = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
               .values(state="sent", sent_at=bindparam("b_now"), lease_owner=None,
-                      lease_until=None, smtp_code=250, last_error=None))
+                      lease_until=None, smtp_code=250, last_error=None,
+                      raw=bindparam("b_raw")))
+
+# A token in our mail: 32 URL-safe base64 characters (bot.tokens) after "/" (a link), "+"
+# (the reply address), ":" or a space (the subject tag, X-Landkort-Token) or "%20" (the
+# mailto subject), perhaps cut by quoted-printable soft line breaks (RFC 2045 §6.7).
+_TOKEN_IN_MAIL = re.compile(
+    rb"([/+:\s]|%20)((?:[A-Za-z0-9_-](?:=\r?\n)?){31}[A-Za-z0-9_-])"
+    rb"(?!(?:=\r?\n)?[A-Za-z0-9_-])")
+REDACTED = b"-token-removed-after-sending-"
+
+
+def redact_tokens(raw: bytes) -> bytes:
+    """The sent mail as we keep it: everything but the live tokens.
+
+    Once the relay has the mail, nothing needs its tokens again (replies are matched by
+    the token's hash, or by Message-ID); a copy of the database must not hold working
+    personal links and reply addresses.
+    """
+    return _TOKEN_IN_MAIL.sub(lambda m: m.group(1) + REDACTED, raw)
 _MARK_STEP_SENT = (update(_STEPS).where(_STEPS.c.outbox_id == bindparam("b_id"))
                    .values(state="sent"))
 
@@ -283,7 +303,7 @@ async def record_sent_many(db: Database, claimed: list[Claimed], *, now: datetim
     """Record several accepted mails in one transaction (the sender batches these)."""
     if not claimed:
         return
-    params = [{"b_id": c.id, "b_now": now} for c in claimed]
+    params = [{"b_id": c.id, "b_now": now, "b_raw": redact_tokens(c.raw)} for c in claimed]
     async with db.write_core() as conn:
         await conn.execute(_MARK_SENT, params)
         await conn.execute(_MARK_STEP_SENT, params)

@@ -453,3 +453,37 @@ async def test_a_token_used_from_another_address_is_trusted_as_nobody(
     assert [(x.token_matched, x.flags) for x in subs] == [
         (False, ["sender_differs"]), (True, [])]
     assert all(r.expires_at is not None for r in receipts)
+
+
+# --- 9. no live tokens at rest ---------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_sent_mail_is_kept_without_its_live_tokens(
+        world: MailWorld, make_initiative: MakeInitiative) -> None:
+    from bot.tokens import lookup_token
+
+    old = dbnow() - timedelta(days=800)
+    ini = await make_initiative(world.db)
+    async with world.db.write() as s:
+        row = await s.get(Initiative, ini.id)
+        assert row is not None
+        row.created_at = row.last_confirmed_at = old
+    assert (await run_tick(world.db, world.settings, dbnow(), ignore_window=True)).sent == 1
+    (msg,) = await world.send_all()
+    reply_token = str(msg["X-Landkort-Token"])
+    unsub_token = str(msg["List-Unsubscribe"]).rsplit("/unsubscribe/", 1)[1].rstrip(">")
+    async with world.db.read() as s:
+        (stored,) = (await s.scalars(select(OutboxMessage))).all()
+        for token in (reply_token, unsub_token):
+            assert await lookup_token(s, token) is not None  # the mail's links still work
+    assert stored.state == "sent"
+    kept = message_from_bytes(stored.raw, policy=default_policy)
+    text = stored.raw.decode("ascii")
+    unfolded = text.replace("=\r\n", "")
+    for token in (reply_token, unsub_token):
+        assert token not in unfolded, "a live token stayed in the stored mail"
+    # What is needed to read a reply against it is still there: the form lines.
+    body = kept.get_body(("plain",))
+    assert body is not None and "Status:" in body.get_content()
+    assert str(kept["Message-ID"]) == str(msg["Message-ID"])
