@@ -66,18 +66,22 @@ async def forwarded_headers(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-        "form-action 'self'")
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+       "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+       "form-action 'self'")
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Set on every response as it is prepared (``on_response_prepare``): pages, and also
+    redirects, 404s and error pages, which a middleware only sees when nothing raises.
+    HSTS (RFC 6797) only when the service is published over https."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
+    if request.app[SETTINGS].base_url.startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security",
+                                    "max-age=31536000; includeSubDomains")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -98,13 +102,14 @@ def create_app(settings: Settings, db: Database, *,
                components: Sequence[str] = COMPONENTS, start_workers: bool = True,
                middlewares: Sequence[object] = ()) -> web.Application:
     """Build the web application for ``settings`` on ``db``."""
-    app = web.Application(middlewares=[forwarded_headers, security_headers, *middlewares],  # type: ignore[list-item]
+    app = web.Application(middlewares=[forwarded_headers, *middlewares],  # type: ignore[list-item]
                           client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
     app[DB] = db
     app[WORKERS] = []
     app[PAGES] = page_environment()
     app[EXTRA] = {}
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_static("/static", TEMPLATES_DIR / "static", name="static")
     for name in components:

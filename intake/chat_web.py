@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from bot.appkeys import DB, SETTINGS
 from bot.i18n import LANGUAGES, gettext, register, request_language
 from bot.pages import render
+from bot.settings import Settings
 from intake import chat
 from intake.chat_store import (
     COOKIE_NAME,
@@ -271,11 +272,52 @@ def _chat_response(request: web.Request, key: str, set_cookie: bool, lang: str, 
     return response
 
 
+class SocketCount:
+    """Open chat WebSockets per client address and in total (each holds a file
+    descriptor and a task: one client must not take them all)."""
+
+    def __init__(self) -> None:
+        self.per_client: dict[str, int] = {}
+        self.total = 0
+
+    def take(self, client: str, *, per_client: int, total: int) -> bool:
+        if self.total >= total or self.per_client.get(client, 0) >= per_client:
+            return False
+        self.per_client[client] = self.per_client.get(client, 0) + 1
+        self.total += 1
+        return True
+
+    def release(self, client: str) -> None:
+        self.total -= 1
+        left = self.per_client.get(client, 1) - 1
+        if left > 0:
+            self.per_client[client] = left
+        else:
+            self.per_client.pop(client, None)
+
+
+SOCKETS = web.AppKey("chat_sockets", SocketCount)
+
+
 async def chat_ws(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request):
         log.info("chat: WebSocket refused, Origin %r", request.headers.get("Origin"))
         raise web.HTTPForbidden(text="Origin not allowed")
     settings = request.app[SETTINGS]
+    sockets = request.app[SOCKETS]
+    client = request.remote or "?"
+    if not sockets.take(client, per_client=settings.chat_sockets_per_ip,
+                        total=settings.chat_sockets_total):
+        log.info("chat: WebSocket refused, too many open (%s)", client)
+        raise web.HTTPTooManyRequests(text="Too many open chat connections",
+                                      headers={"Retry-After": "60"})
+    try:
+        return await _chat_socket(request, settings)
+    finally:
+        sockets.release(client)
+
+
+async def _chat_socket(request: web.Request, settings: Settings) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30.0,
                                max_msg_size=max(65536, settings.chat_max_message_chars * 8))
     await ws.prepare(request)
@@ -297,7 +339,8 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
             said = data.get("text") if isinstance(data, dict) else None
             if data.get("type") != "say" or not isinstance(said, str):
                 raise ValueError
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
+            # RecursionError: a deeply nested JSON array (30,000 "[") from a stranger.
             await ws.send_json({"type": "error", "code": "bad_message"})
             continue
         try:
@@ -456,6 +499,7 @@ def _verify_response(request: web.Request, token: str, status: str,
 def setup(app: web.Application) -> None:
     """Add the chat's routes."""
     app[STORE] = ChatStore(app[SETTINGS], app[DB])
+    app[SOCKETS] = SocketCount()
     app.router.add_get("/chat", chat_page, name="chat")
     app.router.add_get("/chat/ws", chat_ws, name="chat_ws")
     app.router.add_get("/chat/form", form_page, name="chat_form")
