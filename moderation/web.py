@@ -199,14 +199,20 @@ async def _item_page(request: web.Request, sid: int, *, status: int = 200,
 
 @routes.get("/moderation/item/{id:\\d+}", name="item")
 async def item(request: web.Request) -> web.Response:
+    # Looking changes nothing (a GET may be a prefetch, a second tab, a link preview):
+    # taking the item is the explicit POST below.
+    return await _item_page(request, int(request.match_info["id"]))
+
+
+@routes.post("/moderation/item/{id:\\d+}/claim")
+async def claim(request: web.Request) -> web.Response:
     sid = int(request.match_info["id"])
-    settings = request.app[SETTINGS]
     try:
         await decisions.claim(request.app[DB], sid, actor=_actor(request),
-                              timeout_minutes=settings.claim_timeout_minutes)
+                              timeout_minutes=request.app[SETTINGS].claim_timeout_minutes)
     except decisions.NotFound:
         raise web.HTTPNotFound(text="No such item.") from None
-    return await _item_page(request, sid)
+    raise web.HTTPSeeOther(f"/moderation/item/{sid}")
 
 
 async def _decide(request: web.Request, sid: int, call: Any, done: str) -> web.Response:

@@ -46,3 +46,13 @@ def use_fast_hashes(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(accounts, "_hasher",
                         PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+async def take_item(client: TestClient[Any, Any], item_id: int) -> str:
+    """Open an item and press "Tag sagen" (claiming is an explicit POST); returns the
+    item page's HTML after the claim."""
+    html = await (await client.get(f"/moderation/item/{item_id}")).text()
+    resp = await client.post(f"/moderation/item/{item_id}/claim",
+                             data={"csrf_token": csrf_of(html)})
+    assert resp.status == 200 and str(resp.url).endswith(f"/moderation/item/{item_id}")
+    return await resp.text()

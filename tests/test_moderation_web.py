@@ -23,7 +23,14 @@ from moderation.models import AuditEvent, Submission
 from moderation.queue_view import QueueFilters, fetch_queue
 from moderation.security import SESSION_COOKIE, login_csrf_token
 from tests.conftest import MakeInitiative, MakeSubmission, sample_record
-from tests.moderation_support import PASSWORD, add_user, csrf_of, login, use_fast_hashes
+from tests.moderation_support import (
+    PASSWORD,
+    add_user,
+    csrf_of,
+    login,
+    take_item,
+    use_fast_hashes,
+)
 
 Client = TestClient[Any, Any]
 
@@ -204,7 +211,9 @@ async def test_queue_lists_open_items_oldest_first_with_filters(
     assert f"#{b.id} " in html and f"#{a.id} " not in html
     html = await (await client.get("/moderation?mine=1")).text()
     assert "Ingen åbne sager" in html
-    await client.get(f"/moderation/item/{c.id}")  # opening claims it
+    await client.get(f"/moderation/item/{c.id}")  # looking claims nothing
+    assert f"#{c.id} " not in await (await client.get("/moderation?mine=1")).text()
+    await take_item(client, c.id)  # "Tag sagen" does
     html = await (await client.get("/moderation?mine=1")).text()
     assert f"#{c.id} " in html and f"#{a.id} " not in html
     html = await (await client.get("/moderation?lang=en")).text()
@@ -250,6 +259,8 @@ async def test_item_shows_diff_trust_and_claim(client: Client, anna: str, db: Da
                                 problems=[{"field": "municipalities",
                                            "message": "Ukendt kommune: Aalbrg"}])
     html = await (await client.get(f"/moderation/item/{sub.id}")).text()
+    assert "Ingen arbejder på sagen" in html and "Du har sagen" not in html
+    html = await take_item(client, sub.id)
     changes = html[html.index('id="changes-h"'):html.index("<details>")]
     assert "Afsluttet" in changes and "I drift" in changes and "2024-06-30" in changes
     assert "Telemedicinsk hjemmemonitorering" not in changes  # unchanged: collapsed
