@@ -64,7 +64,9 @@ async def test_login_open_item_and_approve(live_app: LiveApp, page: Any) -> None
     await log_in(page, live_app)
     await page.get_by_role("link", name=f"#{sub.id} ").click()
     await page.get_by_role("heading", name="Ændringer").wait_for()
-    assert await page.get_by_text("Du har sagen.").is_visible()
+    assert await page.get_by_text("Ingen arbejder på sagen.").is_visible()
+    await page.get_by_role("button", name="Tag sagen").click()
+    await page.get_by_text("Du har sagen.").wait_for()
     await page.locator("#approve").click()
     await page.get_by_text("Sagen er godkendt.").wait_for()
     assert await state_of(live_app, sub.id) == "approved"
