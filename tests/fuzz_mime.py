@@ -13,14 +13,74 @@ from __future__ import annotations
 import base64
 import json
 import quopri
+import re
+from datetime import date
 from typing import Any
 
 from hypothesis import strategies as st
 
+from bot.vocabulary import MUNICIPALITIES
 from intake.parse import KINDS, parse_message
 
 CONTRACT_KEYS = ["kind", "reply_token", "reply_text", "fields", "confirmed_unchanged",
                  "bounce", "problems"]
+
+# The contract's canonical keys and values (/work/shared/contracts/parse.md), written out
+# here rather than imported, so that the parser's own tables are checked, not trusted.
+TEXT_FIELDS = frozenset({"title", "description", "organisation", "contact_name"})
+FREE_LIST_FIELDS = frozenset({"patient_groups", "technology"})
+VOCABULARY: dict[str, frozenset[str]] = {
+    "status": frozenset({"projekt", "under_udbredelse", "i_drift", "afsluttet"}),
+    "participants": frozenset({"almen_praksis", "kommune", "sygehus"}),
+    "regions": frozenset({"hovedstaden", "midtjylland", "nordjylland", "sjaelland",
+                          "syddanmark"}),
+    "municipalities": frozenset(MUNICIPALITIES),  # the 98 official names
+}
+LIST_FIELDS = frozenset({"participants", "regions", "municipalities", *FREE_LIST_FIELDS})
+FIELD_KEYS = frozenset({*TEXT_FIELDS, *FREE_LIST_FIELDS, *VOCABULARY, "start_date",
+                        "end_date", "contact_email", "contact_phone", "evaluation_url",
+                        "website"})
+assert len(FIELD_KEYS) == 16 and len(VOCABULARY["municipalities"]) == 98
+
+
+def _is_contract_date(value: str) -> bool:
+    """``YYYY-MM-DD`` (a real day) or ``YYYY-MM``."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})(?:-(\d{2}))?", value)
+    if m is None:
+        return False
+    try:
+        date(int(m[1]), int(m[2]), int(m[3] or 1))
+    except ValueError:
+        return False
+    return True
+
+
+def check_field_value(key: str, value: Any) -> None:
+    """``value`` is what the contract documents for ``key`` (None: "remove this value")."""
+    assert key in FIELD_KEYS, f"unknown field {key!r}"
+    if value is None:
+        return
+    if key in TEXT_FIELDS:
+        assert isinstance(value, str) and value.strip(), (key, value)
+        return
+    if key in LIST_FIELDS:
+        assert isinstance(value, list) and value, (key, value)
+        assert all(isinstance(v, str) and v.strip() for v in value), (key, value)
+        assert value == sorted(set(value)), f"{key} is not a sorted list: {value!r}"
+        if key in VOCABULARY:
+            assert set(value) <= VOCABULARY[key], (key, value)
+        return
+    assert isinstance(value, str), (key, value)
+    if key == "status":
+        assert value in VOCABULARY["status"], value
+    elif key in ("start_date", "end_date"):
+        assert _is_contract_date(value), (key, value)
+    elif key == "contact_email":
+        assert value == value.lower() and re.fullmatch(r"[^@\s]+@[^@\s]+", value), value
+    elif key == "contact_phone":
+        assert re.fullmatch(r"\+[1-9]\d{6,14}", value), value  # E.164
+    else:  # evaluation_url, website
+        assert re.fullmatch(r"https?://\S+", value, re.IGNORECASE), (key, value)
 
 
 def check_contract(raw: bytes) -> dict[str, Any]:
@@ -36,6 +96,17 @@ def check_contract(raw: bytes) -> dict[str, Any]:
     assert d["bounce"] is None or set(d["bounce"]) == {"recipient", "status", "permanent"}
     assert isinstance(d["problems"], list)
     assert all(set(p) == {"field", "message"} for p in d["problems"])
+    # What the values mean: known fields with the documented values, ...
+    for key, value in d["fields"].items():
+        check_field_value(key, value)
+    for p in d["problems"]:
+        assert p["field"] in FIELD_KEYS and isinstance(p["message"], str) and p["message"], p
+    # ... a confirmation gives no field, a bounce is filled exactly for kind bounce, and
+    # what came from sentences (contract version 2) is a sorted subset of the fields.
+    assert not d["confirmed_unchanged"] or d["fields"] == {}, d
+    assert (d["kind"] == "bounce") == (d["bounce"] is not None), d
+    inferred = list(getattr(result, "inferred", []))
+    assert inferred == sorted(set(inferred)) and set(inferred) <= set(d["fields"]), inferred
     dumped = json.dumps(d, ensure_ascii=False)
     # NUL never reaches what is stored (PostgreSQL text and jsonb refuse it).
     assert "\\u0000" not in dumped and "\x00" not in dumped
