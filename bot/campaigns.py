@@ -321,8 +321,11 @@ def chat_url(settings: Settings, token: str) -> str:
 
 
 def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int, lang: str,
-                    reply_token: str, unsubscribe_token: str) -> RenderedMail:
-    """The reminder mail for an entry's current values (text and HTML)."""
+                    reply_token: str, unsubscribe_token: str,
+                    consent: bool | None = None) -> RenderedMail:
+    """The reminder mail for an entry's current values (text and HTML), saying plainly
+    whether the contact's details are public and where to change that (``consent``: the
+    contact's answer so far)."""
     from intake.fields import form_lines
 
     lang = "en" if lang == "en" else "da"
@@ -331,7 +334,8 @@ def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int,
         "reminder", lang, step=step, title=record.get("title") or "",
         contact_name=record.get("contact_name") or "",
         form="\n".join(form_lines(record, lang)), statuses=statuses,
-        chat_url=chat_url(settings, reply_token),
+        chat_url=chat_url(settings, reply_token), consent=consent,
+        consent_url=outbox.consent_url(settings, reply_token),
         unsubscribe_url=outbox.unsubscribe_url(settings, unsubscribe_token))
 
 
@@ -399,6 +403,7 @@ def _reminder_rows(settings: Settings, p: PlannedStep, initiative: Initiative,
     ]
     record = initiative.record()
     mail = render_reminder(settings, record, step=p.step, lang=contact.language or "da",
+                           consent=contact.publish_consent,
                            reply_token=reply_token, unsubscribe_token=unsub_token)
     msg = outbox.compose(settings, to_addr=contact.email, mail=mail, kind="reminder",
                          reply_token=reply_token, unsubscribe_token=unsub_token,

@@ -344,7 +344,7 @@ def public_record(initiative: Initiative, base_url: str) -> dict[str, Any]:
     """An entry as the API and the CSV give it: the contract's canonical keys plus id,
     slug, url, sector, last_confirmed_at and updated_at (always all keys, ``None`` or
     ``[]`` when empty)."""
-    record = initiative.record()
+    record = initiative.public_record()
     data: dict[str, Any] = {
         "id": initiative.id, "slug": initiative.slug,
         "url": f"{base_url.rstrip('/')}/initiativ/{initiative.slug}",

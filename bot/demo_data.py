@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from bot.db import Database, dbnow
+from bot.models import Contact
 from bot.registry import count_initiatives, create_initiative
 
 DEMO_LOCK_KEY = 0x64656D6F  # "demo": serialises concurrent seeding on PostgreSQL
@@ -387,4 +388,17 @@ async def seed_registry(db: Database) -> int:
                 session, {k: entry[k] for k in RECORD_FIELDS}, actor="demo", channel="demo",
                 confirmed_at=confirmed, created_at=created, language=entry["language"],
                 note="demo data")
+        # Most demo contacts said yes to publication; two show the other cases (a "no",
+        # and one never asked), whose details the public pages leave out.
+        await session.execute(
+            update(Contact).where(Contact.email.not_in(DEMO_NOT_PUBLIC))
+            .values(publish_consent=True, publish_consent_at=now,
+                    publish_consent_source="moderator"))
+        await session.execute(
+            update(Contact).where(Contact.email == DEMO_NOT_PUBLIC[0])
+            .values(publish_consent=False, publish_consent_at=now,
+                    publish_consent_source="link"))
     return len(DEMO_INITIATIVES)
+
+
+DEMO_NOT_PUBLIC = ("pia.andersen@example.dk", "thomas.kristensen@example.dk")

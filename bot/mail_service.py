@@ -1,10 +1,11 @@
 """Outgoing mail in the running service: the outbox sender, the campaign scheduler,
-the moderators' digest (each on when its settings say so) and the unsubscribe pages
-(always on: links in mail sent earlier must keep working)."""
+the moderators' digest (each on when its settings say so), the unsubscribe and consent
+pages (always on: links in mail sent earlier must keep working)."""
 from __future__ import annotations
 
 from aiohttp import web
 
+from bot import consent
 from bot.appkeys import DB, EXTRA, SETTINGS, WORKERS
 from bot.campaigns import CampaignScheduler
 from bot.digest import DigestWorker
@@ -17,6 +18,7 @@ def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     db = app[DB]
     setup_routes(app)
+    consent.setup_routes(app)
     sender: OutboxSender | None = None
     if settings.smtp_enabled:
         sender = OutboxSender(settings, db)

@@ -53,10 +53,21 @@ class Contact(Base):
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
     last_bounce_at: Mapped[datetime | None] = mapped_column(DateTime)
     opted_out_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Consent to show name, e-mail and phone publicly: None never asked, True/False the
+    # contact's answer; source: link (the contact's own button) | moderator.
+    publish_consent: Mapped[bool | None] = mapped_column(Boolean)
+    publish_consent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    publish_consent_source: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow)
 
     initiatives: Mapped[list[Initiative]] = relationship(back_populates="contact")
+
+    @property
+    def is_public(self) -> bool:
+        """Whether the contact's details may be published: only with consent, and never
+        for an address that opted out or bounces (the one publication rule)."""
+        return self.publish_consent is True and self.email_status == "ok"
 
 
 class Initiative(Base):
@@ -95,8 +106,18 @@ class Initiative(Base):
 
     contact: Mapped[Contact | None] = relationship(back_populates="initiatives", lazy="selectin")
 
+    def public_record(self) -> dict[str, Any]:
+        """:meth:`record` as the public may see it: the contact's details only when the
+        contact consented and the address works (opted out or bouncing: never)."""
+        data = self.record()
+        if not (self.contact is not None and self.contact.is_public):
+            for key in ("contact_name", "contact_email", "contact_phone"):
+                data[key] = None
+        return data
+
     def record(self) -> dict[str, Any]:
-        """The entry's public field values under the contract's canonical keys."""
+        """The entry's field values under the contract's canonical keys (internal: the
+        public gets :meth:`public_record`)."""
         data: dict[str, Any] = {f: getattr(self, f) for f in INITIATIVE_FIELDS}
         c = self.contact
         data["contact_name"] = c.name if c else None

@@ -72,6 +72,12 @@ def unsubscribe_url(settings: Settings, token: str) -> str:
     return f"{settings.base_url.rstrip('/')}/unsubscribe/{token}"
 
 
+def consent_url(settings: Settings, token: str) -> str:
+    """The contact's consent page (:mod:`bot.consent`) for a reminder's or receipt's
+    token: publish my contact details, yes or no."""
+    return f"{settings.base_url.rstrip('/')}/samtykke/{token}"
+
+
 def unsubscribe_mailto(settings: Settings, token: str) -> str:
     """The mailto variant of List-Unsubscribe (RFC 2369 §3.2); intake reads the token
     from the subject ("afmeld TOKEN")."""

@@ -249,7 +249,7 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
         return _page(request, "public/not_found.html", status=404)
     async with request.app[DB].read() as session:
         versions = await history(session, item.id)
-    record = item.record()
+    record = item.public_record()
     status_term = next((t for t in STATUSES if t.key == item.status), None)
     changes = []
     for v in reversed(versions):

@@ -149,6 +149,9 @@ class Settings:
     chat_max_message_chars: int = setting(2000, "Longest chat message accepted.")
     chat_messages_per_minute: int = setting(30, "Chat messages per session per minute.")
     chat_sessions_per_ip_per_hour: int = setting(20, "New chat conversations per IP per hour.")
+    retention_days: int = setting(180, "Unverified chat submissions and chat conversations "
+                                       "older than this many days are deleted, with their "
+                                       "personal data in audit rows (0 keeps them).")
     chat_sockets_per_ip: int = setting(10, "Open chat WebSockets per client address.")
     chat_sockets_total: int = setting(500, "Open chat WebSockets in all (keep it well under "
                                            "the unit's LimitNOFILE).")

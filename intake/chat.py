@@ -122,8 +122,10 @@ T: dict[str, tuple[str, str]] = {
         "I hvilke regioner foregår initiativet? Vælg en eller flere.",
         "In which regions does the initiative take place? Choose one or more."),
     "q.contact_name": (
-        "Hvem er kontaktperson for initiativet? Skriv det fulde navn.",
-        "Who is the contact person for the initiative? Write their full name."),
+        "Hvem er kontaktperson for initiativet? Skriv det fulde navn. Navn, e-mail og "
+        "telefon vises kun offentligt, hvis kontaktpersonen selv siger ja til det.",
+        "Who is the contact person for the initiative? Write their full name. Name, e-mail "
+        "and phone are shown publicly only if the contact person agrees."),
     "q.contact_email": (
         "Hvad er kontaktpersonens e-mailadresse? Vi sender et link dertil, som skal "
         "klikkes for at bekræfte indmeldelsen.",

@@ -14,6 +14,7 @@ from bot.appkeys import DB, EXTRA, SETTINGS, WORKERS
 from intake.imap_fetch import ImapFetcher
 from intake.lmtp import LmtpListener
 from intake.processor import Processor
+from intake.retention import RetentionWorker
 
 
 def setup(app: web.Application) -> None:
@@ -28,5 +29,7 @@ def setup(app: web.Application) -> None:
     if settings.lmtp_enabled:
         workers.append(LmtpListener(settings, db, on_stored=processor.wake))
     workers.append(processor)
+    if settings.retention_days > 0:
+        workers.append(RetentionWorker(settings, db))
     app[WORKERS].extend(workers)  # type: ignore[arg-type]
     app[EXTRA]["intake_processor"] = processor

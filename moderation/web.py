@@ -16,11 +16,13 @@ from aiohttp import web
 
 import moderation.texts  # noqa: F401  (registers the UI's strings)
 from bot.appkeys import DB, SETTINGS
+from bot.contacts import record_consent
 from bot.i18n import request_language
 from bot.pages import render
 from bot.vocabulary import REGIONS, label_of
 from moderation import decisions, lists
 from moderation.accounts import AccountError, authenticate, create_user, set_disabled
+from moderation.audit import record_event
 from moderation.item_view import load_item, parse_edits
 from moderation.queue_view import QueueFilters, fetch_queue, forget_counts, queue_counts
 from moderation.security import (
@@ -356,6 +358,24 @@ async def contacts_set(request: web.Request) -> web.Response:
         return page(request, "contacts.html", status=400, data=data, q="", done=None,
                     error=str(exc), form={k: str(v) for k, v in form.items()}, errors={})
     raise _redirect("/moderation/contacts", done="contact")
+
+
+@routes.post("/moderation/contacts/consent")
+async def contacts_consent(request: web.Request) -> web.Response:
+    """Record consent to publication given another way (a phone call, a signed form)."""
+    form = await request.post()
+    contact_id = _int(form.get("contact_id"))
+    if contact_id is None or form.get("given") not in ("yes", "no"):
+        raise web.HTTPBadRequest(text="Which contact, and yes or no?")
+    given = form.get("given") == "yes"
+    async with request.app[DB].write() as session:
+        contact = await record_consent(session, contact_id, given, source="moderator")
+        if contact is None:
+            raise web.HTTPNotFound(text="No such contact.")
+        await record_event(session, actor=_actor(request), action="contact.consent",
+                           detail={"contact_id": contact_id, "given": given,
+                                   "source": "moderator"})
+    raise _redirect("/moderation/contacts", done="consent")
 
 
 @routes.get("/moderation/inbound", name="inbound")

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.catalogue import API_FIELDS
+from bot.contacts import record_consent
 from bot.db import Database
 from bot.public_web import csv_cell
 from bot.settings import Settings
@@ -69,6 +70,8 @@ async def test_one_entry_merged_and_missing(db: Database, client: TestClient[Any
                                             settings: Settings) -> None:
     keep = await make_initiative(title="Telecare Nord")
     dup = await make_initiative(title="Telecare Nord kopi")
+    async with db.write() as session:  # the contact agreed to be shown
+        await record_consent(session, keep.contact_id, True, source="link")
     await merge_initiatives(db, dup.id, keep.id, actor="mod")
     data = await (await client.get(f"/api/initiatives/{keep.slug}")).json()
     assert data["id"] == keep.id and data["url"] == f"{settings.base_url}/initiativ/{keep.slug}"

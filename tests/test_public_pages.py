@@ -11,6 +11,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
+from bot.contacts import record_consent
 from bot.db import Database
 from bot.models import Initiative
 from bot.public_web import safe_url
@@ -94,6 +95,8 @@ async def test_initiative_page(db: Database, client: TestClient[Any, Any],
                             actor="moderator@example.dk", channel="web")
         entry.unconfirmed = True
         entry.needs_new_contact = True
+        assert entry.contact_id is not None  # the contact agreed to be shown
+        await record_consent(session, entry.contact_id, True, source="link")
     html = await _html(client, f"/initiativ/{item.slug}")
     assert "<h1>Telemedicinsk sårvurdering</h1>" in html
     assert "Afprøves med et defineret formål" in html  # status help text

@@ -66,6 +66,7 @@ OWN_CSRF = {
     ("POST", "/login"): "HMAC of the pre-login cookie (moderation/security.py)",
     ("POST", "/chat/form"): "the chat's per-conversation token (intake/chat_web.py)",
     ("POST", "/sandbox/{id}/reply"): "double-submit cookie (bot/sandbox.py)",
+    ("POST", "/samtykke/{token}"): "HMAC of the token from the page's form (bot/consent.py)",
 }
 # Public by design: the capability in the URL is the credential, and a forged cross-site
 # request can do no more than the token's owner asked for.
@@ -103,7 +104,7 @@ async def test_every_unsafe_route_is_guarded_checks_csrf_or_is_exempt(
     await full.get(f"/sandbox/{mail_id}")  # sets the sandbox's CSRF cookie
     await full.get("/chat/form")
     for method, path in OWN_CSRF:
-        url = path.replace("{id}", str(mail_id))
+        url = path.replace("{id}", str(mail_id)).replace("{token}", "x" * 32)
         for data in ({"body": "hej", "text": "hej", "username": "anna",
                       "password": PASSWORD},
                      {"body": "hej", "text": "hej", "csrf": "forged", "csrf_token": "forged",

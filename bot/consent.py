@@ -1,0 +1,127 @@
+"""The contact's own consent to publication: ``/samtykke/{token}``.
+
+The personal link of a reminder or a receipt (the same credential the update chat takes:
+a 192-bit token, stored hashed, bound to one contact) opens a page that says plainly what
+is published — name, e-mail and phone on the public landkort, in its API and its CSV —
+and two buttons: yes or no. Only the POST records the answer (link scanners fetch every
+URL in mail); it carries an HMAC of the token, so only our own page can send it.
+:func:`bot.contacts.record_consent` records it.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import i18n
+from bot.appkeys import DB, SETTINGS
+from bot.contacts import record_consent
+from bot.models import Contact
+from bot.pages import render
+from bot.settings import Settings
+from bot.tokens import lookup_token
+
+# Tokens that stand for the contact: a reminder (sent to the contact's address) and a
+# receipt that names the contact (the contact wrote the reply).
+PURPOSES = frozenset({"reminder", "receipt"})
+
+i18n.register({
+    "da": {
+        "consent.title": "Må vi vise dine kontaktoplysninger?",
+        "consent.intro": "Det telemedicinske landkort er offentligt. Med dit samtykke viser "
+                         "vi dit navn, din e-mail ({email}) og dit telefonnummer som kontakt "
+                         "for dine initiativer — på landkortets sider, i dets API og i "
+                         "CSV-filen, som alle kan hente.",
+        "consent.explain": "Uden samtykke vises initiativerne stadig, men uden dine "
+                           "oplysninger. Du kan altid ændre dit svar via linket i vores "
+                           "mails. Vi viser dem aldrig, hvis du er afmeldt, eller hvis "
+                           "mails til dig kommer retur.",
+        "consent.yes": "Ja, vis mine kontaktoplysninger",
+        "consent.no": "Nej, vis dem ikke",
+        "consent.now_yes": "Nu: dine kontaktoplysninger vises.",
+        "consent.now_no": "Nu: dine kontaktoplysninger vises ikke.",
+        "consent.saved_yes": "Tak. Dine kontaktoplysninger vises nu på landkortet.",
+        "consent.saved_no": "Tak. Dine kontaktoplysninger vises ikke på landkortet.",
+        "consent.invalid_title": "Linket virker ikke",
+        "consent.invalid": "Linket er ukendt eller udløbet. Svar på en af vores mails, så "
+                           "hjælper redaktionen dig.",
+    },
+    "en": {
+        "consent.title": "May we show your contact details?",
+        "consent.intro": "The Danish telemedicine map is public. With your consent we show "
+                         "your name, your e-mail ({email}) and your phone number as the "
+                         "contact for your initiatives — on the map's pages, in its API and "
+                         "in the CSV file anyone can download.",
+        "consent.explain": "Without consent the initiatives are still shown, without your "
+                           "details. You can change your answer at any time with the link "
+                           "in our mails. We never show them if you have unsubscribed or "
+                           "if mail to you bounces.",
+        "consent.yes": "Yes, show my contact details",
+        "consent.no": "No, do not show them",
+        "consent.now_yes": "Now: your contact details are shown.",
+        "consent.now_no": "Now: your contact details are not shown.",
+        "consent.saved_yes": "Thank you. Your contact details are now shown on the map.",
+        "consent.saved_no": "Thank you. Your contact details are not shown on the map.",
+        "consent.invalid_title": "This link does not work",
+        "consent.invalid": "The link is unknown or has expired. Reply to one of our mails "
+                           "and the editors will help you.",
+    },
+})
+
+
+def form_mac(settings: Settings, token: str) -> str:
+    return hmac.new(settings.secret_key.encode(), f"consent|{token}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+async def _contact_for(session: AsyncSession, token: str) -> Contact | None:
+    row = await lookup_token(session, token)
+    if row is None or row.purpose not in PURPOSES or row.contact_id is None:
+        return None
+    return await session.get(Contact, row.contact_id)
+
+
+def _page(request: web.Request, *, status: int = 200, **ctx: object) -> web.Response:
+    resp = render(request, "consent.html", status=status, **ctx)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Robots-Tag"] = "noindex"
+    resp.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    return resp
+
+
+async def consent_page(request: web.Request) -> web.Response:
+    """GET: what is published, the current answer, two buttons. Changes nothing."""
+    token = request.match_info["token"]
+    async with request.app[DB].read() as session:
+        contact = await _contact_for(session, token)
+    if contact is None:
+        return _page(request, status=404, state="invalid")
+    return _page(request, state="ask", email=contact.email or "", token=token,
+                 current=contact.publish_consent,
+                 mac=form_mac(request.app[SETTINGS], token))
+
+
+async def consent_post(request: web.Request) -> web.Response:
+    """POST: record yes or no for the token's contact."""
+    token = request.match_info["token"]
+    form = await request.post()
+    settings = request.app[SETTINGS]
+    if not hmac.compare_digest(str(form.get("mac") or ""), form_mac(settings, token)):
+        raise web.HTTPForbidden(text="Open the link from the mail and press a button.")
+    answer = form.get("answer")
+    if answer not in ("yes", "no"):
+        raise web.HTTPBadRequest(text="Answer yes or no.")
+    async with request.app[DB].write() as session:
+        contact = await _contact_for(session, token)
+        if contact is not None:
+            await record_consent(session, contact.id, answer == "yes", source="link")
+    if contact is None:
+        return _page(request, status=404, state="invalid")
+    return _page(request, state="saved", given=answer == "yes")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/samtykke/{token}", consent_page, name="consent")
+    app.router.add_post("/samtykke/{token}", consent_post, name="consent_post")
