@@ -469,7 +469,10 @@ def parse_email(raw: str, lang: str = "da") -> Normalised:
     text = raw.strip()
     m = _ANGLE_ADDRESS.search(text)  # "Name <addr>"
     if m:
-        text = m[1]
+        outside = text[:m.start()] + text[m.end():]
+        # What stands outside the brackets is a name: another address or a line break
+        # there makes the value two things, and we take neither.
+        text = m[1] if "@" not in outside and outside.isprintable() else text
     text = re.sub(r"^mailto:", "", text, flags=re.IGNORECASE).strip().strip(".,;")
     if _EMAIL_RE.match(text) and ".." not in text:
         return Normalised(text.lower())

@@ -25,6 +25,7 @@ from bot.db import Database, dbnow
 from bot.models import RECORD_FIELDS, Initiative
 from bot.registry import StaleVersion, apply_changes, create_initiative
 from bot.settings import Settings
+from intake.fields import normalise
 from moderation.audit import record_event
 from moderation.models import OPEN_STATES, Submission
 
@@ -306,9 +307,15 @@ async def set_contact(db: Database, initiative_id: int, *, actor: str,
     the new address is deliverable). ``expected_version`` guards against lost updates."""
     if not contact_email or "@" not in contact_email:
         raise InvalidDecision("a contact needs an e-mail address")
-    changes = {"contact_email": contact_email.strip().lower(),
-               "contact_name": (contact_name or "").strip() or None,
-               "contact_phone": (contact_phone or "").strip() or None}
+    # The one field parser, as everywhere else: a name without control characters (it
+    # goes into mail headers), a real address, a readable phone number.
+    changes: dict[str, Any] = {}
+    for key, raw in (("contact_email", contact_email), ("contact_name", contact_name),
+                     ("contact_phone", contact_phone)):
+        got = normalise(key, raw or "", "da")
+        if got.problem is not None:
+            raise InvalidDecision(got.problem.message)
+        changes[key] = got.value
     async with db.write() as session:
         initiative = await session.get(Initiative, initiative_id, populate_existing=True,
                                        with_for_update=True)

@@ -501,3 +501,22 @@ async def test_sent_mail_is_kept_without_its_live_tokens(
     body = kept.get_body(("plain",))
     assert body is not None and "Status:" in body.get_content()
     assert str(kept["Message-ID"]) == str(msg["Message-ID"])
+
+
+@pytest.mark.asyncio
+async def test_a_moderator_cannot_set_a_name_or_address_that_breaks_mail(
+        db: Database, make_initiative: MakeInitiative) -> None:
+    from moderation import decisions
+
+    ini = await make_initiative(db)
+    with pytest.raises(decisions.InvalidDecision):
+        await decisions.set_contact(db, ini.id, actor="anna", contact_name="Anna",
+                                    contact_email="anna@example.dk\r\nRCPT TO:<x@evil.example>")
+    await decisions.set_contact(db, ini.id, actor="anna",
+                                contact_name="Anna\r\nBcc: x@evil.example\x00",
+                                contact_email="Anna@Example.dk")
+    async with db.read() as s:
+        row = await s.get(Initiative, ini.id)
+        assert row is not None and row.contact is not None
+        assert row.contact.name == "Anna Bcc: x@evil.example"
+        assert row.contact.email == "anna@example.dk"
