@@ -71,6 +71,9 @@ log = logging.getLogger(__name__)
 REMINDER_STEPS = (1, 2, 3)
 CLOSE_STEP = 4
 REPLY_TOKEN_TTL = timedelta(days=180)
+# The List-Unsubscribe link keeps working long after the cycle (people find old mail),
+# but not for ever: every token has an expiry.
+UNSUBSCRIBE_TOKEN_TTL = timedelta(days=400)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -399,7 +402,8 @@ def _reminder_rows(settings: Settings, p: PlannedStep, initiative: Initiative,
                    outbox_message_id=message_id, created_at=now,
                    expires_at=now + REPLY_TOKEN_TTL),
         ReplyToken(token_hash=hash_token(unsub_token), purpose="unsubscribe",
-                   contact_id=contact.id, outbox_message_id=message_id, created_at=now),
+                   contact_id=contact.id, outbox_message_id=message_id, created_at=now,
+                   expires_at=now + UNSUBSCRIBE_TOKEN_TTL),
     ]
     record = initiative.record()
     mail = render_reminder(settings, record, step=p.step, lang=contact.language or "da",

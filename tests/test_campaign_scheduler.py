@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, update
 
-from bot.campaigns import Plan, load_due, make_plan, run_tick
+from bot.campaigns import (
+    REPLY_TOKEN_TTL,
+    UNSUBSCRIBE_TOKEN_TTL,
+    Plan,
+    load_due,
+    make_plan,
+    run_tick,
+)
 from bot.db import Database, dbnow
 from bot.models import CampaignStep, Contact, Initiative, OutboxMessage
 from bot.settings import Settings
@@ -224,7 +231,9 @@ async def test_reminder_headers_and_tokens(db: Database, settings: Settings,
         assert reply.outbox_message_id == row.message_id
         u = await lookup_token(session, unsub_token)
         assert u is not None and u.purpose == "unsubscribe" and u.contact_id == a.contact_id
-        assert u.expires_at is None
+        # Every token expires; this one long after the reminder's own (old mail is found).
+        assert u.expires_at is not None and reply.expires_at is not None
+        assert u.expires_at - u.created_at == UNSUBSCRIBE_TOKEN_TTL > REPLY_TOKEN_TTL
     body = plain_text(row.raw)
     assert f"/chat/u/{token}" in body
     assert "Svar 'Ingen ændringer', hvis alt stadig er korrekt." in body
