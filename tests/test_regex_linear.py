@@ -96,7 +96,7 @@ def _text(pattern: re.Pattern[str] | re.Pattern[bytes], prefix: str, unit: str,
 def _run(pattern: re.Pattern[str] | re.Pattern[bytes], text: str | bytes) -> None:
     pattern.search(text)  # type: ignore[arg-type]
     pattern.match(text)  # type: ignore[arg-type]
-    for _ in zip(range(50), pattern.finditer(text)):  # type: ignore[arg-type]
+    for _ in itertools.islice(pattern.finditer(text), 50):  # type: ignore[arg-type]
         pass
 
 

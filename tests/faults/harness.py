@@ -18,6 +18,8 @@ from pathlib import Path
 import aiohttp
 
 from bot.db import Database, dbnow
+from bot.models import OutboxMessage
+from bot.outbox import new_message_id
 from bot.registry import create_initiative
 from bot.tokens import issue_token
 from tests.conftest import sample_record
@@ -41,8 +43,9 @@ def _mail(frm: str, subject: str, body: str, **headers: str) -> bytes:
     return msg.as_bytes()
 
 
-def _bounce(recipient: str) -> bytes:
-    """An RFC 3464 delivery status notification for ``recipient``."""
+def _bounce(recipient: str, original_id: str) -> bytes:
+    """An RFC 3464 delivery status notification for ``recipient``, returning the headers
+    of our mail ``original_id`` (a bounce must cite mail we sent to count)."""
     boundary = "dsn-boundary-42"
     return (
         f"From: Mail Delivery System <MAILER-DAEMON@mx.example.dk>\r\n"
@@ -54,12 +57,16 @@ def _bounce(recipient: str) -> bytes:
         f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
         f"Reporting-MTA: dns; mx.example.dk\r\n\r\nFinal-Recipient: rfc822; {recipient}\r\n"
         f"Action: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n"
+        f"\r\n--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: landkort@{DOMAIN}\r\nTo: {recipient}\r\nMessage-ID: {original_id}\r\n"
         f"\r\n--{boundary}--\r\n").encode()
 
 
-def build_mailbox(tokens: list[tuple[str, str]]) -> tuple[list[bytes], dict[str, int]]:
+def build_mailbox(tokens: list[tuple[str, str]], sent: list[tuple[str, str]] | None = None
+                  ) -> tuple[list[bytes], dict[str, int]]:
     """Mixed mail: replies with tokens (changes and confirmations), new submissions,
-    auto-replies, bounces and one oversized message. Returns (raws, expected kinds)."""
+    auto-replies, bounces of the mail in ``sent`` ((address, Message-ID) of earlier mail,
+    :func:`seed_sent_mail`) and one oversized message. Returns (raws, expected kinds)."""
     raws: list[bytes] = []
     kinds: collections.Counter[str] = collections.Counter()
     for i, (token, email) in enumerate(tokens):
@@ -80,8 +87,8 @@ def build_mailbox(tokens: list[tuple[str, str]]) -> tuple[list[bytes], dict[str,
         raws.append(_mail(f"ferie{i}@example.dk", "Automatisk svar: Er oplysningerne korrekte?",
                           "Jeg er på ferie til og med mandag.", Auto_Submitted="auto-replied"))
         kinds["auto_reply"] += 1
-    for i in range(4):
-        raws.append(_bounce(f"kontakt{i + 100}@example.dk"))
+    for address, message_id in sent or []:
+        raws.append(_bounce(address, message_id))
         kinds["bounce"] += 1
     raws.append(_mail("stor@example.dk", "Bilag", "x" * 400_000))  # over the size limit
     kinds["oversized"] += 1
@@ -175,6 +182,26 @@ async def seed(db: Database) -> list[tuple[str, str]]:
     return tokens
 
 
+# Earlier mail of ours, to addresses with no entry: what the mailbox's bounces report on.
+SEEDED_KEY = "seed:earlier-mail:"
+
+
+async def seed_sent_mail(db: Database, n: int = 4) -> list[tuple[str, str]]:
+    """``n`` mails we sent before the run (outbox rows, state sent); (address, Message-ID)
+    of each, for :func:`build_mailbox`'s bounces to cite."""
+    sent: list[tuple[str, str]] = []
+    async with db.write() as session:
+        for i in range(n):
+            address, message_id = f"kontakt{i + 100}@example.dk", new_message_id(DOMAIN)
+            session.add(OutboxMessage(
+                message_id=message_id, idempotency_key=f"{SEEDED_KEY}{i}", kind="reminder",
+                to_addr=address, from_addr=f"landkort@{DOMAIN}", subject="Påmindelse",
+                raw=b"(sent before the run)", state="sent", attempts=1,
+                sent_at=dbnow() - timedelta(days=1)))
+            sent.append((address, message_id))
+    return sent
+
+
 class ThrowawayPostgres:
     """A fresh PostgreSQL database (not just a schema: the child process connects by URL
     alone), dropped afterwards."""
@@ -233,7 +260,8 @@ class FaultWorld:
         await self.imap.astart()
         await upgrade(self.db)
         self.tokens = await seed(self.db)
-        self.raws, self.kinds = build_mailbox(self.tokens)
+        self.sent = await seed_sent_mail(self.db)
+        self.raws, self.kinds = build_mailbox(self.tokens, self.sent)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
