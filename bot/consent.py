@@ -13,15 +13,13 @@ import hashlib
 import hmac
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
 from bot.appkeys import DB, SETTINGS
 from bot.contacts import record_consent
-from bot.models import Contact
-from bot.pages import render
+from bot.pages import personal_page, render
 from bot.settings import Settings
-from bot.tokens import lookup_token
+from bot.tokens import token_contact
 
 # Tokens that stand for the contact: a reminder (sent to the contact's address) and a
 # receipt that names the contact (the contact wrote the reply).
@@ -76,26 +74,15 @@ def form_mac(settings: Settings, token: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-async def _contact_for(session: AsyncSession, token: str) -> Contact | None:
-    row = await lookup_token(session, token)
-    if row is None or row.purpose not in PURPOSES or row.contact_id is None:
-        return None
-    return await session.get(Contact, row.contact_id)
+def _page(request: web.Request, *, status: int = 200, **ctx: object) -> web.StreamResponse:
+    return personal_page(render(request, "consent.html", status=status, **ctx))
 
 
-def _page(request: web.Request, *, status: int = 200, **ctx: object) -> web.Response:
-    resp = render(request, "consent.html", status=status, **ctx)
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Robots-Tag"] = "noindex"
-    resp.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
-    return resp
-
-
-async def consent_page(request: web.Request) -> web.Response:
+async def consent_page(request: web.Request) -> web.StreamResponse:
     """GET: what is published, the current answer, two buttons. Changes nothing."""
     token = request.match_info["token"]
     async with request.app[DB].read() as session:
-        contact = await _contact_for(session, token)
+        contact = await token_contact(session, token, PURPOSES)
     if contact is None:
         return _page(request, status=404, state="invalid")
     return _page(request, state="ask", email=contact.email or "", token=token,
@@ -103,7 +90,7 @@ async def consent_page(request: web.Request) -> web.Response:
                  mac=form_mac(request.app[SETTINGS], token))
 
 
-async def consent_post(request: web.Request) -> web.Response:
+async def consent_post(request: web.Request) -> web.StreamResponse:
     """POST: record yes or no for the token's contact."""
     token = request.match_info["token"]
     form = await request.post()
@@ -114,7 +101,7 @@ async def consent_post(request: web.Request) -> web.Response:
     if answer not in ("yes", "no"):
         raise web.HTTPBadRequest(text="Answer yes or no.")
     async with request.app[DB].write() as session:
-        contact = await _contact_for(session, token)
+        contact = await token_contact(session, token, PURPOSES)
         if contact is not None:
             await record_consent(session, contact.id, answer == "yes", source="link")
     if contact is None:

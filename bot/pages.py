@@ -21,3 +21,12 @@ def render(request: web.Request, template: str, *, status: int = 200,
     html = env.get_template(template).render(
         _=gettext(lang), lang=lang, request=request, path=request.path, **context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def personal_page(response: web.StreamResponse) -> web.StreamResponse:
+    """Headers for a page opened with a personal token in its URL: never cached, never
+    indexed, and the URL never sent on as a Referer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dbnow
-from bot.models import ReplyToken
+from bot.models import Contact, ReplyToken
 
 TOKEN_BYTES = 24
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -62,6 +63,16 @@ async def lookup_token(session: AsyncSession, token: str | None, *,
     if row.expires_at is not None and row.expires_at < (now or dbnow()):
         return None
     return row
+
+
+async def token_contact(session: AsyncSession, token: str | None,
+                        purposes: Collection[str]) -> Contact | None:
+    """The contact a live token of one of ``purposes`` stands for, or None: the
+    credential of the personal pages (unsubscribe, consent)."""
+    row = await lookup_token(session, token)
+    if row is None or row.purpose not in purposes or row.contact_id is None:
+        return None
+    return await session.get(Contact, row.contact_id)
 
 
 async def tokens_for_initiative(session: AsyncSession, initiative_id: int) -> list[ReplyToken]:

@@ -17,15 +17,12 @@ calls it for the mailto variant ("afmeld TOKEN").
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
 from bot.appkeys import DB
 from bot.contacts import opt_out_contact
-from bot.models import Contact
-from bot.pages import render
-from bot.tokens import lookup_token
+from bot.pages import personal_page, render
+from bot.tokens import token_contact
 
 PURPOSE = "unsubscribe"
 ONE_CLICK = "One-Click"
@@ -64,29 +61,16 @@ i18n.register({
 })
 
 
-async def _contact_for(session: AsyncSession, token: str) -> Contact | None:
-    row = await lookup_token(session, token)
-    if row is None or row.purpose != PURPOSE or row.contact_id is None:
-        return None
-    return await session.scalar(select(Contact).where(Contact.id == row.contact_id))
-
-
-def _no_store(response: web.StreamResponse) -> web.StreamResponse:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    return response
-
-
 async def unsubscribe_page(request: web.Request) -> web.StreamResponse:
     """GET: show what the button would do. Never unsubscribes (link scanners)."""
     token = request.match_info["token"]
     async with request.app[DB].read() as session:
-        contact = await _contact_for(session, token)
+        contact = await token_contact(session, token, (PURPOSE,))
     if contact is None:
-        return _no_store(render(request, "unsubscribe.html", status=404, state="invalid",
+        return personal_page(render(request, "unsubscribe.html", status=404, state="invalid",
                                 email="", token=""))
     state = "done" if contact.email_status == "opted_out" else "confirm"
-    return _no_store(render(request, "unsubscribe.html", state=state,
+    return personal_page(render(request, "unsubscribe.html", state=state,
                             email=contact.email or "", token=token))
 
 
@@ -97,14 +81,14 @@ async def unsubscribe_post(request: web.Request) -> web.StreamResponse:
     if form.get("List-Unsubscribe") != ONE_CLICK:
         raise web.HTTPBadRequest(text="Expected List-Unsubscribe=One-Click (RFC 8058).")
     async with request.app[DB].write() as session:
-        contact = await _contact_for(session, token)
+        contact = await token_contact(session, token, (PURPOSE,))
         if contact is not None:
             await opt_out_contact(session, contact.id)
             email = contact.email or ""
     if contact is None:
-        return _no_store(render(request, "unsubscribe.html", status=404, state="invalid",
+        return personal_page(render(request, "unsubscribe.html", status=404, state="invalid",
                                 email="", token=""))
-    return _no_store(render(request, "unsubscribe_done.html", email=email))
+    return personal_page(render(request, "unsubscribe_done.html", email=email))
 
 
 def setup_routes(app: web.Application) -> None:
