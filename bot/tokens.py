@@ -37,17 +37,17 @@ DEFAULT_TTL = timedelta(days=180)
 async def issue_token(session: AsyncSession, *, purpose: str, initiative_id: int | None = None,
                       contact_id: int | None = None, submission_id: int | None = None,
                       outbox_message_id: str | None = None,
-                      ttl: timedelta = DEFAULT_TTL) -> str:
+                      ttl: timedelta | None = None) -> str:
     """Create a token row and return the token itself (the only time it is known).
 
-    Every token has a purpose and an expiry (``ttl``, half a year unless the caller
-    says otherwise)."""
+    Every token has a purpose and an expiry (``ttl``; None means :data:`DEFAULT_TTL`,
+    half a year — there is no token that never expires)."""
     token = new_token()
     session.add(ReplyToken(
         token_hash=hash_token(token), purpose=purpose, initiative_id=initiative_id,
         contact_id=contact_id, submission_id=submission_id,
         outbox_message_id=outbox_message_id,
-        expires_at=dbnow() + ttl))
+        expires_at=dbnow() + (ttl if ttl is not None else DEFAULT_TTL)))
     await session.flush()
     return token
 

@@ -50,7 +50,7 @@ IDLE_DAYS = 7
 # The transcript kept for resuming (older lines are dropped).
 TRANSCRIPT_MAX = 300
 # Personal links that open an entry in the chat.
-ENTRY_TOKEN_PURPOSES = frozenset({"reminder", "receipt"})
+ENTRY_TOKEN_PURPOSES = frozenset({"reminder", "receipt", "problems"})
 VERIFY_PURPOSE = "chat_verify"
 MAX_EFFECTS = 6
 
@@ -119,7 +119,7 @@ class View:
 @dataclass
 class Opened:
     """The outcome of opening a personal link: a conversation key, or why not
-    (invalid, session_limit)."""
+    (invalid, session_limit, waiting: a new initiative not yet approved)."""
 
     key: str | None
     error: str | None = None
@@ -327,10 +327,21 @@ class ChatStore:
         th = hash_token(token)
         async with self.db.write() as session:
             tok = await lookup_token(session, token)
-            if tok is None or tok.purpose not in ENTRY_TOKEN_PURPOSES \
-                    or tok.initiative_id is None:
+            if tok is None or tok.purpose not in ENTRY_TOKEN_PURPOSES:
                 return Opened(None, "invalid")
-            entry = await session.get(Initiative, tok.initiative_id)
+            initiative_id = tok.initiative_id
+            if initiative_id is None and tok.submission_id is not None:
+                # The answer to a new initiative: its entry exists once a moderator has
+                # approved it; until then the link says so instead of failing.
+                sub = await session.get(Submission, tok.submission_id)
+                if sub is None or sub.state == "rejected":
+                    return Opened(None, "invalid")
+                initiative_id = sub.initiative_id or sub.result_initiative_id
+                if initiative_id is None:
+                    return Opened(None, "waiting")
+            if initiative_id is None:
+                return Opened(None, "invalid")
+            entry = await session.get(Initiative, initiative_id)
             if entry is None or entry.merged_into_id is not None:
                 return Opened(None, "invalid")
             if valid_key(key):

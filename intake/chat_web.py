@@ -91,6 +91,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "chat.link.invalid": "Linket er udløbet eller ugyldigt. Du kan stadig svare på "
                              "påmindelsesmailen – eller indmelde et initiativ i chatten.",
         "chat.link.limit_title": "For mange samtaler",
+        "chat.link.waiting_title": "Dit forslag venter på redaktionen",
+        "chat.link.waiting": "Redaktionen har ikke behandlet dit forslag endnu. Når det er "
+                             "godkendt, åbner dette link initiativet, så du kan rette det. "
+                             "Vil du tilføje noget nu, så svar på vores mail.",
         "chat.link.to_chat": "Gå til chatten",
         "chat.verify.title": "Bekræft din e-mailadresse",
         "chat.verify.intro_new": "Tryk på knappen for at bekræfte din indmelding af",
@@ -152,6 +156,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "chat.link.invalid": "The link has expired or is not valid. You can still answer "
                              "the reminder e-mail – or register an initiative in the chat.",
         "chat.link.limit_title": "Too many conversations",
+        "chat.link.waiting_title": "Your proposal is waiting for the editors",
+        "chat.link.waiting": "The editors have not handled your proposal yet. Once it is "
+                             "approved, this link opens the initiative so you can correct "
+                             "it. To add something now, reply to our mail.",
         "chat.link.to_chat": "Go to the chat",
         "chat.verify.title": "Confirm your e-mail address",
         "chat.verify.intro_new": "Press the button to confirm your registration of",
@@ -446,19 +454,23 @@ async def entry_link(request: web.Request) -> web.Response:
     return await _opened_response(request, opened)
 
 
+# Why a personal link did not open a conversation: (heading, text, HTTP status).
+_LINK_NOTICES = {
+    "session_limit": ("chat.link.limit_title", "chat.error.session_limit", 429),
+    "waiting": ("chat.link.waiting_title", "chat.link.waiting", 200),
+    "invalid": ("chat.link.invalid_title", "chat.link.invalid", 404),
+}
+
+
 async def _opened_response(request: web.Request, opened: Opened) -> web.Response:
     """The chat (or the plain form with ?form=1) for a conversation opened on an entry,
     or a friendly page saying why it could not be opened."""
     key = request.cookies.get(COOKIE_NAME)
     wanted = _explicit_lang(request)
     if opened.key is None:
-        title = "chat.link.limit_title" if opened.error == "session_limit" \
-            else "chat.link.invalid_title"
-        body = "chat.error.session_limit" if opened.error == "session_limit" \
-            else "chat.link.invalid"
-        response = render(request, "chat_notice.html", status=429 if opened.error ==
-                          "session_limit" else 404, heading=title, body=body,
-                          link="/chat", link_text="chat.link.to_chat")
+        title, body, status = _LINK_NOTICES.get(opened.error or "", _LINK_NOTICES["invalid"])
+        response = render(request, "chat_notice.html", status=status, heading=title,
+                          body=body, link="/chat", link_text="chat.link.to_chat")
         response.headers["Cache-Control"] = "no-store"
         return response
     view = await store(request).view(opened.key, wanted or _lang(request))

@@ -22,8 +22,12 @@ from bot.models import Initiative, OutboxMessage, ReplyToken
 from bot.settings import Settings
 from bot.tokens import hash_token, issue_token
 from intake.chat_models import ChatConversation
+from intake.processor import process_pending
+from intake.store import store_message
+from moderation.decisions import approve
 from moderation.models import Submission
 from tests.conftest import MakeInitiative
+from tests.test_bad_input import good_mail
 
 pytestmark = pytest.mark.asyncio
 
@@ -527,3 +531,25 @@ async def test_correct_link_on_public_page_needs_email_verification(
     assert mail.kind == "verification" and mail.to_addr == "kollega@example.dk"
     resp = await client.get("/chat?initiative=no-such-entry")
     assert resp.status == 404
+
+
+async def test_the_answer_to_a_new_initiative_opens_it_once_approved(
+        client: TestClient, db: Database, settings: Settings) -> None:
+    """The receipt of a new initiative carries a personal link: before a moderator has
+    approved it the link says the proposal is waiting (not "invalid"); afterwards it
+    opens the new entry; a rejected proposal's link is invalid."""
+    await store_message(db, good_mail(), source="lmtp")
+    await process_pending(db, settings)
+    async with db.read() as s:
+        sub = await s.scalar(select(Submission))
+        out = await s.scalar(select(OutboxMessage))
+    assert sub is not None and out is not None and out.kind == "receipt"
+    link = re.search(rb"/chat/u/[A-Za-z0-9_-]{32}", out.raw.replace(b"=\r\n", b""))
+    assert link is not None
+    waiting = await client.get(link.group(0).decode())
+    assert waiting.status == 200 and "venter på redaktionen" in await waiting.text()
+    await approve(db, sub.id, actor="anna")
+    ws, history = await open_chat(client, link.group(0).decode())
+    assert "Her er oplysningerne om «Videokonsultationer" in \
+        history["messages"][-1]["reply"]["text"]
+    await ws.close()

@@ -189,11 +189,6 @@ async def test_hostile_mail_stays_text_on_every_page(sandbox_app: LiveApp, page:
     assert (await odense.locator("td.num").text_content() or "").strip() == "1"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: the personal chat link in the answer to a new submission opens "
-    "'Linket virker ikke længere' (404): its token has purpose 'problems'/'receipt' and "
-    "no initiative_id (intake/outcomes.py _answer), while ChatStore.open_entry "
-    "(intake/chat_store.py) accepts only reminder/receipt tokens with an initiative"))
 async def test_personal_chat_link_shows_the_entry_as_text(sandbox_app: LiveApp,
                                                          page: Any) -> None:
     app = sandbox_app
