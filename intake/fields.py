@@ -488,7 +488,7 @@ def parse_phone(raw: str, lang: str = "da") -> Normalised:
         digits = "+" + digits[2:]
     if re.fullmatch(r"\d{8}", digits):
         return Normalised("+45" + digits)
-    if re.fullmatch(r"\+\d{7,15}", digits):
+    if re.fullmatch(r"\+[1-9]\d{6,14}", digits):  # E.164: no country code starts with 0
         return Normalised(digits)
     return Normalised(problem=Problem("contact_phone", _msg(
         lang, f'Telefonnummeret "{text}" kan ikke læses. Skriv 8 cifre, fx 12 34 56 78.',

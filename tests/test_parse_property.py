@@ -5,7 +5,6 @@ transfer encodings, nested multiparts) — and what it holds means what the cont
 a confirmation. Forms of every label with good, odd and bad values exercise the values."""
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -150,9 +149,6 @@ def test_a_confirmation_with_a_field_is_not_confirmed_unchanged() -> None:
     assert d["fields"] == {"status": "afsluttet"} and d["confirmed_unchanged"] is False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: intake/fields.py parse_phone accepts '+' and 7-15 digits, so '+0…' "
-    "(no E.164 country code starts with 0) becomes a contact_phone value"))
 def test_a_phone_number_that_is_not_e164_is_a_problem() -> None:
     raw = (b"From: mette@example.dk\nTo: landkort@example.org\nSubject: Nyt initiativ\n"
            b"Content-Type: text/plain; charset=utf-8\n\nTitel: KOL\nTelefon: +0 1234 5678\n")
