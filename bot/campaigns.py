@@ -338,7 +338,8 @@ def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int,
         contact_name=record.get("contact_name") or "",
         form="\n".join(form_lines(record, lang)), statuses=statuses,
         chat_url=chat_url(settings, reply_token), consent=consent,
-        consent_url=outbox.consent_url(settings, reply_token),
+        consent_url=outbox.consent_url(settings, reply_token) + (
+            "?lang=en" if lang == "en" else ""),
         unsubscribe_url=outbox.unsubscribe_url(settings, unsubscribe_token))
 
 

@@ -13,10 +13,12 @@ import hashlib
 import hmac
 
 from aiohttp import web
+from sqlalchemy import select
 
 from bot import i18n
 from bot.appkeys import DB, SETTINGS
 from bot.contacts import record_consent
+from bot.models import Initiative
 from bot.pages import personal_page, render
 from bot.settings import Settings
 from bot.tokens import token_contact
@@ -29,9 +31,10 @@ i18n.register({
     "da": {
         "consent.title": "Må vi vise dine kontaktoplysninger?",
         "consent.intro": "Det telemedicinske landkort er offentligt. Med dit samtykke viser "
-                         "vi dit navn, din e-mail ({email}) og dit telefonnummer som kontakt "
-                         "for dine initiativer — på landkortets sider, i dets API og i "
-                         "CSV-filen, som alle kan hente.",
+                         "vi disse oplysninger som kontakt for dine initiativer — på "
+                         "landkortets sider, i dets API og i CSV-filen, som alle kan hente:",
+        "consent.name": "Navn", "consent.email": "E-mail", "consent.phone": "Telefon",
+        "consent.entries": "Dine initiativer:",
         "consent.explain": "Uden samtykke vises initiativerne stadig, men uden dine "
                            "oplysninger. Du kan altid ændre dit svar via linket i vores "
                            "mails. Vi viser dem aldrig, hvis du er afmeldt, eller hvis "
@@ -40,8 +43,10 @@ i18n.register({
         "consent.no": "Nej, vis dem ikke",
         "consent.now_yes": "Nu: dine kontaktoplysninger vises.",
         "consent.now_no": "Nu: dine kontaktoplysninger vises ikke.",
-        "consent.saved_yes": "Tak. Dine kontaktoplysninger vises nu på landkortet.",
-        "consent.saved_no": "Tak. Dine kontaktoplysninger vises ikke på landkortet.",
+        "consent.thanks": "Tak for dit svar",
+        "consent.saved_yes": "Dine kontaktoplysninger vises nu på landkortet.",
+        "consent.saved_no": "Dine kontaktoplysninger vises ikke på landkortet.",
+        "consent.change": "Du kan ændre dit svar her på siden når som helst.",
         "consent.invalid_title": "Linket virker ikke",
         "consent.invalid": "Linket er ukendt eller udløbet. Svar på en af vores mails, så "
                            "hjælper redaktionen dig.",
@@ -49,9 +54,10 @@ i18n.register({
     "en": {
         "consent.title": "May we show your contact details?",
         "consent.intro": "The Danish telemedicine map is public. With your consent we show "
-                         "your name, your e-mail ({email}) and your phone number as the "
-                         "contact for your initiatives — on the map's pages, in its API and "
-                         "in the CSV file anyone can download.",
+                         "these details as the contact for your initiatives — on the map's "
+                         "pages, in its API and in the CSV file anyone can download:",
+        "consent.name": "Name", "consent.email": "E-mail", "consent.phone": "Phone",
+        "consent.entries": "Your initiatives:",
         "consent.explain": "Without consent the initiatives are still shown, without your "
                            "details. You can change your answer at any time with the link "
                            "in our mails. We never show them if you have unsubscribed or "
@@ -60,8 +66,10 @@ i18n.register({
         "consent.no": "No, do not show them",
         "consent.now_yes": "Now: your contact details are shown.",
         "consent.now_no": "Now: your contact details are not shown.",
-        "consent.saved_yes": "Thank you. Your contact details are now shown on the map.",
-        "consent.saved_no": "Thank you. Your contact details are not shown on the map.",
+        "consent.thanks": "Thank you for your answer",
+        "consent.saved_yes": "Your contact details are now shown on the map.",
+        "consent.saved_no": "Your contact details are not shown on the map.",
+        "consent.change": "You can change your answer on this page at any time.",
         "consent.invalid_title": "This link does not work",
         "consent.invalid": "The link is unknown or has expired. Reply to one of our mails "
                            "and the editors will help you.",
@@ -79,19 +87,31 @@ def _page(request: web.Request, *, status: int = 200, **ctx: object) -> web.Stre
 
 
 async def consent_page(request: web.Request) -> web.StreamResponse:
-    """GET: what is published, the current answer, two buttons. Changes nothing."""
+    """GET: what would be published (the contact's own details and entries), the current
+    answer, two buttons. Changes nothing. After an answer (``?saved=1``) it thanks."""
     token = request.match_info["token"]
     async with request.app[DB].read() as session:
         contact = await token_contact(session, token, PURPOSES)
+        titles = list((await session.scalars(select(Initiative.title).where(
+            Initiative.contact_id == contact.id, Initiative.merged_into_id.is_(None))
+            .order_by(Initiative.title))).all()) if contact is not None else []
     if contact is None:
         return _page(request, status=404, state="invalid")
-    return _page(request, state="ask", email=contact.email or "", token=token,
-                 current=contact.publish_consent,
+    return _page(request, state="saved" if request.query.get("saved") == "1" else "ask",
+                 contact=contact, titles=titles, token=token,
+                 lang_query=_lang_query(request), current=contact.publish_consent,
                  mac=form_mac(request.app[SETTINGS], token))
 
 
+def _lang_query(request: web.Request) -> str:
+    """Keep an explicit language across the form post (the page sets no cookie)."""
+    lang = request.query.get("lang")
+    return f"lang={lang}" if lang in i18n.LANGUAGES else ""
+
+
 async def consent_post(request: web.Request) -> web.StreamResponse:
-    """POST: record yes or no for the token's contact."""
+    """POST: record yes or no for the token's contact, then show the answer (303 to the
+    GET, so a reload does not post again)."""
     token = request.match_info["token"]
     form = await request.post()
     settings = request.app[SETTINGS]
@@ -106,7 +126,8 @@ async def consent_post(request: web.Request) -> web.StreamResponse:
             await record_consent(session, contact.id, answer == "yes", source="link")
     if contact is None:
         return _page(request, status=404, state="invalid")
-    return _page(request, state="saved", given=answer == "yes")
+    query = "&".join(q for q in ("saved=1", _lang_query(request)) if q)
+    raise web.HTTPSeeOther(f"/samtykke/{token}?{query}")
 
 
 def setup_routes(app: web.Application) -> None:

@@ -99,9 +99,8 @@ register({
         "pub.initiative.update.button": "Send en rettelse i chatten",
         "pub.initiative.back": "Tilbage til kataloget",
         "pub.initiative.none": "Ikke oplyst",
-        "pub.initiative.contact_private": "Initiativet har en kontaktperson, men vedkommende "
-                                          "har ikke givet lov til at blive vist her. Skriv "
-                                          "til redaktionen via knappen nedenfor.",
+        "pub.initiative.contact_private": "Initiativet har en kontaktperson, som ikke har "
+                                          "givet lov til at blive vist her.",
         "pub.initiative.date": "Dato", "pub.initiative.what": "Hvad",
         "pub.notfound.title": "Siden findes ikke",
         "pub.notfound.lead": "Vi kan ikke finde et initiativ med denne adresse. Det kan være "
@@ -223,8 +222,7 @@ register({
         "pub.initiative.back": "Back to the catalogue",
         "pub.initiative.none": "Not stated",
         "pub.initiative.contact_private": "The initiative has a contact person who has not "
-                                          "agreed to be shown here. Write to the editors "
-                                          "with the button below.",
+                                          "agreed to be shown here.",
         "pub.initiative.date": "Date", "pub.initiative.what": "What",
         "pub.notfound.title": "Page not found",
         "pub.notfound.lead": "We cannot find an initiative at this address. It may have been "

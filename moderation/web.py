@@ -375,7 +375,8 @@ async def contacts_consent(request: web.Request) -> web.Response:
         await record_event(session, actor=_actor(request), action="contact.consent",
                            detail={"contact_id": contact_id, "given": given,
                                    "source": "moderator"})
-    raise _redirect("/moderation/contacts", done="consent")
+    # Back to the same search, so the changed row is in view.
+    raise _redirect("/moderation/contacts", done="consent", q=str(form.get("q") or ""))
 
 
 @routes.get("/moderation/inbound", name="inbound")

@@ -67,7 +67,7 @@ async def test_contact_details_are_published_only_with_consent(
     everywhere = {"page": True, "api": True, "csv": True}
     assert await published_contact(site, ini.slug) == nowhere  # never asked
     page = await (await site.get(f"/initiativ/{ini.slug}")).text()
-    assert "Hanne Krogh" not in page and "har ikke givet lov" in page
+    assert "Hanne Krogh" not in page and "ikke har givet lov til at blive vist" in page
     await set_contact(db, ini, publish_consent=True)
     assert await published_contact(site, ini.slug) == everywhere
     await set_contact(db, ini, email_status="bouncing")
@@ -93,6 +93,7 @@ async def test_the_contact_answers_with_two_taps_and_only_the_post_counts(
     assert page.status == 200 and page.headers["Referrer-Policy"] == "no-referrer"
     html = await page.text()
     assert EMAIL in html and "API" in html and "CSV" in html  # says what is published
+    assert ini.title in html  # and for which entries
     async with db.read() as s:
         c = await s.get(Contact, ini.contact_id)
         assert c is not None and c.publish_consent is None
@@ -100,11 +101,15 @@ async def test_the_contact_answers_with_two_taps_and_only_the_post_counts(
     assert mac is not None
     forged = await site.post(f"/samtykke/{token}", data={"answer": "yes"})
     assert forged.status == 403
-    done = await site.post(f"/samtykke/{token}", data={"answer": "yes", "mac": mac[1]})
-    assert done.status == 200 and "vises nu" in await done.text()
+    done = await site.post(f"/samtykke/{token}", data={"answer": "yes", "mac": mac[1]},
+                           allow_redirects=False)
+    assert done.status == 303  # a reload of the answer does not post again
+    thanks = await site.get(done.headers["Location"])
+    assert "Tak for dit svar" in await thanks.text() and "vises nu" in await thanks.text()
     assert (await published_contact(site, ini.slug))["page"]
-    again = await site.post(f"/samtykke/{token}", data={"answer": "no", "mac": mac[1]})
-    assert again.status == 200
+    # In English, the answer page stays English.
+    again = await site.post(f"/samtykke/{token}?lang=en", data={"answer": "no", "mac": mac[1]})
+    assert again.status == 200 and "are not shown on the map" in await again.text()
     async with db.read() as s:
         c = await s.get(Contact, ini.contact_id)
         assert c is not None and c.publish_consent is False
@@ -120,11 +125,14 @@ async def test_a_moderator_records_consent_given_another_way(
     ini = await make_initiative(contact_email=EMAIL)
     await login(site, "anna")
     html = await (await site.get(f"/moderation/contacts?q={EMAIL}")).text()
-    assert "Nej (ikke spurgt)" in html
+    assert "ikke spurgt" in html
     resp = await site.post("/moderation/contacts/consent",
                            data={"csrf_token": csrf_of(html), "contact_id": ini.contact_id,
-                                 "given": "yes"})
-    assert resp.status == 200 and "registreret" in await resp.text()
+                                 "given": "yes", "q": EMAIL})
+    page = await resp.text()
+    assert resp.status == 200 and "registreret" in page
+    assert resp.url.query.get("q") == EMAIL  # back to the same search
+    assert "samtykke givet" in page and "Registrér samtykke: " + EMAIL not in page
     async with db.read() as s:
         c = await s.get(Contact, ini.contact_id)
         assert c is not None and c.publish_consent is True
