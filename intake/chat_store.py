@@ -246,8 +246,9 @@ class ChatStore:
                 outcome = chat.on_duplicates(outcome.state, found)
             elif isinstance(effect, chat.LoadEntry):
                 entry = await session.get(Initiative, effect.initiative_id)
-                record = entry.record() if entry is not None and entry.merged_into_id is None \
-                    else None
+                # A stranger's chat ("is it this one?"): only what the public may see.
+                record = entry.public_record() if entry is not None \
+                    and entry.merged_into_id is None else None
                 outcome = chat.on_entry(outcome.state, record,
                                         initiative_id=effect.initiative_id,
                                         version=entry.version if entry is not None else 0)
@@ -316,7 +317,9 @@ class ChatStore:
         only when the contact wrote the reply (it then names them). A receipt sent to
         someone else holding the contact's token proves nothing: e-mail verification."""
         tok = await session.get(ReplyToken, token_hash)
-        return tok is not None and (tok.purpose == "reminder" or tok.contact_id is not None)
+        if tok is None or (tok.expires_at is not None and tok.expires_at < dbnow()):
+            return False
+        return tok.purpose == "reminder" or tok.contact_id is not None
 
     async def open_entry(self, token: str, *, key: str | None, ip: str | None,
                          lang: str | None) -> Opened:
@@ -354,7 +357,12 @@ class ChatStore:
             if not await self._ip_allowance_left(session, ip_h):
                 return Opened(None, "session_limit")
             contact_lang = entry.contact.language if entry.contact else None
-            outcome = chat.start_update(entry.record(), initiative_id=entry.id,
+            # The contact's own link shows their details; any other link (a receipt sent
+            # to someone else, a new initiative's answer) only what the public may see.
+            mine = tok.token_hash is not None and \
+                await self._token_stands_for_contact(session, tok.token_hash)
+            record = entry.record() if mine else entry.public_record()
+            outcome = chat.start_update(record, initiative_id=entry.id,
                                         version=entry.version,
                                         lang=lang or contact_lang or self.settings.language)
             new = new_key()
@@ -382,7 +390,7 @@ class ChatStore:
             ip_h = ip_hash(self.settings, ip)
             if not await self._ip_allowance_left(session, ip_h):
                 return Opened(None, "session_limit")
-            outcome = chat.start_page_update(entry.record(), initiative_id=entry.id,
+            outcome = chat.start_page_update(entry.public_record(), initiative_id=entry.id,
                                              version=entry.version, lang=lang)
             new = new_key()
             session.add(ChatConversation(

@@ -194,3 +194,25 @@ async def test_old_unverified_chat_data_is_deleted_with_its_personal_data(
     assert (await prune(db, settings)).submissions == 0
     assert (await prune(db, settings.replace(retention_days=0))).conversations == 0
 
+
+
+@pytest.mark.asyncio
+async def test_the_chat_shows_contact_details_only_to_the_contact(
+        site: Client, db: Database, make_initiative: MakeInitiative) -> None:
+    from tests.test_chat_web import open_chat
+
+    ini = await make_initiative(contact_email=EMAIL, contact_phone="+4512345678")
+    # Anyone's "correct this entry" from the public page: the public view only.
+    ws, history = await open_chat(site, f"/chat?initiative={ini.slug}")
+    await ws.close()
+    assert EMAIL not in str(history) and "12345678" not in str(history)
+    # The contact's own reminder link: their details, to check and correct.
+    ws, history = await open_chat(site, f"/chat/u/{await personal_token(db, ini)}")
+    await ws.close()
+    assert EMAIL in str(history)
+    # A receipt that went to someone else (no contact on its token): the public view.
+    async with db.write() as s:
+        other = await issue_token(s, purpose="receipt", initiative_id=ini.id)
+    ws, history = await open_chat(site, f"/chat/u/{other}")
+    await ws.close()
+    assert EMAIL not in str(history)
