@@ -261,7 +261,7 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     bounce = detect_bounce(msg, whole, own_domain)
     if bounce is not None:
         res.kind = "bounce"
-        res.cited_ids = _cited_ids(raw, whole, [res.in_reply_to or "", *res.references])
+        res.cited_ids = _cited_ids(msg, raw, whole, [res.in_reply_to or "", *res.references])
         res.bounce = BounceInfo(bounce.recipient, bounce.status, bounce.permanent)
         return res
     unsub = _UNSUB_SUBJECT_TOKEN.match(res.subject)
@@ -295,10 +295,26 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     return res
 
 
-def _cited_ids(raw: bytes, text: str, header_ids: list[str]) -> list[str]:
+def _cited_ids(msg: DecodedMessage, raw: bytes, text: str,
+               header_ids: list[str]) -> list[str]:
+    """Our Message-IDs anywhere in a bounce: its own headers, the raw bytes, its text, and
+    every part decoded (a returned original or its headers are often base64 or
+    quoted-printable, and an embedded message's headers are parsed for us)."""
     found = [i for i in header_ids if _CITED_ID.fullmatch(i)]
     found += [m.decode("ascii") for m in _CITED_ID_BYTES.findall(raw)]
     found += _CITED_ID.findall(text)
+    if msg.message is not None:
+        try:
+            for part in msg.message.walk():
+                for value in part.get_all("Message-ID") or []:
+                    found += _CITED_ID.findall(" ".join(str(value).split()))
+                if part.is_multipart():
+                    continue
+                payload = part.get_payload(decode=True)
+                if isinstance(payload, bytes):
+                    found += [m.decode("ascii") for m in _CITED_ID_BYTES.findall(payload)]
+        except Exception:  # a damaged tree: what was found so far counts
+            pass
     return list(dict.fromkeys(found))[:20]
 
 

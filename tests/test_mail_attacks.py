@@ -520,3 +520,39 @@ async def test_a_moderator_cannot_set_a_name_or_address_that_breaks_mail(
         assert row is not None and row.contact is not None
         assert row.contact.name == "Anna Bcc: x@evil.example"
         assert row.contact.email == "anna@example.dk"
+
+
+_OURS = "<landkort.0123456789abcdef0123456789abcdef@example.org>"
+
+
+def _report(last_part: str) -> bytes:
+    return ("From: MAILER-DAEMON@mx.example.net\r\nTo: landkort@example.org\r\n"
+            "Subject: Undeliverable\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
+            "report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain"
+            "\r\n\r\nfailed\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; x@example.dk\r\n"
+            f"Action: failed\r\nStatus: 5.1.1\r\n--B\r\n{last_part}\r\n--B--\r\n").encode()
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("last_part", [
+    # the returned headers base64-encoded
+    "Content-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + _b64(f"From: landkort@example.org\r\nMessage-ID: {_OURS}\r\n"),
+    # the whole original as message/rfc822
+    f"Content-Type: message/rfc822\r\n\r\nFrom: landkort@example.org\r\nMessage-ID: {_OURS}"
+    "\r\n\r\nbody",
+    # quoted-printable with a soft line break inside the Message-ID
+    "Content-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    "Message-ID: <landkort.0123456789abcdef01234=\r\n56789abcdef@example.org>",
+], ids=["base64-headers", "message-rfc822", "qp-soft-break"])
+def test_a_bounce_finds_our_message_id_in_encoded_parts(last_part: str) -> None:
+    from intake.parse import parse_message
+
+    got = parse_message(_report(last_part))
+    assert got.kind == "bounce" and got.cited_ids == [_OURS]
