@@ -16,7 +16,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from bot.mailheaders import strip_controls
+from bot.mailheaders import is_mail_address, strip_controls
 from bot.vocabulary import (
     MUNICIPALITIES,
     MUNICIPALITY_ALIASES,
@@ -457,10 +457,6 @@ def parse_date(raw: str, lang: str = "da", field: str = "start_date") -> Normali
 # ---------------------------------------------------------------------------------------
 # Contact details, links, text
 
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*"
-                       r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
 # Possessive and with "@" outside the local part: a search is linear on any input.
 _ANGLE_ADDRESS = re.compile(r"<([^<>\s@]++@[^<>\s]++)>")
 
@@ -469,12 +465,16 @@ def parse_email(raw: str, lang: str = "da") -> Normalised:
     text = raw.strip()
     m = _ANGLE_ADDRESS.search(text)  # "Name <addr>"
     if m:
-        outside = text[:m.start()] + text[m.end():]
-        # What stands outside the brackets is a name: another address or a line break
-        # there makes the value two things, and we take neither.
-        text = m[1] if "@" not in outside and outside.isprintable() else text
+        inside = re.sub(r"^mailto:", "", m[1], flags=re.IGNORECASE)
+        outside = (text[:m.start()] + text[m.end():]).strip().strip("\"'").strip()
+        # What stands outside the brackets is a name, or the same address (Outlook writes
+        # "jens@x.dk <mailto:jens@x.dk>"); another address or a line break there makes
+        # the value two things, and we take neither.
+        if outside.casefold() == inside.casefold() or (
+                "@" not in outside and outside.isprintable()):
+            text = inside
     text = re.sub(r"^mailto:", "", text, flags=re.IGNORECASE).strip().strip(".,;")
-    if _EMAIL_RE.match(text) and ".." not in text:
+    if is_mail_address(text):  # the one address rule: what we can write a mail to
         return Normalised(text.lower())
     return Normalised(problem=Problem("contact_email", _msg(
         lang, f'"{raw.strip()}" er ikke en gyldig e-mailadresse.',

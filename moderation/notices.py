@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.mailtemplates import render_mail
+from bot.mailheaders import is_mail_address
 from bot.outbox import compose, enqueue
 from bot.settings import Settings
 from bot.tokens import issue_token
@@ -19,6 +20,8 @@ def _title(sub: Submission) -> str:
 
 async def enqueue_rejection(session: AsyncSession, settings: Settings, sub: Submission,
                             reason: str) -> bool:
+    if not is_mail_address(sub.sender_email):
+        return False  # a From we cannot write to (intake keeps what it was given)
     assert sub.sender_email
     mail = render_mail("rejection", sub.language, reason=reason, title=_title(sub),
                        submission_id=sub.id, base_url=settings.base_url)
@@ -30,6 +33,8 @@ async def enqueue_rejection(session: AsyncSession, settings: Settings, sub: Subm
 
 async def enqueue_needs_info(session: AsyncSession, settings: Settings, sub: Submission,
                              message: str) -> bool:
+    if not is_mail_address(sub.sender_email):
+        return False
     assert sub.sender_email
     token = await issue_token(session, purpose="needs_info", initiative_id=sub.initiative_id,
                               submission_id=sub.id, ttl=timedelta(days=60))

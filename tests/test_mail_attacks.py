@@ -39,7 +39,8 @@ from bot.settings import Settings
 from intake.lmtp import LmtpListener
 from intake.models import InboundMessage
 from intake.processor import process_pending
-from tests.conftest import MakeInitiative
+from moderation.models import Submission
+from tests.conftest import MakeInitiative, MakeSubmission
 from tests.smtp_sink import SmtpSink
 from tests.test_intake_lmtp import deliver
 
@@ -556,3 +557,33 @@ def test_a_bounce_finds_our_message_id_in_encoded_parts(last_part: str) -> None:
 
     got = parse_message(_report(last_part))
     assert got.kind == "bounce" and got.cited_ids == [_OURS]
+
+
+@pytest.mark.parametrize("raw,value", [
+    ("jens@x.dk <mailto:jens@x.dk>", "jens@x.dk"),  # how Outlook writes a linked address
+    ("jens@x.dk<mailto:jens@x.dk>", "jens@x.dk"),
+    ("Jens Hansen <Jens@X.dk>", "jens@x.dk"),
+    ("a@x.dk\r\nRCPT TO:<x@evil.example>", None),  # two things: neither is taken
+    ("a.@x.dk", None), ("x" * 65 + "@x.dk", None), ('"a b"@example.com', None),
+])
+def test_the_one_address_rule(raw: str, value: str | None) -> None:
+    from intake.fields import parse_email
+
+    got = parse_email(raw)
+    assert got.value == value and (got.problem is None) == (value is not None)
+
+
+@pytest.mark.asyncio
+async def test_rejecting_an_item_from_an_unwritable_sender_works(
+        db: Database, settings: Settings, make_submission: MakeSubmission) -> None:
+    from moderation import decisions
+
+    for sender in ('"a b"@example.com', "user@localhost", "jørgen@x.dk"):
+        sub = await make_submission(kind="new", proposed={"title": "X"}, sender_email=sender)
+        await decisions.reject(db, sub.id, actor="anna", reason="Ikke telemedicin",
+                               settings=settings)
+        async with db.read() as s:
+            got = await s.get(Submission, sub.id)
+            assert got is not None and got.state == "rejected"
+            assert (await s.scalars(select(OutboxMessage).where(
+                OutboxMessage.submission_id == sub.id))).first() is None
