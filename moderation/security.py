@@ -205,13 +205,14 @@ def _limit(key: str, settings: Settings, known_device: bool) -> int | None:
 
 
 async def take_login_attempt(db: Database, settings: Settings, keys: list[str], *,
-                             known_device: bool = False) -> bool:
+                             known_device: bool = False) -> list[int] | None:
     """Reserve one password check; False when a key is over its limit.
 
     Counting and recording happen in one write transaction (SQLite: ``BEGIN IMMEDIATE``
     serialises writers; PostgreSQL: a transaction-scoped advisory lock per key), so 60
     parallel attempts get exactly as many checks as the limit allows. The reservation
-    is recorded as a failure; a successful login clears its account key.
+    is recorded as a failure; None when throttled, else the reservation's row ids, which
+    a successful login gives back (:func:`login_succeeded`).
     """
     since = dbnow() - timedelta(minutes=settings.login_lockout_minutes)
     async with db.write() as session:
@@ -226,18 +227,23 @@ async def take_login_attempt(db: Database, settings: Settings, keys: list[str], 
         for key in keys:
             limit = _limit(key, settings, known_device)
             if limit is not None and rows.get(key, 0) >= limit:
-                return False
+                return None
         now = dbnow()
-        for key in keys:
-            session.add(LoginFailure(key=key, at=now))
+        reserved = [LoginFailure(key=key, at=now) for key in keys]
+        session.add_all(reserved)
         old = now - timedelta(minutes=max(settings.login_lockout_minutes, 1) * 4)
         await session.execute(delete(LoginFailure).where(LoginFailure.at < old))
-    return True
+        await session.flush()
+        return [r.id for r in reserved]
 
 
-async def clear_failures(db: Database, key: str) -> None:
+async def login_succeeded(db: Database, account_key: str, reserved: list[int]) -> None:
+    """The right password: this attempt's reservation was no failure (so an office
+    behind one address is not throttled by its own logins), and the account's earlier
+    failures are forgiven. Other failures from the address stay counted."""
     async with db.write() as session:
-        await session.execute(delete(LoginFailure).where(LoginFailure.key == key))
+        await session.execute(delete(LoginFailure).where(
+            (LoginFailure.key == account_key) | LoginFailure.id.in_(reserved)))
 
 
 def device_cookie_value(settings: Settings, username: str, *, now: int | None = None) -> str:

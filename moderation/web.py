@@ -30,7 +30,6 @@ from moderation.security import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
     SESSION_KEY,
-    clear_failures,
     clear_session_cookie,
     client_address,
     create_session,
@@ -39,6 +38,7 @@ from moderation.security import (
     is_known_device,
     login_csrf_token,
     login_nonce,
+    login_succeeded,
     moderation_guard,
     require_admin,
     set_device_cookie,
@@ -130,12 +130,13 @@ async def login_submit(request: web.Request) -> web.Response:
     password = str(form.get("password") or "")[:1000]
     keys = throttle_keys(username, client_address(request))
     known = is_known_device(settings, request.cookies.get(DEVICE_COOKIE), username)
-    if not await take_login_attempt(db, settings, keys, known_device=known):
+    reserved = await take_login_attempt(db, settings, keys, known_device=known)
+    if reserved is None:
         return _login_page(request, error="login.throttled", status=429, username=username)
     user = await authenticate(db, username, password) if username and password else None
     if user is None:
         return _login_page(request, error="login.failed", status=401, username=username)
-    await clear_failures(db, keys[0])
+    await login_succeeded(db, keys[0], reserved)
     session_id, _ = await create_session(db, settings, user,
                                          client_addr=client_address(request),
                                          replaces=request.cookies.get(SESSION_COOKIE))

@@ -113,3 +113,15 @@ async def test_five_failures_from_one_address_do_not_lock_the_account(
         assert await attempt(attacker, server, PASSWORD, addr="192.0.2.1") == 429
     async with browser() as anna:  # a new browser, another address: not locked out
         assert await attempt(anna, server, PASSWORD, addr="198.51.100.1") == 303
+
+
+@pytest.mark.asyncio
+async def test_an_office_behind_one_address_is_not_throttled_by_its_own_logins(
+        server: TestServer, settings: Settings) -> None:
+    for _ in range(settings.login_max_failures + 2):
+        async with browser() as colleague:
+            assert await attempt(colleague, server, PASSWORD, addr="198.51.100.9") == 303
+    async with browser() as guesser:  # failures from the address still count
+        for _ in range(settings.login_max_failures):
+            assert await attempt(guesser, server, "guess", addr="198.51.100.9") == 401
+        assert await attempt(guesser, server, PASSWORD, addr="198.51.100.9") == 429
