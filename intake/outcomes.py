@@ -216,9 +216,12 @@ async def _token_by_thread(ctx: _Ctx) -> ReplyToken | None:
     ids = [i for i in [ctx.parsed.in_reply_to, *ctx.parsed.references] if i]
     if not ids:
         return None
+    # A reminder carries two tokens (reply and unsubscribe) with the same Message-ID and
+    # time: a reply that lost its token is an answer, never an opt-out.
     row = (await ctx.session.scalars(
-        select(ReplyToken).where(ReplyToken.outbox_message_id.in_(ids))
-        .order_by(ReplyToken.created_at.desc()).limit(1))).first()
+        select(ReplyToken).where(ReplyToken.outbox_message_id.in_(ids),
+                                 ReplyToken.purpose != "unsubscribe")
+        .order_by(ReplyToken.created_at.desc(), ReplyToken.token_hash).limit(1))).first()
     if row is not None:
         # An expired token is not honoured through the thread either (nor through the
         # mail that carried it, below).
@@ -412,8 +415,9 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
     if token_row.contact_id is not None:
         contact = await ctx.session.get(Contact, token_row.contact_id)
     contact = contact or initiative.contact
-    sender_is_contact = not (contact is not None and contact.email and ctx.sender and
-                             ctx.sender != contact.email.lower())
+    # No From (or one we could not read) is not the contact either.
+    sender_is_contact = not (contact is not None and contact.email) or \
+        ctx.sender == contact.email.lower()
     if not sender_is_contact:
         # Someone else holds the contact's token (a forward, or a leak): the reply is
         # linked to the entry but trusted as nobody's (no bulk approval as the contact).

@@ -587,3 +587,37 @@ async def test_rejecting_an_item_from_an_unwritable_sender_works(
             assert got is not None and got.state == "rejected"
             assert (await s.scalars(select(OutboxMessage).where(
                 OutboxMessage.submission_id == sub.id))).first() is None
+
+
+@pytest.mark.asyncio
+async def test_a_token_without_a_from_is_trusted_as_nobody(
+        world: MailWorld, make_initiative: MakeInitiative) -> None:
+    ini = await make_initiative(world.db)
+    raw = reply_mail("x@example.net", await reminder_token(world.db, ini))
+    raw = raw.replace(b"From: x@example.net\r\n", b"")
+    await world.receive(raw)
+    async with world.db.read() as s:
+        sub = (await s.scalars(select(Submission))).one()
+    assert not sub.token_matched and "sender_differs" in sub.flags
+
+
+@pytest.mark.asyncio
+async def test_a_reply_that_lost_its_token_is_never_read_as_an_opt_out(
+        world: MailWorld, make_initiative: MakeInitiative) -> None:
+    old = dbnow() - timedelta(days=800)
+    ini = await make_initiative(world.db)
+    async with world.db.write() as s:
+        row = await s.get(Initiative, ini.id)
+        assert row is not None
+        row.created_at = row.last_confirmed_at = old
+    await run_tick(world.db, world.settings, dbnow(), ignore_window=True)
+    (reminder,) = await world.send_all()
+    contact = await contact_email(world.db, ini)
+    raw = (f"From: {contact}\r\nTo: landkort@example.org\r\nSubject: SV: Påmindelse\r\n"
+           f"Message-ID: <lost-{next(_seq)}@example.dk>\r\n"
+           f"In-Reply-To: {reminder['Message-ID']}\r\n\r\nIngen ændringer.\r\n").encode()
+    await world.receive(raw)
+    async with world.db.read() as s:
+        sub = (await s.scalars(select(Submission))).one()
+        c = await s.get(Contact, ini.contact_id)
+    assert sub.kind == "confirmation" and c is not None and c.email_status == "ok"
