@@ -21,6 +21,7 @@ from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -32,7 +33,7 @@ from sqlalchemy import select
 from bot.campaigns import run_tick
 from bot.db import Database, dbnow
 from bot.mailtemplates import RenderedMail
-from bot.models import CampaignStep, Contact, Initiative, OutboxMessage
+from bot.models import CampaignStep, Contact, Initiative, OutboxMessage, ReplyToken
 from bot.outbox import compose, enqueue
 from bot.sender import OutboxSender
 from bot.settings import Settings
@@ -621,3 +622,39 @@ async def test_a_reply_that_lost_its_token_is_never_read_as_an_opt_out(
         sub = (await s.scalars(select(Submission))).one()
         c = await s.get(Contact, ini.contact_id)
     assert sub.kind == "confirmation" and c is not None and c.email_status == "ok"
+
+
+@pytest.mark.asyncio
+async def test_tokens_from_before_every_token_expired_get_an_expiry(tmp_path: Path) -> None:
+    """Migration 0007: old tokens (no expiry) get one; an old receipt that went to someone
+    other than the contact no longer stands for the contact."""
+    from sqlalchemy import text
+
+    from bot.migrate import upgrade
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    await upgrade(db, "0006")
+    async with db.write() as s:
+        await s.execute(text(
+            "INSERT INTO contacts (id, email, language, email_status, soft_bounces, "
+            "created_at, updated_at) VALUES (1, 'c@example.dk', 'da', 'ok', 0, "
+            "'2025-01-01', '2025-01-01')"))
+        for mid, to in (("<a@x>", "c@example.dk"), ("<b@x>", "stranger@example.net")):
+            await s.execute(text(
+                "INSERT INTO outbox (message_id, kind, to_addr, from_addr, subject, raw, "
+                "state, attempts, next_attempt_at, created_at) VALUES (:m, 'receipt', :t, "
+                "'l@example.org', 's', x'00', 'sent', 1, '2025-01-01', '2025-01-01')"),
+                {"m": mid, "t": to})
+        for h, purpose, mid in (("h1", "receipt", "<a@x>"), ("h2", "receipt", "<b@x>"),
+                                ("h3", "unsubscribe", None)):
+            await s.execute(text(
+                "INSERT INTO reply_tokens (token_hash, purpose, contact_id, "
+                "outbox_message_id, created_at) VALUES (:h, :p, 1, :m, '2025-01-01')"),
+                {"h": h, "p": purpose, "m": mid})
+    await upgrade(db)
+    async with db.read() as s:
+        rows = {r.token_hash: r for r in (await s.scalars(select(ReplyToken))).all()}
+    await db.dispose()
+    assert all(r.expires_at is not None for r in rows.values())
+    assert (rows["h3"].expires_at - rows["h3"].created_at).days == 400
+    assert rows["h1"].contact_id == 1 and rows["h2"].contact_id is None
