@@ -27,9 +27,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 FORMATS: tuple[str, ...] = ("csv", "json")
 
 
-def export_record(entry: Initiative) -> dict[str, Any]:
-    """One entry as an export record (keys in :data:`EXPORT_COLUMNS` order)."""
-    record = entry.record()
+def export_record(entry: Initiative, *, with_contacts: bool = False) -> dict[str, Any]:
+    """One entry as an export record (keys in :data:`EXPORT_COLUMNS` order): the public
+    view, or with every contact's details for an administrator's backup."""
+    record = entry.record() if with_contacts else entry.public_record()
     confirmed = entry.last_confirmed_at
     values: dict[str, Any] = {"id": entry.id, "slug": entry.slug}
     for key in FIELD_KEYS:
@@ -42,10 +43,13 @@ def export_record(entry: Initiative) -> dict[str, Any]:
     return values
 
 
-async def published_records(db: Database) -> list[dict[str, Any]]:
-    """Export records of every published entry, by title."""
+async def published_records(db: Database, *,
+                            with_contacts: bool = False) -> list[dict[str, Any]]:
+    """Export records of every published entry, by title. Contact details only where the
+    contact consented, unless ``with_contacts`` (a backup that stays with the editors)."""
     async with db.read() as session:
-        return [export_record(e) for e in await published_initiatives(session)]
+        return [export_record(e, with_contacts=with_contacts)
+                for e in await published_initiatives(session)]
 
 
 def csv_cell(key: str, value: Any) -> str:

@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--out", metavar="FILE",
                    help="write to FILE instead of standard output (CSV files get a BOM "
                         "so Excel reads them as UTF-8)")
+    p.add_argument("--with-contacts", action="store_true",
+                   help="include every contact's name, e-mail and phone, also of contacts "
+                        "who did not consent to publication (a backup for the editors; "
+                        "without it only what the public pages show)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("stats", help="MedCom's yearly figures: status, sectors, regions, "
@@ -136,7 +140,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     db = await open_database(settings)
     try:
-        records = await published_records(db)
+        records = await published_records(db, with_contacts=args.with_contacts)
     finally:
         await db.dispose()
     output = render(records, args.format, delimiter=args.delimiter)

@@ -216,3 +216,15 @@ async def test_the_chat_shows_contact_details_only_to_the_contact(
     ws, history = await open_chat(site, f"/chat/u/{other}")
     await ws.close()
     assert EMAIL not in str(history)
+
+
+@pytest.mark.asyncio
+async def test_the_export_command_publishes_only_what_the_pages_show(
+        db: Database, make_initiative: MakeInitiative) -> None:
+    from bot.export import published_records
+
+    await make_initiative(contact_email=EMAIL)
+    (public,) = await published_records(db)
+    assert public["contact_email"] is None
+    (backup,) = await published_records(db, with_contacts=True)  # --with-contacts
+    assert backup["contact_email"] == EMAIL
