@@ -363,7 +363,7 @@ async def record_failed(db: Database, claimed: Claimed, *, now: datetime, code: 
         await session.execute(
             update(OutboxMessage).where(OutboxMessage.id == claimed.id)
             .values(state="failed", lease_owner=None, lease_until=None, smtp_code=code,
-                    last_error=error[:2000])
+                    last_error=error[:2000], raw=redact_tokens(claimed.raw))
             .execution_options(synchronize_session=False))
         await session.execute(
             update(CampaignStep).where(CampaignStep.outbox_id == claimed.id)
@@ -425,11 +425,17 @@ async def release(db: Database, claimed: list[Claimed], *, owner: str) -> int:
 async def cancel_pending_for_contact(session: AsyncSession, contact_id: int,
                                      kinds: tuple[str, ...] = ("reminder",)) -> int:
     """Cancel unsent scheduled mail to a contact who opted out (in the caller's
-    transaction). Rows already claimed by a sender are left alone."""
-    result = await session.execute(
-        update(OutboxMessage)
+    transaction). Rows already claimed by a sender are left alone. A mail that will
+    never go keeps no live tokens either."""
+    rows = (await session.execute(
+        select(OutboxMessage.id, OutboxMessage.raw)
         .where(OutboxMessage.contact_id == contact_id, OutboxMessage.state == "pending",
-               OutboxMessage.kind.in_(kinds))
-        .values(state="cancelled", last_error="contact opted out")
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+               OutboxMessage.kind.in_(kinds)))).all()
+    for row_id, raw in rows:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row_id,
+                                        OutboxMessage.state == "pending")
+            .values(state="cancelled", last_error="contact opted out",
+                    raw=redact_tokens(bytes(raw)))
+            .execution_options(synchronize_session=False))
+    return len(rows)

@@ -658,3 +658,28 @@ async def test_tokens_from_before_every_token_expired_get_an_expiry(tmp_path: Pa
     assert all(r.expires_at is not None for r in rows.values())
     assert (rows["h3"].expires_at - rows["h3"].created_at).days == 400
     assert rows["h1"].contact_id == 1 and rows["h2"].contact_id is None
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_reminder_is_kept_without_its_live_tokens(
+        db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
+    from bot.contacts import opt_out_contact
+
+    old = dbnow() - timedelta(days=800)
+    ini = await make_initiative(db)
+    async with db.write() as s:
+        row = await s.get(Initiative, ini.id)
+        assert row is not None
+        row.created_at = row.last_confirmed_at = old
+    await run_tick(db, settings, dbnow(), ignore_window=True)
+    async with db.read() as s:
+        (pending,) = (await s.scalars(select(OutboxMessage))).all()
+    token = message_from_bytes(pending.raw, policy=default_policy)["X-Landkort-Token"]
+    assert token and str(token) in pending.raw.decode()
+    async with db.write() as s:
+        assert ini.contact_id is not None
+        await opt_out_contact(s, ini.contact_id)
+    async with db.read() as s:
+        (cancelled,) = (await s.scalars(select(OutboxMessage))).all()
+    assert cancelled.state == "cancelled"
+    assert str(token) not in cancelled.raw.decode().replace("=\r\n", "")
