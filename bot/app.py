@@ -80,8 +80,9 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.app[SETTINGS].base_url.startswith("https://"):
-        response.headers.setdefault("Strict-Transport-Security",
-                                    "max-age=31536000; includeSubDomains")
+        # Not includeSubDomains: the base URL may be an organisation's own domain, whose
+        # other hosts are not ours to force onto HTTPS.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clients import client_key
 from bot.db import Database, dbnow
 from bot.mailtemplates import render_mail
 from bot.models import Initiative, ReplyToken
@@ -78,8 +79,9 @@ def _mac(settings: Settings, purpose: str, value: str) -> str:
 
 
 def ip_hash(settings: Settings, ip: str | None) -> str:
-    """A keyed hash of the client's address (the address itself is never stored)."""
-    return _mac(settings, "chat-ip", ip or "-")
+    """A keyed hash of the client (its address, an IPv6 client's /64: bot.clients); the
+    address itself is never stored."""
+    return _mac(settings, "chat-ip", client_key(ip) if ip else "-")
 
 
 def csrf_token(settings: Settings, key: str) -> str:

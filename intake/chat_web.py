@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from bot.appkeys import DB, SETTINGS
+from bot.clients import client_key
 from bot.i18n import LANGUAGES, gettext, register, request_language
 from bot.pages import render
 from bot.settings import Settings
@@ -313,7 +314,7 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="Origin not allowed")
     settings = request.app[SETTINGS]
     sockets = request.app[SOCKETS]
-    client = request.remote or "?"
+    client = client_key(request.remote)
     if not sockets.take(client, per_client=settings.chat_sockets_per_ip,
                         total=settings.chat_sockets_total):
         log.info("chat: WebSocket refused, too many open (%s)", client)

@@ -13,7 +13,6 @@ from typing import Any
 
 import nh3
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
 from bot.models import LIST_DEFAULTS, RECORD_FIELDS, Initiative, InitiativeVersion
@@ -165,16 +164,6 @@ def _problem_text(problem: Problem) -> str:
     return problem.message + (f" ({problem.suggestion}?)" if problem.suggestion else "")
 
 
-async def load_mail(session: AsyncSession, inbound_id: int | None,
-                    settings_domain: str = "example.org") -> MailView | None:
-    if inbound_id is None:
-        return None
-    msg = await session.get(InboundMessage, inbound_id)
-    if msg is None:
-        return None
-    return await asyncio.to_thread(mail_view, msg, settings_domain)
-
-
 def mail_view(msg: InboundMessage, own_domain: str = "example.org") -> MailView:
     """The mail as the item page shows it. CPU work on hostile bytes: callers on the
     event loop run it in a thread (``asyncio.to_thread``), as the processor does."""
@@ -215,7 +204,11 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
             for i, t in await session.execute(select(Initiative.id, Initiative.title)
                                               .where(Initiative.id.in_(ids))):
                 titles[i] = t
-        mail = await load_mail(session, sub.inbound_message_id, own_domain)
+        inbound = (await session.get(InboundMessage, sub.inbound_message_id)
+                   if sub.inbound_message_id is not None else None)
+    # Parsed after the read transaction: a big hostile mail must not hold a pooled
+    # connection (PostgreSQL) while a thread works on it.
+    mail = await asyncio.to_thread(mail_view, inbound, own_domain) if inbound else None
     stale = bool(initiative and sub.base_version is not None
                  and initiative.version != sub.base_version)
     return ItemView(sub=sub, initiative=initiative, rows=rows,

@@ -16,6 +16,7 @@ from aiohttp import web
 
 import moderation.texts  # noqa: F401  (registers the UI's strings)
 from bot.appkeys import DB, SETTINGS
+from bot.clients import client_key
 from bot.contacts import record_consent
 from bot.i18n import request_language
 from bot.pages import render
@@ -128,7 +129,7 @@ async def login_submit(request: web.Request) -> web.Response:
                                      "site. Reload the login page and try again.")
     username = str(form.get("username") or "").strip()[:100]
     password = str(form.get("password") or "")[:1000]
-    keys = throttle_keys(username, client_address(request))
+    keys = throttle_keys(username, client_key(client_address(request)))
     known = is_known_device(settings, request.cookies.get(DEVICE_COOKIE), username)
     reserved = await take_login_attempt(db, settings, keys, known_device=known)
     if reserved is None:

@@ -99,3 +99,15 @@ async def test_open_websockets_are_limited_per_client(chat: Client) -> None:
     assert (await again.receive_json())["type"] == "history"
     for ws in [*sockets[1:], again]:
         await ws.close()
+
+
+@pytest.mark.parametrize("address,key", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # same client, same key
+    ("::ffff:203.0.113.7", "203.0.113.7"), (None, "?"), ("not an ip", "not an ip"),
+])
+def test_an_ipv6_client_is_counted_by_its_64(address: str | None, key: str) -> None:
+    from bot.clients import client_key
+
+    assert client_key(address) == key
