@@ -335,6 +335,7 @@ class ChatStore:
             if tok is None or tok.purpose not in ENTRY_TOKEN_PURPOSES:
                 return Opened(None, "invalid")
             initiative_id = tok.initiative_id
+            answered: str | None = None  # where the answer carrying this link went
             if initiative_id is None and tok.submission_id is not None:
                 # The answer to a new initiative: its entry exists once a moderator has
                 # approved it; until then the link says so instead of failing.
@@ -344,6 +345,7 @@ class ChatStore:
                 initiative_id = sub.initiative_id or sub.result_initiative_id
                 if initiative_id is None:
                     return Opened(None, "waiting")
+                answered = (sub.sender_email or "").lower()
             if initiative_id is None:
                 return Opened(None, "invalid")
             entry = await session.get(Initiative, initiative_id)
@@ -361,8 +363,10 @@ class ChatStore:
             contact_lang = entry.contact.language if entry.contact else None
             # The contact's own link shows their details; any other link (a receipt sent
             # to someone else, a new initiative's answer) only what the public may see.
-            mine = tok.token_hash is not None and \
-                await self._token_stands_for_contact(session, tok.token_hash)
+            contact_email = (entry.contact.email or "").lower() if entry.contact else ""
+            mine = (bool(answered) and answered == contact_email) or (
+                tok.token_hash is not None
+                and await self._token_stands_for_contact(session, tok.token_hash))
             record = entry.record() if mine else entry.public_record()
             outcome = chat.start_update(record, initiative_id=entry.id,
                                         version=entry.version,
