@@ -32,6 +32,7 @@ from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database, dbnow, insert_for, utcnow
+from bot.mail_status import apply_bounce
 from bot.mailheaders import (
     NAME_MAX,
     SUBJECT_MAX,
@@ -41,7 +42,7 @@ from bot.mailheaders import (
 )
 from bot.mailheaders import message_id as clean_message_id
 from bot.mailtemplates import RenderedMail
-from bot.models import CampaignStep, Contact, Initiative, OutboxMessage
+from bot.models import CampaignStep, Contact, OutboxMessage
 from bot.settings import Settings
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -350,7 +351,6 @@ async def record_retry(db: Database, claimed: Claimed, *, now: datetime, max_att
 # the mailbox name is not allowed (553). Anything else on RCPT (552 storage, 554
 # policy …) may heal and counts as a soft bounce.
 PERMANENT_RCPT_CODES = frozenset({550, 551, 553})
-SOFT_BOUNCE_LIMIT = 3
 
 
 async def record_failed(db: Database, claimed: Claimed, *, now: datetime, code: int | None,
@@ -392,15 +392,7 @@ async def note_rejected_recipient(session: AsyncSession, address: str, *,
     if contact is None:
         await session.flush()
         return None
-    contact.soft_bounces = (contact.soft_bounces or 0) + (0 if permanent else 1)
-    contact.last_bounce_at = now
-    if contact.email_status == "ok" and (permanent
-                                         or contact.soft_bounces >= SOFT_BOUNCE_LIMIT):
-        contact.email_status = "bouncing"
-        await session.execute(
-            update(Initiative).where(Initiative.contact_id == contact.id,
-                                     Initiative.merged_into_id.is_(None))
-            .values(needs_new_contact=True).execution_options(synchronize_session=False))
+    await apply_bounce(session, contact, permanent=permanent, now=now)  # the one rule
     await session.flush()
     return contact
 

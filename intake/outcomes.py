@@ -35,11 +35,12 @@ from datetime import timedelta
 from email.message import Message
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contacts import opt_out_contact
 from bot.db import dbnow
+from bot.mail_status import apply_bounce, bounce_transition
 from bot.mailtemplates import render_mail
 from bot.models import CONTACT_FIELDS, Contact, Initiative, OutboxMessage, ReplyToken
 from bot.outbox import compose, enqueue, new_message_id, unsubscribe_url
@@ -57,7 +58,6 @@ from moderation.queue import create_submission, region_filter_value
 
 log = logging.getLogger(__name__)
 
-SOFT_BOUNCE_LIMIT = 3
 NOTE_MAX_CHARS = 10_000
 ACTOR = "intake"
 # Token purposes that tie a reply to an entry and its contact.
@@ -97,20 +97,6 @@ def submission_kind(changes: Mapping[str, Any], *, problems: bool = False) -> st
     if all(k in CONTACT_FIELDS for k in changes):
         return "contact_change"
     return "update"
-
-
-def bounce_transition(status: str, soft_bounces: int, permanent: bool) -> tuple[str, int]:
-    """The contact's (email_status, soft_bounces) after one more bounce.
-
-    A hard (permanent, 5.x.x) bounce makes the address ``bouncing`` at once; soft ones
-    (4.x.x) count, and the third makes it ``bouncing``. ``opted_out`` stays as it is.
-    """
-    soft = soft_bounces if permanent else soft_bounces + 1
-    if status == "opted_out":
-        return status, soft
-    if permanent or soft >= SOFT_BOUNCE_LIMIT:
-        return "bouncing", soft
-    return status, soft
 
 
 def missing_field_problems(proposed: Mapping[str, Any], lang: str) -> list[Problem]:
@@ -295,14 +281,9 @@ async def _bounce(ctx: _Ctx) -> Outcome:
     if reported and reported != recipient:
         detail["reported_recipient"] = reported
     if contact is not None:
-        before = contact.email_status
-        contact.email_status, contact.soft_bounces = bounce_transition(
-            contact.email_status, contact.soft_bounces or 0, permanent)
-        contact.last_bounce_at = dbnow()
+        became_bouncing = await apply_bounce(ctx.session, contact, permanent=permanent)
         detail.update(contact_id=contact.id, email_status=contact.email_status)
-        if contact.email_status == "bouncing" and before != "bouncing":
-            await ctx.session.execute(update(Initiative).where(
-                Initiative.contact_id == contact.id).values(needs_new_contact=True))
+        if became_bouncing:
             await record_event(ctx.session, actor=ACTOR, action="contact.bouncing",
                                detail={"contact_id": contact.id, "status": status,
                                        "inbound_message_id": ctx.inbound_id})

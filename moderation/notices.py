@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.mailtemplates import render_mail
 from bot.mailheaders import is_mail_address
+from bot.mailtemplates import render_mail
 from bot.outbox import compose, enqueue
 from bot.settings import Settings
 from bot.tokens import issue_token

@@ -683,3 +683,32 @@ async def test_a_cancelled_reminder_is_kept_without_its_live_tokens(
         (cancelled,) = (await s.scalars(select(OutboxMessage))).all()
     assert cancelled.state == "cancelled"
     assert str(token) not in cancelled.raw.decode().replace("=\r\n", "")
+
+
+@pytest.mark.asyncio
+async def test_the_one_bounce_rule(db: Database, make_initiative: MakeInitiative) -> None:
+    """Mail bounces and relay refusals share bot.mail_status.apply_bounce: the third soft
+    bounce or one hard bounce makes the address bouncing, an opted-out contact stays
+    opted out, and only unmerged entries are flagged for a new contact."""
+    from bot.mail_status import apply_bounce
+
+    ini = await make_initiative(db, contact_email="delt@example.dk")
+    merged = await make_initiative(db, contact_email="delt@example.dk", title="Kopi")
+    async with db.write() as s:
+        m = await s.get(Initiative, merged.id)
+        assert m is not None
+        m.merged_into_id = ini.id
+    async with db.write() as s:
+        c = await s.get(Contact, ini.contact_id)
+        assert c is not None
+        became = [await apply_bounce(s, c, permanent=False) for _ in range(3)]
+        assert became == [False, False, True] and c.email_status == "bouncing"
+    async with db.read() as s:
+        flags = {i.id: i.needs_new_contact for i in (await s.scalars(select(Initiative)))}
+    assert flags == {ini.id: True, merged.id: False}
+    async with db.write() as s:
+        c = await s.get(Contact, ini.contact_id)
+        assert c is not None
+        c.email_status = "opted_out"
+        assert not await apply_bounce(s, c, permanent=True)
+        assert c.email_status == "opted_out"
