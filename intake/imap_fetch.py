@@ -52,6 +52,7 @@ from bot.db import Database
 from bot.leases import LeaseKeeper
 from bot.settings import Settings
 from bot.workers import LoopWorker
+from intake import imap_client
 from intake.store import Incoming, get_cursor, reset_cursor, store_batch
 
 log = logging.getLogger(__name__)
@@ -357,24 +358,19 @@ class ImapFetcher(LoopWorker):
                  state.uidvalidity, self._last_uid, state.exists)
 
     async def _starttls(self, client: aioimaplib.IMAP4, ctx: ssl.SSLContext) -> None:
-        """RFC 3501 §6.2.1 STARTTLS (aioimaplib has no helper for it)."""
-        proto = client.protocol
-        if "STARTTLS" not in proto.capabilities:
-            raise ImapError("server does not offer STARTTLS; not logging in without TLS")
-        cmd = aioimaplib.Command("STARTTLS", proto.new_tag(), loop=proto.loop)
-        self._ok(await self._call(proto.execute(cmd)), "STARTTLS")
-        loop = asyncio.get_running_loop()
-        transport = await loop.start_tls(proto.transport, proto, ctx,
-                                         server_hostname=self.settings.imap_host)
-        proto.transport = transport
-        await self._call(proto.capability())
+        """RFC 3501 §6.2.1 STARTTLS (aioimaplib has no helper: intake.imap_client)."""
+        try:
+            await imap_client.starttls(client, ctx, self.settings.imap_host,
+                                       timeout=self.timeout)
+        except imap_client.StartTlsRefused as exc:
+            raise ImapError(f"{exc}; not logging in without TLS") from None
 
     async def _disconnect(self) -> None:
         client, self._client = self._client, None
         if client is None:
             return
         try:
-            if not self._lost.is_set() and client.protocol.transport is not None:
+            if not self._lost.is_set() and imap_client.transport_of(client) is not None:
                 if client.has_pending_idle():
                     client.idle_done()
                 await asyncio.wait_for(client.logout(), 2.0)
@@ -382,18 +378,7 @@ class ImapFetcher(LoopWorker):
             raise
         except Exception:  # noqa: BLE001 - the session is being thrown away
             pass
-        transport = client.protocol.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
-        if not client._client_task.done():
-            client._client_task.cancel()
-            try:
-                await client._client_task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-        for task in list(client.tasks) + list(client.protocol.tasks):
-            task.cancel()
-        await asyncio.sleep(0)
+        await imap_client.discard(client)
 
     # -- fetching ------------------------------------------------------------------------
 
