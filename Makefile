@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-faults lint typecheck bench clean
+.PHONY: install demo test test-aiosqlite test-faults lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "landkort needs Python 3.11 or newer"'
@@ -21,6 +21,12 @@ demo: $(STAMP)  ## set up demo data and run the whole loop on http://127.0.0.1:8
 
 test: $(STAMP)  ## the test suite (PostgreSQL, Dovecot, Chromium parts run where available)
 	$(BIN)/pytest
+
+test-aiosqlite: $(STAMP)  ## the database-heavy SQLite tests through the aiosqlite fallback driver
+	LANDKORT_TEST_SQLITE_DRIVER=aiosqlite $(BIN)/pytest -q -m 'not postgres and not browser' \
+		tests/test_registry.py tests/test_intake_processor.py tests/test_decisions.py \
+		tests/test_outbox_sender.py tests/test_campaign_scheduler.py tests/test_mail_attacks.py \
+		tests/test_moderation_web.py tests/test_leases.py tests/test_sqlite_inline.py
 
 test-faults: $(STAMP)  ## kill -9 rounds and outages (prints rounds, mails, duplicates, losses)
 	$(BIN)/pytest -m faults tests/faults

@@ -62,7 +62,8 @@ async def open_database(settings: Settings, *, migrate_sqlite: bool = True) -> D
     from bot.db import Database
     from bot.migrate import current_revision, head_revision, upgrade
 
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url,
+                  sqlite_inline=settings.sqlite_driver == "inline")
     await db.wait_until_reachable()
     if db.is_sqlite and migrate_sqlite:
         await upgrade(db)
@@ -145,7 +146,8 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from bot.migrate import current_revision, upgrade
 
     settings = settings_from_args(args)
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url,
+                  sqlite_inline=settings.sqlite_driver == "inline")
     try:
         await db.wait_until_reachable(attempts=5)
         await upgrade(db)
@@ -160,7 +162,8 @@ async def cmd_db_status(args: argparse.Namespace) -> int:
     from bot.migrate import current_revision, head_revision
 
     settings = settings_from_args(args)
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url,
+                  sqlite_inline=settings.sqlite_driver == "inline")
     try:
         rev = await current_revision(db)
     finally:

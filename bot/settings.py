@@ -49,6 +49,11 @@ class Settings:
     database_url: str = setting("", "SQLAlchemy URL. Empty means an SQLite file in data_dir "
                                 "(sqlite+aiosqlite:///DATA_DIR/landkort.db). For several "
                                 "instances use postgresql+asyncpg://user@host/db.")
+    sqlite_driver: str = setting("inline", "How SQLite statements run: 'inline' on the event "
+                                 "loop's thread (fast; bot/sqlite_inline.py, which uses "
+                                 "SQLAlchemy internals) or 'aiosqlite' (its own thread; the "
+                                 "fallback if a SQLAlchemy upgrade breaks the inline driver).",
+                                 choices=("inline", "aiosqlite"))
     secret_key: str = setting("", "Secret used to sign sessions and CSRF tokens (32+ random "
                               "characters). Required by 'landkort run'; 'landkort demo' makes one.",
                               secret=True)

@@ -56,7 +56,10 @@ def settings(tmp_path: Path) -> Settings:
 
 
 async def _sqlite_db(tmp_path: Path) -> Database:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+    # LANDKORT_TEST_SQLITE_DRIVER=aiosqlite runs the SQLite tests through the fallback
+    # driver (make test-aiosqlite, CI); the default is the loop-thread driver.
+    inline = os.environ.get("LANDKORT_TEST_SQLITE_DRIVER", "inline") != "aiosqlite"
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", sqlite_inline=inline)
     await upgrade(db)
     return db
 
