@@ -31,8 +31,10 @@ test-aiosqlite: $(STAMP)  ## the database-heavy SQLite tests through the aiosqli
 test-faults: $(STAMP)  ## kill -9 rounds and outages (prints rounds, mails, duplicates, losses)
 	$(BIN)/pytest -m faults tests/faults
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, mypy and the import contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check bot intake moderation tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
