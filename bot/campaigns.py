@@ -44,6 +44,7 @@ batches. :class:`CampaignScheduler` runs a tick every ``campaign_tick_seconds``.
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -265,20 +266,24 @@ def _plan(entries: Iterable[DueEntry], steps: Mapping[int, StepInfo], now: datet
 # Loading
 
 
-async def load_due(session: AsyncSession, now: datetime, settings: Settings
+async def load_due(session: AsyncSession, now: datetime, settings: Settings, *,
+                   id_range: tuple[int, int] | None = None
                    ) -> tuple[list[DueEntry], dict[int, StepInfo]]:
-    """Every due entry with its contact and its latest step, in one query.
+    """Every due entry with its contact and its latest step, in one query (only entries
+    and steps with ids in ``id_range``, inclusive, when given).
 
     The latest step comes from ``ROW_NUMBER() OVER (PARTITION BY initiative_id ORDER BY
     cycle DESC, step DESC)`` (SQLite ≥ 3.25 and PostgreSQL), joined to the due entries,
     so the cost is one pass over the due entries and their steps."""
-    ranked = (select(CampaignStep.initiative_id, CampaignStep.cycle, CampaignStep.step,
-                     CampaignStep.state, CampaignStep.created_at,
-                     func.row_number().over(
-                         partition_by=CampaignStep.initiative_id,
-                         order_by=(CampaignStep.cycle.desc(), CampaignStep.step.desc()))
-                     .label("rn"))
-              .subquery("ranked"))
+    step_query = select(CampaignStep.initiative_id, CampaignStep.cycle, CampaignStep.step,
+                        CampaignStep.state, CampaignStep.created_at,
+                        func.row_number().over(
+                            partition_by=CampaignStep.initiative_id,
+                            order_by=(CampaignStep.cycle.desc(), CampaignStep.step.desc()))
+                        .label("rn"))
+    if id_range is not None:
+        step_query = step_query.where(CampaignStep.initiative_id.between(*id_range))
+    ranked = step_query.subquery("ranked")
     latest = select(ranked).where(ranked.c.rn == 1).subquery("latest")
     threshold = due_threshold(now, settings)
     query = (
@@ -289,11 +294,10 @@ async def load_due(session: AsyncSession, now: datetime, settings: Settings
         .select_from(Initiative)
         .outerjoin(Contact, Contact.id == Initiative.contact_id)
         .outerjoin(latest, latest.c.initiative_id == Initiative.id)
-        .where(Initiative.merged_into_id.is_(None),
-               or_(and_(Initiative.last_confirmed_at.is_(None),
-                        Initiative.created_at <= now),
-                   Initiative.last_confirmed_at <= threshold))
+        .where(_due(now, threshold))
         .order_by(Initiative.id))
+    if id_range is not None:
+        query = query.where(Initiative.id.between(*id_range))
     entries: list[DueEntry] = []
     steps: dict[int, StepInfo] = {}
     with _gc_paused():
@@ -307,11 +311,36 @@ async def load_due(session: AsyncSession, now: datetime, settings: Settings
     return entries, steps
 
 
+def _due(now: datetime, threshold: datetime) -> Any:
+    return and_(Initiative.merged_into_id.is_(None),
+                or_(and_(Initiative.last_confirmed_at.is_(None), Initiative.created_at <= now),
+                    Initiative.last_confirmed_at <= threshold))
+
+
 async def make_plan(db: Database, settings: Settings, now: datetime, *,
-                    ignore_window: bool = False) -> Plan:
+                    ignore_window: bool = False, batch: int = 2000) -> Plan:
+    """Plan every due entry, ``batch`` entries at a time in one read transaction, giving
+    the event loop a turn between batches (one pass over 100,000 entries held it for
+    over a second: benchmarks/loop_stall.py). Entries are independent and planned in id
+    order, so the batches' plans concatenate to the whole plan."""
+    result = Plan(now=now, in_window=ignore_window or in_sending_window(now, settings))
+    threshold = due_threshold(now, settings)
     async with db.read() as session:
-        entries, steps = await load_due(session, now, settings)
-    return plan(entries, steps, now, settings, ignore_window=ignore_window)
+        after = 0
+        while True:
+            ids = list((await session.scalars(
+                select(Initiative.id).where(_due(now, threshold), Initiative.id > after)
+                .order_by(Initiative.id).limit(batch))).all())
+            if not ids:
+                break
+            entries, steps = await load_due(session, now, settings,
+                                            id_range=(ids[0], ids[-1]))
+            part = plan(entries, steps, now, settings, ignore_window=ignore_window)
+            result.due.extend(part.due)
+            result.waiting.extend(part.waiting)
+            after = ids[-1]
+            await asyncio.sleep(0)
+    return result
 
 
 # ---------------------------------------------------------------------------------------
