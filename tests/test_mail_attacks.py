@@ -124,6 +124,17 @@ def assert_only_our_headers(msg: EmailMessage, to: str) -> None:
         assert not part.defects, part.defects
 
 
+async def stale_entry(db: Database, make_initiative: MakeInitiative) -> Initiative:
+    """An entry last confirmed long ago: the next campaign tick sends it a reminder."""
+    ini = await make_initiative(db)
+    old = dbnow() - timedelta(days=800)
+    async with db.write() as s:
+        row = await s.get(Initiative, ini.id)
+        assert row is not None
+        row.created_at = row.last_confirmed_at = old
+    return ini
+
+
 # --- 1. header injection ---------------------------------------------------------------
 
 
@@ -350,16 +361,10 @@ async def test_afmeld_without_a_token_only_mails_a_confirmation_link(
 @pytest.mark.asyncio
 async def test_one_bad_name_or_address_fails_alone(world: MailWorld,
                                                    make_initiative: MakeInitiative) -> None:
-    old = dbnow() - timedelta(days=800)
-    good = await make_initiative(world.db)
-    bad_name = await make_initiative(world.db)
-    bad_addr = await make_initiative(world.db)
+    await stale_entry(world.db, make_initiative)
+    bad_name = await stale_entry(world.db, make_initiative)
+    bad_addr = await stale_entry(world.db, make_initiative)
     async with world.db.write() as s:
-        for ini in (good, bad_name, bad_addr):
-            row = await s.get(Initiative, ini.id)
-            assert row is not None
-            row.created_at = old
-            row.last_confirmed_at = old
         c = await s.get(Contact, bad_name.contact_id)
         assert c is not None
         c.name = "Anna =?utf-8?q?=0D=0ABcc:_b@evil.example?=\r\nBcc: c@evil.example"
@@ -479,12 +484,7 @@ async def test_sent_mail_is_kept_without_its_live_tokens(
         world: MailWorld, make_initiative: MakeInitiative) -> None:
     from bot.tokens import lookup_token
 
-    old = dbnow() - timedelta(days=800)
-    ini = await make_initiative(world.db)
-    async with world.db.write() as s:
-        row = await s.get(Initiative, ini.id)
-        assert row is not None
-        row.created_at = row.last_confirmed_at = old
+    await stale_entry(world.db, make_initiative)
     assert (await run_tick(world.db, world.settings, dbnow(), ignore_window=True)).sent == 1
     (msg,) = await world.send_all()
     reply_token = str(msg["X-Landkort-Token"])
@@ -605,12 +605,7 @@ async def test_a_token_without_a_from_is_trusted_as_nobody(
 @pytest.mark.asyncio
 async def test_a_reply_that_lost_its_token_is_never_read_as_an_opt_out(
         world: MailWorld, make_initiative: MakeInitiative) -> None:
-    old = dbnow() - timedelta(days=800)
-    ini = await make_initiative(world.db)
-    async with world.db.write() as s:
-        row = await s.get(Initiative, ini.id)
-        assert row is not None
-        row.created_at = row.last_confirmed_at = old
+    ini = await stale_entry(world.db, make_initiative)
     await run_tick(world.db, world.settings, dbnow(), ignore_window=True)
     (reminder,) = await world.send_all()
     contact = await contact_email(world.db, ini)
@@ -665,12 +660,7 @@ async def test_a_cancelled_reminder_is_kept_without_its_live_tokens(
         db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
     from bot.contacts import opt_out_contact
 
-    old = dbnow() - timedelta(days=800)
-    ini = await make_initiative(db)
-    async with db.write() as s:
-        row = await s.get(Initiative, ini.id)
-        assert row is not None
-        row.created_at = row.last_confirmed_at = old
+    ini = await stale_entry(db, make_initiative)
     await run_tick(db, settings, dbnow(), ignore_window=True)
     async with db.read() as s:
         (pending,) = (await s.scalars(select(OutboxMessage))).all()
