@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -163,7 +164,8 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),
+                      Index("ix_outbox_unredacted", "raw_redacted", "state"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -174,6 +176,9 @@ class OutboxMessage(Base):
     from_addr: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(500))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # True once a finished mail's live tokens are gone from ``raw`` (bot.outbox).
+    raw_redacted: Mapped[bool] = mapped_column(Boolean, default=False,
+                                               server_default=false())
     # pending | sending | sent | failed | cancelled
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

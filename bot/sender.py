@@ -241,6 +241,8 @@ class OutboxSender(LoopWorker):
             self.db, owner=self.owner, now=self.clock(), limit=self.batch_size,
             lease_seconds=self.settings.outbox_lease_seconds)
         if not claimed:
+            # Idle: finished mail loses its live tokens now, off the sending path.
+            await outbox.redact_finished(self.db)
             return 0
         queue: asyncio.Queue[Claimed] = asyncio.Queue()
         for item in claimed:
