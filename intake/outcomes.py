@@ -235,8 +235,9 @@ def trusted_auth_results(header: str | None, settings: Settings) -> str | None:
     """
     if not header or not settings.auth_serv_id:
         return None
-    serv_id = header.split(";", 1)[0].strip().split()[0] if header.strip() else ""
-    return header if serv_id.lower() == settings.auth_serv_id.strip().lower() else None
+    words = header.split(";", 1)[0].split()  # "; spf=pass" names no server at all
+    return header if words and words[0].lower() == settings.auth_serv_id.strip().lower() \
+        else None
 
 
 async def _bounced_mail(ctx: _Ctx) -> OutboxMessage | None:

@@ -29,7 +29,7 @@ _SUBJECT_TOKEN = re.compile(rf"\[ref:({_TOKEN})\]", re.IGNORECASE)
 _HEADER_TOKEN = re.compile(rf"^\s*<?({_TOKEN})>?\s*$")
 _MSGID = re.compile(r"<[^<>\s]+>")
 # Our own Message-IDs: <local.{32 hex}@domain> (bot.outbox.new_message_id). Bounded, and
-# the look-behind lets a search start only at a "<": linear on any input.
+# a match can only start at a "<": linear on any input.
 _OWN_MSGID_SHAPE = r"<[A-Za-z0-9_+-]{1,64}\.[0-9a-f]{32}@[A-Za-z0-9.-]{1,253}>"
 _CITED_ID = re.compile(_OWN_MSGID_SHAPE)
 _CITED_ID_BYTES = re.compile(_OWN_MSGID_SHAPE.encode())
@@ -261,7 +261,7 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     bounce = detect_bounce(msg, whole, own_domain)
     if bounce is not None:
         res.kind = "bounce"
-        res.cited_ids = _cited_ids(msg, raw, whole, [res.in_reply_to or "", *res.references])
+        res.cited_ids = _cited_ids(msg, raw)
         res.bounce = BounceInfo(bounce.recipient, bounce.status, bounce.permanent)
         return res
     unsub = _UNSUB_SUBJECT_TOKEN.match(res.subject)
@@ -295,14 +295,11 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     return res
 
 
-def _cited_ids(msg: DecodedMessage, raw: bytes, text: str,
-               header_ids: list[str]) -> list[str]:
-    """Our Message-IDs anywhere in a bounce: its own headers, the raw bytes, its text, and
-    every part decoded (a returned original or its headers are often base64 or
+def _cited_ids(msg: DecodedMessage, raw: bytes) -> list[str]:
+    """Our Message-IDs anywhere in a bounce: the raw bytes (its own headers, plain parts)
+    and every part decoded (a returned original or its headers are often base64 or
     quoted-printable, and an embedded message's headers are parsed for us)."""
-    found = [i for i in header_ids if _CITED_ID.fullmatch(i)]
-    found += [m.decode("ascii") for m in _CITED_ID_BYTES.findall(raw)]
-    found += _CITED_ID.findall(text)
+    found = [m.decode("ascii") for m in _CITED_ID_BYTES.findall(raw)]
     if msg.message is not None:
         try:
             for part in msg.message.walk():

@@ -206,7 +206,7 @@ def _limit(key: str, settings: Settings, known_device: bool) -> int | None:
 
 async def take_login_attempt(db: Database, settings: Settings, keys: list[str], *,
                              known_device: bool = False) -> list[int] | None:
-    """Reserve one password check; False when a key is over its limit.
+    """Reserve one password check; None when a key is over its limit.
 
     Counting and recording happen in one write transaction (SQLite: ``BEGIN IMMEDIATE``
     serialises writers; PostgreSQL: a transaction-scoped advisory lock per key), so 60

@@ -216,7 +216,7 @@ async def claim(request: web.Request) -> web.Response:
                               timeout_minutes=request.app[SETTINGS].claim_timeout_minutes)
     except decisions.NotFound:
         raise web.HTTPNotFound(text="No such item.") from None
-    raise web.HTTPSeeOther(f"/moderation/item/{sid}")
+    raise _redirect(f"/moderation/item/{sid}")
 
 
 async def _decide(request: web.Request, sid: int, call: Any, done: str) -> web.Response:

@@ -704,3 +704,14 @@ async def test_the_one_bounce_rule(db: Database, make_initiative: MakeInitiative
         c.email_status = "opted_out"
         assert not await apply_bounce(s, c, permanent=True)
         assert c.email_status == "opted_out"
+
+
+@pytest.mark.parametrize("header", ["; spf=pass", "", "   ;", "mx.evil.example; dkim=pass"])
+def test_authentication_results_naming_no_server_or_another_are_dropped(
+        settings: Settings, header: str) -> None:
+    from intake.outcomes import trusted_auth_results
+
+    s = settings.replace(auth_serv_id="mx.landkort.example")
+    assert trusted_auth_results(header, s) is None  # never an exception on hostile text
+    assert trusted_auth_results("MX.landkort.example; spf=pass", s) == \
+        "MX.landkort.example; spf=pass"
