@@ -37,12 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiosmtplib  # noqa: E402
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from bot.campaigns import execute, load_due, plan  # noqa: E402
-from bot.db import Database, dbnow  # noqa: E402
-from bot.migrate import upgrade  # noqa: E402
-from bot.models import CampaignStep, Contact, Initiative, OutboxMessage  # noqa: E402
-from bot.sender import OutboxSender  # noqa: E402
-from bot.settings import Settings, load_settings  # noqa: E402
+import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+from bot.campaigns.reminders import execute, load_due, plan  # noqa: E402
+from bot.core.db import Database, dbnow  # noqa: E402
+from bot.core.migrate import upgrade  # noqa: E402
+from bot.core.settings import Settings, load_settings  # noqa: E402
+from bot.mail.models import CampaignStep, OutboxMessage  # noqa: E402
+from bot.mail.sender import OutboxSender  # noqa: E402
+from bot.registry.models import Contact, Initiative
 
 # ---------------------------------------------------------------------------------------
 # The sink: aiosmtpd in its own process, accepting everything

@@ -1,9 +1,9 @@
 """SQLite driver benchmark: statements through aiosqlite's thread next to the same
-statements run on the event loop thread (:mod:`bot.sqlite_inline`), in the same run.
+statements run on the event loop thread (:mod:`bot.core.sqlite_inline`), in the same run.
 
     .venv/bin/python benchmarks/db_driver.py [--n 2000]
 
-Both go through :class:`bot.db.Database` and SQLAlchemy exactly as the service does:
+Both go through :class:`bot.core.db.Database` and SQLAlchemy exactly as the service does:
 ``N`` write transactions (``BEGIN IMMEDIATE``) of 10 Core INSERTs each, then ``N``
 single-row primary-key reads, on a WAL file in a temporary folder. A third line runs the
 same transactions with :mod:`sqlite3` alone, the floor under both. Prints µs per
@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select  # noqa: E402
 
-from bot.db import Database  # noqa: E402
+import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+from bot.core.db import Database  # noqa: E402
 
 META = MetaData()
 ROWS = Table("bench_rows", META, Column("id", Integer, primary_key=True), Column("v", String))

@@ -6,7 +6,7 @@
 ``hypothesis`` (always available) draws hostile MIME trees and raw bytes from
 tests/fuzz_mime.py; ``atheris`` (``pip install atheris``, optional: not a project
 dependency) is libFuzzer, coverage-guided, on raw bytes, seeded with the mail fixtures.
-Both check that :func:`intake.parse.parse_message` never raises and returns a
+Both check that :func:`intake.parse.message.parse_message` never raises and returns a
 contract-shaped result, and print the examples per second and any crash (exit status 1
 on a crash).
 """
@@ -64,13 +64,13 @@ def run_atheris(seconds: float, corpus: Path) -> int:
               file=sys.stderr)
         return 2
     with atheris.instrument_imports():
-        import intake.classify  # noqa: F401
-        import intake.decode  # noqa: F401
-        import intake.fields  # noqa: F401
-        import intake.html_text  # noqa: F401
-        import intake.quotes  # noqa: F401
-        import intake.reply_form  # noqa: F401
-        from intake.parse import parse_message  # noqa: F401
+        import bot.registry.fields  # noqa: F401
+        import intake.parse.classify  # noqa: F401
+        import intake.parse.decode  # noqa: F401
+        import intake.parse.html_text  # noqa: F401
+        import intake.parse.quotes  # noqa: F401
+        import intake.parse.reply_form  # noqa: F401
+        from intake.parse.message import parse_message  # noqa: F401
     from tests.fuzz_mime import check_contract
 
     corpus.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@ Usage::
 For each size (N, and N/2 first with ``--sizes``) a child process starts a local IMAP
 server (pymap, or Dovecot with ``--server dovecot``), appends N distinct mails, and then
 
-1. runs the real intake — :class:`intake.imap_fetch.ImapFetcher` and
-   :class:`intake.processor.Processor` on a temporary SQLite database — until every
+1. runs the real intake — :class:`intake.mail.imap_fetch.ImapFetcher` and
+   :class:`intake.mail.processor.Processor` on a temporary SQLite database — until every
    message is processed (fetch, commit, ``\\Seen``, parse, queue item, answer mail),
    measuring messages per second and the peak RSS of the process at that point;
 2. fetches the same mailbox with plain stdlib :mod:`imaplib`
@@ -88,12 +88,13 @@ def raw_fetch(server: object, n: int) -> float:
 async def end_to_end(server: object, n: int, workdir: Path) -> dict[str, float]:
     from sqlalchemy import func, select
 
-    from bot.db import Database
-    from bot.migrate import upgrade
-    from bot.settings import load_settings
-    from intake.imap_fetch import ImapFetcher
-    from intake.models import InboundMessage
-    from intake.processor import Processor
+    import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+    from bot.core.db import Database
+    from bot.core.migrate import upgrade
+    from bot.core.settings import load_settings
+    from intake.inbox.models import InboundMessage
+    from intake.mail.imap_fetch import ImapFetcher
+    from intake.mail.processor import Processor
     from moderation.models import Submission
 
     settings = load_settings(
@@ -133,7 +134,7 @@ async def end_to_end(server: object, n: int, workdir: Path) -> dict[str, float]:
 def parse_only(n: int) -> float:
     """Seconds to parse the same N mails with the pure parser alone (one core, no I/O,
     no database): no end-to-end run that parses every mail can be faster."""
-    from intake.parse import parse_message
+    from intake.parse.message import parse_message
 
     mails = [make_mail(i) for i in range(n)]
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Benchmark: how long the longest jobs on the event loop keep it from serving.
 
-The SQLite driver runs statements on the loop's own thread (bot/sqlite_inline.py), and
+The SQLite driver runs statements on the loop's own thread (bot/core/sqlite_inline.py), and
 ORM rows are built on it whatever the driver. This measures, for N entries (default
 100,000, the issue's size), the longest gap a 5 ms ticker sees while the service
 (1) exports the published registry (``landkort export``, ``/export.csv``) and
@@ -24,12 +24,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
 from benchmarks.campaign import add_stale_entries  # noqa: E402
-from bot.campaigns import make_plan  # noqa: E402
-from bot.db import Database, dbnow  # noqa: E402
-from bot.export import published_records  # noqa: E402
-from bot.migrate import upgrade  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
+from bot.campaigns.reminders import make_plan  # noqa: E402
+from bot.core.db import Database, dbnow  # noqa: E402
+from bot.core.migrate import upgrade  # noqa: E402
+from bot.core.settings import load_settings  # noqa: E402
+from bot.registry.export import published_records  # noqa: E402
 
 BOUND_MS = 250.0  # the stated bound: longer than this, a health check would time out
 

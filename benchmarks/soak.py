@@ -31,10 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bot.db import Database  # noqa: E402
-from bot.migrate import upgrade  # noqa: E402
-from bot.models import OutboxMessage  # noqa: E402
-from intake.models import InboundMessage  # noqa: E402
+import bot.schema  # noqa: E402, F401  (every table: Database checks the schema is whole)
+from bot.core.db import Database  # noqa: E402
+from bot.core.migrate import upgrade  # noqa: E402
+from bot.mail.models import OutboxMessage  # noqa: E402
+from intake.inbox.models import InboundMessage  # noqa: E402
 from tests.faults import harness  # noqa: E402
 from tests.imap_servers import dovecot_available, make_server  # noqa: E402
 from tests.smtp_sink import SmtpSink  # noqa: E402

@@ -8,7 +8,7 @@ unless ``--database-url`` names an empty PostgreSQL database), runs the app on l
 logs in, and fires bounded load at ``/moderation`` (first page) and at a filtered page
 with an aiohttp client, printing median and p95 latency per size and the ratio between
 the largest and the smallest size (goal: within 1.5×). Then seeds as many registry
-entries and times :func:`moderation.duplicates.find_duplicates` (warm index; the build
+entries and times :func:`bot.registry.duplicates.find_duplicates` (warm index; the build
 time is printed separately).
 """
 from __future__ import annotations
@@ -26,14 +26,15 @@ from typing import Any
 from aiohttp import ClientSession, CookieJar, web
 from sqlalchemy import insert, select
 
+import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
 from bot.app import create_app
-from bot.db import Database, dbnow
-from bot.migrate import upgrade
-from bot.models import Initiative
-from bot.settings import load_settings
-from bot.vocabulary import REGION_KEYS
+from bot.core.db import Database, dbnow
+from bot.core.migrate import upgrade
+from bot.core.settings import load_settings
+from bot.registry.duplicates import find_duplicates, invalidate
+from bot.registry.models import Initiative
+from bot.registry.vocabulary import REGION_KEYS
 from moderation.accounts import create_user
-from moderation.duplicates import find_duplicates, invalidate
 from moderation.models import Submission
 
 PASSWORD = "benchmark password"
@@ -139,7 +140,7 @@ async def load_run(url: str, paths: list[str], requests: int,
 async def bench_queries(db: Database, runs: int = 50) -> tuple[float, float, float]:
     """In-process medians (ms): first queue page, a filtered page, one full count pass —
     the database work alone, without HTTP and templates."""
-    from moderation.queue_view import QueueFilters, _count, fetch_queue
+    from moderation.web.queue_view import QueueFilters, _count, fetch_queue
 
     async def median(call: Any, n: int) -> float:
         times = []
@@ -200,7 +201,7 @@ async def main(args: argparse.Namespace) -> None:
             seeded = size
             print(f"seeded {size:,} pending items in {time.perf_counter() - t0:.1f}s",
                   flush=True)
-            app = create_app(settings, db, components=("moderation.web",),
+            app = create_app(settings, db, components=("moderation.web.routes",),
                              start_workers=False)
             port_runner = web.AppRunner(app, access_log=None)
             await port_runner.setup()

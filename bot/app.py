@@ -14,20 +14,21 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.appkeys import DB, EXTRA, PAGES, SETTINGS, WORKERS
-from bot.db import Database
-from bot.mailtemplates import TEMPLATES_DIR
-from bot.settings import Settings
+import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+from bot.core.appkeys import DB, EXTRA, PAGES, SETTINGS, WORKERS
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.mail.templates import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
 
 COMPONENTS: tuple[str, ...] = (
-    "bot.public_web",    # catalogue, initiative pages, statistics, map, API, unsubscribe
-    "moderation.web",    # login, queue, items, decisions, audit, contacts
-    "intake.chat_web",   # /chat
+    "bot.public.web",    # catalogue, initiative pages, statistics, map, API, unsubscribe
+    "moderation.web.routes",    # login, queue, items, decisions, audit, contacts
+    "intake.chat.web",   # /chat
     "intake.service",    # IMAP fetcher, LMTP listener, processor
     "bot.mail_service",  # outbox sender, campaign scheduler, digest
-    "bot.sandbox",       # the demo's mail sandbox (off unless sandbox_enabled)
+    "bot.demo.sandbox",       # the demo's mail sandbox (off unless sandbox_enabled)
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

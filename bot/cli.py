@@ -13,29 +13,18 @@ import inspect
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from bot.settings import Settings, SettingsError, load_settings
+import bot.schema  # noqa: F401  (every table, before any command opens the database)
+from bot.core.commandline import CommandError
+from bot.core.settings import SettingsError
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "bot.commands",          # run, demo, db, config, import, export, stats
+    "bot.commands",          # run, demo, db, config
+    "bot.registry.commands",  # import, export, stats
     "intake.commands",       # parse, intake …
-    "bot.campaign_commands",  # campaign …
+    "bot.campaigns.commands",  # campaign …
     "moderation.commands",   # user …
 )
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed without a traceback, exit code 1."""
-
-
-def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
-    """Load settings honouring ``--config`` (raises SettingsError with a clear message)
-    and apply their ``log_level`` (``-v`` wins: it asks for DEBUG)."""
-    settings = load_settings(getattr(args, "config", None), **overrides)
-    if not getattr(args, "verbose", False):
-        logging.getLogger().setLevel(settings.log_level)
-    return settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     # Run the imported module's main, not this __main__ copy: commands raise
-    # bot.cli.CommandError, which must be the class main() catches.
+    # bot.core.commandline.CommandError, which must be the class main() catches.
     from bot.cli import main as _main
 
     sys.exit(_main())

@@ -1,4 +1,4 @@
-"""Core CLI subcommands: run, demo, db, config (and the registry's import/export/stats)."""
+"""Core CLI subcommands: run, demo, db, config."""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +7,11 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any
 
-from bot.cli import CommandError, settings_from_args
-from bot.settings import Settings
+from bot.core.commandline import open_database, settings_from_args
+from bot.core.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.db import Database
+    from bot.core.db import Database
 
 # Heavy imports (SQLAlchemy, Alembic, aiohttp) happen inside the commands that need
 # them, so registering every command stays cheap and 'landkort parse' starts quickly.
@@ -48,32 +48,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--for-run", action="store_true",
                    help="also require what 'landkort run' needs (secret_key)")
     p.set_defaults(func=cmd_config_check)
-
-    try:
-        from bot import registry_commands
-    except ImportError:  # pragma: no cover
-        return
-    registry_commands.register(sub)
-
-
-async def open_database(settings: Settings, *, migrate_sqlite: bool = True) -> Database:
-    """Open the configured database, waiting for it; SQLite is migrated automatically,
-    PostgreSQL must be at the newest revision ('landkort db upgrade')."""
-    from bot.db import Database
-    from bot.migrate import current_revision, head_revision, upgrade
-
-    db = Database(settings.effective_database_url,
-                  sqlite_inline=settings.sqlite_driver == "inline")
-    await db.wait_until_reachable()
-    if db.is_sqlite and migrate_sqlite:
-        await upgrade(db)
-    else:
-        rev = await current_revision(db)
-        if rev != head_revision():
-            await db.dispose()
-            raise CommandError(f"the database schema is at {rev or 'nothing'}, the code "
-                               f"needs {head_revision()}: run 'landkort db upgrade'")
-    return db
 
 
 async def serve(settings: Settings, db: Database, *, banner: list[str] | None = None) -> None:
@@ -112,7 +86,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import demo_settings, seed
+    from bot.demo.seed import demo_settings, seed
 
     overrides: dict[str, Any] = {}
     if not args.seed_only:
@@ -142,8 +116,8 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from bot.db import Database
-    from bot.migrate import current_revision, upgrade
+    from bot.core.db import Database
+    from bot.core.migrate import current_revision, upgrade
 
     settings = settings_from_args(args)
     db = Database(settings.effective_database_url,
@@ -158,8 +132,8 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 async def cmd_db_status(args: argparse.Namespace) -> int:
-    from bot.db import Database
-    from bot.migrate import current_revision, head_revision
+    from bot.core.db import Database
+    from bot.core.migrate import current_revision, head_revision
 
     settings = settings_from_args(args)
     db = Database(settings.effective_database_url,

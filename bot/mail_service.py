@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot import consent
-from bot.appkeys import DB, EXTRA, SETTINGS, WORKERS
-from bot.campaigns import CampaignScheduler
-from bot.digest import DigestWorker
-from bot.sender import OutboxSender
-from bot.unsubscribe import setup_routes
+from bot.campaigns.reminders import CampaignScheduler
+from bot.core.appkeys import DB, EXTRA, SETTINGS, WORKERS
+from bot.mail.sender import OutboxSender
+from bot.public import consent
+from bot.public.unsubscribe import setup_routes
+from moderation.digest import DigestWorker
 
 
 def setup(app: web.Application) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli import CommandError, settings_from_args
+from bot.core.commandline import CommandError, settings_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -35,14 +35,14 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 async def _open(args: argparse.Namespace) -> Any:
-    from bot.commands import open_database
+    from bot.core.commandline import open_database
 
     settings = settings_from_args(args)
     return settings, await open_database(settings)
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    from intake.store import list_messages
+    from intake.inbox.store import list_messages
 
     _settings, db = await _open(args)
     try:
@@ -64,8 +64,8 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_replay(args: argparse.Namespace) -> int:
-    from intake.processor import process_pending
-    from intake.store import replay
+    from intake.inbox.store import replay
+    from intake.mail.processor import process_pending
 
     settings, db = await _open(args)
     try:
@@ -82,7 +82,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def cmd_store(args: argparse.Namespace) -> int:
-    from intake.store import store_message
+    from intake.inbox.store import store_message
 
     settings, db = await _open(args)
     try:
@@ -101,7 +101,7 @@ async def cmd_store(args: argparse.Namespace) -> int:
 
 
 async def cmd_process(args: argparse.Namespace) -> int:
-    from intake.processor import process_pending
+    from intake.mail.processor import process_pending
 
     settings, db = await _open(args)
     try:

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, BinaryIO
 
-from intake.parse import ParseResult, parse_message
+from intake.parse.message import ParseResult, parse_message
 
 
 def read_input(path: str, stdin: BinaryIO | None = None) -> bytes:

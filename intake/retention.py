@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from bot.db import Database, dbnow
-from bot.models import OutboxMessage, ReplyToken
-from bot.settings import Settings
-from bot.workers import LoopWorker
-from intake.chat_models import ChatConversation
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.core.workers import LoopWorker
+from bot.mail.models import OutboxMessage, ReplyToken
+from intake.chat.models import ChatConversation
 from moderation.models import AuditEvent, Submission
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.appkeys import DB, EXTRA, SETTINGS, WORKERS
-from intake.imap_fetch import ImapFetcher
-from intake.lmtp import LmtpListener
-from intake.processor import Processor
+from bot.core.appkeys import DB, EXTRA, SETTINGS, WORKERS
+from intake.mail.imap_fetch import ImapFetcher
+from intake.mail.lmtp import LmtpListener
+from intake.mail.processor import Processor
 from intake.retention import RetentionWorker
 
 

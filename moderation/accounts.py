@@ -2,7 +2,7 @@
 
 Passwords are hashed with argon2-cffi's :class:`PasswordHasher` (argon2id); a hash made
 with older parameters is replaced at the next successful login. Login *throttling* lives
-in :mod:`moderation.security`; this module only knows whether a password is right.
+in :mod:`moderation.web.security`; this module only knows whether a password is right.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import Database, dbnow
+from bot.core.db import Database, dbnow
 from moderation.audit import record_event
-from moderation.models import User
+from moderation.models import User, WebSession
 
 ROLES = ("moderator", "admin")
 MIN_PASSWORD_LENGTH = 10
@@ -27,6 +27,12 @@ _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a wrong username costs as much time
 # as a wrong password (no user enumeration by timing).
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+async def end_sessions_of(session: AsyncSession, user_id: int) -> None:
+    """Log an account out everywhere (inside the caller's transaction): a changed
+    password or a disabled account ends every web session it had."""
+    await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
 class AccountError(Exception):
@@ -95,8 +101,6 @@ async def set_password(db: Database, username: str, password: str, *,
                        actor: str = "cli") -> None:
     """Set a new password (and log the account out everywhere)."""
     check_password_strength(password)
-    from moderation.security import end_sessions_of
-
     async with db.write() as session:
         user = await get_user(session, username)
         if user is None:
@@ -110,8 +114,6 @@ async def set_password(db: Database, username: str, password: str, *,
 async def set_disabled(db: Database, username: str, disabled: bool = True, *,
                        actor: str = "cli") -> None:
     """Disable (or enable again) an account; a disabled account's sessions end at once."""
-    from moderation.security import end_sessions_of
-
     async with db.write() as session:
         user = await get_user(session, username)
         if user is None:

@@ -6,7 +6,7 @@ import getpass
 import sys
 from typing import Any
 
-from bot.cli import CommandError, settings_from_args
+from bot.core.commandline import CommandError, settings_from_args
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -54,7 +54,7 @@ def read_password(args: argparse.Namespace) -> str:
 
 
 async def _with_db(args: argparse.Namespace, action: Any) -> int:
-    from bot.commands import open_database
+    from bot.core.commandline import open_database
     from moderation.accounts import AccountError
 
     settings = settings_from_args(args)

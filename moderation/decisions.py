@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import Database, dbnow
-from bot.models import RECORD_FIELDS, Initiative
-from bot.registry import StaleVersion, apply_changes, create_initiative
-from bot.settings import Settings
-from intake.fields import normalise
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.registry.fields import normalise
+from bot.registry.models import Initiative
+from bot.registry.record import FIELD_KEYS
+from bot.registry.repository import StaleVersion, apply_changes, create_initiative
 from moderation.audit import record_event
 from moderation.models import OPEN_STATES, Submission
 
@@ -96,7 +97,7 @@ async def _take(session: AsyncSession, submission_id: int, actor: str, new_state
 
 
 def _clean_edits(edits: Mapping[str, Any] | None) -> dict[str, Any]:
-    unknown = [k for k in (edits or {}) if k not in RECORD_FIELDS]
+    unknown = [k for k in (edits or {}) if k not in FIELD_KEYS]
     if unknown:
         raise InvalidDecision(f"unknown field(s): {', '.join(unknown)}")
     return dict(edits or {})
@@ -242,7 +243,7 @@ async def merge_initiatives(db: Database, source_id: int, target_id: int, *, act
         source.merged_into_id = target.id
         source.version += 1
         await session.flush()
-        from bot.models import InitiativeVersion
+        from bot.registry.models import InitiativeVersion
 
         session.add(InitiativeVersion(initiative_id=source.id, version=source.version,
                                       data=source.record(), changed=[], actor=actor,

@@ -1,4 +1,5 @@
-"""The moderation queue: submissions, the audit trail and moderator accounts."""
+"""The moderation queue: submissions, the audit trail, moderator accounts and their
+web sessions and failed-login records."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db import Base, dbnow
+from bot.core.db import Base, dbnow
 
 SUBMISSION_KINDS = ("new", "update", "confirmation", "contact_change")
 SUBMISSION_CHANNELS = ("email", "chat", "web", "import")
@@ -101,3 +102,31 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebSession(Base):
+    """A logged-in moderator. The cookie holds a random 256-bit id; only its SHA-256 is
+    stored, so a leaked database does not hand out live sessions."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    # The synchronizer token for the session's forms (random, per session).
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginFailure(Base):
+    """One failed login, recorded under ``user:NAME`` and ``addr:IP`` (throttling)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.mailheaders import is_mail_address
-from bot.mailtemplates import render_mail
-from bot.outbox import compose, enqueue
-from bot.settings import Settings
-from bot.tokens import issue_token
+from bot.core.mailheaders import is_mail_address
+from bot.core.settings import Settings
+from bot.mail.outbox import compose, enqueue
+from bot.mail.templates import render_mail
+from bot.mail.tokens import issue_token
 from moderation.models import Submission
 
 

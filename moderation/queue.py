@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import insert_for
-from bot.models import Initiative
+from bot.core.db import insert_for
+from bot.registry.models import Initiative
 from moderation.audit import record_event
 from moderation.models import Submission
 

@@ -20,11 +20,12 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.db import Database
-from bot.migrate import upgrade
-from bot.models import Initiative
-from bot.registry import create_initiative
-from bot.settings import Settings, load_settings
+import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+from bot.core.db import Database
+from bot.core.migrate import upgrade
+from bot.core.settings import Settings, load_settings
+from bot.registry.models import Initiative
+from bot.registry.repository import create_initiative
 from moderation.models import Submission
 from moderation.queue import create_submission
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from bot.vocabulary import MUNICIPALITIES
-from intake.parse import KINDS, parse_message
+from bot.registry.vocabulary import MUNICIPALITIES
+from intake.parse.message import KINDS, parse_message
 
 CONTRACT_KEYS = ["kind", "reply_token", "reply_text", "fields", "confirmed_unchanged",
                  "bounce", "problems"]

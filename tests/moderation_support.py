@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.db import Database
+from bot.core.db import Database
 from moderation.accounts import create_user
 
 PASSWORD = "correct horse battery"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.db import Database
-from bot.registry import create_initiative
-from bot.vocabulary import MUNICIPALITIES_BY_REGION, REGION_KEYS, STATUS_KEYS
+from bot.core.db import Database
+from bot.registry.repository import create_initiative
+from bot.registry.vocabulary import MUNICIPALITIES_BY_REGION, REGION_KEYS, STATUS_KEYS
 
 PATIENT_GROUPS = ("KOL", "Hjertesvigt", "Diabetes", "Gravide", "Psykiatri", "Sår")
 TECHNOLOGY = ("Video", "Tablet", "App", "Blodtryksmåler", "Vægt")

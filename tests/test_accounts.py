@@ -11,8 +11,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from bot.cli import main
-from bot.db import Database
-from bot.settings import Settings
+from bot.core.db import Database
+from bot.core.settings import Settings
 from moderation import accounts
 from moderation.accounts import (
     AccountError,
@@ -23,8 +23,8 @@ from moderation.accounts import (
     set_disabled,
     set_password,
 )
-from moderation.security import create_session, load_session
-from moderation.web_models import WebSession
+from moderation.models import WebSession
+from moderation.web.security import create_session, load_session
 
 PW = "a long enough password"
 

@@ -7,10 +7,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.appkeys import WORKERS
-from bot.db import Database
-from bot.settings import Settings
-from bot.workers import LoopWorker
+from bot.core.appkeys import WORKERS
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.core.workers import LoopWorker
 
 pytestmark = pytest.mark.asyncio
 

@@ -21,15 +21,15 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import func, select
 
-from bot.db import Database
-from bot.models import OutboxMessage
-from bot.settings import Settings
-from intake.models import InboundMessage
-from intake.parse import parse_message
-from intake.processor import Processor, process_pending
-from intake.store import store_message
-from moderation.item_view import load_item
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.mail.models import OutboxMessage
+from intake.inbox.models import InboundMessage
+from intake.inbox.store import store_message
+from intake.mail.processor import Processor, process_pending
+from intake.parse.message import parse_message
 from moderation.models import Submission
+from moderation.web.item_view import load_item
 
 _seq = itertools.count(1)
 
@@ -119,7 +119,7 @@ async def test_deeply_nested_mime(db: Database, settings: Settings) -> None:
                 b"\r\n" + body + b"\r\n--" + b + b"--\r\n")
     raw = header(ctype="text/plain").encode().rsplit(b"Content-Type", 1)[0] + body
     got = await bad_then_good(db, settings, raw)
-    # The decoder reads 20 levels (intake/decode.py), and the innermost "Titel:" line is
+    # The decoder reads 20 levels (intake/parse/decode.py), and the innermost "Titel:" line is
     # a part header, not text: the mail has no text, so nothing makes it a submission.
     # Contract: that is "unknown" (it still goes to the moderators).
     assert (got.state, got.outcome, got.kind) == ("done", "unknown", "unknown")

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.cli import build_parser
-from bot.db import Database
-from bot.models import CampaignStep, Initiative, OutboxMessage, ReplyToken
+from bot.core.db import Database
+from bot.mail.models import CampaignStep, OutboxMessage, ReplyToken
+from bot.registry.models import Initiative
 from tests.conftest import MakeInitiative
 
 ALWAYS = {"LANDKORT_SENDING_DAYS": "mon,tue,wed,thu,fri,sat,sun",
@@ -39,7 +40,7 @@ async def count(db: Database, model: type) -> int:
 @pytest.fixture
 def make(sqlite_db: Database) -> MakeInitiative:
     """Entries on the SQLite database only (the CLI opens the database by URL)."""
-    from bot.registry import create_initiative
+    from bot.registry.repository import create_initiative
     from tests.conftest import sample_record
 
     n = [0]

@@ -9,11 +9,11 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select, update
 
-from bot.db import Database
-from bot.digest import digest_due, queue_digest
-from bot.models import Initiative, OutboxMessage
-from bot.settings import Settings
-from intake.models import BounceEvent
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.mail.models import BounceEvent, OutboxMessage
+from bot.registry.models import Initiative
+from moderation.digest import digest_due, queue_digest
 from tests.conftest import MakeInitiative
 
 MORNING = datetime(2026, 3, 2, 6, 0)  # 07:00 in Copenhagen

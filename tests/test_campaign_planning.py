@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.campaigns import (
+from bot.campaigns.reminders import (
     DueEntry,
     StepInfo,
     cycle_of,
@@ -14,7 +14,7 @@ from bot.campaigns import (
     next_step,
     plan,
 )
-from bot.settings import Settings
+from bot.core.settings import Settings
 
 T0 = datetime(2026, 3, 2, 9, 0)  # a Monday, 10:00 in Copenhagen (CET)
 

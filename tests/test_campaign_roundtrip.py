@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.campaigns import render_reminder
-from bot.db import Database
-from bot.models import Initiative
-from bot.settings import Settings
-from intake.fields import FIELD_KEYS, form_lines
-from intake.parse import parse_message
+from bot.campaigns.reminders import render_reminder
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.registry.fields import FIELD_KEYS, form_lines
+from bot.registry.models import Initiative
+from intake.parse.message import parse_message
 
 TOKEN = "Rt0kenRt0kenRt0kenRt0kenRt0ken12"
 UNSUB = "Ut0kenUt0kenUt0kenUt0kenUt0ken12"
@@ -42,7 +42,7 @@ def expected_fields(record: dict[str, Any]) -> dict[str, Any]:
 
 
 async def demo_records(db: Database) -> list[dict[str, Any]]:
-    from bot.demo_data import seed_registry
+    from bot.demo.data import seed_registry
 
     await seed_registry(db)
     async with db.read() as session:

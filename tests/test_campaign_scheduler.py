@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, update
 
-from bot.campaigns import (
+from bot.campaigns.reminders import (
     REPLY_TOKEN_TTL,
     UNSUBSCRIBE_TOKEN_TTL,
     Plan,
@@ -18,10 +18,11 @@ from bot.campaigns import (
     make_plan,
     run_tick,
 )
-from bot.db import Database, dbnow
-from bot.models import CampaignStep, Contact, Initiative, OutboxMessage
-from bot.settings import Settings
-from bot.tokens import lookup_token
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.mail.models import CampaignStep, OutboxMessage
+from bot.mail.tokens import lookup_token
+from bot.registry.models import Contact, Initiative
 from tests.conftest import MakeInitiative
 from tests.test_campaign_digest import plain_text
 
@@ -171,7 +172,7 @@ async def _two_schedulers(db: Database, settings: Settings,
 @pytest.mark.asyncio
 async def test_two_schedulers_on_postgresql_send_each_step_once(
         pg_db: Database, settings: Settings) -> None:
-    from bot.registry import create_initiative
+    from bot.registry.repository import create_initiative
     from tests.conftest import sample_record
 
     async def make(**kw: Any) -> Initiative:
@@ -187,7 +188,7 @@ async def test_two_schedulers_on_postgresql_send_each_step_once(
 @pytest.mark.asyncio
 async def test_two_schedulers_on_sqlite_send_each_step_once(
         sqlite_db: Database, settings: Settings) -> None:
-    from bot.registry import create_initiative
+    from bot.registry.repository import create_initiative
     from tests.conftest import sample_record
 
     async def make(**kw: Any) -> Initiative:

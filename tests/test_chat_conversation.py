@@ -1,11 +1,11 @@
-"""The chat conversation as a pure state machine (intake/chat.py): no database, no
+"""The chat conversation as a pure state machine (intake/chat/conversation.py): no database, no
 network — state and text in, state, replies and effects out."""
 from __future__ import annotations
 
 from typing import Any
 
-from intake import chat
-from intake.chat import ChatState, Reply
+from intake.chat import conversation as chat
+from intake.chat.conversation import ChatState, Reply
 from tests.conftest import sample_record
 
 

@@ -1,7 +1,7 @@
 """The chat and e-mail share one field parser: for the same free answer, the value the
-chat stores equals ``intake.fields.normalise`` and equals what ``intake.parse.parse_message``
-reads from a mail with the same ``Label: value`` line — and a misunderstood answer gets
-the same hint in both."""
+chat stores equals ``bot.registry.fields.normalise`` and equals what
+``intake.parse.message.parse_message`` reads from a mail with the same ``Label: value`` line — and a
+misunderstood answer gets the same hint in both."""
 from __future__ import annotations
 
 from email.message import EmailMessage
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from intake import chat
-from intake.fields import form_label, normalise
-from intake.parse import parse_message
+from bot.registry.fields import form_label, normalise
+from intake.chat import conversation as chat
+from intake.parse.message import parse_message
 
 ANSWERS: list[tuple[str, str]] = [
     # free text

@@ -17,13 +17,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from bot.app import create_app
-from bot.db import Database, dbnow
-from bot.models import Initiative, OutboxMessage, ReplyToken
-from bot.settings import Settings
-from bot.tokens import hash_token, issue_token
-from intake.chat_models import ChatConversation
-from intake.processor import process_pending
-from intake.store import store_message
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.mail.models import OutboxMessage, ReplyToken
+from bot.mail.tokens import hash_token, issue_token
+from bot.registry.models import Initiative
+from intake.chat.models import ChatConversation
+from intake.inbox.store import store_message
+from intake.mail.processor import process_pending
 from moderation.decisions import approve
 from moderation.models import Submission
 from tests.conftest import MakeInitiative
@@ -37,7 +38,7 @@ ANSWERS = ["Video til KOL-patienter", "Aalborg Kommune",
 
 
 def make_app(settings: Settings, db: Database) -> TestClient:
-    app = create_app(settings, db, components=("intake.chat_web",), start_workers=False)
+    app = create_app(settings, db, components=("intake.chat.web",), start_workers=False)
     return TestClient(TestServer(app))
 
 
@@ -222,7 +223,7 @@ async def test_new_conversations_per_ip_are_limited(
 
 async def test_our_errors_are_reported_and_the_socket_survives(
         client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from intake.chat_store import ChatStore
+    from intake.chat.store import ChatStore
 
     ws, _ = await open_chat(client)
     original = ChatStore._say

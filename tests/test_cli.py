@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import build_parser
-from bot.demo_data import DEMO_INITIATIVES
+from bot.demo.data import DEMO_INITIATIVES
 from tests.clihelp import (
     clean_env,
     free_port,

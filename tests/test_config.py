@@ -129,7 +129,7 @@ def test_readme_example_config_loads_and_names_every_setting(tmp_path: Path) -> 
     import dataclasses
     import re
 
-    from bot.settings import Settings, load_settings
+    from bot.core.settings import Settings, load_settings
 
     text = _readme()
     block = text.split("```toml\n", 1)[1].split("```", 1)[0]

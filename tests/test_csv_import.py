@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import csv_import
-from bot.csv_import import CsvFormatError, ImportRow, import_rows, parse_csv
-from bot.db import Database
-from bot.models import Initiative, InitiativeVersion
-from bot.registry import history
+from bot.core.db import Database
+from bot.registry import csv_import
+from bot.registry.csv_import import CsvFormatError, ImportRow, import_rows, parse_csv
+from bot.registry.models import Initiative, InitiativeVersion
+from bot.registry.repository import history
 from tests.clihelp import isolate_env, run_cli
 from tests.conftest import FIXTURES, MakeInitiative, sample_record
 
@@ -213,7 +213,7 @@ async def test_two_imports_at_once_create_each_entry_once(db: Database) -> None:
 @pytest.mark.asyncio
 async def test_rows_that_look_like_other_entries_are_pointed_out(
         db: Database, make_initiative: MakeInitiative) -> None:
-    from bot.csv_import import likely_duplicates
+    from bot.registry.csv_import import likely_duplicates
 
     existing = await make_initiative(title="Telemedicinsk hjertesvigtsklinik i Region Sjælland",
                                      regions=["sjaelland"], municipalities=["Roskilde"])

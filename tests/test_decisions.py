@@ -6,10 +6,11 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.models import Initiative, OutboxMessage
-from bot.registry import history
-from bot.settings import Settings
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.mail.models import OutboxMessage
+from bot.registry.models import Initiative
+from bot.registry.repository import history
 from moderation import decisions
 from moderation.models import AuditEvent, Submission
 from tests.conftest import MakeInitiative, MakeSubmission, sample_record

@@ -8,11 +8,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.db import Database, dbnow
-from bot.demo_data import CONTACTS, DEMO_INITIATIVES, NEAR_DUPLICATES, demo_records, seed_registry
-from bot.models import Contact, Initiative, InitiativeVersion
-from bot.vocabulary import MUNICIPALITY_REGION, REGION_KEYS, SECTOR_KEYS, STATUS_KEYS, sector_of
-from intake.fields import FIELD_KEYS, LIST_FIELDS, form_lines, key_for_label, normalise
+from bot.core.db import Database, dbnow
+from bot.demo.data import CONTACTS, DEMO_INITIATIVES, NEAR_DUPLICATES, demo_records, seed_registry
+from bot.registry.fields import FIELD_KEYS, LIST_FIELDS, form_lines, key_for_label, normalise
+from bot.registry.models import Contact, Initiative, InitiativeVersion
+from bot.registry.vocabulary import (
+    MUNICIPALITY_REGION,
+    REGION_KEYS,
+    SECTOR_KEYS,
+    STATUS_KEYS,
+    sector_of,
+)
 
 
 def test_about_forty_entries_covering_regions_statuses_and_sectors() -> None:

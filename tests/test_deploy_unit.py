@@ -4,7 +4,7 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 
 UNIT = Path(__file__).resolve().parent.parent / "deploy" / "landkort@.service"
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from bot.db import Database
-from moderation.duplicates import (
+from bot.core.db import Database
+from bot.registry.duplicates import (
     MIN_SCORE,
     DuplicateIndex,
     Entry,
@@ -126,9 +126,9 @@ def test_same_organisation_different_disease_is_not_a_duplicate() -> None:
 @pytest.mark.asyncio
 async def test_index_follows_changes_and_merges(db: Database, make_initiative: MakeInitiative,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.models import Initiative
-    from bot.registry import apply_changes
-    from moderation import duplicates
+    from bot.registry import duplicates
+    from bot.registry.models import Initiative
+    from bot.registry.repository import apply_changes
     from moderation.decisions import merge_initiatives
 
     keep = await make_initiative(title="Videokonsultation i psykiatrien",
@@ -157,7 +157,7 @@ async def test_index_follows_changes_and_merges(db: Database, make_initiative: M
 async def test_demo_near_duplicates_are_found(db: Database) -> None:
     """The demo registry's hand-made near-duplicates find each other; nothing else in the
     registry is paired with them above the threshold."""
-    from bot.demo_data import NEAR_DUPLICATES, demo_records, seed_registry
+    from bot.demo.data import NEAR_DUPLICATES, demo_records, seed_registry
 
     await seed_registry(db)
     records = {r["title"]: r for r in demo_records()}
@@ -165,7 +165,7 @@ async def test_demo_near_duplicates_are_found(db: Database) -> None:
         invalidate(session)
         from sqlalchemy import select
 
-        from bot.models import Initiative
+        from bot.registry.models import Initiative
 
         ids = dict((await session.execute(select(Initiative.title, Initiative.id))).all())
         found_pairs = 0

@@ -11,11 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.csv_import import parse_csv
-from bot.db import Database
-from bot.export import published_records, to_csv
-from bot.settings import Settings
-from bot.spreadsheet import FORMULA_START, csv_document, read_cell, safe_cell
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.core.spreadsheet import FORMULA_START, csv_document, read_cell, safe_cell
+from bot.registry.csv_import import parse_csv
+from bot.registry.export import published_records, to_csv
 from tests.conftest import MakeInitiative
 
 HOSTILE = ["=HYPERLINK(\"http://evil.example\";\"x\")", "+1+1", "-2+3", "@SUM(A1)",

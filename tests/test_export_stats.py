@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from bot.csv_import import parse_csv
-from bot.db import Database, dbnow
-from bot.export import EXPORT_COLUMNS, published_records, to_csv, to_json
-from bot.models import Initiative
-from bot.stats import compute_stats, format_stats, registry_stats, stats_json
+from bot.core.db import Database, dbnow
+from bot.registry.csv_import import parse_csv
+from bot.registry.export import EXPORT_COLUMNS, published_records, to_csv, to_json
+from bot.registry.models import Initiative
+from bot.registry.stats import compute_stats, format_stats, registry_stats, stats_json
 from tests.clihelp import isolate_env, run_cli
 from tests.conftest import MakeInitiative, sample_record
 

@@ -1,4 +1,4 @@
-"""The installed aioimaplib still has every part intake/imap_client.py relies on beyond
+"""The installed aioimaplib still has every part intake/mail/imap_client.py relies on beyond
 its documented commands. When upstream renames one, this fails here, loudly, instead of
 the IMAP intake failing at run time (STARTTLS and session teardown live there)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 import pytest
 from aioimaplib import aioimaplib
 
-from intake.imap_client import RELIED_ON
+from intake.mail.imap_client import RELIED_ON
 
 
 @pytest.mark.parametrize("owner,attribute", RELIED_ON)
@@ -21,4 +21,4 @@ def test_aioimaplib_still_has(owner: str, attribute: str) -> None:
     # Class attributes and methods directly; instance attributes by their assignment.
     assigned = re.search(rf"self\.{re.escape(attribute)}\s*[:=]", inspect.getsource(cls))
     assert hasattr(cls, attribute) or assigned, (
-        f"aioimaplib.{owner} has no {attribute!r} any more: update intake/imap_client.py")
+        f"aioimaplib.{owner} has no {attribute!r} any more: update intake/mail/imap_client.py")

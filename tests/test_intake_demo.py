@@ -6,11 +6,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.demo_data import seed_registry
-from bot.settings import Settings
-from intake.demo_mail import seed_queue
-from intake.models import InboundMessage
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.demo.data import seed_registry
+from bot.demo.mail import seed_queue
+from intake.inbox.models import InboundMessage
 from moderation.models import Submission
 
 

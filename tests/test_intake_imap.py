@@ -20,9 +20,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.db import Database
-from bot.settings import Settings
-from intake.imap_fetch import (
+from bot.core.db import Database
+from bot.core.settings import Settings
+from intake.inbox.models import ImapCursor, InboundMessage
+from intake.inbox.store import Claimed
+from intake.mail.imap_fetch import (
     ImapFetcher,
     cursor_key,
     parse_fetch,
@@ -31,9 +33,7 @@ from intake.imap_fetch import (
     plan_batches,
     uid_set,
 )
-from intake.models import ImapCursor, InboundMessage
-from intake.processor import Processor
-from intake.store import Claimed
+from intake.mail.processor import Processor
 from moderation.models import Submission
 from tests.conftest import fresh_database, skip_or_fail
 from tests.imap_servers import ImapServer, dovecot_available, make_server, make_test_cert

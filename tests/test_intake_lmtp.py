@@ -10,11 +10,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.db import Database
-from bot.settings import Settings
-from intake.lmtp import LmtpListener, envelope_headers
-from intake.models import InboundMessage
-from intake.processor import process_pending
+from bot.core.db import Database
+from bot.core.settings import Settings
+from intake.inbox.models import InboundMessage
+from intake.mail.lmtp import LmtpListener, envelope_headers
+from intake.mail.processor import process_pending
 from moderation.models import Submission
 
 MAIL = Path(__file__).parent / "fixtures" / "mail" / "intake"

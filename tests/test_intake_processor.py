@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.db import Database
-from bot.models import Contact, Initiative, OutboxMessage
-from bot.settings import Settings
-from bot.tokens import issue_token
-from intake.answers import answer_block_reason, parse_headers
-from intake.models import AutoAnswerCount, BounceEvent, InboundMessage
-from intake.outcomes import bounce_transition, is_own_address, submission_kind
-from intake.processor import Processor, process_pending
-from intake.store import Claimed, claim_batch, replay, store_message
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.mail.models import BounceEvent, OutboxMessage
+from bot.mail.tokens import issue_token
+from bot.registry.models import Contact, Initiative
+from intake.inbox.models import AutoAnswerCount, InboundMessage
+from intake.inbox.store import Claimed, claim_batch, replay, store_message
+from intake.mail.answers import answer_block_reason, parse_headers
+from intake.mail.outcomes import bounce_transition, is_own_address, submission_kind
+from intake.mail.processor import Processor, process_pending
 from moderation.models import AuditEvent, Submission
 from tests.conftest import MakeInitiative, MakeSubmission
 
@@ -42,8 +43,8 @@ async def token_for(db: Database, initiative: Initiative, purpose: str = "remind
 async def mail_to(db: Database, settings: Settings, initiative: Initiative,
                   to_addr: str) -> str:
     """A reminder of ours to the entry's contact (its Message-ID, for a bounce to cite)."""
-    from bot.mailtemplates import RenderedMail
-    from bot.outbox import compose, enqueue
+    from bot.mail.outbox import compose, enqueue
+    from bot.mail.templates import RenderedMail
 
     async with db.write() as s:
         msg = compose(settings, to_addr=to_addr, kind="reminder",
@@ -434,7 +435,7 @@ async def test_claim_counts_attempts_and_quarantines_crash_loops(
         db: Database, settings: Settings) -> None:
     from datetime import timedelta
 
-    from bot.db import dbnow
+    from bot.core.db import dbnow
 
     res = await store_message(db, b"From: a@b.dk\r\nSubject: s\r\n\r\nx\r\n", source="cli")
     now = dbnow()
@@ -476,8 +477,8 @@ async def test_afmeld_by_mail_cancels_pending_reminders(
         db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
     """Opting out by mail is the same opt-out as the one-click link: unsent reminders to
     the contact are cancelled, not sent after the person said stop."""
-    from bot.mailtemplates import RenderedMail
-    from bot.outbox import compose, enqueue
+    from bot.mail.outbox import compose, enqueue
+    from bot.mail.templates import RenderedMail
 
     ini = await make_initiative(contact_email="mette.jensen@example.dk")
     async with db.write() as s:

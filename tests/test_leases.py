@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.db import Database, dbnow
-from bot.leases import LeaseKeeper, holder, release, try_acquire
-from bot.models import Lease
+from bot.core.db import Database, dbnow
+from bot.core.leases import Lease, LeaseKeeper, holder, release, try_acquire
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,10 +14,10 @@ from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.db import Database
-from bot.settings import Settings
+from bot.core.db import Database
+from bot.core.settings import Settings
 from moderation import accounts
-from moderation.security import ACCOUNT_FACTOR, DEVICE_COOKIE
+from moderation.web.security import ACCOUNT_FACTOR, DEVICE_COOKIE
 from tests.moderation_support import PASSWORD, add_user, csrf_of, use_fast_hashes
 
 Client = TestClient[Any, Any]
@@ -47,7 +47,7 @@ async def server(db: Database, settings: Settings) -> AsyncIterator[TestServer]:
     await add_user(db, "anna")
     # The test client is the "proxy"; X-Forwarded-For names the client it speaks for.
     app = create_app(settings.replace(trusted_proxies="127.0.0.1"), db,
-                     components=("moderation.web",), start_workers=False)
+                     components=("moderation.web.routes",), start_workers=False)
     async with TestServer(app) as srv:
         yield srv
 

@@ -30,17 +30,18 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import outbox
-from bot.campaigns import run_tick
-from bot.db import Database, dbnow
-from bot.mailtemplates import RenderedMail
-from bot.models import CampaignStep, Contact, Initiative, OutboxMessage, ReplyToken
-from bot.outbox import compose, enqueue
-from bot.sender import OutboxSender
-from bot.settings import Settings
-from intake.lmtp import LmtpListener
-from intake.models import InboundMessage
-from intake.processor import process_pending
+from bot.campaigns.reminders import run_tick
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.mail import outbox
+from bot.mail.models import CampaignStep, OutboxMessage, ReplyToken
+from bot.mail.outbox import compose, enqueue
+from bot.mail.sender import OutboxSender
+from bot.mail.templates import RenderedMail
+from bot.registry.models import Contact, Initiative
+from intake.inbox.models import InboundMessage
+from intake.mail.lmtp import LmtpListener
+from intake.mail.processor import process_pending
 from moderation.models import Submission
 from tests.conftest import MakeInitiative, MakeSubmission
 from tests.smtp_sink import SmtpSink
@@ -48,7 +49,7 @@ from tests.test_intake_lmtp import deliver
 
 _seq = itertools.count(1)
 
-# The headers every answer of ours carries (bot.outbox.compose), and nothing else.
+# The headers every answer of ours carries (bot.mail.outbox.compose), and nothing else.
 ANSWER_HEADERS = {"from", "to", "subject", "date", "message-id", "auto-submitted",
                   "x-auto-response-suppress", "x-landkort-kind", "reply-to",
                   "x-landkort-token", "content-type", "content-transfer-encoding",
@@ -222,7 +223,7 @@ async def test_fuzz_hostile_header_values_through_intake_and_outbox(
         s = settings.replace(smtp_enabled=True, smtp_host="127.0.0.1", smtp_port=sink.port,
                              smtp_security="plain", smtp_rate_per_minute=60_000,
                              auto_answers_per_day=1000)
-        from intake.store import store_message
+        from intake.inbox.store import store_message
 
         for i, (name, title, subject) in enumerate(cases):
             raw = submission_mail(from_header=f"{_header_safe(name)} <p{i}@example.dk>",
@@ -402,7 +403,7 @@ def reply_mail(sender: str, token: str, *, auth: list[str] | None = None) -> byt
 
 
 async def reminder_token(db: Database, ini: Initiative) -> str:
-    from bot.tokens import issue_token
+    from bot.mail.tokens import issue_token
 
     async with db.write() as s:
         return await issue_token(s, purpose="reminder", initiative_id=ini.id,
@@ -447,8 +448,8 @@ async def contact_email(db: Database, ini: Initiative) -> str:
 @pytest.mark.asyncio
 async def test_a_token_used_from_another_address_is_trusted_as_nobody(
         world: MailWorld, make_initiative: MakeInitiative) -> None:
-    from bot.models import ReplyToken
-    from intake.chat_store import ChatStore
+    from bot.mail.models import ReplyToken
+    from intake.chat.store import ChatStore
     from moderation.models import Submission
 
     ini = await make_initiative(world.db)
@@ -483,7 +484,7 @@ async def test_a_token_used_from_another_address_is_trusted_as_nobody(
 @pytest.mark.asyncio
 async def test_sent_mail_is_kept_without_its_live_tokens(
         world: MailWorld, make_initiative: MakeInitiative) -> None:
-    from bot.tokens import lookup_token
+    from bot.mail.tokens import lookup_token
 
     await stale_entry(world.db, make_initiative)
     assert (await run_tick(world.db, world.settings, dbnow(), ignore_window=True)).sent == 1
@@ -555,7 +556,7 @@ def _b64(text: str) -> str:
     "Message-ID: <landkort.0123456789abcdef01234=\r\n56789abcdef@example.org>",
 ], ids=["base64-headers", "message-rfc822", "qp-soft-break"])
 def test_a_bounce_finds_our_message_id_in_encoded_parts(last_part: str) -> None:
-    from intake.parse import parse_message
+    from intake.parse.message import parse_message
 
     got = parse_message(_report(last_part))
     assert got.kind == "bounce" and got.cited_ids == [_OURS]
@@ -569,7 +570,7 @@ def test_a_bounce_finds_our_message_id_in_encoded_parts(last_part: str) -> None:
     ("a.@x.dk", None), ("x" * 65 + "@x.dk", None), ('"a b"@example.com', None),
 ])
 def test_the_one_address_rule(raw: str, value: str | None) -> None:
-    from intake.fields import parse_email
+    from bot.registry.fields import parse_email
 
     got = parse_email(raw)
     assert got.value == value and (got.problem is None) == (value is not None)
@@ -626,7 +627,7 @@ async def test_tokens_from_before_every_token_expired_get_an_expiry(tmp_path: Pa
     other than the contact no longer stands for the contact."""
     from sqlalchemy import text
 
-    from bot.migrate import upgrade
+    from bot.core.migrate import upgrade
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     await upgrade(db, "0006")
@@ -659,7 +660,7 @@ async def test_tokens_from_before_every_token_expired_get_an_expiry(tmp_path: Pa
 @pytest.mark.asyncio
 async def test_a_cancelled_reminder_is_kept_without_its_live_tokens(
         db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
-    from bot.contacts import opt_out_contact
+    from bot.mail.contacts import opt_out_contact
 
     ini = await stale_entry(db, make_initiative)
     await run_tick(db, settings, dbnow(), ignore_window=True)
@@ -679,10 +680,10 @@ async def test_a_cancelled_reminder_is_kept_without_its_live_tokens(
 
 @pytest.mark.asyncio
 async def test_the_one_bounce_rule(db: Database, make_initiative: MakeInitiative) -> None:
-    """Mail bounces and relay refusals share bot.mail_status.apply_bounce: the third soft
+    """Mail bounces and relay refusals share bot.mail.status.apply_bounce: the third soft
     bounce or one hard bounce makes the address bouncing, an opted-out contact stays
     opted out, and only unmerged entries are flagged for a new contact."""
-    from bot.mail_status import apply_bounce
+    from bot.mail.status import apply_bounce
 
     ini = await make_initiative(db, contact_email="delt@example.dk")
     merged = await make_initiative(db, contact_email="delt@example.dk", title="Kopi")
@@ -709,7 +710,7 @@ async def test_the_one_bounce_rule(db: Database, make_initiative: MakeInitiative
 @pytest.mark.parametrize("header", ["; spf=pass", "", "   ;", "mx.evil.example; dkim=pass"])
 def test_authentication_results_naming_no_server_or_another_are_dropped(
         settings: Settings, header: str) -> None:
-    from intake.outcomes import trusted_auth_results
+    from intake.mail.outcomes import trusted_auth_results
 
     s = settings.replace(auth_serv_id="mx.landkort.example")
     assert trusted_auth_results(header, s) is None  # never an exception on hostile text

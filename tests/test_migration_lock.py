@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.db import Database
-from bot.migrate import current_revision, head_revision, upgrade
+from bot.core.db import Database
+from bot.core.migrate import current_revision, head_revision, upgrade
 from tests.conftest import pg_url, skip_or_fail
 
 

@@ -13,15 +13,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from bot.app import create_app
-from bot.appkeys import SETTINGS
-from bot.db import Database, dbnow
-from bot.models import Initiative, OutboxMessage
-from bot.registry import apply_changes
-from bot.settings import Settings
-from intake.models import InboundMessage
+from bot.core.appkeys import SETTINGS
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.mail.models import OutboxMessage
+from bot.registry.models import Initiative
+from bot.registry.repository import apply_changes
+from intake.inbox.models import InboundMessage
 from moderation.models import AuditEvent, Submission
-from moderation.queue_view import QueueFilters, fetch_queue
-from moderation.security import SESSION_COOKIE, login_csrf_token
+from moderation.web.queue_view import QueueFilters, fetch_queue
+from moderation.web.security import SESSION_COOKIE, login_csrf_token
 from tests.conftest import MakeInitiative, MakeSubmission, sample_record
 from tests.moderation_support import (
     PASSWORD,
@@ -43,7 +44,7 @@ def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest_asyncio.fixture
 async def client(db: Database, settings: Settings) -> AsyncIterator[Client]:
     await add_user(db, "anna")
-    app = create_app(settings, db, components=("moderation.web",), start_workers=False)
+    app = create_app(settings, db, components=("moderation.web.routes",), start_workers=False)
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -93,7 +94,7 @@ async def test_login_rotates_the_session_and_sets_safe_cookies(client: Client,
     cookie = resp.cookies[SESSION_COOKIE]
     assert cookie.value != "attacker-chosen-value-123" and len(cookie.value) >= 43
     assert cookie["httponly"] and cookie["samesite"] == "Lax" and not cookie["secure"]
-    from moderation.web_models import WebSession
+    from moderation.models import WebSession
     async with db.read() as session:
         stored = list(await session.scalars(select(WebSession.id_hash)))
     assert len(stored) == 1 and cookie.value not in stored[0]  # only a hash is stored
@@ -153,7 +154,7 @@ async def test_login_is_throttled_after_repeated_failures(client: Client,
 async def test_https_base_url_makes_the_cookie_secure(db: Database, settings: Settings) -> None:
     await add_user(db, "anna")
     app = create_app(settings.replace(base_url="https://landkort.example"), db,
-                     components=("moderation.web",), start_workers=False)
+                     components=("moderation.web.routes",), start_workers=False)
     async with TestClient(TestServer(app)) as c:
         resp = await c.get("/login")
         assert resp.cookies["landkort_login"]["secure"]
@@ -269,7 +270,7 @@ async def test_item_shows_diff_trust_and_claim(client: Client, anna: str, db: Da
     assert "Du har sagen" in html
     # Another moderator sees who is working on it.
     await add_user(db, "bo")
-    app = create_app(settings, db, components=("moderation.web",), start_workers=False)
+    app = create_app(settings, db, components=("moderation.web.routes",), start_workers=False)
     async with TestClient(TestServer(app)) as other:
         await login(other, "bo")
         html = await (await other.get(f"/moderation/item/{sub.id}")).text()
@@ -576,7 +577,7 @@ async def test_users_page_is_for_admins(client: Client, anna: str, db: Database,
                                         settings: Settings) -> None:
     assert (await client.get("/moderation/users")).status == 403
     await add_user(db, "root", role="admin")
-    app = create_app(settings, db, components=("moderation.web",), start_workers=False)
+    app = create_app(settings, db, components=("moderation.web.routes",), start_workers=False)
     async with TestClient(TestServer(app)) as admin:
         token = await login(admin, "root")
         resp = await admin.post("/moderation/users", data={

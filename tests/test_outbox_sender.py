@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import outbox
-from bot.db import Database, dbnow
-from bot.mailtemplates import RenderedMail
-from bot.models import Contact, Initiative, OutboxMessage
-from bot.sender import OutboxSender, TokenBucket, classify_error
-from bot.settings import Settings
-from intake.models import BounceEvent
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.mail import outbox
+from bot.mail.models import BounceEvent, OutboxMessage
+from bot.mail.sender import OutboxSender, TokenBucket, classify_error
+from bot.mail.templates import RenderedMail
+from bot.registry.models import Contact, Initiative
 from tests.conftest import MakeInitiative
 from tests.imap_servers import make_test_cert
 from tests.smtp_sink import SmtpSink

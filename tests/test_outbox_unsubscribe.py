@@ -10,13 +10,14 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot import outbox
 from bot.app import create_app
-from bot.campaigns import run_tick
-from bot.db import Database, dbnow
-from bot.models import Contact, Initiative, OutboxMessage
-from bot.settings import Settings
-from bot.tokens import issue_token
+from bot.campaigns.reminders import run_tick
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.mail import outbox
+from bot.mail.models import OutboxMessage
+from bot.mail.tokens import issue_token
+from bot.registry.models import Contact, Initiative
 from tests.conftest import MakeInitiative
 
 
@@ -127,7 +128,7 @@ async def test_the_link_in_a_reminder_works_and_cancels_pending_reminders(
 
 @pytest.mark.asyncio
 async def test_unsubscribe_token_in_compose_headers(settings: Settings) -> None:
-    from bot.mailtemplates import RenderedMail
+    from bot.mail.templates import RenderedMail
 
     msg = outbox.compose(settings, to_addr="a@example.dk",
                          mail=RenderedMail("Emne", "Tekst\n", None), kind="receipt",

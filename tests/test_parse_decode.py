@@ -1,13 +1,13 @@
-"""MIME decoding (intake.decode), HTML → text (intake.html_text) and classification."""
+"""MIME decoding (intake.parse.decode), HTML → text (intake.parse.html_text) and classification."""
 from __future__ import annotations
 
 import base64
 
 import pytest
 
-from intake.decode import decode_bytes, decode_header_value, decode_message
-from intake.html_text import html_to_text
-from intake.parse import guess_language, parse_message
+from intake.parse.decode import decode_bytes, decode_header_value, decode_message
+from intake.parse.html_text import html_to_text
+from intake.parse.message import guess_language, parse_message
 
 
 def test_rfc2047_header_words() -> None:

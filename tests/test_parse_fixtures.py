@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from intake.parse import parse_message
+from intake.parse.message import parse_message
 
 MAIL = Path(__file__).parent / "fixtures" / "mail"
 TOKEN = "Qm9yZ2VyLXRva2VuLTIwMjUtMDM"

@@ -1,10 +1,10 @@
-"""Quote and signature stripping (intake.quotes) on bare bodies."""
+"""Quote and signature stripping (intake.parse.quotes) on bare bodies."""
 from __future__ import annotations
 
 import pytest
 
-from intake.parse import parse_message
-from intake.quotes import is_attribution, is_signature_line, trim_reply
+from intake.parse.message import parse_message
+from intake.parse.quotes import is_attribution, is_signature_line, trim_reply
 
 
 def mail(body: str, subject: str = "Re: Påmindelse",

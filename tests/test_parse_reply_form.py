@@ -1,13 +1,13 @@
-"""``Label: value`` reading (intake.reply_form) and the reminder-form round trip."""
+"""``Label: value`` reading (intake.parse.reply_form) and the reminder-form round trip."""
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 
-from intake.fields import FIELD_KEYS, form_label, format_value
-from intake.parse import parse_message
-from intake.reply_form import confirms_unchanged, read_form, split_label
+from bot.registry.fields import FIELD_KEYS, form_label, format_value
+from intake.parse.message import parse_message
+from intake.parse.reply_form import confirms_unchanged, read_form, split_label
 
 RECORD: dict[str, Any] = {
     "title": "Telemedicinsk hjemmemonitorering af KOL",

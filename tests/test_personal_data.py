@@ -14,12 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
 from bot.app import create_app
-from bot.campaigns import render_reminder
-from bot.db import Database, dbnow
-from bot.models import Contact, Initiative, OutboxMessage, ReplyToken
-from bot.settings import Settings
-from bot.tokens import issue_token
-from intake.chat_models import ChatConversation
+from bot.campaigns.reminders import render_reminder
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.mail.models import OutboxMessage, ReplyToken
+from bot.mail.tokens import issue_token
+from bot.registry.models import Contact, Initiative
+from intake.chat.models import ChatConversation
 from intake.retention import PRUNED_DETAIL, prune
 from moderation.audit import record_event
 from moderation.models import AuditEvent, Submission
@@ -221,7 +222,7 @@ async def test_the_chat_shows_contact_details_only_to_the_contact(
 @pytest.mark.asyncio
 async def test_the_export_command_publishes_only_what_the_pages_show(
         db: Database, make_initiative: MakeInitiative) -> None:
-    from bot.export import published_records
+    from bot.registry.export import published_records
 
     await make_initiative(contact_email=EMAIL)
     (public,) = await published_records(db)

@@ -13,11 +13,11 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.catalogue import API_FIELDS
-from bot.contacts import record_consent
-from bot.db import Database
-from bot.public_web import csv_cell
-from bot.settings import Settings
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.mail.contacts import record_consent
+from bot.public.catalogue import API_FIELDS
+from bot.public.web import csv_cell
 from moderation.decisions import merge_initiatives
 from tests.conftest import MakeInitiative
 from tests.public_seed import seed_sample
@@ -25,7 +25,7 @@ from tests.public_seed import seed_sample
 
 @pytest_asyncio.fixture
 async def client(db: Database, settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_app(settings, db, components=("bot.public_web",), start_workers=False)
+    app = create_app(settings, db, components=("bot.public.web",), start_workers=False)
     async with TestClient(TestServer(app)) as c:
         yield c
 

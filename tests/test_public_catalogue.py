@@ -1,4 +1,4 @@
-"""Catalogue queries (bot.catalogue): search, every filter, facets, sorting and paging,
+"""Catalogue queries (bot.public.catalogue): search, every filter, facets, sorting and paging,
 on SQLite and PostgreSQL."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from multidict import MultiDict
 
-from bot import catalogue
-from bot.catalogue import Filters
-from bot.db import Database
+from bot.core.db import Database
+from bot.public import catalogue
+from bot.public.catalogue import Filters
 from moderation.decisions import merge_initiatives
 from tests.conftest import MakeInitiative
 

@@ -1,11 +1,11 @@
-"""SVG charts (bot.charts) and the map (bot.map_svg): pure functions, well-formed XML,
+"""SVG charts (bot.public.charts) and the map (bot.public.map_svg): pure functions, well-formed XML,
 numbers present, text escaped; the geometry's municipalities lie in their regions."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from bot import charts, map_svg
-from bot.vocabulary import MUNICIPALITIES, MUNICIPALITY_REGION, REGION_KEYS
+from bot.public import charts, map_svg
+from bot.registry.vocabulary import MUNICIPALITIES, MUNICIPALITY_REGION, REGION_KEYS
 
 SVG = "{http://www.w3.org/2000/svg}"
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'

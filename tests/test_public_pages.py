@@ -11,12 +11,12 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.contacts import record_consent
-from bot.db import Database
-from bot.models import Initiative
-from bot.public_web import safe_url
-from bot.registry import apply_changes
-from bot.settings import Settings
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.mail.contacts import record_consent
+from bot.public.web import safe_url
+from bot.registry.models import Initiative
+from bot.registry.repository import apply_changes
 from moderation.decisions import merge_initiatives
 from tests.conftest import MakeInitiative
 from tests.public_seed import seed_sample
@@ -27,7 +27,7 @@ IMG = '"><img src=x onerror=alert(1)>'
 
 @pytest_asyncio.fixture
 async def client(db: Database, settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_app(settings, db, components=("bot.public_web",), start_workers=False)
+    app = create_app(settings, db, components=("bot.public.web",), start_workers=False)
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -226,7 +226,7 @@ async def test_links_keep_the_chosen_language(db: Database, client: TestClient[A
 def test_dates_and_counts_for_people() -> None:
     from datetime import date, datetime
 
-    from bot.public_texts import count_text, format_date
+    from bot.public.texts import count_text, format_date
     assert format_date("2019-03-01") == "1. marts 2019"
     assert format_date("2019-03-01", "en") == "1 March 2019"
     assert format_date("2021-11") == "november 2021"

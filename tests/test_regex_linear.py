@@ -84,7 +84,7 @@ PATTERNS = {**_module_patterns(), **_literal_patterns()}
 def test_patterns_were_found() -> None:
     # The collection itself must work, or the test below proves nothing.
     assert len(PATTERNS) > 60
-    assert "intake.fields._LIST_SEPARATORS" in PATTERNS
+    assert "bot.registry.fields._LIST_SEPARATORS" in PATTERNS
 
 
 def _text(pattern: re.Pattern[str] | re.Pattern[bytes], prefix: str, unit: str,

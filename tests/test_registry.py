@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.migrate import current_revision, head_revision, upgrade
-from bot.models import Contact, Initiative
-from bot.registry import StaleVersion, apply_changes, history
+from bot.core.db import Database
+from bot.core.migrate import current_revision, head_revision, upgrade
+from bot.registry.models import Contact, Initiative
+from bot.registry.repository import StaleVersion, apply_changes, history
 from tests.conftest import MakeInitiative
 
 pytestmark = pytest.mark.asyncio

@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.db import Database
-from bot.settings import Settings
+from bot.core.db import Database
+from bot.core.settings import Settings
 from tests.moderation_support import add_user, login, use_fast_hashes
 
 Client = TestClient[Any, Any]

@@ -15,15 +15,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.appkeys import EXTRA
-from bot.campaigns import run_tick
-from bot.db import Database, dbnow
-from bot.demo import demo_settings
-from bot.registry import create_initiative
-from bot.sandbox import MailSandbox, build_reply, quoted_reply
-from bot.sender import OutboxSender
-from bot.settings import Settings
-from intake.parse import parse_message
+from bot.campaigns.reminders import run_tick
+from bot.core.appkeys import EXTRA
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.demo.sandbox import MailSandbox, build_reply, quoted_reply
+from bot.demo.seed import demo_settings
+from bot.mail.sender import OutboxSender
+from bot.registry.repository import create_initiative
+from intake.parse.message import parse_message
 from tests.conftest import sample_record
 
 
@@ -36,7 +36,7 @@ def sandbox_settings(settings: Settings) -> Settings:
 @pytest_asyncio.fixture
 async def client(sqlite_db: Database, sandbox_settings: Settings
                  ) -> AsyncIterator[TestClient]:
-    app = create_app(sandbox_settings, sqlite_db, components=("bot.sandbox",))
+    app = create_app(sandbox_settings, sqlite_db, components=("bot.demo.sandbox",))
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -110,8 +110,8 @@ async def test_an_answer_needs_the_csrf_token(client: TestClient, sqlite_db: Dat
 @pytest.mark.asyncio
 async def test_an_answer_lands_in_the_imap_inbox_and_in_the_queue(
         client: TestClient, sqlite_db: Database, sandbox_settings: Settings) -> None:
-    from intake.imap_fetch import ImapFetcher
-    from intake.processor import Processor
+    from intake.mail.imap_fetch import ImapFetcher
+    from intake.mail.processor import Processor
     from moderation.models import Submission
 
     sandbox = sandbox_of(client)
@@ -177,8 +177,8 @@ def test_quoted_reply_and_reply_headers() -> None:
 def test_sandbox_is_off_outside_the_demo(settings: Settings, tmp_path: Any) -> None:
     from aiohttp import web
 
-    from bot.appkeys import SETTINGS, WORKERS
-    from bot.sandbox import setup
+    from bot.core.appkeys import SETTINGS, WORKERS
+    from bot.demo.sandbox import setup
 
     app = web.Application()
     app[SETTINGS] = settings

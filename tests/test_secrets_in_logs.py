@@ -22,10 +22,10 @@ import aiohttp
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from bot.db import Database, dbnow
-from bot.registry import create_initiative
-from bot.settings import load_settings
-from bot.tokens import issue_token
+from bot.core.db import Database, dbnow
+from bot.core.settings import load_settings
+from bot.mail.tokens import issue_token
+from bot.registry.repository import create_initiative
 from moderation.accounts import create_user
 from tests.conftest import sample_record, skip_or_fail
 from tests.imap_servers import PymapServer, free_port
@@ -69,7 +69,7 @@ async def wait_for(cond: Any, what: str, timeout: float = 45.0) -> None:
 async def test_no_secret_reaches_the_logs(tmp_path: Path) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'landkort.db'}"
     db = Database(db_url)
-    from bot.migrate import upgrade
+    from bot.core.migrate import upgrade
 
     await upgrade(db)
     await create_user(db, "mette", MOD_PASSWORD, role="moderator", actor="test")

@@ -25,18 +25,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import inspect, select, text, update
 
 from bot.app import create_app
-from bot.db import Database, dbnow
-from bot.mail_models import SandboxMail
-from bot.models import Contact, Initiative, ReplyToken
-from bot.settings import Settings
-from bot.tokens import TOKEN_BYTES, hash_token, issue_token, lookup_token, new_token
-from intake.models import InboundMessage
-from intake.processor import process_pending
-from intake.store import store_message
+from bot.core.db import Database, dbnow
+from bot.core.settings import Settings
+from bot.demo.models import SandboxMail
+from bot.mail.models import ReplyToken
+from bot.mail.tokens import TOKEN_BYTES, hash_token, issue_token, lookup_token, new_token
+from bot.registry.models import Contact, Initiative
+from intake.inbox.models import InboundMessage
+from intake.inbox.store import store_message
+from intake.mail.processor import process_pending
 from moderation.decisions import approve
-from moderation.models import Submission
-from moderation.security import ACCOUNT_FACTOR, SESSION_COOKIE, is_protected
-from moderation.web_models import LoginFailure, WebSession
+from moderation.models import LoginFailure, Submission, WebSession
+from moderation.web.security import ACCOUNT_FACTOR, SESSION_COOKIE, is_protected
 from tests.conftest import MakeInitiative, MakeSubmission
 from tests.moderation_support import PASSWORD, add_user, csrf_of, login, use_fast_hashes
 from tests.test_routes_security import UNSAFE, app_routes, concrete
@@ -63,10 +63,10 @@ async def full(sqlite_db: Database, settings: Settings) -> AsyncIterator[Client]
 
 # Unsafe routes outside the moderation guard that check a CSRF token of their own.
 OWN_CSRF = {
-    ("POST", "/login"): "HMAC of the pre-login cookie (moderation/security.py)",
-    ("POST", "/chat/form"): "the chat's per-conversation token (intake/chat_web.py)",
-    ("POST", "/sandbox/{id}/reply"): "double-submit cookie (bot/sandbox.py)",
-    ("POST", "/samtykke/{token}"): "HMAC of the token from the page's form (bot/consent.py)",
+    ("POST", "/login"): "HMAC of the pre-login cookie (moderation/web/security.py)",
+    ("POST", "/chat/form"): "the chat's per-conversation token (intake/chat/web.py)",
+    ("POST", "/sandbox/{id}/reply"): "double-submit cookie (bot/demo/sandbox.py)",
+    ("POST", "/samtykke/{token}"): "HMAC of the token from the page's form (bot/public/consent.py)",
 }
 # Public by design: the capability in the URL is the credential, and a forged cross-site
 # request can do no more than the token's owner asked for.
@@ -76,7 +76,7 @@ EXEMPT = {
     ("POST", "/chat/verify/{token}"): "the 192-bit token mailed to the submitter confirms "
     "that submitter's own chat entry; nothing else can be named",
 }
-# (The chat WebSocket is a GET upgrade; intake/chat_web.py refuses foreign Origins.)
+# (The chat WebSocket is a GET upgrade; intake/chat/web.py refuses foreign Origins.)
 
 
 @pytest.mark.asyncio
@@ -289,7 +289,7 @@ async def test_needs_info_token_updates_only_its_own_submission(
 async def web(sqlite_db: Database, settings: Settings) -> AsyncIterator[Client]:
     """The moderation UI (SQLite only: tests/test_moderation_web.py covers both engines)."""
     await add_user(sqlite_db, "anna")
-    app = create_app(settings, sqlite_db, components=("moderation.web",),
+    app = create_app(settings, sqlite_db, components=("moderation.web.routes",),
                      start_workers=False)
     async with TestClient(TestServer(app)) as client:
         yield client

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.core.settings import SettingsError, load_settings
 
 
 def test_test_variables_are_not_settings() -> None:
@@ -22,7 +22,7 @@ def test_other_unknown_variables_are_errors() -> None:
 def test_the_sqlite_driver_setting_picks_the_fallback(tmp_path: Path) -> None:
     import asyncio
 
-    from bot.commands import open_database
+    from bot.core.commandline import open_database
 
     async def opened(driver: str) -> bool:
         settings = load_settings(environ={}, data_dir=str(tmp_path / driver),

@@ -1,4 +1,4 @@
-"""The loop-thread SQLite driver (bot.sqlite_inline): same results as aiosqlite, and a
+"""The loop-thread SQLite driver (bot.core.sqlite_inline): same results as aiosqlite, and a
 writer waiting for another's lock waits asynchronously — the event loop keeps running."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from bot import sqlite_inline
-from bot.db import Database
-from bot.sqlite_inline import InlineConnection, inline_creator
+from bot.core import sqlite_inline
+from bot.core.db import Database
+from bot.core.sqlite_inline import InlineConnection, inline_creator
 
 
 @pytest.mark.asyncio

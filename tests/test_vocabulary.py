@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.vocabulary import (
+from bot.registry.fields import match_municipality, normalise
+from bot.registry.vocabulary import (
     MUNICIPALITIES,
     MUNICIPALITIES_BY_REGION,
     MUNICIPALITY_REGION,
@@ -12,7 +13,6 @@ from bot.vocabulary import (
     fold_name,
     sector_of,
 )
-from intake.fields import match_municipality, normalise
 
 
 def test_98_municipalities_in_5_regions() -> None:
@@ -116,8 +116,8 @@ def test_bullet_lines_are_whole_items() -> None:
 
 
 def test_list_items_with_separators_round_trip_through_the_form() -> None:
-    from intake.fields import form_lines
-    from intake.reply_form import read_form
+    from bot.registry.fields import form_lines
+    from intake.parse.reply_form import read_form
 
     record = {"technology": ["Video og lyd", "Tablet"], "patient_groups": ["KOL"],
               "municipalities": ["Lyngby-Taarbæk", "Aalborg"]}

@@ -14,8 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.db import Database
-from bot.settings import Settings
+from bot.core.db import Database
+from bot.core.settings import Settings
 from tests.test_chat_web import open_chat, origin, say
 
 Client = TestClient[Any, Any]
@@ -60,7 +60,7 @@ async def test_no_hsts_over_plain_http(sqlite_db: Database, settings: Settings) 
 @pytest_asyncio.fixture
 async def chat(db: Database, settings: Settings) -> AsyncIterator[Client]:
     app = create_app(settings.replace(chat_sockets_per_ip=3, chat_sockets_total=5), db,
-                     components=("intake.chat_web",), start_workers=False)
+                     components=("intake.chat.web",), start_workers=False)
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -108,6 +108,6 @@ async def test_open_websockets_are_limited_per_client(chat: Client) -> None:
     ("::ffff:203.0.113.7", "203.0.113.7"), (None, "?"), ("not an ip", "not an ip"),
 ])
 def test_an_ipv6_client_is_counted_by_its_64(address: str | None, key: str) -> None:
-    from bot.clients import client_key
+    from bot.core.clients import client_key
 
     assert client_key(address) == key

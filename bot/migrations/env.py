@@ -1,5 +1,5 @@
 """Alembic environment. Migrations always run on a connection handed in by
-bot.migrate (connection sharing), so they work inside a running event loop and inside the
+bot.core.migrate (connection sharing), so they work inside a running event loop and inside the
 per-test PostgreSQL schemas."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from bot.schema import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
-if connection is None:  # pragma: no cover - only via bot.migrate
-    raise RuntimeError("run migrations with 'landkort db upgrade' (bot.migrate)")
+if connection is None:  # pragma: no cover - only via bot.core.migrate
+    raise RuntimeError("run migrations with 'landkort db upgrade' (bot.core.migrate)")
 
 context.configure(
     connection=connection,

@@ -22,8 +22,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from bot.app import create_app
-from bot.db import Database
-from bot.settings import Settings
+from bot.core.db import Database
+from bot.core.settings import Settings
 from tests.conftest import skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")

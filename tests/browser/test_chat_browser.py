@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.models import OutboxMessage
-from bot.tokens import issue_token, lookup_token
+from bot.core.db import Database
+from bot.mail.models import OutboxMessage
+from bot.mail.tokens import issue_token, lookup_token
 from moderation.models import Submission
 from tests.browser.conftest import LiveApp
 from tests.conftest import sample_record
@@ -148,7 +148,7 @@ async def test_whole_registration_in_the_browser(page: Any, sandbox_app: LiveApp
 
 
 async def test_reminder_link_changes_one_field(browser: Any, live_app: LiveApp) -> None:
-    from bot.registry import create_initiative
+    from bot.registry.repository import create_initiative
 
     chat_server, sqlite_db = live_app.url, live_app.db
     async with sqlite_db.write() as s:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.models import Initiative, OutboxMessage
-from bot.registry import create_initiative
+from bot.mail.models import OutboxMessage
+from bot.registry.models import Initiative
+from bot.registry.repository import create_initiative
 from moderation.models import Submission
 from moderation.queue import create_submission
 from tests.browser.conftest import LiveApp

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import pytest_asyncio
 
-from bot.db import Database
-from bot.demo_data import seed_registry
-from bot.registry import create_initiative
+from bot.core.db import Database
+from bot.demo.data import seed_registry
+from bot.registry.repository import create_initiative
 from tests.browser.conftest import LiveApp
 from tests.conftest import sample_record
 from tests.public_seed import seed_sample

@@ -25,11 +25,11 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.mail_models import SandboxMail
-from bot.models import Initiative
-from intake.processor import process_pending
-from intake.store import store_message
+from bot.core.db import Database
+from bot.demo.models import SandboxMail
+from bot.registry.models import Initiative
+from intake.inbox.store import store_message
+from intake.mail.processor import process_pending
 from moderation.decisions import approve
 from moderation.models import Submission
 from tests.browser.conftest import LiveApp

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.db import Database, dbnow
-from bot.models import OutboxMessage
-from bot.outbox import new_message_id
-from bot.registry import create_initiative
-from bot.tokens import issue_token
+import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+from bot.core.db import Database, dbnow
+from bot.mail.models import OutboxMessage
+from bot.mail.outbox import new_message_id
+from bot.mail.tokens import issue_token
+from bot.registry.repository import create_initiative
 from tests.conftest import sample_record
 from tests.imap_servers import ImapServer, free_port
 
@@ -242,7 +243,7 @@ class FaultWorld:
         self.pg: ThrowawayPostgres | None = None
 
     async def __aenter__(self) -> FaultWorld:
-        from bot.migrate import upgrade
+        from bot.core.migrate import upgrade
         from tests.conftest import pg_url, skip_or_fail
         from tests.imap_servers import dovecot_available, make_server
 

@@ -29,9 +29,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.db import Database
-from bot.models import CampaignStep, Initiative, OutboxMessage
-from intake.models import BounceEvent, InboundMessage
+from bot.core.db import Database
+from bot.mail.models import BounceEvent, CampaignStep, OutboxMessage
+from bot.registry.models import Initiative
+from intake.inbox.models import InboundMessage
 from moderation.models import Submission
 from tests.faults.harness import ENTRIES, SEEDED_KEY, FaultWorld, Service, service_env
 from tests.imap_servers import ImapServer

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Database
-from bot.leases import holder
+from bot.core.db import Database
+from bot.core.leases import holder
 from tests.faults.harness import FaultWorld, Service, service_env
 from tests.faults.test_crash_rounds import quiescent, verify
 from tests.imap_servers import free_port
@@ -79,7 +79,7 @@ async def test_two_instances_share_one_postgresql_database(
 async def _imap_holder(db: Database) -> str | None:
     from sqlalchemy import select
 
-    from bot.models import Lease
+    from bot.core.leases import Lease
 
     async with db.read() as session:
         names = list(await session.scalars(select(Lease.name).where(

@@ -21,9 +21,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bot.db import Database
-from bot.migrate import upgrade
-from intake.models import InboundMessage
+import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+from bot.core.db import Database
+from bot.core.migrate import upgrade
+from intake.inbox.models import InboundMessage
 from moderation.models import Submission
 from tests.conftest import pg_url, skip_or_fail
 from tests.faults.harness import Service, ThrowawayPostgres, build_mailbox, seed, service_env
@@ -168,7 +169,7 @@ async def _status_is(port: int, status: int) -> bool:
 
 WRITER = textwrap.dedent("""
     import asyncio, random, sys
-    from bot.db import Database
+    from bot.core.db import Database
     from moderation.queue import create_submission
 
     async def main(url, tag, n):

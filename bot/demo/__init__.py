@@ -1,0 +1,1 @@
+"""The demo: realistic data, a mail sandbox and replies through the real intake path."""

@@ -1,0 +1,57 @@
+"""Contacts: the one place a contact is opted out, and the one place their consent to
+publication is recorded.
+
+The one-click unsubscribe link (bot.public.unsubscribe) and an "afmeld" mail (intake.mail.outcomes)
+both call :func:`opt_out_contact`, so the two paths cannot drift apart.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.db import dbnow
+from bot.mail.outbox import cancel_pending_for_contact
+from bot.registry.models import Contact, Initiative
+
+
+async def opt_out_contact(session: AsyncSession, contact_id: int, *,
+                          now: datetime | None = None) -> Contact | None:
+    """Opt a contact out (in the caller's transaction): ``email_status = opted_out``,
+    ``opted_out_at``, their published entries flagged ``needs_new_contact`` and their
+    unsent reminders cancelled. Idempotent; returns the contact (None if unknown)."""
+    contact = await session.get(Contact, contact_id, populate_existing=True)
+    if contact is None:
+        return None
+    if contact.email_status != "opted_out":
+        contact.email_status = "opted_out"
+        contact.opted_out_at = now or dbnow()
+    await session.execute(
+        update(Initiative).where(Initiative.contact_id == contact.id,
+                                 Initiative.merged_into_id.is_(None))
+        .values(needs_new_contact=True).execution_options(synchronize_session=False))
+    await cancel_pending_for_contact(session, contact.id)
+    await session.flush()
+    return contact
+
+
+CONSENT_SOURCES = ("link", "moderator")
+
+
+async def record_consent(session: AsyncSession, contact_id: int, given: bool, *,
+                         source: str, now: datetime | None = None) -> Contact | None:
+    """Record whether a contact lets us publish their name, e-mail and phone (in the
+    caller's transaction): the one place consent changes. ``source`` says how it was
+    given — the contact's own button (``link``) or a moderator recording consent given
+    another way (``moderator``)."""
+    if source not in CONSENT_SOURCES:
+        raise ValueError(f"unknown consent source {source!r}")
+    contact = await session.get(Contact, contact_id, populate_existing=True)
+    if contact is None:
+        return None
+    contact.publish_consent = given
+    contact.publish_consent_at = now or dbnow()
+    contact.publish_consent_source = source
+    await session.flush()
+    return contact

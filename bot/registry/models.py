@@ -1,0 +1,141 @@
+"""Registry tables: contacts, initiatives and their immutable versions.
+
+Times are naive UTC (see :mod:`bot.core.db`). List-valued registry fields are JSON lists of
+vocabulary keys or text, sorted, exactly as :mod:`bot.registry.fields` produces them.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.core.db import Base, dbnow
+from bot.registry.record import CONTACT_FIELDS, FIELD, FIELDS
+
+
+def field_column(key: str, **kwargs: Any) -> Any:
+    """The column of a registry field, typed from its one definition
+    (:data:`bot.registry.record.FIELDS`): lists as JSON, bounded text as VARCHAR(length),
+    the rest as TEXT. Keys, indexes and defaults the table needs are passed in."""
+    field = FIELD[key]
+    if field.is_list:
+        return mapped_column(JSON, default=list, **kwargs)
+    return mapped_column(String(field.length) if field.length else Text, **kwargs)
+
+
+class Contact(Base):
+    """A person who answers for one or more initiatives."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = field_column("contact_name")
+    email: Mapped[str | None] = field_column("contact_email", unique=True)
+    phone: Mapped[str | None] = field_column("contact_phone")
+    language: Mapped[str] = mapped_column(String(2), default="da")
+    # ok | bouncing | opted_out
+    email_status: Mapped[str] = mapped_column(String(16), default="ok")
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    last_bounce_at: Mapped[datetime | None] = mapped_column(DateTime)
+    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Consent to show name, e-mail and phone publicly: None never asked, True/False the
+    # contact's answer; source: link (the contact's own button) | moderator.
+    publish_consent: Mapped[bool | None] = mapped_column(Boolean)
+    publish_consent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    publish_consent_source: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow)
+
+    initiatives: Mapped[list[Initiative]] = relationship(back_populates="contact")
+
+    @property
+    def is_public(self) -> bool:
+        """Whether the contact's details may be published: only with consent, and never
+        for an address that opted out or bounces (the one publication rule)."""
+        return self.publish_consent is True and self.email_status == "ok"
+
+
+class Initiative(Base):
+    """One entry of the registry. Every change goes through a version row."""
+
+    __tablename__ = "initiatives"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(160), unique=True)
+    title: Mapped[str] = field_column("title")
+    description: Mapped[str | None] = field_column("description")
+    status: Mapped[str | None] = field_column("status", index=True)
+    participants: Mapped[list[str]] = field_column("participants")
+    regions: Mapped[list[str]] = field_column("regions")
+    municipalities: Mapped[list[str]] = field_column("municipalities")
+    organisation: Mapped[str | None] = field_column("organisation")
+    patient_groups: Mapped[list[str]] = field_column("patient_groups")
+    technology: Mapped[list[str]] = field_column("technology")
+    start_date: Mapped[str | None] = field_column("start_date")  # YYYY-MM-DD or YYYY-MM
+    end_date: Mapped[str | None] = field_column("end_date")
+    evaluation_url: Mapped[str | None] = field_column("evaluation_url")
+    website: Mapped[str | None] = field_column("website")
+    # Derived from participants (bot.registry.vocabulary.sector_of); stored for filters and stats.
+    sector: Mapped[str | None] = mapped_column(String(32), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    last_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    # The campaign ended without an answer.
+    unconfirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The contact opted out or bounces: the moderators must find a new one.
+    needs_new_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A duplicate merged into another entry is kept (history) but no longer published.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow)
+
+    contact: Mapped[Contact | None] = relationship(back_populates="initiatives", lazy="selectin")
+
+    def public_record(self) -> dict[str, Any]:
+        """:meth:`record` as the public may see it: the contact's details only when the
+        contact consented and the address works (opted out or bouncing: never)."""
+        data = self.record()
+        if not (self.contact is not None and self.contact.is_public):
+            for key in CONTACT_FIELDS:
+                data[key] = None
+        return data
+
+    def record(self) -> dict[str, Any]:
+        """The entry's field values under the contract's canonical keys (internal: the
+        public gets :meth:`public_record`)."""
+        c = self.contact
+        return {f.key: getattr(self, f.attr) if f.table == "initiative"
+                else (getattr(c, f.attr) if c else None) for f in FIELDS}
+
+
+class InitiativeVersion(Base):
+    """An immutable snapshot written for every change to an initiative."""
+
+    __tablename__ = "initiative_versions"
+    __table_args__ = (UniqueConstraint("initiative_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changed: Mapped[list[str]] = mapped_column(JSON, default=list)
+    actor: Mapped[str] = mapped_column(String(200))
+    # email | chat | web | import | demo | system
+    channel: Mapped[str] = mapped_column(String(16))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+
+
+__all__ = ["Contact", "Initiative", "InitiativeVersion", "field_column"]

@@ -1,0 +1,161 @@
+"""MedCom's yearly figures for the registry, computed from published entries.
+
+:func:`compute_stats` is pure (records in, figures out) so the CLI, the statistics page
+and the tests share it; :func:`registry_stats` reads the published entries.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.db import Database
+from bot.registry.vocabulary import (
+    ONGOING_STATUSES,
+    PARTICIPANT_KEYS,
+    REGION_KEYS,
+    SECTOR_KEYS,
+    STATUS_KEYS,
+    sector_of,
+)
+
+UNKNOWN = "ukendt"
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts; use :meth:`share` for percentages. Keys are vocabulary keys, plus
+    ``"ukendt"`` where an entry lacks the field."""
+
+    total: int
+    by_status: dict[str, int]
+    ongoing: int
+    ended: int
+    by_participant: dict[str, int]  # entries involving each kind (an entry can count twice)
+    monosectoral: int
+    cross_sectoral: int
+    by_sector: dict[str, int]       # monosektoriel and each cross-sector combination
+    by_region: dict[str, int]       # entries involving each region
+    by_start_year: dict[int, int] = field(default_factory=dict)
+
+    def share(self, count: int, of: int | None = None) -> float:
+        """``count`` as a percentage of ``of`` (default: all entries), 1 decimal."""
+        whole = self.total if of is None else of
+        return round(100.0 * count / whole, 1) if whole else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total, "by_status": self.by_status, "ongoing": self.ongoing,
+            "ended": self.ended, "by_participant": self.by_participant,
+            "monosectoral": self.monosectoral, "cross_sectoral": self.cross_sectoral,
+            "by_sector": self.by_sector, "by_region": self.by_region,
+            "by_start_year": {str(k): v for k, v in sorted(self.by_start_year.items())},
+        }
+
+
+def compute_stats(records: Iterable[Mapping[str, Any]]) -> Stats:
+    """Figures for records with canonical keys (as ``Initiative.record()`` gives)."""
+    rows = list(records)
+    status = Counter((r.get("status") or UNKNOWN) for r in rows)
+    participants: Counter[str] = Counter()
+    regions: Counter[str] = Counter()
+    sectors: Counter[str] = Counter()
+    years: Counter[int] = Counter()
+    for r in rows:
+        kinds = set(r.get("participants") or [])
+        participants.update(k for k in kinds if k in PARTICIPANT_KEYS)
+        regions.update(set(r.get("regions") or []) & set(REGION_KEYS))
+        sectors[sector_of(kinds) or UNKNOWN] += 1
+        start = str(r.get("start_date") or "")
+        if start[:4].isdigit():
+            years[int(start[:4])] += 1
+    by_status = {k: status.get(k, 0) for k in STATUS_KEYS}
+    if status.get(UNKNOWN):
+        by_status[UNKNOWN] = status[UNKNOWN]
+    by_sector = {k: sectors.get(k, 0) for k in SECTOR_KEYS}
+    if sectors.get(UNKNOWN):
+        by_sector[UNKNOWN] = sectors[UNKNOWN]
+    mono = by_sector["monosektoriel"]
+    cross = sum(v for k, v in by_sector.items() if k not in ("monosektoriel", UNKNOWN))
+    return Stats(
+        total=len(rows), by_status=by_status,
+        ongoing=sum(status.get(k, 0) for k in ONGOING_STATUSES),
+        ended=status.get("afsluttet", 0),
+        by_participant={k: participants.get(k, 0) for k in PARTICIPANT_KEYS},
+        monosectoral=mono, cross_sectoral=cross, by_sector=by_sector,
+        by_region={k: regions.get(k, 0) for k in REGION_KEYS},
+        by_start_year=dict(sorted(years.items())))
+
+
+async def registry_stats(db: Database) -> Stats:
+    """Figures for every published entry."""
+    from bot.registry.repository import published_initiatives
+
+    async with db.read() as session:
+        records = [i.record() for i in await published_initiatives(session)]
+    return compute_stats(records)
+
+
+# ---------------------------------------------------------------------------------------
+# Presentation (the ``landkort stats`` command)
+
+def percent_da(value: float) -> str:
+    """A percentage the Danish way: ``12,5 %``."""
+    return f"{value:.1f}".replace(".", ",") + " %"
+
+
+def stats_json(stats: Stats) -> dict[str, Any]:
+    """:meth:`Stats.as_dict` plus the percentages MedCom reports (of all entries)."""
+    data = stats.as_dict()
+    data["percent"] = {
+        "by_status": {k: stats.share(v) for k, v in stats.by_status.items()},
+        "ongoing": stats.share(stats.ongoing), "ended": stats.share(stats.ended),
+        "by_participant": {k: stats.share(v) for k, v in stats.by_participant.items()},
+        "monosectoral": stats.share(stats.monosectoral),
+        "cross_sectoral": stats.share(stats.cross_sectoral),
+        "by_sector": {k: stats.share(v) for k, v in stats.by_sector.items()},
+        "by_region": {k: stats.share(v) for k, v in stats.by_region.items()},
+        "by_start_year": {str(k): stats.share(v) for k, v in stats.by_start_year.items()},
+    }
+    return data
+
+
+def format_stats(stats: Stats) -> str:
+    """A readable Danish table of the yearly figures, counts and shares of all entries."""
+    from bot.registry.vocabulary import PARTICIPANTS, REGIONS, SECTORS, STATUSES, label_of
+
+    rows: list[tuple[str, str, str] | None] = []
+
+    def section(title: str, items: Iterable[tuple[str, int]]) -> None:
+        rows.append(None)
+        rows.append((title, "Antal", "Andel"))
+        for label, count in items:
+            rows.append(("  " + label, str(count), percent_da(stats.share(count))))
+
+    section("Status", [("Ikke oplyst" if k == UNKNOWN else label_of(STATUSES, k), v)
+                       for k, v in stats.by_status.items()])
+    section("Igangværende og afsluttede", [("Igangværende (projekt, udbredelse, drift)",
+                                            stats.ongoing), ("Afsluttede", stats.ended)])
+    section("Deltagere (et initiativ kan have flere)",
+            [(label_of(PARTICIPANTS, k), v) for k, v in stats.by_participant.items()])
+    section("Sektorer", [("Monosektorielle", stats.monosectoral),
+                         ("Tværsektorielle", stats.cross_sectoral)]
+            + [("  " + label_of(SECTORS, k), v) for k, v in stats.by_sector.items()
+               if k not in ("monosektoriel", UNKNOWN)]
+            + ([("Deltagere ikke oplyst", stats.by_sector[UNKNOWN])]
+               if stats.by_sector.get(UNKNOWN) else []))
+    section("Regioner (et initiativ kan være i flere)",
+            [(label_of(REGIONS, k), v) for k, v in stats.by_region.items()])
+    no_year = stats.total - sum(stats.by_start_year.values())
+    section("Startår", [(str(y), v) for y, v in sorted(stats.by_start_year.items())]
+            + ([("Ikke oplyst", no_year)] if no_year else []))
+    width = max(len(r[0]) for r in rows if r) + 2
+    noun = "offentliggjort initiativ" if stats.total == 1 else "offentliggjorte initiativer"
+    lines = [f"Det telemedicinske landkort: {stats.total} {noun}"]
+    for row in rows:
+        if row is None:
+            lines.append("")
+        else:
+            lines.append(f"{row[0]:<{width}}{row[1]:>6}  {row[2]:>8}".rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The chat intake: a pure conversation, its store and its web edge."""

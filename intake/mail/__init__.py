@@ -1,0 +1,1 @@
+"""E-mail intake: IMAP and LMTP edges, the processor and what a parsed message becomes."""

@@ -1,0 +1,1 @@
+"""The pure parsing core: raw mail bytes in, a ParseResult out (no database, network or web)."""

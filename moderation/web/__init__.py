@@ -1,0 +1,1 @@
+"""The moderator web UI: routes, sessions and CSRF, texts, and the read-only page queries."""

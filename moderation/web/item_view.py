@@ -1,0 +1,238 @@
+"""Everything the item page shows about one queue item, gathered in plain functions.
+
+The field diff, trust signals, the original mail (text; HTML only after sanitising with
+nh3), the entry's version history and likely duplicates. Handlers in
+:mod:`moderation.web.routes` only call :func:`load_item` and render.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import nh3
+from sqlalchemy import select
+
+from bot.core.db import Database
+from bot.registry.duplicates import find_duplicates
+from bot.registry.fields import Problem, form_label, format_value, normalise
+from bot.registry.models import Initiative, InitiativeVersion
+from bot.registry.record import FIELD_KEYS, LIST_FIELDS
+from bot.registry.repository import diff_record, history
+from intake.inbox.models import InboundMessage
+from moderation.models import Submission
+
+# Tags a sanitised HTML mail may keep: text structure only. No images (no web bugs, no
+# outside requests), no forms, no styles, no scripts.
+SAFE_TAGS = {"p", "br", "div", "span", "b", "strong", "i", "em", "u", "ul", "ol", "li",
+             "table", "thead", "tbody", "tr", "td", "th", "blockquote", "pre", "code",
+             "h1", "h2", "h3", "h4", "h5", "h6", "hr", "a"}
+SAFE_ATTRIBUTES = {"a": {"href", "title"}, "td": {"colspan", "rowspan"},
+                   "th": {"colspan", "rowspan"}}
+
+
+def sanitise_html(html: str) -> str:
+    """Mail HTML reduced to harmless markup (links only http/https/mailto)."""
+    return nh3.clean(html, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto"},
+                     link_rel="noopener noreferrer nofollow ugc", strip_comments=True)
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    key: str
+    label: str
+    current: str
+    proposed: str
+    in_proposal: bool
+    changed: bool
+    edit_value: str
+
+
+@dataclass
+class MailView:
+    subject: str
+    from_addr: str | None
+    text_body: str
+    html_body: str | None
+    attachments: list[dict[str, Any]]
+    received_at: Any
+    state: str
+
+
+@dataclass
+class ItemView:
+    sub: Submission
+    initiative: Initiative | None
+    rows: list[FieldRow]
+    sender_matches_contact: bool | None
+    auth: dict[str, str]
+    mail: MailView | None
+    versions: list[InitiativeVersion]
+    duplicates: list[dict[str, Any]]
+    stale: bool
+    titles: dict[int, str] = field(default_factory=dict)
+    lang: str = "da"
+
+    @property
+    def problem_rows(self) -> list[tuple[str, str]]:
+        """(field label, message) of the problems intake found."""
+        from bot.registry.record import LABELS
+
+        out = []
+        for p in self.sub.problems or []:
+            key = str(p.get("field", "")) if isinstance(p, dict) else ""
+            label = form_label(key, self.lang) if key in LABELS else key
+            out.append((label, str(p.get("message", "")) if isinstance(p, dict) else str(p)))
+        return out
+
+    @property
+    def changed_rows(self) -> list[FieldRow]:
+        return [r for r in self.rows if r.changed]
+
+    @property
+    def unchanged_rows(self) -> list[FieldRow]:
+        return [r for r in self.rows if not r.changed]
+
+    @property
+    def title(self) -> str:
+        return str(self.sub.proposed.get("title") or (self.initiative.title
+                                                        if self.initiative else "") or "")
+
+
+_AUTH_RE = re.compile(r"\b(spf|dkim|dmarc)=(\w+)", re.IGNORECASE)
+
+
+def auth_summary(auth_results: str | None) -> dict[str, str]:
+    """{"spf": "pass", "dkim": "fail", …} from an Authentication-Results header."""
+    out: dict[str, str] = {}
+    for method, result in _AUTH_RE.findall(auth_results or ""):
+        out.setdefault(method.lower(), result.lower())
+    return out
+
+
+def field_rows(sub: Submission, current: dict[str, Any] | None,
+               lang: str = "da") -> list[FieldRow]:
+    """Current vs proposed, field by field, in contract order."""
+    proposed = sub.proposed or {}
+    changed = diff_record(current or {}, proposed) if current is not None else {
+        k: v for k, v in proposed.items() if v not in (None, "", [])}
+    rows = []
+    for key in FIELD_KEYS:
+        cur = (current or {}).get(key)
+        prop = proposed.get(key, cur)
+        rows.append(FieldRow(key=key, label=form_label(key, lang),
+                             current=format_value(key, cur, lang) if current is not None else "",
+                             proposed=format_value(key, prop, lang),
+                             in_proposal=key in proposed, changed=key in changed,
+                             edit_value=format_value(key, prop, lang)))
+    return rows
+
+
+def parse_edits(form: dict[str, str], effective: dict[str, Any],
+                lang: str = "da") -> tuple[dict[str, Any], dict[str, str]]:
+    """Read the edit form: each field through :func:`bot.registry.fields.normalise`.
+
+    Returns (edits, errors): edits are the fields whose value differs from ``effective``
+    (the proposal over the current entry); errors map a field to its message.
+    """
+    edits: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key in FIELD_KEYS:
+        if key not in form:
+            continue
+        raw = form[key].strip()
+        old = effective.get(key)
+        if not raw:
+            value: Any = [] if key in LIST_FIELDS else None
+        else:
+            result = normalise(key, raw, lang)
+            if result.problem is not None:
+                errors[key] = _problem_text(result.problem)
+                continue
+            if result.value is None:  # "unchanged"
+                continue
+            value = result.value
+        same = (sorted(old or []) == sorted(value or [])) if key in LIST_FIELDS \
+            else (old or None) == (value or None)
+        if not same:
+            edits[key] = value
+    return edits, errors
+
+
+def _problem_text(problem: Problem) -> str:
+    return problem.message + (f" ({problem.suggestion}?)" if problem.suggestion else "")
+
+
+def mail_view(msg: InboundMessage, own_domain: str = "example.org") -> MailView:
+    """The mail as the item page shows it. CPU work on hostile bytes: callers on the
+    event loop run it in a thread (``asyncio.to_thread``), as the processor does."""
+    from intake.parse.message import parse_message
+
+    parsed = parse_message(msg.raw, own_domain=own_domain)
+    html = sanitise_html(parsed.html_body) if parsed.html_body else None
+    return MailView(subject=parsed.subject or msg.subject or "",
+                    from_addr=parsed.from_addr or msg.from_addr, text_body=parsed.text_body,
+                    html_body=html, attachments=list(parsed.attachments),
+                    received_at=msg.received_at, state=msg.state)
+
+
+async def load_item(db: Database, submission_id: int, *, lang: str = "da",
+                    own_domain: str = "example.org") -> ItemView | None:
+    """Gather the item page's data (one read transaction)."""
+    async with db.read() as session:
+        sub = await session.get(Submission, submission_id)
+        if sub is None:
+            return None
+        initiative = (await session.get(Initiative, sub.initiative_id)
+                      if sub.initiative_id else None)
+        current = initiative.record() if initiative else None
+        rows = field_rows(sub, current, lang)
+        sender_matches = None
+        if initiative is not None and initiative.contact and sub.sender_email:
+            sender_matches = (initiative.contact.email or "").casefold() == \
+                sub.sender_email.casefold()
+        versions = list(reversed(await history(session, initiative.id))) if initiative else []
+        probe = {**(current or {}), **(sub.proposed or {})}
+        fresh = await find_duplicates(session, probe,
+                                      exclude_initiative_id=sub.initiative_id, limit=5)
+        duplicates = merge_candidates(sub.duplicate_candidates or [], fresh,
+                                      exclude=sub.initiative_id)
+        ids = [d["initiative_id"] for d in duplicates]
+        titles: dict[int, str] = {}
+        if ids:
+            for i, t in await session.execute(select(Initiative.id, Initiative.title)
+                                              .where(Initiative.id.in_(ids))):
+                titles[i] = t
+        inbound = (await session.get(InboundMessage, sub.inbound_message_id)
+                   if sub.inbound_message_id is not None else None)
+    # Parsed after the read transaction: a big hostile mail must not hold a pooled
+    # connection (PostgreSQL) while a thread works on it.
+    mail = await asyncio.to_thread(mail_view, inbound, own_domain) if inbound else None
+    stale = bool(initiative and sub.base_version is not None
+                 and initiative.version != sub.base_version)
+    return ItemView(sub=sub, initiative=initiative, rows=rows,
+                    sender_matches_contact=sender_matches, auth=auth_summary(sub.auth_results),
+                    mail=mail, versions=versions, duplicates=duplicates, stale=stale,
+                    titles=titles, lang=lang)
+
+
+def merge_candidates(stored: list[Any], fresh: list[dict[str, Any]],
+                     exclude: int | None = None) -> list[dict[str, Any]]:
+    """Stored (at intake) and fresh candidates, one per entry, best score first."""
+    best: dict[int, dict[str, Any]] = {}
+    for source, items in (("intake", stored), ("now", fresh)):
+        for c in items:
+            try:
+                iid = int(c["initiative_id"])
+                score = float(c.get("score") or 0)
+            except (KeyError, TypeError, ValueError):
+                continue
+            if iid == exclude:
+                continue
+            prev = best.get(iid)
+            if prev is None or score > prev["score"]:
+                best[iid] = {"initiative_id": iid, "score": score, "source": source,
+                             "title": c.get("title") or (prev or {}).get("title")}
+    return sorted(best.values(), key=lambda c: (-c["score"], c["initiative_id"]))

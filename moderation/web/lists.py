@@ -1,0 +1,190 @@
+"""Read-only queries behind the audit log, contacts, merge, quarantine and user pages."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.core.db import Database
+from bot.registry.fields import form_label, format_value
+from bot.registry.models import Contact, Initiative
+from bot.registry.record import FIELD_KEYS
+from intake.inbox.models import InboundMessage
+from moderation.audit import record_event
+from moderation.models import AuditEvent, Submission, User
+from moderation.web.item_view import MailView, mail_view
+
+AUDIT_PAGE = 100
+
+
+async def submission_language(db: Database, submission_id: int) -> str:
+    async with db.read() as session:
+        lang = await session.scalar(select(Submission.language)
+                                    .where(Submission.id == submission_id))
+    return lang or "da"
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditFilters:
+    actor: str = ""
+    action: str = ""
+    date_from: str = ""
+    date_to: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> AuditFilters:
+        def day(name: str) -> str:
+            value = query.get(name, "")
+            try:
+                datetime.strptime(value, "%Y-%m-%d")
+            except ValueError:
+                return ""
+            return value
+        return cls(actor=query.get("actor", "").strip()[:200],
+                   action=query.get("action", "").strip()[:64],
+                   date_from=day("from"), date_to=day("to"))
+
+    def query(self) -> dict[str, str]:
+        return {k: v for k, v in (("actor", self.actor), ("action", self.action),
+                                  ("from", self.date_from), ("to", self.date_to)) if v}
+
+
+async def audit_events(db: Database, filters: AuditFilters, *, before: int | None = None,
+                       limit: int = AUDIT_PAGE) -> tuple[list[AuditEvent], int | None]:
+    """Newest first; returns (events, id to continue before) — keyset on id."""
+    q = select(AuditEvent)
+    if filters.actor:
+        q = q.where(AuditEvent.actor == filters.actor)
+    if filters.action:
+        q = q.where(AuditEvent.action == filters.action)
+    if filters.date_from:
+        q = q.where(AuditEvent.at >= datetime.strptime(filters.date_from, "%Y-%m-%d"))
+    if filters.date_to:
+        q = q.where(AuditEvent.at < datetime.strptime(filters.date_to, "%Y-%m-%d")
+                    + timedelta(days=1))
+    if before is not None:
+        q = q.where(AuditEvent.id < before)
+    async with db.read() as session:
+        rows = list(await session.scalars(q.order_by(AuditEvent.id.desc()).limit(limit + 1)))
+    older = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], older
+
+
+async def audit_actions(db: Database) -> list[str]:
+    async with db.read() as session:
+        return [a for a in await session.scalars(
+            select(AuditEvent.action).distinct().order_by(AuditEvent.action))]
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+@dataclass
+class ContactsOverview:
+    bouncing: list[tuple[Contact, int]]
+    opted_out: list[tuple[Contact, int]]
+    needs_new: list[Initiative]
+    found: list[tuple[Contact, int]]
+
+
+async def contacts_overview(db: Database, search: str = "", limit: int = 200
+                            ) -> ContactsOverview:
+    """Bouncing and opted-out contacts (with how many entries each has), entries that
+    need a new contact, and contacts matching ``search``."""
+    entries = (select(Initiative.contact_id, func.count().label("n"))
+               .where(Initiative.merged_into_id.is_(None))
+               .group_by(Initiative.contact_id).subquery())
+
+    def with_count(where: Any) -> Any:
+        return (select(Contact, func.coalesce(entries.c.n, 0))
+                .outerjoin(entries, entries.c.contact_id == Contact.id)
+                .where(where).order_by(Contact.email).limit(limit))
+
+    async with db.read() as session:
+        bouncing = [(c, int(n)) for c, n in await session.execute(
+            with_count(Contact.email_status == "bouncing"))]
+        opted = [(c, int(n)) for c, n in await session.execute(
+            with_count(Contact.email_status == "opted_out"))]
+        needs = list(await session.scalars(
+            select(Initiative).where(Initiative.needs_new_contact.is_(True),
+                                     Initiative.merged_into_id.is_(None))
+            .order_by(Initiative.title).limit(limit)))
+        found: list[tuple[Contact, int]] = []
+        term = search.strip().lower()
+        if term:
+            pattern = f"%{term.replace('%', '').replace('_', '')}%"
+            found = [(c, int(n)) for c, n in await session.execute(with_count(
+                func.lower(Contact.email).like(pattern) | func.lower(Contact.name).like(pattern)
+            ))]
+    return ContactsOverview(bouncing, opted, needs, found)
+
+
+# --- merge ----------------------------------------------------------------------------------
+
+@dataclass
+class MergePair:
+    source: Initiative
+    target: Initiative
+    rows: list[tuple[str, str, str, str, bool]]  # key, label, source, target, differs
+
+
+async def merge_pair(db: Database, source_id: int | None, target_id: int | None,
+                     lang: str = "da") -> MergePair | None:
+    if source_id is None or target_id is None:
+        return None
+    async with db.read() as session:
+        source = await session.get(Initiative, source_id)
+        target = await session.get(Initiative, target_id)
+    if source is None or target is None:
+        return None
+    a, b = source.record(), target.record()
+    rows = []
+    for key in FIELD_KEYS:
+        sa, tb = format_value(key, a.get(key), lang), format_value(key, b.get(key), lang)
+        rows.append((key, form_label(key, lang), sa, tb, sa != tb))
+    return MergePair(source, target, rows)
+
+
+# --- quarantine -------------------------------------------------------------------------------
+
+async def quarantined(db: Database, limit: int = 200) -> list[InboundMessage]:
+    async with db.read() as session:
+        return list(await session.scalars(
+            select(InboundMessage).where(InboundMessage.state == "quarantined")
+            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+            .limit(limit)))
+
+
+async def inbound_message(db: Database, inbound_id: int, own_domain: str
+                          ) -> tuple[InboundMessage, MailView, str] | None:
+    async with db.read() as session:
+        msg = await session.get(InboundMessage, inbound_id)
+    if msg is None:
+        return None
+    raw_text = msg.raw[:200_000].decode("utf-8", errors="replace")
+    return msg, await asyncio.to_thread(mail_view, msg, own_domain), raw_text
+
+
+async def replay_inbound(db: Database, inbound_id: int, *, actor: str) -> bool:
+    """Process a quarantined message again (the same function as ``landkort intake
+    replay``); the intake worker picks it up. Logged in the audit trail."""
+    from intake.inbox.store import replay
+
+    if not await replay(db, inbound_id):
+        return False
+    async with db.write() as session:
+        await record_event(session, actor=actor, action="inbound.replayed",
+                           detail={"inbound_message_id": inbound_id})
+    return True
+
+
+# --- users -------------------------------------------------------------------------------------
+
+async def users(db: Database) -> list[User]:
+    async with db.read() as session:
+        return list(await session.scalars(select(User).order_by(User.username)))

@@ -1,0 +1,456 @@
+"""The moderator web UI: login, queue, items and decisions, audit log, contacts,
+quarantined mail. Handlers are thin: they read the request, call the query functions
+(:mod:`moderation.web.queue_view`, :mod:`moderation.web.item_view`, :mod:`moderation.web.lists`)
+and the decisions (:mod:`moderation.decisions`, the same ones the CLI uses), and render.
+
+Access control is one middleware (:func:`moderation.web.security.moderation_guard`): every
+path under ``/moderation`` and ``/logout`` needs a session, and every unsafe request
+there a valid CSRF token.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+import moderation.web.texts  # noqa: F401  (registers the UI's strings)
+from bot.core.appkeys import DB, SETTINGS
+from bot.core.clients import client_key
+from bot.core.i18n import request_language
+from bot.core.pages import render
+from bot.mail.contacts import record_consent
+from bot.registry.vocabulary import REGIONS, label_of
+from moderation import decisions
+from moderation.accounts import AccountError, authenticate, create_user, set_disabled
+from moderation.audit import record_event
+from moderation.web import lists
+from moderation.web.item_view import load_item, parse_edits
+from moderation.web.queue_view import QueueFilters, fetch_queue, forget_counts, queue_counts
+from moderation.web.security import (
+    CSRF_FIELD,
+    DEVICE_COOKIE,
+    SESSION_COOKIE,
+    SESSION_KEY,
+    clear_session_cookie,
+    client_address,
+    create_session,
+    current,
+    end_session,
+    is_known_device,
+    login_csrf_token,
+    login_nonce,
+    login_succeeded,
+    moderation_guard,
+    require_admin,
+    set_device_cookie,
+    set_login_cookie,
+    set_session_cookie,
+    take_login_attempt,
+    throttle_keys,
+    tokens_match,
+)
+from moderation.web.texts import REJECT_REASONS, reason_text
+
+routes = web.RouteTableDef()
+
+
+def page(request: web.Request, template: str, *, status: int = 200,
+         **context: Any) -> web.Response:
+    """Render a moderation page with the session's user and CSRF token bound."""
+    sess = request.get(SESSION_KEY)
+    context.setdefault("notice", None)
+    context.setdefault("error", None)
+    context.setdefault("error_detail", None)
+    return render(request, f"moderation/{template}", status=status,
+                  user=sess.user if sess else None, csrf=sess.csrf_token if sess else "",
+                  csrf_field=CSRF_FIELD, **context)
+
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths under /moderation after login (no open redirect)."""
+    if target and target.startswith("/moderation") and "//" not in target \
+            and "\\" not in target:
+        return target
+    return "/moderation"
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 redirect (after a POST) that can carry cookies."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _redirect(path: str, **query: Any) -> web.HTTPSeeOther:
+    q = {k: v for k, v in query.items() if v not in (None, "")}
+    return web.HTTPSeeOther(path + ("?" + urlencode(q) if q else ""))
+
+
+def _actor(request: web.Request) -> str:
+    return current(request).user.username
+
+
+def _lang(request: web.Request) -> str:
+    return request_language(request, request.app[SETTINGS].language)
+
+
+# --- login / logout --------------------------------------------------------------------------
+
+def _login_page(request: web.Request, *, error: str | None = None,
+                status: int = 200, username: str = "") -> web.Response:
+    settings = request.app[SETTINGS]
+    nonce, new = login_nonce(request)
+    resp = page(request, "login.html", status=status, error=error, username=username,
+                next=_safe_next(request.query.get("next")),
+                login_token=login_csrf_token(settings, nonce))
+    if new:
+        set_login_cookie(resp, request, settings, nonce)
+    return resp
+
+
+@routes.get("/login", name="login")
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request)
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.Response:
+    db, settings = request.app[DB], request.app[SETTINGS]
+    form = await request.post()
+    nonce = request.cookies.get("landkort_login") or ""
+    if not nonce or not tokens_match(str(form.get(CSRF_FIELD) or ""),
+                                     login_csrf_token(settings, nonce)):
+        raise web.HTTPForbidden(text="The login form expired or did not come from this "
+                                     "site. Reload the login page and try again.")
+    username = str(form.get("username") or "").strip()[:100]
+    password = str(form.get("password") or "")[:1000]
+    keys = throttle_keys(username, client_key(client_address(request)))
+    known = is_known_device(settings, request.cookies.get(DEVICE_COOKIE), username)
+    reserved = await take_login_attempt(db, settings, keys, known_device=known)
+    if reserved is None:
+        return _login_page(request, error="login.throttled", status=429, username=username)
+    user = await authenticate(db, username, password) if username and password else None
+    if user is None:
+        return _login_page(request, error="login.failed", status=401, username=username)
+    await login_succeeded(db, keys[0], reserved)
+    session_id, _ = await create_session(db, settings, user,
+                                         client_addr=client_address(request),
+                                         replaces=request.cookies.get(SESSION_COOKIE))
+    resp = see_other(_safe_next(str(form.get("next") or "")))
+    set_session_cookie(resp, request, settings, session_id)
+    set_device_cookie(resp, request, settings, username)
+    resp.del_cookie("landkort_login", path="/login")
+    return resp
+
+
+@routes.post("/logout", name="logout")
+async def logout(request: web.Request) -> web.Response:
+    await end_session(request.app[DB], request.cookies.get(SESSION_COOKIE))
+    resp = see_other("/login")
+    clear_session_cookie(resp)
+    return resp
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+@routes.get("/moderation", name="queue")
+async def queue(request: web.Request) -> web.Response:
+    filters = QueueFilters.from_query(request.query)
+    actor = _actor(request)
+    async with request.app[DB].read() as session:
+        result = await fetch_queue(session, filters, actor=actor,
+                                   cursor=request.query.get("after"))
+    counts = await queue_counts(request.app[DB], actor=actor)
+    return page(request, "queue.html", filters=filters, rows=result.rows,
+                next_cursor=result.next_cursor, counts=counts,
+                paged=bool(request.query.get("after")),
+                done=request.query.get("done"), done_n=request.query.get("n"),
+                problems=request.query.getall("problem", []), urlencode=urlencode,
+                regions=[(t.key, label_of(REGIONS, t.key, _lang(request))) for t in REGIONS])
+
+
+@routes.post("/moderation/bulk-approve")
+async def bulk_approve(request: web.Request) -> web.Response:
+    form = await request.post()
+    ids = [i for i in (_int(v) for v in form.getall("ids", [])) if i is not None]
+    done, problems = await decisions.bulk_approve_confirmations(
+        request.app[DB], ids, actor=_actor(request))
+    forget_counts()
+    q = [("done", "bulk"), ("n", str(len(done)))] + [("problem", p) for p in problems[:10]]
+    raise web.HTTPSeeOther("/moderation?" + urlencode(q))
+
+
+# --- one item ------------------------------------------------------------------------------------
+
+async def _item_page(request: web.Request, sid: int, *, status: int = 200,
+                     **extra: Any) -> web.Response:
+    settings = request.app[SETTINGS]
+    view = await load_item(request.app[DB], sid, lang=_lang(request),
+                           own_domain=settings.mail_domain)
+    if view is None:
+        raise web.HTTPNotFound(text="No such item.")
+    extra.setdefault("errors", {})
+    extra.setdefault("form", {})
+    extra.setdefault("conflict", None)
+    return page(request, "item.html", status=status, v=view, me=_actor(request),
+                reasons=REJECT_REASONS, done=request.query.get("done"), **extra)
+
+
+@routes.get("/moderation/item/{id:\\d+}", name="item")
+async def item(request: web.Request) -> web.Response:
+    # Looking changes nothing (a GET may be a prefetch, a second tab, a link preview):
+    # taking the item is the explicit POST below.
+    return await _item_page(request, int(request.match_info["id"]))
+
+
+@routes.post("/moderation/item/{id:\\d+}/claim")
+async def claim(request: web.Request) -> web.Response:
+    sid = int(request.match_info["id"])
+    try:
+        await decisions.claim(request.app[DB], sid, actor=_actor(request),
+                              timeout_minutes=request.app[SETTINGS].claim_timeout_minutes)
+    except decisions.NotFound:
+        raise web.HTTPNotFound(text="No such item.") from None
+    raise _redirect(f"/moderation/item/{sid}")
+
+
+async def _decide(request: web.Request, sid: int, call: Any, done: str) -> web.Response:
+    """Run a decision; known failures are shown on the item page, never swallowed."""
+    try:
+        await call
+    except decisions.Conflict as exc:
+        return await _item_page(request, sid, status=409, conflict=exc)
+    except decisions.AlreadyDecided as exc:
+        return await _item_page(request, sid, status=409, error="d.already",
+                                error_detail=str(exc))
+    except decisions.DecisionError as exc:
+        return await _item_page(request, sid, status=400, error=str(exc))
+    forget_counts()
+    raise _redirect("/moderation", done=done)
+
+
+@routes.post("/moderation/item/{id:\\d+}/approve")
+async def approve(request: web.Request) -> web.Response:
+    sid = int(request.match_info["id"])
+    form = await request.post()
+    force = form.get("force") == "1"
+    edits: dict[str, Any] = {}
+    if form.get("edit") == "1":
+        view = await load_item(request.app[DB], sid, lang=_lang(request))
+        if view is None:
+            raise web.HTTPNotFound(text="No such item.")
+        effective = {**(view.initiative.record() if view.initiative else {}),
+                     **view.sub.proposed}
+        raw = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        edits, errors = parse_edits(raw, effective, _lang(request))
+        if errors:
+            return await _item_page(request, sid, status=400, errors=errors, form=raw,
+                                    error="d.errors")
+    return await _decide(request, sid, decisions.approve(
+        request.app[DB], sid, actor=_actor(request), edits=edits, force=force), "approved")
+
+
+@routes.post("/moderation/item/{id:\\d+}/reject")
+async def reject(request: web.Request) -> web.Response:
+    sid = int(request.match_info["id"])
+    form = await request.post()
+    language = await lists.submission_language(request.app[DB], sid)
+    preset = reason_text(str(form.get("preset") or ""), language)
+    free = str(form.get("reason") or "").strip()
+    reason = "\n\n".join(p for p in (preset, free) if p)
+    return await _decide(request, sid, decisions.reject(
+        request.app[DB], sid, actor=_actor(request), reason=reason,
+        settings=request.app[SETTINGS]), "rejected")
+
+
+@routes.post("/moderation/item/{id:\\d+}/ask")
+async def ask(request: web.Request) -> web.Response:
+    sid = int(request.match_info["id"])
+    form = await request.post()
+    return await _decide(request, sid, decisions.ask_for_info(
+        request.app[DB], sid, actor=_actor(request), message=str(form.get("message") or ""),
+        settings=request.app[SETTINGS]), "needs_info")
+
+
+@routes.post("/moderation/item/{id:\\d+}/duplicate")
+async def duplicate(request: web.Request) -> web.Response:
+    sid = int(request.match_info["id"])
+    form = await request.post()
+    target = _int(form.get("target"))
+    if target is None:
+        return await _item_page(request, sid, status=400, error="d.target")
+    take = [str(f) for f in form.getall("take", [])]
+    return await _decide(request, sid, decisions.mark_duplicate(
+        request.app[DB], sid, actor=_actor(request), target_id=target, take_fields=take),
+        "duplicate")
+
+
+@routes.post("/moderation/item/{id:\\d+}/release")
+async def release(request: web.Request) -> web.Response:
+    await decisions.release(request.app[DB], int(request.match_info["id"]),
+                            actor=_actor(request))
+    raise _redirect("/moderation", done="released")
+
+
+# --- merging two entries --------------------------------------------------------------------------
+
+@routes.get("/moderation/merge", name="merge")
+async def merge_form(request: web.Request) -> web.Response:
+    source, target = _int(request.query.get("source")), _int(request.query.get("target"))
+    pair = await lists.merge_pair(request.app[DB], source, target, _lang(request))
+    return page(request, "merge.html", source=source, target=target, pair=pair)
+
+
+@routes.post("/moderation/merge")
+async def merge_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    source, target = _int(form.get("source")), _int(form.get("target"))
+    if source is None or target is None:
+        raise _redirect("/moderation/merge")
+    try:
+        await decisions.merge_initiatives(request.app[DB], source, target,
+                                          actor=_actor(request),
+                                          take_fields=[str(f) for f in form.getall("take", [])])
+    except decisions.DecisionError as exc:
+        pair = await lists.merge_pair(request.app[DB], source, target, _lang(request))
+        return page(request, "merge.html", status=400, source=source, target=target,
+                    pair=pair, error=str(exc))
+    raise _redirect("/moderation", done="merged")
+
+
+# --- audit, contacts, quarantine, users ----------------------------------------------------------
+
+@routes.get("/moderation/audit", name="audit")
+async def audit(request: web.Request) -> web.Response:
+    filters = lists.AuditFilters.from_query(request.query)
+    events, older = await lists.audit_events(request.app[DB], filters,
+                                             before=_int(request.query.get("before")))
+    actions = await lists.audit_actions(request.app[DB])
+    return page(request, "audit.html", filters=filters, events=events, older=older,
+                actions=actions, urlencode=urlencode)
+
+
+@routes.get("/moderation/contacts", name="contacts")
+async def contacts(request: web.Request) -> web.Response:
+    data = await lists.contacts_overview(request.app[DB], request.query.get("q", ""))
+    return page(request, "contacts.html", data=data, q=request.query.get("q", ""),
+                done=request.query.get("done"), form={}, errors={})
+
+
+@routes.post("/moderation/contacts/set")
+async def contacts_set(request: web.Request) -> web.Response:
+    form = await request.post()
+    initiative_id = _int(form.get("initiative_id"))
+    if initiative_id is None:
+        raise web.HTTPBadRequest(text="Which entry?")
+    try:
+        await decisions.set_contact(
+            request.app[DB], initiative_id, actor=_actor(request),
+            contact_name=str(form.get("contact_name") or ""),
+            contact_email=str(form.get("contact_email") or ""),
+            contact_phone=str(form.get("contact_phone") or ""),
+            expected_version=_int(form.get("version")))
+    except decisions.DecisionError as exc:
+        data = await lists.contacts_overview(request.app[DB], "")
+        return page(request, "contacts.html", status=400, data=data, q="", done=None,
+                    error=str(exc), form={k: str(v) for k, v in form.items()}, errors={})
+    raise _redirect("/moderation/contacts", done="contact")
+
+
+@routes.post("/moderation/contacts/consent")
+async def contacts_consent(request: web.Request) -> web.Response:
+    """Record consent to publication given another way (a phone call, a signed form)."""
+    form = await request.post()
+    contact_id = _int(form.get("contact_id"))
+    if contact_id is None or form.get("given") not in ("yes", "no"):
+        raise web.HTTPBadRequest(text="Which contact, and yes or no?")
+    given = form.get("given") == "yes"
+    async with request.app[DB].write() as session:
+        contact = await record_consent(session, contact_id, given, source="moderator")
+        if contact is None:
+            raise web.HTTPNotFound(text="No such contact.")
+        await record_event(session, actor=_actor(request), action="contact.consent",
+                           detail={"contact_id": contact_id, "given": given,
+                                   "source": "moderator"})
+    # Back to the same search, so the changed row is in view.
+    raise _redirect("/moderation/contacts", done="consent", q=str(form.get("q") or ""))
+
+
+@routes.get("/moderation/inbound", name="inbound")
+async def inbound(request: web.Request) -> web.Response:
+    messages = await lists.quarantined(request.app[DB])
+    return page(request, "inbound.html", messages=messages)
+
+
+@routes.get("/moderation/inbound/{id:\\d+}", name="inbound_item")
+async def inbound_item(request: web.Request) -> web.Response:
+    found = await lists.inbound_message(request.app[DB], int(request.match_info["id"]),
+                                        request.app[SETTINGS].mail_domain)
+    if found is None:
+        raise web.HTTPNotFound(text="No such message.")
+    msg, mail, raw_text = found
+    return page(request, "inbound_item.html", msg=msg, mail=mail, raw_text=raw_text,
+                done=request.query.get("done"))
+
+
+@routes.post("/moderation/inbound/{id:\\d+}/replay")
+async def inbound_replay(request: web.Request) -> web.Response:
+    """Put a quarantined message back to be processed (as ``landkort intake replay``)."""
+    mid = int(request.match_info["id"])
+    if not await lists.replay_inbound(request.app[DB], mid, actor=_actor(request)):
+        raise web.HTTPBadRequest(text="This message cannot be replayed (gone, or too large: "
+                                      "only its header is stored).")
+    raise _redirect(f"/moderation/inbound/{mid}", done="replayed")
+
+
+@routes.get("/moderation/users", name="users")
+async def users(request: web.Request) -> web.Response:
+    require_admin(request)
+    return page(request, "users.html", users=await lists.users(request.app[DB]),
+                done=request.query.get("done"))
+
+
+@routes.post("/moderation/users")
+async def users_submit(request: web.Request) -> web.Response:
+    require_admin(request)
+    form = await request.post()
+    db, actor = request.app[DB], _actor(request)
+    try:
+        if form.get("action") == "add":
+            await create_user(db, str(form.get("username") or ""),
+                              str(form.get("password") or ""),
+                              role=str(form.get("role") or "moderator"),
+                              email=str(form.get("email") or "") or None, actor=actor)
+        elif form.get("action") in ("disable", "enable"):
+            name = str(form.get("username") or "")
+            if name == actor:
+                raise AccountError("you cannot disable yourself")
+            await set_disabled(db, name, form.get("action") == "disable", actor=actor)
+    except AccountError as exc:
+        return page(request, "users.html", status=400, users=await lists.users(db),
+                    done=None, error=str(exc))
+    raise _redirect("/moderation/users", done="user")
+
+
+@web.middleware
+async def _language_cookie(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Remember ?lang= on the moderation pages."""
+    response: web.StreamResponse = await handler(request)
+    lang = request.query.get("lang")
+    if lang in ("da", "en") and (request.path.startswith("/moderation")
+                                 or request.path == "/login"):
+        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", path="/")
+    return response
+
+
+def setup(app: web.Application) -> None:
+    """Add the moderation routes and the access guard to the app."""
+    app.middlewares.append(moderation_guard)
+    app.middlewares.append(_language_cookie)
+    app.router.add_routes(routes)
