@@ -4,7 +4,8 @@ Each decision is one write transaction: the submission's state change, the regis
 change (a new version), the audit event and any mail to the sender (outbox) commit
 together or not at all.
 
-Two moderators deciding the same item: the state change is a conditional UPDATE
+Two moderators deciding the same item: the state change (:func:`moderation.submissions.move`)
+is a conditional UPDATE
 (``WHERE state IN ('pending', 'needs_info')``), so exactly one of them changes a row and
 the other gets :class:`AlreadyDecided` — on SQLite because ``BEGIN IMMEDIATE`` serialises
 writers, on PostgreSQL because the second UPDATE waits for the first's row lock and then
@@ -28,26 +29,9 @@ from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS
 from bot.registry.repository import StaleVersion, apply_changes, create_initiative
 from moderation.audit import record_event
-from moderation.models import OPEN_STATES, Submission
-
-
-class DecisionError(Exception):
-    """A decision that cannot be made as asked; the message is for the moderator."""
-
-
-class NotFound(DecisionError):
-    pass
-
-
-class AlreadyDecided(DecisionError):
-    """Someone else decided this item first."""
-
-    def __init__(self, submission: Submission) -> None:
-        who = submission.decided_by or "someone else"
-        super().__init__(f"item {submission.id} was already decided by {who} "
-                         f"({submission.state})")
-        self.state = submission.state
-        self.decided_by = submission.decided_by
+from moderation.models import Submission
+from moderation.states import OPEN_STATES
+from moderation.submissions import AlreadyDecided, DecisionError, NotFound, move
 
 
 class Conflict(DecisionError):
@@ -69,31 +53,13 @@ class InvalidDecision(DecisionError):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Decision:
     """What a decision did."""
 
     submission_id: int
     state: str
     initiative_id: int | None = None
     version: int | None = None
-
-
-async def _take(session: AsyncSession, submission_id: int, actor: str, new_state: str, *,
-                reason: str | None = None, from_states: Iterable[str] = OPEN_STATES
-                ) -> Submission:
-    """Move an open submission to ``new_state``; exactly one concurrent caller wins."""
-    result = await session.execute(
-        update(Submission)
-        .where(Submission.id == submission_id, Submission.state.in_(tuple(from_states)))
-        .values(state=new_state, decided_by=actor, decided_at=dbnow(),
-                decision_reason=reason, claimed_by=None, claimed_at=None, updated_at=dbnow())
-        .execution_options(synchronize_session=False))
-    sub = await session.get(Submission, submission_id, populate_existing=True)
-    if sub is None:
-        raise NotFound(f"no item {submission_id}")
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise AlreadyDecided(sub)
-    return sub
 
 
 def _clean_edits(edits: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -104,7 +70,7 @@ def _clean_edits(edits: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 async def approve(db: Database, submission_id: int, *, actor: str,
-                  edits: Mapping[str, Any] | None = None, force: bool = False) -> Outcome:
+                  edits: Mapping[str, Any] | None = None, force: bool = False) -> Decision:
     """Approve (optionally after editing the proposed values).
 
     ``force`` approves against the entry's current version after the moderator has seen
@@ -112,7 +78,7 @@ async def approve(db: Database, submission_id: int, *, actor: str,
     """
     changes = _clean_edits(edits)
     async with db.write() as session:
-        sub = await _take(session, submission_id, actor, "approved")
+        sub = await move(session, submission_id, actor, "approved")
         proposed = {**sub.proposed, **changes}
         if sub.kind == "new":
             if not proposed.get("title"):
@@ -140,7 +106,7 @@ async def approve(db: Database, submission_id: int, *, actor: str,
                            submission_id=sub.id, initiative_id=initiative.id,
                            detail={"kind": sub.kind, "edited": sorted(changes),
                                    "version": version, "forced": force})
-        return Outcome(sub.id, "approved", initiative.id, version)
+        return Decision(sub.id, "approved", initiative.id, version)
 
 
 async def _initiative_for(session: AsyncSession, sub: Submission) -> Initiative:
@@ -156,13 +122,13 @@ async def _initiative_for(session: AsyncSession, sub: Submission) -> Initiative:
 
 
 async def reject(db: Database, submission_id: int, *, actor: str, reason: str,
-                 settings: Settings | None = None, notify: bool = True) -> Outcome:
+                 settings: Settings | None = None, notify: bool = True) -> Decision:
     """Reject with a reason; the sender is told (in their language) when ``notify`` and
     settings are given."""
     if not reason.strip():
         raise InvalidDecision("a rejection needs a reason")
     async with db.write() as session:
-        sub = await _take(session, submission_id, actor, "rejected", reason=reason.strip())
+        sub = await move(session, submission_id, actor, "rejected", reason=reason.strip())
         mailed = False
         if notify and settings is not None and sub.sender_email:
             from moderation.notices import enqueue_rejection
@@ -171,17 +137,17 @@ async def reject(db: Database, submission_id: int, *, actor: str, reason: str,
         await record_event(session, actor=actor, action="submission.rejected",
                            submission_id=sub.id, initiative_id=sub.initiative_id,
                            detail={"reason": reason.strip(), "mailed": mailed})
-        return Outcome(sub.id, "rejected", sub.initiative_id)
+        return Decision(sub.id, "rejected", sub.initiative_id)
 
 
 async def ask_for_info(db: Database, submission_id: int, *, actor: str, message: str,
-                       settings: Settings) -> Outcome:
+                       settings: Settings) -> Decision:
     """Ask the sender for more information; the item waits in needs_info until they
     answer (intake returns it to pending)."""
     if not message.strip():
         raise InvalidDecision("write what you need to know")
     async with db.write() as session:
-        sub = await _take(session, submission_id, actor, "needs_info",
+        sub = await move(session, submission_id, actor, "needs_info",
                           reason=message.strip(), from_states=("pending",))
         # needs_info is not a final decision: keep it open for the answer.
         sub.decided_by = None
@@ -194,16 +160,16 @@ async def ask_for_info(db: Database, submission_id: int, *, actor: str, message:
         await record_event(session, actor=actor, action="submission.needs_info",
                            submission_id=sub.id, initiative_id=sub.initiative_id,
                            detail={"message": message.strip(), "mailed": mailed})
-        return Outcome(sub.id, "needs_info", sub.initiative_id)
+        return Decision(sub.id, "needs_info", sub.initiative_id)
 
 
 async def mark_duplicate(db: Database, submission_id: int, *, actor: str, target_id: int,
-                         take_fields: Iterable[str] = ()) -> Outcome:
+                         take_fields: Iterable[str] = ()) -> Decision:
     """Mark a submission as a duplicate of an existing entry, merging the chosen
     proposed fields into that entry (field by field)."""
     fields = list(take_fields)
     async with db.write() as session:
-        sub = await _take(session, submission_id, actor, "duplicate")
+        sub = await move(session, submission_id, actor, "duplicate")
         target = await session.get(Initiative, target_id, populate_existing=True)
         if target is None or target.merged_into_id is not None:
             raise InvalidDecision(f"entry {target_id} cannot take a merge")
@@ -218,12 +184,12 @@ async def mark_duplicate(db: Database, submission_id: int, *, actor: str, target
         await record_event(session, actor=actor, action="submission.duplicate",
                            submission_id=sub.id, initiative_id=target.id,
                            detail={"fields": fields})
-        return Outcome(sub.id, "duplicate", target.id,
+        return Decision(sub.id, "duplicate", target.id,
                        written.version if written else target.version)
 
 
 async def merge_initiatives(db: Database, source_id: int, target_id: int, *, actor: str,
-                            take_fields: Iterable[str] = ()) -> Outcome:
+                            take_fields: Iterable[str] = ()) -> Decision:
     """Merge one published entry into another: chosen fields move over, the source is
     kept for history but no longer published."""
     fields = list(take_fields)
@@ -251,7 +217,7 @@ async def merge_initiatives(db: Database, source_id: int, target_id: int, *, act
         await record_event(session, actor=actor, action="initiative.merged",
                            initiative_id=target.id,
                            detail={"source": source.id, "fields": fields})
-        return Outcome(0, "merged", target.id, written.version if written else target.version)
+        return Decision(0, "merged", target.id, written.version if written else target.version)
 
 
 async def claim(db: Database, submission_id: int, *, actor: str,
@@ -283,9 +249,9 @@ async def release(db: Database, submission_id: int, *, actor: str) -> None:
 
 
 async def bulk_approve_confirmations(db: Database, submission_ids: Iterable[int], *,
-                                     actor: str) -> tuple[list[Outcome], list[str]]:
+                                     actor: str) -> tuple[list[Decision], list[str]]:
     """Approve pure confirmations one by one; returns (done, problems)."""
-    done: list[Outcome] = []
+    done: list[Decision] = []
     problems: list[str] = []
     for sid in submission_ids:
         async with db.read() as session:
@@ -303,7 +269,7 @@ async def bulk_approve_confirmations(db: Database, submission_ids: Iterable[int]
 async def set_contact(db: Database, initiative_id: int, *, actor: str,
                       contact_name: str | None, contact_email: str,
                       contact_phone: str | None = None,
-                      expected_version: int | None = None) -> Outcome:
+                      expected_version: int | None = None) -> Decision:
     """Give an entry a new contact person (a new version; clears needs_new_contact when
     the new address is deliverable). ``expected_version`` guards against lost updates."""
     if not contact_email or "@" not in contact_email:
@@ -333,5 +299,12 @@ async def set_contact(db: Database, initiative_id: int, *, actor: str,
         await record_event(session, actor=actor, action="initiative.contact_changed",
                            initiative_id=initiative.id,
                            detail={"contact_email": changes["contact_email"]})
-        return Outcome(0, "contact_changed", initiative.id,
+        return Decision(0, "contact_changed", initiative.id,
                        written.version if written else initiative.version)
+
+
+__all__ = [
+    "AlreadyDecided", "Conflict", "DecisionError", "InvalidDecision", "NotFound", "Decision",
+    "approve", "ask_for_info", "bulk_approve_confirmations", "claim", "mark_duplicate",
+    "merge_initiatives", "reject", "release", "set_contact",
+]

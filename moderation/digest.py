@@ -49,7 +49,8 @@ async def gather(session: AsyncSession, now: datetime, since: datetime | None
                  ) -> dict[str, Any]:
     """The digest's figures (``since``: when the previous digest was queued)."""
     from bot.mail.models import BounceEvent
-    from moderation.models import OPEN_STATES, Submission
+    from moderation.models import Submission
+    from moderation.states import OPEN_STATES
 
     queue_size = int(await session.scalar(
         select(func.count()).select_from(Submission)

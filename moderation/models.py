@@ -19,15 +19,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.core.db import Base, dbnow
 
-SUBMISSION_KINDS = ("new", "update", "confirmation", "contact_change")
-SUBMISSION_CHANNELS = ("email", "chat", "web", "import")
-# unverified: a chat submission waiting for its e-mail to be verified (not in the queue yet)
-SUBMISSION_STATES = ("unverified", "pending", "needs_info", "approved", "rejected", "duplicate")
-OPEN_STATES = ("pending", "needs_info")
-
 
 class Submission(Base):
-    """A proposed change to the registry, waiting for a moderator's decision."""
+    """A proposed change to the registry, waiting for a moderator's decision. Its states
+    and moves are in :mod:`moderation.states`; only :mod:`moderation.submissions`
+    changes them."""
 
     __tablename__ = "submissions"
     __table_args__ = (

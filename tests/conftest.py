@@ -27,7 +27,8 @@ from bot.core.settings import Settings, load_settings
 from bot.registry.models import Initiative
 from bot.registry.repository import create_initiative
 from moderation.models import Submission
-from moderation.queue import create_submission
+from moderation.states import INITIAL_STATES
+from moderation.submissions import create_submission, move
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL_ENV = "LANDKORT_TEST_DATABASE_URL"
@@ -178,7 +179,8 @@ def make_initiative(db: Database) -> MakeInitiative:
 
 @pytest.fixture
 def make_submission(db: Database) -> MakeSubmission:
-    """Factory: ``await make_submission(initiative=…, kind="update", proposed={…})``."""
+    """Factory: ``await make_submission(initiative=…, kind="update", proposed={…})``;
+    ``state=`` any state of :mod:`moderation.states`."""
 
     async def factory(database: Database | None = None, *, kind: str = "update",
                       channel: str = "email", proposed: dict[str, Any] | None = None,
@@ -186,10 +188,16 @@ def make_submission(db: Database) -> MakeSubmission:
         async with (database or db).write() as session:
             if initiative is not None:
                 initiative = await session.get(Initiative, initiative.id)
+            # A submission starts unverified or pending; a later state is reached the
+            # way the product reaches it, along the state machine (moderation.states).
+            state = kw.pop("state", "pending")
             sub = await create_submission(
                 session, kind=kind, channel=channel, proposed=proposed or {},
                 initiative=initiative, sender_email=kw.pop("sender_email",
-                                                           "afsender@example.dk"), **kw)
+                                                           "afsender@example.dk"),
+                state=state if state in INITIAL_STATES else "pending", **kw)
             assert sub is not None
+            if state not in INITIAL_STATES:
+                sub = await move(session, sub.id, "test", state, from_states=("pending",))
             return sub
     return factory

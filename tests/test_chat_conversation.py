@@ -12,7 +12,7 @@ from tests.conftest import sample_record
 class Talk:
     """Drives the pure machine and plays the edge: answers effects with canned data."""
 
-    def __init__(self, outcome: chat.Outcome, *, duplicates: list[dict[str, Any]] | None = None,
+    def __init__(self, outcome: chat.ChatStep, *, duplicates: list[dict[str, Any]] | None = None,
                  entries: dict[int, dict[str, Any]] | None = None) -> None:
         self.state = outcome.state
         self.replies: list[Reply] = list(outcome.replies)

@@ -66,7 +66,7 @@ MISUNDERSTOOD: list[tuple[str, str]] = [
 ]
 
 
-def chat_answer(key: str, raw: str, lang: str = "da") -> chat.Outcome:
+def chat_answer(key: str, raw: str, lang: str = "da") -> chat.ChatStep:
     """Answer one question of the chat (the conversation standing at ``key``)."""
     values: dict[str, Any] = {"status": "projekt"} if key == "end_date" else {}
     state = chat.ChatState(lang=lang, step=key, values=values)

@@ -85,7 +85,7 @@ async def test_two_moderators_exactly_one_wins(
 
     for _round in range(1):
         results = await asyncio.gather(decide("anna"), decide("bo"))
-    wins = [r for r in results if isinstance(r, decisions.Outcome)]
+    wins = [r for r in results if isinstance(r, decisions.Decision)]
     losses = [r for r in results if isinstance(r, decisions.AlreadyDecided)]
     assert len(wins) == 1 and len(losses) == 1
     assert "already decided" in str(losses[0])

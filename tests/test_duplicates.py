@@ -9,7 +9,7 @@ from bot.core.db import Database
 from bot.registry.duplicates import (
     MIN_SCORE,
     DuplicateIndex,
-    Entry,
+    IndexedEntry,
     find_duplicates,
     fold,
     invalidate,
@@ -21,8 +21,8 @@ from tests.conftest import MakeInitiative, sample_record
 
 
 def entry(title: str, org: str | None = None, regions: tuple[str, ...] = (),
-          email: str | None = None, name: str | None = None, id: int = 1) -> Entry:
-    return Entry.of(id, title, org, regions, email, name)
+          email: str | None = None, name: str | None = None, id: int = 1) -> IndexedEntry:
+    return IndexedEntry.of(id, title, org, regions, email, name)
 
 
 def test_fold_spells_out_danish_letters() -> None:

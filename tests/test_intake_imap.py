@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from bot.core.db import Database
 from bot.core.settings import Settings
 from intake.inbox.models import ImapCursor, InboundMessage
-from intake.inbox.store import Claimed
+from intake.inbox.store import ClaimedMessage
 from intake.mail.imap_fetch import (
     ImapFetcher,
     cursor_key,
@@ -285,7 +285,7 @@ async def test_server_restart_mid_session(db: Database, settings: Settings,
 
 
 class PoisonProcessor(Processor):
-    async def handle(self, claimed: Claimed) -> Any:
+    async def handle(self, claimed: ClaimedMessage) -> Any:
         if b"POISON" in claimed.raw:
             raise RuntimeError("cannot process this one")
         return await super().handle(claimed)

@@ -15,7 +15,7 @@ from bot.mail.models import BounceEvent, OutboxMessage
 from bot.mail.tokens import issue_token
 from bot.registry.models import Contact, Initiative
 from intake.inbox.models import AutoAnswerCount, InboundMessage
-from intake.inbox.store import Claimed, claim_batch, replay, store_message
+from intake.inbox.store import ClaimedMessage, claim_batch, replay, store_message
 from intake.mail.answers import answer_block_reason, parse_headers
 from intake.mail.outcomes import bounce_transition, is_own_address, submission_kind
 from intake.mail.processor import Processor, process_pending
@@ -405,7 +405,7 @@ async def test_lost_token_falls_back_to_in_reply_to(
 async def test_failing_message_is_quarantined_and_others_go_through(
         db: Database, settings: Settings) -> None:
     class Faulty(Processor):
-        async def handle(self, claimed: Claimed) -> Any:
+        async def handle(self, claimed: ClaimedMessage) -> Any:
             if b"POISON" in claimed.raw:
                 raise RuntimeError("boom")
             return await super().handle(claimed)

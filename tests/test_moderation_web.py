@@ -319,6 +319,30 @@ async def test_edit_then_approve_parses_each_field(client: Client, anna: str, db
 
 
 @pytest.mark.asyncio
+async def test_approving_with_edits_does_not_load_the_item_page(
+        client: Client, anna: str, db: Database, make_initiative: MakeInitiative,
+        make_submission: MakeSubmission, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The approval needs the current record only: not the page's version history,
+    fresh duplicate scan or re-parse of the raw mail."""
+    from moderation.web import routes
+
+    async def page_loader(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("approve ran the item page's loader")
+
+    monkeypatch.setattr(routes, "load_item", page_loader)
+    entry = await make_initiative()
+    sub = await make_submission(kind="update", initiative=entry,
+                                proposed={"website": "https://ny.example.dk"})
+    resp = await client.post(f"/moderation/item/{sub.id}/approve", allow_redirects=False,
+                             data={"csrf_token": anna, "edit": "1", "status": "afsluttet"})
+    assert resp.status == 303
+    async with db.read() as session:
+        fresh = await session.get(Initiative, entry.id)
+        assert fresh is not None and fresh.status == "afsluttet"
+        assert fresh.website == "https://ny.example.dk"
+
+
+@pytest.mark.asyncio
 async def test_conflict_is_shown_and_force_approves(client: Client, anna: str, db: Database,
                                                     make_initiative: MakeInitiative,
                                                     make_submission: MakeSubmission) -> None:

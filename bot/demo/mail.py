@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Entry:
+class DemoEntry:
     id: int
     title: str
     record: dict[str, Any]
@@ -43,17 +43,17 @@ class Entry:
     language: str
 
 
-async def _entries(db: Database) -> list[Entry]:
+async def _entries(db: Database) -> list[DemoEntry]:
     async with db.read() as session:
         rows = (await session.execute(
             select(Initiative, Contact).join(Contact, Initiative.contact_id == Contact.id)
             .where(Contact.email.is_not(None), Initiative.merged_into_id.is_(None))
             .order_by(Initiative.id))).all()
-        return [Entry(i.id, i.title, i.record(), c.id, c.name or "", c.email or "",
+        return [DemoEntry(i.id, i.title, i.record(), c.id, c.name or "", c.email or "",
                       c.language or "da") for i, c in rows]
 
 
-def _outlook_reply(*, entry: Entry, token: str, sent_id: str, settings: Settings, body: str,
+def _outlook_reply(*, entry: DemoEntry, token: str, sent_id: str, settings: Settings, body: str,
                    from_name: str | None = None, from_addr: str | None = None,
                    hours_ago: int = 2, lang: str = "da", msg_n: int = 0) -> bytes:
     """A reply as Outlook writes it: SV:/RE:, the answer on top, the original below."""
@@ -97,7 +97,7 @@ def _outlook_reply(*, entry: Entry, token: str, sent_id: str, settings: Settings
     return ("\r\n".join(headers) + "\r\n\r\n" + text.replace("\n", "\r\n")).encode("utf-8")
 
 
-def _new_submission(settings: Settings, like: Entry) -> bytes:
+def _new_submission(settings: Settings, like: DemoEntry) -> bytes:
     now = utcnow() - timedelta(hours=1)
     r = like.record
     # Nearly the same name, as a second person in the same region would write it.
@@ -144,7 +144,7 @@ async def seed_queue(settings: Settings, db: Database) -> int:
     english = [e for e in entries if e.language == "en"]
     danish = [e for e in entries if e.language != "en"]
     # Different contacts for the different replies where the data allows it.
-    picked: list[Entry] = []
+    picked: list[DemoEntry] = []
     seen_contacts: set[int | None] = set()
     for e in danish:
         if e.contact_id not in seen_contacts:
@@ -154,7 +154,7 @@ async def seed_queue(settings: Settings, db: Database) -> int:
     a, b, c, d, e_, f = picked[:6]
     en = english[0] if english else picked[6]
 
-    async def token_for(entry: Entry) -> tuple[str, str]:
+    async def token_for(entry: DemoEntry) -> tuple[str, str]:
         sent_id = new_message_id(settings.mail_domain)
         async with db.write() as session:
             token = await issue_token(session, purpose="reminder", initiative_id=entry.id,

@@ -216,7 +216,7 @@ def settings_from(message: EmailMessage) -> str:
 
 
 @dataclass(frozen=True)
-class Claimed:
+class ClaimedMail:
     """One outbox row claimed for sending (plain values: no session needed)."""
 
     id: int
@@ -236,7 +236,7 @@ def _due(now: datetime) -> Any:
 
 
 async def claim_due(db: Database, *, owner: str, now: datetime, limit: int,
-                    lease_seconds: float) -> list[Claimed]:
+                    lease_seconds: float) -> list[ClaimedMail]:
     """Claim up to ``limit`` due rows for ``owner``: pending ones whose time has come and
     ``sending`` ones whose lease expired (their worker died). The claim is its own short
     transaction; the attempt is counted here, because a claimed mail may reach the
@@ -268,7 +268,7 @@ async def claim_due(db: Database, *, owner: str, now: datetime, limit: int,
             .where(OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == owner,
                    OutboxMessage.lease_until == lease_until)
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id))).all()
-    return [Claimed(r.id, r.message_id, r.kind, r.from_addr, r.to_addr, bytes(r.raw),
+    return [ClaimedMail(r.id, r.message_id, r.kind, r.from_addr, r.to_addr, bytes(r.raw),
                     r.attempts, r.contact_id, lease_until) for r in rows]
 
 
@@ -327,13 +327,13 @@ async def redact_finished(db: Database, *, limit: int = 500) -> int:
     return len(rows)
 
 
-async def record_sent(db: Database, claimed: Claimed, *, now: datetime, code: int | None,
+async def record_sent(db: Database, claimed: ClaimedMail, *, now: datetime, code: int | None,
                       response: str = "") -> None:
     """The server accepted the mail (RFC 5321 §4.2.1: 250 after DATA)."""
     await record_sent_many(db, [claimed], now=now)
 
 
-async def record_sent_many(db: Database, claimed: list[Claimed], *, now: datetime) -> None:
+async def record_sent_many(db: Database, claimed: list[ClaimedMail], *, now: datetime) -> None:
     """Record several accepted mails in one transaction (the sender batches these)."""
     if not claimed:
         return
@@ -354,7 +354,7 @@ def backoff_seconds(attempts: int, *, base: float = 60.0, cap: float = 6 * 3600.
     return delay * (rng or random).uniform(0.75, 1.25)
 
 
-async def record_retry(db: Database, claimed: Claimed, *, now: datetime, max_attempts: int,
+async def record_retry(db: Database, claimed: ClaimedMail, *, now: datetime, max_attempts: int,
                        code: int | None, error: str, delay: float) -> str:
     """A temporary failure (4xx, connection trouble): retry after ``delay`` seconds, or
     give up when ``max_attempts`` is reached. Returns the new state."""
@@ -380,7 +380,7 @@ async def record_retry(db: Database, claimed: Claimed, *, now: datetime, max_att
 PERMANENT_RCPT_CODES = frozenset({550, 551, 553})
 
 
-async def record_failed(db: Database, claimed: Claimed, *, now: datetime, code: int | None,
+async def record_failed(db: Database, claimed: ClaimedMail, *, now: datetime, code: int | None,
                         error: str, recipient_refused: bool) -> None:
     """A permanent failure (5xx): the row is failed at once. A refusal of the recipient
     (5xx on RCPT) also feeds the contact's e-mail status: 550/551/553 mark the address
@@ -424,7 +424,7 @@ async def note_rejected_recipient(session: AsyncSession, address: str, *,
     return contact
 
 
-async def release(db: Database, claimed: list[Claimed], *, owner: str) -> int:
+async def release(db: Database, claimed: list[ClaimedMail], *, owner: str) -> int:
     """Give back claimed rows that were not tried (graceful stop), so another worker can
     take them at once instead of after the lease. The attempt counted at claim time is
     taken back."""

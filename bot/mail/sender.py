@@ -51,7 +51,7 @@ from bot.core.db import Database, dbnow
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from bot.mail import outbox
-from bot.mail.outbox import Claimed
+from bot.mail.outbox import ClaimedMail
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Connection:
         self.messages = 0
         self.connects = 0
 
-    async def send(self, claimed: Claimed) -> SendResult:
+    async def send(self, claimed: ClaimedMail) -> SendResult:
         try:
             if self._client is None or not self._client.is_connected:
                 await self.close()
@@ -225,7 +225,7 @@ class OutboxSender(LoopWorker):
         self.retried = 0
         self.failed = 0
         self.record_every = record_every
-        self._sent_pending: list[Claimed] = []
+        self._sent_pending: list[ClaimedMail] = []
         self._record_lock = asyncio.Lock()
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -244,10 +244,10 @@ class OutboxSender(LoopWorker):
             # Idle: finished mail loses its live tokens now, off the sending path.
             await outbox.redact_finished(self.db)
             return 0
-        queue: asyncio.Queue[Claimed] = asyncio.Queue()
+        queue: asyncio.Queue[ClaimedMail] = asyncio.Queue()
         for item in claimed:
             queue.put_nowait(item)
-        untried: list[Claimed] = []
+        untried: list[ClaimedMail] = []
         workers = [self._drain(conn, queue, untried)
                    for conn in self.connections[:min(self.concurrency, len(claimed))]]
         try:
@@ -265,8 +265,8 @@ class OutboxSender(LoopWorker):
             if pending:
                 await outbox.record_sent_many(self.db, pending, now=self.clock())
 
-    async def _drain(self, conn: Connection, queue: asyncio.Queue[Claimed],
-                     untried: list[Claimed]) -> None:
+    async def _drain(self, conn: Connection, queue: asyncio.Queue[ClaimedMail],
+                     untried: list[ClaimedMail]) -> None:
         while not queue.empty():
             item = queue.get_nowait()
             if self.stopping:
@@ -281,7 +281,7 @@ class OutboxSender(LoopWorker):
                 log.exception("outbox %s: could not record the outcome; the lease will "
                               "bring it back", item.id)
 
-    async def _send_one(self, conn: Connection, item: Claimed) -> None:
+    async def _send_one(self, conn: Connection, item: ClaimedMail) -> None:
         if self.clock() >= item.lease_until:
             # We were too slow: another worker may own it now. Leave it.
             log.warning("outbox %s: lease ran out before sending; left to the next claim",

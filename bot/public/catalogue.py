@@ -112,7 +112,7 @@ class Filters:
 
 
 @dataclass(frozen=True)
-class Row:
+class CatalogueRow:
     """The light columns of one published entry: enough to filter, sort and list it."""
 
     id: int
@@ -160,16 +160,16 @@ def _tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in (value or []))
 
 
-async def load_rows(session: AsyncSession) -> list[Row]:
+async def load_rows(session: AsyncSession) -> list[CatalogueRow]:
     """The light columns of every published entry (merged duplicates left out)."""
     result = await session.execute(select(*_ROW_COLUMNS)
                                    .where(Initiative.merged_into_id.is_(None)))
-    rows: list[Row] = []
+    rows: list[CatalogueRow] = []
     for r in result.all():
         patient_groups, technology = _tuple(r.patient_groups), _tuple(r.technology)
         haystack = fold(" ".join([r.title or "", r.description or "", r.organisation or "",
                                   *patient_groups, *technology]))
-        rows.append(Row(
+        rows.append(CatalogueRow(
             id=r.id, slug=r.slug, title=r.title or "", description=r.description or "",
             organisation=r.organisation or "", status=r.status, sector=r.sector,
             participants=_tuple(r.participants), regions=_tuple(r.regions),
@@ -187,14 +187,14 @@ def text_patterns(q: str) -> list[re.Pattern[str]]:
     return [re.compile(r"(?<!\w)" + re.escape(term)) for term in fold(q).split()]
 
 
-def matches_text(row: Row, q: str | Sequence[re.Pattern[str]]) -> bool:
+def matches_text(row: CatalogueRow, q: str | Sequence[re.Pattern[str]]) -> bool:
     """Every word of ``q`` begins a word of the title, description, organisation, patient
     groups or technology (case-insensitive)."""
     patterns = text_patterns(q) if isinstance(q, str) else q
     return all(p.search(row.haystack) for p in patterns)
 
 
-def matches_filter(row: Row, name: str, wanted: Sequence[str]) -> bool:
+def matches_filter(row: CatalogueRow, name: str, wanted: Sequence[str]) -> bool:
     """The row has any of the wanted values (case-insensitive for free-text lists)."""
     if not wanted:
         return True
@@ -202,11 +202,11 @@ def matches_filter(row: Row, name: str, wanted: Sequence[str]) -> bool:
     return any(fold(w) in have for w in wanted)
 
 
-def _predicate(filters: Filters, skip: str | None = None) -> Callable[[Row], bool]:
+def _predicate(filters: Filters, skip: str | None = None) -> Callable[[CatalogueRow], bool]:
     active = [(n, filters.values(n)) for n in FILTER_PARAMS if n != skip and filters.values(n)]
     patterns = text_patterns(filters.q)
 
-    def ok(row: Row) -> bool:
+    def ok(row: CatalogueRow) -> bool:
         if patterns and not matches_text(row, patterns):
             return False
         return all(matches_filter(row, n, w) for n, w in active)
@@ -223,7 +223,7 @@ def _title_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
 
 
-def sort_rows(rows: list[Row], sort: str) -> list[Row]:
+def sort_rows(rows: list[CatalogueRow], sort: str) -> list[CatalogueRow]:
     """Order results: title (A–Å), updated (newest first), confirmed (newest first; never
     confirmed last), start (newest start date first; unknown last)."""
     by_title = sorted(rows, key=lambda r: (_title_key(r.title), r.id))
@@ -241,7 +241,7 @@ def sort_rows(rows: list[Row], sort: str) -> list[Row]:
 class Result:
     """One page of results, the total, and facet counts."""
 
-    rows: list[Row]
+    rows: list[CatalogueRow]
     total: int
     offset: int
     limit: int
@@ -257,7 +257,7 @@ class Result:
         return self.offset > 0
 
 
-def facet_counts(rows: Iterable[Row], filters: Filters) -> dict[str, dict[str, int]]:
+def facet_counts(rows: Iterable[CatalogueRow], filters: Filters) -> dict[str, dict[str, int]]:
     """For each filter: how many entries each of its values would give, with every *other*
     filter (and the search) applied — the numbers shown next to the filter choices.
     Values are keyed by :func:`fold`."""
@@ -273,7 +273,7 @@ def facet_counts(rows: Iterable[Row], filters: Filters) -> dict[str, dict[str, i
     return out
 
 
-def filter_rows(rows: Iterable[Row], filters: Filters) -> list[Row]:
+def filter_rows(rows: Iterable[CatalogueRow], filters: Filters) -> list[CatalogueRow]:
     """The rows matching the search and every filter, sorted as asked."""
     pred = _predicate(filters)
     return sort_rows([r for r in rows if pred(r)], filters.sort)
@@ -311,7 +311,7 @@ async def distinct_values(session: AsyncSession) -> dict[str, list[str]]:
     return values_of(rows)
 
 
-def values_of(rows: Iterable[Row]) -> dict[str, list[str]]:
+def values_of(rows: Iterable[CatalogueRow]) -> dict[str, list[str]]:
     groups: dict[str, str] = {}
     techs: dict[str, str] = {}
     for r in rows:

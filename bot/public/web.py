@@ -388,7 +388,7 @@ def stats_payload(stats: Stats) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # map
 
-def map_counts(rows: Sequence[catalogue.Row]) -> tuple[Counter[str], Counter[str]]:
+def map_counts(rows: Sequence[catalogue.CatalogueRow]) -> tuple[Counter[str], Counter[str]]:
     """Entries per region and per municipality."""
     regions: Counter[str] = Counter()
     munis: Counter[str] = Counter()

@@ -126,7 +126,7 @@ def is_weak_title(folded_title: str) -> bool:
 
 
 @dataclass
-class Entry:
+class IndexedEntry:
     """One entry as the index sees it."""
 
     id: int
@@ -147,14 +147,14 @@ class Entry:
     @classmethod
     def of(cls, id: int, title: str | None, organisation: str | None,
            regions: Iterable[str] | None, email: str | None,
-           contact_name: str | None) -> Entry:
+           contact_name: str | None) -> IndexedEntry:
         return cls(id=id, title=title or "", title_f=fold(title), org_f=fold(organisation),
                    regions=frozenset(regions or ()), email=(email or "").strip().casefold(),
                    contact_f=fold(contact_name))
 
 
-def record_entry(record: Mapping[str, Any]) -> Entry:
-    return Entry.of(0, record.get("title"), record.get("organisation"),
+def record_entry(record: Mapping[str, Any]) -> IndexedEntry:
+    return IndexedEntry.of(0, record.get("title"), record.get("organisation"),
                     record.get("regions"), record.get("contact_email"),
                     record.get("contact_name"))
 
@@ -170,7 +170,7 @@ def title_score(a: str, b: str, ia: str | None = None, ib: str | None = None) ->
     return 0.4 * full + 0.6 * fuzz.token_set_ratio(ia, ib)
 
 
-def score_pair(a: Entry, b: Entry) -> float:
+def score_pair(a: IndexedEntry, b: IndexedEntry) -> float:
     """How alike two entries are, 0–100.
 
     The title is the gate: ``title × (0.7 + 0.3 × agreement)``, where agreement is the
@@ -203,7 +203,7 @@ def score_pair(a: Entry, b: Entry) -> float:
 class DuplicateIndex:
     """Published entries in memory with an inverted index on title tokens."""
 
-    entries: dict[int, Entry] = field(default_factory=dict)
+    entries: dict[int, IndexedEntry] = field(default_factory=dict)
     postings: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     by_email: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     vocabulary: list[str] = field(default_factory=list)
@@ -213,7 +213,7 @@ class DuplicateIndex:
     # Database time of the last refresh: rows updated since are re-read.
     db_mark: datetime | None = None
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: IndexedEntry) -> None:
         self.remove(entry.id)
         self.entries[entry.id] = entry
         for tok in set(title_tokens(entry.title_f)):
@@ -234,7 +234,7 @@ class DuplicateIndex:
     def finish(self) -> None:
         self.vocabulary = sorted(t for t, ids in self.postings.items() if ids)
 
-    def candidates(self, probe: Entry, exclude: int | None = None) -> set[int]:
+    def candidates(self, probe: IndexedEntry, exclude: int | None = None) -> set[int]:
         """Entry ids worth a look: those sharing a rare title token, or two of the
         query's rarest tokens (set intersections run at C speed), or the e-mail."""
         sets: list[set[int]] = []
@@ -267,7 +267,7 @@ class DuplicateIndex:
         found.discard(exclude if exclude is not None else -1)
         return found
 
-    def search(self, probe: Entry, *, exclude: int | None = None,
+    def search(self, probe: IndexedEntry, *, exclude: int | None = None,
                limit: int = 5) -> list[tuple[int, float]]:
         ids = self.candidates(probe, exclude)
         # A C-speed first cut on the title alone; only the best are scored in full.
@@ -326,7 +326,7 @@ async def load_index(session: AsyncSession) -> DuplicateIndex:
     index = DuplicateIndex(db_mark=dbnow() - REFRESH_MARGIN)
     rows = (await session.execute(_ROW_QUERY.order_by(Initiative.id))).all()
     for n, row in enumerate(rows, start=1):
-        index.add(Entry.of(*row))
+        index.add(IndexedEntry.of(*row))
         if n % 2000 == 0:
             await asyncio.sleep(0)
     index.finish()
@@ -342,7 +342,7 @@ async def refresh_index(session: AsyncSession, index: DuplicateIndex) -> None:
     for row in await session.execute(query):
         values: tuple[Any, ...] = tuple(row)
         if values[-1] is None:
-            index.add(Entry.of(*values[:-1]))
+            index.add(IndexedEntry.of(*values[:-1]))
         else:
             index.remove(int(values[0]))
     index.db_mark = mark
@@ -365,7 +365,7 @@ async def get_index(session: AsyncSession) -> DuplicateIndex:
     newest = await session.scalar(select(func.max(Initiative.id)))
     if newest is not None and newest > index.max_id:
         for row in await session.execute(_ROW_QUERY.where(Initiative.id > index.max_id)):
-            index.add(Entry.of(*row))
+            index.add(IndexedEntry.of(*row))
         index.finish()
     return index
 
@@ -389,7 +389,7 @@ async def find_duplicates(session: AsyncSession, record: Mapping[str, Any], *,
         return []
     # Re-read and re-score the winners: the index may be minutes old.
     rows = await session.execute(_ROW_QUERY.where(Initiative.id.in_([i for i, _ in found])))
-    fresh = {row[0]: Entry.of(*row) for row in rows}
+    fresh = {row[0]: IndexedEntry.of(*row) for row in rows}
     results: list[dict[str, Any]] = []
     for initiative_id, _ in found:
         entry = fresh.get(initiative_id)

@@ -18,6 +18,7 @@ from rapidfuzz import fuzz, process
 
 from bot.core.mailheaders import is_mail_address, strip_controls
 from bot.registry.record import (
+    FIELD,
     FIELD_KEYS,
     LABELS,
     LIST_FIELDS,
@@ -499,24 +500,28 @@ def parse_text_list(raw: str, lang: str = "da", field: str = "technology") -> No
     return Normalised(_sorted_unique(items) if items else None)
 
 
-_PARSERS: dict[str, Callable[[str, str], Normalised]] = {
-    "title": lambda r, lang: parse_text(r, lang, "title"),
-    "description": lambda r, lang: parse_text(r, lang, "description"),
-    "status": parse_status,
-    "participants": parse_participants,
-    "regions": parse_regions,
-    "municipalities": parse_municipalities,
-    "organisation": lambda r, lang: parse_text(r, lang, "organisation"),
-    "patient_groups": lambda r, lang: parse_text_list(r, lang, "patient_groups"),
-    "technology": lambda r, lang: parse_text_list(r, lang, "technology"),
-    "start_date": lambda r, lang: parse_date(r, lang, "start_date"),
-    "end_date": lambda r, lang: parse_date(r, lang, "end_date"),
-    "contact_name": lambda r, lang: parse_text(r, lang, "contact_name"),
-    "contact_email": parse_email,
-    "contact_phone": parse_phone,
-    "evaluation_url": lambda r, lang: parse_url(r, lang, "evaluation_url"),
-    "website": lambda r, lang: parse_url(r, lang, "website"),
+# One parser per kind of field (bot.registry.record); each gets (raw, lang, key).
+_KIND_PARSERS: dict[str, Callable[[str, str, str], Normalised]] = {
+    "text": parse_text,
+    "longtext": parse_text,
+    "status": lambda r, lang, key: parse_status(r, lang),
+    "participant_list": lambda r, lang, key: parse_participants(r, lang),
+    "region_list": lambda r, lang, key: parse_regions(r, lang),
+    "municipality_list": lambda r, lang, key: parse_municipalities(r, lang),
+    "text_list": parse_text_list,
+    "date": parse_date,
+    "email": lambda r, lang, key: parse_email(r, lang),
+    "phone": lambda r, lang, key: parse_phone(r, lang),
+    "url": parse_url,
 }
+
+
+def _parser_for(key: str) -> Callable[[str, str], Normalised]:
+    parse = _KIND_PARSERS[FIELD[key].kind]
+    return lambda raw, lang: parse(raw, lang, key)
+
+
+_PARSERS: dict[str, Callable[[str, str], Normalised]] = {key: _parser_for(key) for key in FIELD}
 
 
 def normalise(key: str, raw: str, lang: str = "da") -> Normalised:

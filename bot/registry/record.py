@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["text", "longtext", "status", "list", "date", "email", "phone", "url"]
+Kind = Literal["text", "longtext", "status", "participant_list", "region_list",
+               "municipality_list", "text_list", "date", "email", "phone", "url"]
 Table = Literal["initiative", "contact"]
 
 # Kinds whose answer is kept as written (length-checked), not mapped to a vocabulary,
@@ -45,7 +46,7 @@ class Field:
 
     @property
     def is_list(self) -> bool:
-        return self.kind == "list"
+        return self.kind.endswith("_list")
 
 
 FIELDS: tuple[Field, ...] = (
@@ -56,13 +57,13 @@ FIELDS: tuple[Field, ...] = (
     Field("status", {"da": ("Status",), "en": ("Status",)}, "status", 20, mandatory=True,
           doc="projekt | under_udbredelse | i_drift | afsluttet (MedCom's definitions)."),
     Field("participants", {"da": ("Deltagere", "Sektorer"), "en": ("Participants", "Sectors")},
-          "list", None, mandatory=True,
+          "participant_list", None, mandatory=True,
           doc="Kinds of participant: almen_praksis, kommune, sygehus."),
     Field("regions", {"da": ("Regioner", "Region"), "en": ("Regions", "Region")},
-          "list", None, mandatory=True, doc="Regions covered."),
+          "region_list", None, mandatory=True, doc="Regions covered."),
     Field("municipalities",
           {"da": ("Kommuner", "Kommune"), "en": ("Municipalities", "Municipality")},
-          "list", None, doc="Municipalities covered (official short names)."),
+          "municipality_list", None, doc="Municipalities covered (official short names)."),
     Field("organisation",
           {"da": ("Organisation", "Ansvarlig organisation", "Ansvarlig"),
            "en": ("Organisation", "Organization", "Owner")},
@@ -70,9 +71,9 @@ FIELDS: tuple[Field, ...] = (
     Field("patient_groups",
           {"da": ("Patientgrupper", "Patientgruppe", "Målgruppe", "Sygdomsområde"),
            "en": ("Patient groups", "Patient group", "Target group", "Disease area")},
-          "list", None, doc="Patient groups (free text)."),
+          "text_list", None, doc="Patient groups (free text)."),
     Field("technology", {"da": ("Teknologi", "Teknologier"), "en": ("Technology", "Technologies")},
-          "list", None, doc="Technology used (free text)."),
+          "text_list", None, doc="Technology used (free text)."),
     Field("start_date", {"da": ("Startdato", "Start"), "en": ("Start date", "Start")},
           "date", 10, doc="YYYY-MM-DD or YYYY-MM."),
     Field("end_date", {"da": ("Slutdato", "Afsluttet", "Slut"), "en": ("End date", "End")},

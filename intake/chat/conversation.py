@@ -2,7 +2,7 @@
 
 ``handle(state, text)`` takes the conversation's state and what the person wrote (or the
 button they pressed — a button is only a shortcut for typing its text) and returns an
-:class:`Outcome`: the new state, the bot's replies, and at most one :data:`Effect` the edge
+:class:`ChatStep`: the new state, the bot's replies, and at most one :data:`Effect` the edge
 must carry out (look up duplicates, load an entry, store a submission). The edge then
 calls :func:`on_duplicates`, :func:`on_entry` or :func:`on_submitted` with the result.
 Nothing here touches a database, the network or a clock, so every path is unit-testable.
@@ -40,6 +40,7 @@ from bot.registry.record import (
 from bot.registry.repository import diff_record
 from bot.registry.vocabulary import PARTICIPANTS, REGIONS, STATUSES
 from intake.parse.reply_form import confirms_unchanged, read_form
+from moderation.states import submission_kind
 
 # ---------------------------------------------------------------------------------------
 # Order of questions
@@ -279,7 +280,7 @@ class Button:
 
 
 @dataclass(frozen=True)
-class Row:
+class SummaryRow:
     """One line of a summary: a field, its value and the text that edits it."""
 
     key: str
@@ -299,7 +300,7 @@ class Reply:
     tone: str = "info"      # info | question | problem | summary | done
     buttons: tuple[Button, ...] = ()
     multi: bool = False
-    rows: tuple[Row, ...] = ()
+    rows: tuple[SummaryRow, ...] = ()
     field: str | None = None
     input: str = "text"
     progress: str = ""
@@ -311,7 +312,7 @@ class Reply:
     def from_dict(cls, data: dict[str, Any]) -> Reply:
         d = dict(data)
         d["buttons"] = tuple(Button(**b) for b in d.get("buttons") or ())
-        d["rows"] = tuple(Row(**r) for r in d.get("rows") or ())
+        d["rows"] = tuple(SummaryRow(**r) for r in d.get("rows") or ())
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -395,7 +396,7 @@ class ChatState:
 
 
 @dataclass
-class Outcome:
+class ChatStep:
     """The result of one step: new state, replies, and an effect for the edge (or None)."""
 
     state: ChatState
@@ -508,7 +509,7 @@ def _ask_dup(state: ChatState, lead: str = "") -> Reply:
         Button(text("b.back", lang), text("b.back", lang))))
 
 
-def _rows(state: ChatState, *, compare: bool) -> tuple[Row, ...]:
+def _rows(state: ChatState, *, compare: bool) -> tuple[SummaryRow, ...]:
     lang = state.lang
     rows = []
     for key in FIELD_KEYS:
@@ -520,7 +521,7 @@ def _rows(state: ChatState, *, compare: bool) -> tuple[Row, ...]:
             before = state.original.get(key)
             changed = bool(diff_record({key: before}, {key: value}))
             old = _display(key, before, lang) if changed else ""
-        rows.append(Row(key, label, _display(key, value, lang),
+        rows.append(SummaryRow(key, label, _display(key, value, lang),
                         text("edit.cmd", lang, label=label.casefold()),
                         text("row.change" if _has(value) else "row.add", lang),
                         changed, old))
@@ -604,33 +605,33 @@ def _switch_button(lang: str) -> Button:
     return Button(label, label)
 
 
-def start(lang: str = "da") -> Outcome:
+def start(lang: str = "da") -> ChatStep:
     """A fresh registration: the welcome and the first question."""
     state = ChatState(lang=_lang(lang))
     welcome = Reply(text("welcome", state.lang), buttons=(_switch_button(state.lang),))
-    return Outcome(state, [welcome, _ask(state, state.step)])
+    return ChatStep(state, [welcome, _ask(state, state.step)])
 
 
 def start_update(record: dict[str, Any], *, initiative_id: int, version: int,
-                 lang: str = "da") -> Outcome:
+                 lang: str = "da") -> ChatStep:
     """A conversation opened from a reminder's or receipt's personal link: the entry's
     current values, ready to confirm or change."""
     state = ChatState(lang=_lang(lang), mode="update", origin="token", step="update_menu")
     _load_entry(state, record, initiative_id, version)
     name = (record.get("contact_name") or "").split(" ")[0]
     lead = text("update.greeting", state.lang, name=name) if name else ""
-    return Outcome(state, [_menu(state, lead)])
+    return ChatStep(state, [_menu(state, lead)])
 
 
 def start_page_update(record: dict[str, Any], *, initiative_id: int, version: int,
-                      lang: str = "da") -> Outcome:
+                      lang: str = "da") -> ChatStep:
     """A conversation opened from an entry's public page ("correct this entry"): its
     current values, ready to change. Anyone can open it, so — as after "yes, it is this
     one" — the person gives an e-mail address and the proposal waits for it to be
     verified before it reaches the queue."""
     state = ChatState(lang=_lang(lang), mode="update", origin="page", step="update_menu")
     _load_entry(state, record, initiative_id, version)
-    return Outcome(state, [_menu(state)])
+    return ChatStep(state, [_menu(state)])
 
 
 def _load_entry(state: ChatState, record: dict[str, Any], initiative_id: int,
@@ -666,7 +667,7 @@ def _missing(state: ChatState) -> list[str]:
 
 
 def _goto(state: ChatState, step: str, *, push: str | None = None,
-          lead: str = "") -> Outcome:
+          lead: str = "") -> ChatStep:
     if push is not None and push != step:
         state.history.append(push)
     if step == "summary" and state.mode == "new":
@@ -674,7 +675,7 @@ def _goto(state: ChatState, step: str, *, push: str | None = None,
         if missing:
             step = missing[0]
     state.step = step
-    return Outcome(state, current(state, lead))
+    return ChatStep(state, current(state, lead))
 
 
 def _needs_duplicate_check(state: ChatState) -> bool:
@@ -684,7 +685,7 @@ def _needs_duplicate_check(state: ChatState) -> bool:
     return bool(title and org and [title, org] != state.dup_checked_for)
 
 
-def _after_answer(state: ChatState, key: str) -> Outcome:
+def _after_answer(state: ChatState, key: str) -> ChatStep:
     """Where the conversation goes once a field has its answer."""
     if state.return_to:
         target, push = state.return_to, None
@@ -698,11 +699,11 @@ def _after_answer(state: ChatState, key: str) -> Outcome:
         state.after_dup = target
         state.awaiting = "duplicates"
         record = {k: v for k, v in state.values.items() if _has(v)}
-        return Outcome(state, [], FindDuplicates(record))
+        return ChatStep(state, [], FindDuplicates(record))
     return _goto(state, target, push=push)
 
 
-def _answer(state: ChatState, key: str, raw: str, folded: str) -> Outcome:
+def _answer(state: ChatState, key: str, raw: str, folded: str) -> ChatStep:
     lang = state.lang
     optional = key not in MANDATORY_FIELDS
     has_value = _has(state.values.get(key))
@@ -723,18 +724,18 @@ def _answer(state: ChatState, key: str, raw: str, folded: str) -> Outcome:
             state.skipped.append(key)
         return _after_answer(state, key)
     if not optional and folded in SKIP_MANDATORY:
-        return Outcome(state, [_ask(state, key, lead=text("required", lang), tone="problem")])
+        return ChatStep(state, [_ask(state, key, lead=text("required", lang), tone="problem")])
     got = normalise(key, raw, lang)
     if got.problem is not None:
-        return Outcome(state, [_problem(state, key, got.problem, raw)])
+        return ChatStep(state, [_problem(state, key, got.problem, raw)])
     if not _has(got.value):
         if optional:
             state.values[key] = _empty(key)
             return _after_answer(state, key)
-        return Outcome(state, [_ask(state, key, lead=text("required", lang), tone="problem")])
+        return ChatStep(state, [_ask(state, key, lead=text("required", lang), tone="problem")])
     limit = MAX_CHARS.get(key)
     if limit and len(str(got.value)) > limit:
-        return Outcome(state, [_ask(state, key, lead=text("too_long", lang, n=limit),
+        return ChatStep(state, [_ask(state, key, lead=text("too_long", lang, n=limit),
                                     tone="problem")])
     state.values[key] = got.value
     if key in state.skipped:
@@ -753,7 +754,7 @@ def _problem(state: ChatState, key: str, problem: Problem, raw: str) -> Reply:
     return _ask(state, key, lead=lead, tone="problem", extra=extra)
 
 
-def _back(state: ChatState) -> Outcome:
+def _back(state: ChatState) -> ChatStep:
     lang = state.lang
     if state.step in FIELD_KEYS and state.return_to:
         target = state.return_to
@@ -774,22 +775,22 @@ def _back(state: ChatState) -> Outcome:
             state.saved_new = None
             state.sender_email = None
             return _goto(state, "dup_question")
-        return Outcome(state, [_menu(state, text("nothing_before", lang))])
+        return ChatStep(state, [_menu(state, text("nothing_before", lang))])
     if not state.history:
-        return Outcome(state, current(state, text("nothing_before", lang)))
+        return ChatStep(state, current(state, text("nothing_before", lang)))
     previous = state.history.pop()
     state.candidates = [] if state.step == "dup_question" else state.candidates
     return _goto(state, previous)
 
 
-def _edit(state: ChatState, key: str) -> Outcome:
+def _edit(state: ChatState, key: str) -> ChatStep:
     """Jump to a field from the summary, the update menu or another question."""
     if state.step == "done":
-        return Outcome(state, current(state))
+        return ChatStep(state, current(state))
     if state.return_to is None and state.step != key:
         state.return_to = state.step
     state.step = key
-    return Outcome(state, [_ask(state, key)])
+    return ChatStep(state, [_ask(state, key)])
 
 
 def _apply_form(state: ChatState, raw: str) -> tuple[bool, list[str]]:
@@ -803,18 +804,18 @@ def _apply_form(state: ChatState, raw: str) -> tuple[bool, list[str]]:
     return bool(form.fields or form.problems), [p.message for p in form.problems]
 
 
-def _summary_input(state: ChatState, raw: str, folded: str) -> Outcome:
+def _summary_input(state: ChatState, raw: str, folded: str) -> ChatStep:
     lang = state.lang
     if folded in SUBMIT or folded in CONFIRM_ALL or folded == fold(text("b.submit", lang)):
         missing = _missing(state)
         if missing:
             names = ", ".join(form_label(k, lang) for k in missing)
             state.step = missing[0]
-            return Outcome(state, [_ask(state, missing[0],
+            return ChatStep(state, [_ask(state, missing[0],
                                         lead=text("summary.missing", lang, fields=names))])
         state.awaiting = "submit"
         proposed = {k: v for k, v in state.values.items() if k in FIELD_KEYS and _has(v)}
-        return Outcome(state, [], Submit(
+        return ChatStep(state, [], Submit(
             kind="new", proposed=proposed, initiative_id=None, base_version=None,
             sender_email=state.values.get("contact_email"),
             sender_name=state.values.get("contact_name"), language=lang,
@@ -825,42 +826,42 @@ def _summary_input(state: ChatState, raw: str, folded: str) -> Outcome:
             state.dup_checked_for = [state.values["title"], state.values["organisation"]]
             state.after_dup = "summary"
             state.awaiting = "duplicates"
-            return Outcome(state, [], FindDuplicates(
+            return ChatStep(state, [], FindDuplicates(
                 {k: v for k, v in state.values.items() if _has(v)}))
-        return Outcome(state, [_summary(state, " ".join(problems))])
+        return ChatStep(state, [_summary(state, " ".join(problems))])
     key = field_for(raw)
     if key:
         return _edit(state, key)
-    return Outcome(state, [_summary(state, text("summary.help", lang))])
+    return ChatStep(state, [_summary(state, text("summary.help", lang))])
 
 
-def _menu_input(state: ChatState, raw: str, folded: str) -> Outcome:
+def _menu_input(state: ChatState, raw: str, folded: str) -> ChatStep:
     lang = state.lang
     if folded in DISCARD:
         state.values = copy.deepcopy(state.original)
-        return Outcome(state, [_menu(state)])
+        return ChatStep(state, [_menu(state)])
     if folded in SUBMIT or folded in CONFIRM_ALL:
         return _submit_update(state)
     understood, problems = _apply_form(state, raw)
     if understood:
-        return Outcome(state, [_menu(state, " ".join(problems))])
+        return ChatStep(state, [_menu(state, " ".join(problems))])
     if confirms_unchanged(raw):
         return _submit_update(state)
     key = field_for(raw)
     if key:
         return _edit(state, key)
-    return Outcome(state, [_menu(state, text("update.help", lang))])
+    return ChatStep(state, [_menu(state, text("update.help", lang))])
 
 
-def _submit_update(state: ChatState) -> Outcome:
+def _submit_update(state: ChatState) -> ChatStep:
     if state.origin in ("duplicate", "page") and not state.sender_email:
         state.step = "sender_email"
-        return Outcome(state, [_ask_sender(state)])
+        return ChatStep(state, [_ask_sender(state)])
     changed = changes(state)
     state.awaiting = "submit"
     sender = state.sender_email or state.original.get("contact_email")
-    return Outcome(state, [], Submit(
-        kind="update" if changed else "confirmation", proposed=changed,
+    return ChatStep(state, [], Submit(
+        kind=submission_kind(changed), proposed=changed,
         initiative_id=state.initiative_id, base_version=state.base_version,
         sender_email=sender,
         sender_name=(None if state.origin in ("duplicate", "page")
@@ -868,34 +869,34 @@ def _submit_update(state: ChatState) -> Outcome:
         language=state.lang, seq=state.submissions + 1))
 
 
-def _sender_input(state: ChatState, raw: str) -> Outcome:
+def _sender_input(state: ChatState, raw: str) -> ChatStep:
     got = normalise("contact_email", raw, state.lang)
     if not got.ok:
         lead = (got.problem.message if got.problem else text("required", state.lang))
-        return Outcome(state, [_ask_sender(state, f"{lead} {text('retry', state.lang)}")])
+        return ChatStep(state, [_ask_sender(state, f"{lead} {text('retry', state.lang)}")])
     state.sender_email = got.value
     return _submit_update(state)
 
 
-def _dup_input(state: ChatState, folded: str) -> Outcome:
+def _dup_input(state: ChatState, folded: str) -> ChatStep:
     if not state.candidates:
         return _goto(state, state.after_dup or "summary")
     lang = state.lang
     if folded in YES or folded == fold(text("b.yes_dup", lang)):
         state.awaiting = "entry"
-        return Outcome(state, [], LoadEntry(int(state.candidates[0]["initiative_id"])))
+        return ChatStep(state, [], LoadEntry(int(state.candidates[0]["initiative_id"])))
     if folded in NO or folded == fold(text("b.no_dup", lang)):
         state.declined.append(int(state.candidates.pop(0)["initiative_id"]))
         if state.candidates:
-            return Outcome(state, [_ask_dup(state)])
+            return ChatStep(state, [_ask_dup(state)])
         return _goto(state, state.after_dup or "summary")
-    return Outcome(state, [_ask_dup(state, text("dup.yes_or_no", lang))])
+    return ChatStep(state, [_ask_dup(state, text("dup.yes_or_no", lang))])
 
 
 # ---------------------------------------------------------------------------------------
 # The entry points
 
-def handle(state: ChatState, raw: str) -> Outcome:
+def handle(state: ChatState, raw: str) -> ChatStep:
     """One message from the person → the new state, the bot's replies, maybe an effect."""
     state = state.copy()
     state.awaiting = None
@@ -903,14 +904,14 @@ def handle(state: ChatState, raw: str) -> Outcome:
     folded = fold(raw)
     if folded in ENGLISH or folded in DANISH:
         state.lang = "en" if folded in ENGLISH else "da"
-        return Outcome(state, current(state, text("lang.switched", state.lang)))
+        return ChatStep(state, current(state, text("lang.switched", state.lang)))
     if folded in RESTART or (state.step == "done" and folded == fold(text("b.restart",
                                                                             state.lang))):
         fresh = start(state.lang)
         fresh.state.submissions = state.submissions
         return fresh
     if state.step == "done":
-        return Outcome(state, current(state))
+        return ChatStep(state, current(state))
     if folded in BACK:
         return _back(state)
     m = EDIT_RE.match(folded)
@@ -928,10 +929,10 @@ def handle(state: ChatState, raw: str) -> Outcome:
         return _menu_input(state, raw, folded)
     if state.step == "sender_email":
         return _sender_input(state, raw)
-    return Outcome(state, current(state))
+    return ChatStep(state, current(state))
 
 
-def on_duplicates(state: ChatState, candidates: list[dict[str, Any]]) -> Outcome:
+def on_duplicates(state: ChatState, candidates: list[dict[str, Any]]) -> ChatStep:
     """Continue after :class:`FindDuplicates` with the candidates found (best first)."""
     state = state.copy()
     state.awaiting = None
@@ -943,11 +944,11 @@ def on_duplicates(state: ChatState, candidates: list[dict[str, Any]]) -> Outcome
         return _goto(state, target)
     state.candidates = strong
     state.step = "dup_question"
-    return Outcome(state, [_ask_dup(state)])
+    return ChatStep(state, [_ask_dup(state)])
 
 
 def on_entry(state: ChatState, record: dict[str, Any] | None, *, initiative_id: int,
-             version: int) -> Outcome:
+             version: int) -> ChatStep:
     """Continue after :class:`LoadEntry`: the person said "yes, it is this one"."""
     state = state.copy()
     state.awaiting = None
@@ -956,7 +957,7 @@ def on_entry(state: ChatState, record: dict[str, Any] | None, *, initiative_id: 
         state.candidates = [c for c in state.candidates
                             if int(c["initiative_id"]) != initiative_id]
         if state.candidates:
-            return Outcome(state, [_ask_dup(state, text("dup.gone", state.lang))])
+            return ChatStep(state, [_ask_dup(state, text("dup.gone", state.lang))])
         return _goto(state, state.after_dup or "summary", lead=text("dup.gone", state.lang))
     state.saved_new = {"values": copy.deepcopy(state.values), "skipped": list(state.skipped),
                        "history": list(state.history), "candidates": state.candidates,
@@ -965,17 +966,17 @@ def on_entry(state: ChatState, record: dict[str, Any] | None, *, initiative_id: 
     state.candidates = []
     _load_entry(state, record, initiative_id, version)
     state.step = "update_menu"
-    return Outcome(state, [_menu(state, text("update.switched", state.lang))])
+    return ChatStep(state, [_menu(state, text("update.switched", state.lang))])
 
 
 def on_submitted(state: ChatState, *, stored: bool, verify_email: str | None = None,
-                 verify_hours: int = 48) -> Outcome:
+                 verify_hours: int = 48) -> ChatStep:
     """Continue after :class:`Submit`. ``stored`` is False when the same submission was
     stored before (a resent message); ``verify_email`` is where the link went, if any."""
     state = state.copy()
     state.awaiting = None
     lang = state.lang
-    kind = "new" if state.mode == "new" else ("update" if changes(state) else "confirmation")
+    kind = "new" if state.mode == "new" else submission_kind(changes(state))
     state.last_kind = kind
     state.submissions += 1
     state.step = "done"
@@ -987,12 +988,12 @@ def on_submitted(state: ChatState, *, stored: bool, verify_email: str | None = N
         message = text("done.confirmation", lang, title=state.original.get("title") or "")
     else:
         message = text("done.update", lang)
-    return Outcome(state, [Reply(message, tone="done"), _done(state)])
+    return ChatStep(state, [Reply(message, tone="done"), _done(state)])
 
 
 __all__ = [
     "Button", "ChatState", "DUPLICATE_SCORE", "Effect", "FLOW", "FindDuplicates",
-    "LoadEntry", "MANDATORY_ORDER", "OPTIONAL_ORDER", "Outcome", "Reply", "Row", "Submit",
+    "LoadEntry", "MANDATORY_ORDER", "OPTIONAL_ORDER", "ChatStep", "Reply", "SummaryRow", "Submit",
     "changes", "current", "field_for", "fold", "handle", "next_field", "on_duplicates",
     "on_entry", "on_submitted", "start", "start_update", "text",
 ]

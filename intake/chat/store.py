@@ -39,9 +39,8 @@ from bot.registry.duplicates import find_duplicates
 from bot.registry.models import Initiative
 from intake.chat import conversation as chat
 from intake.chat.models import ChatConversation
-from moderation.audit import record_event
 from moderation.models import Submission
-from moderation.queue import create_submission
+from moderation.submissions import create_submission, enter_queue
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +237,7 @@ class ChatStore:
         return True
 
     async def _run_effects(self, session: AsyncSession, row: ChatConversation,
-                           outcome: chat.Outcome) -> tuple[chat.Outcome, list[chat.Reply]]:
+                           outcome: chat.ChatStep) -> tuple[chat.ChatStep, list[chat.Reply]]:
         replies: list[chat.Reply] = []
         for _ in range(MAX_EFFECTS):
             effect = outcome.effect
@@ -463,10 +462,8 @@ class ChatStore:
             if any(float(c.get("score") or 0) >= chat.DUPLICATE_SCORE for c in candidates):
                 flags.add("likely_duplicate")
             sub.flags = sorted(flags)
-        sub.state = "pending"
-        await record_event(session, actor=f"chat:{sub.sender_email}",
-                           action="submission.verified", submission_id=sub.id,
-                           initiative_id=sub.initiative_id, detail={"channel": "chat"})
+        await enter_queue(session, sub, actor=f"chat:{sub.sender_email}",
+                          detail={"channel": "chat"})
 
 
 __all__ = ["COOKIE_NAME", "ChatStore", "Opened", "Turn", "Verification", "View",

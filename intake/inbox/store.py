@@ -294,7 +294,7 @@ async def reset_cursor(db: Database, mailbox: str, uidvalidity: int) -> None:
 
 
 @dataclass(frozen=True)
-class Claimed:
+class ClaimedMessage:
     """A message claimed for processing (raw bytes loaded, lease held)."""
 
     id: int
@@ -305,7 +305,7 @@ class Claimed:
 
 async def claim_batch(db: Database, owner: str, *, limit: int = 20,
                       lease_seconds: float = 300.0, max_attempts: int = 3,
-                      now: datetime | None = None) -> list[Claimed]:
+                      now: datetime | None = None) -> list[ClaimedMessage]:
     """Claim up to ``limit`` stored messages whose lease is free; count the attempt.
 
     Rows that already used all their attempts (their worker died while processing them)
@@ -343,7 +343,7 @@ async def claim_batch(db: Database, owner: str, *, limit: int = 20,
             select(InboundMessage.id, InboundMessage.raw, InboundMessage.attempts,
                    InboundMessage.source)
             .where(InboundMessage.id.in_(live)).order_by(InboundMessage.id))).all()
-        return [Claimed(r.id, bytes(r.raw), r.attempts, r.source) for r in got]
+        return [ClaimedMessage(r.id, bytes(r.raw), r.attempts, r.source) for r in got]
 
 
 async def release_failed(db: Database, message_id: int, owner: str, error: str, *,
@@ -407,7 +407,7 @@ async def list_messages(db: Database, *, state: str | None = None,
         return [dict(r._mapping) for r in (await session.execute(stmt)).all()]
 
 
-__all__ = ["Claimed", "HeaderSummary", "Incoming", "StoreResult", "claim_batch",
+__all__ = ["ClaimedMessage", "HeaderSummary", "Incoming", "StoreResult", "claim_batch",
            "content_hash", "get_cursor", "header_only_hash", "header_section",
            "list_messages", "release_failed", "release_unprocessed", "replay", "reset_cursor",
            "store_batch", "store_message", "summarise_headers"]

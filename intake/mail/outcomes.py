@@ -6,7 +6,7 @@ turns a :class:`intake.parse.message.ParseResult` into one of
 =====================  ==================================================================
 outcome                effect
 =====================  ==================================================================
-``submission``         a queue item (:func:`moderation.queue.create_submission`, key
+``submission``         a queue item (:func:`moderation.submissions.create_submission`, key
                        ``inbound:<id>``): *update* (only the fields that differ from the
                        entry), *confirmation*, *contact_change* or *new*
 ``needs_info_answer``  the sender answered a moderator's question: the fields are merged
@@ -49,13 +49,14 @@ from bot.mail.tokens import TOKEN_RE, issue_token, lookup_token
 from bot.registry.duplicates import find_duplicates
 from bot.registry.fields import Problem, form_label
 from bot.registry.models import Contact, Initiative
-from bot.registry.record import CONTACT_FIELDS, MANDATORY_FIELDS
+from bot.registry.record import MANDATORY_FIELDS
 from bot.registry.repository import diff_record
 from intake.mail.answers import answer_block_reason, queue_answer, take_answer_slot
 from intake.parse.message import ParseResult
 from moderation.audit import record_event
-from moderation.models import OPEN_STATES, Submission
-from moderation.queue import create_submission, region_filter_value
+from moderation.models import Submission
+from moderation.states import OPEN_STATES, submission_kind
+from moderation.submissions import create_submission, merge_answer
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ _UNSUBSCRIBE_TOKEN = re.compile(r"\b(?:afmeld|unsubscribe)\s+([A-Za-z0-9_-]{16,6
 
 
 @dataclass
-class Outcome:
+class MailOutcome:
     """The one thing a message became, with what moderators should see about it."""
 
     outcome: str
@@ -88,16 +89,6 @@ def is_own_address(addr: str | None, settings: Settings) -> bool:
     own_local = settings.mailbox_local_part.lower()
     return domain == settings.mail_domain.lower() and (
         local == own_local or local.startswith(own_local + "+"))
-
-
-def submission_kind(changes: Mapping[str, Any], *, problems: bool = False) -> str:
-    """*confirmation* when nothing differs (and nothing was misunderstood),
-    *contact_change* when only contact_* fields do, else *update*."""
-    if not changes:
-        return "update" if problems else "confirmation"
-    if all(k in CONTACT_FIELDS for k in changes):
-        return "contact_change"
-    return "update"
 
 
 def missing_field_problems(proposed: Mapping[str, Any], lang: str) -> list[Problem]:
@@ -158,17 +149,17 @@ class _Ctx:
 
 
 async def apply_outcome(session: AsyncSession, settings: Settings, inbound_id: int,
-                        parsed: ParseResult, headers: Message) -> Outcome:
+                        parsed: ParseResult, headers: Message) -> MailOutcome:
     """Turn one parsed message (stored as ``inbound_id``) into its outcome, in the
     caller's transaction."""
     ctx = _Ctx(session, settings, inbound_id, parsed, headers)
     if is_own_address(ctx.sender, settings):
         ctx.own_mail = True
-        return Outcome("own_mail", detail={"reason": "From is our own address"})
+        return MailOutcome("own_mail", detail={"reason": "From is our own address"})
     if parsed.kind == "bounce":
         return await _bounce(ctx)
     if parsed.kind == "auto_reply":
-        return Outcome("auto_reply")
+        return MailOutcome("auto_reply")
     if parsed.kind == "unsubscribe":
         return await _opt_out(ctx)
 
@@ -193,7 +184,7 @@ async def apply_outcome(session: AsyncSession, settings: Settings, inbound_id: i
                     return await _reply_to_entry(ctx, initiative, token_row, token_matched)
     if parsed.fields or parsed.kind == "submission":
         return await _new_submission(ctx)
-    return Outcome("unknown", detail={
+    return MailOutcome("unknown", detail={
         "reason": "no reply token, no thread match and no fields",
         "problems": _problem_dicts(parsed.problems)})
 
@@ -258,7 +249,7 @@ async def _bounced_mail(ctx: _Ctx) -> OutboxMessage | None:
         .order_by(OutboxMessage.id.desc()).limit(1))).first()
 
 
-async def _bounce(ctx: _Ctx) -> Outcome:
+async def _bounce(ctx: _Ctx) -> MailOutcome:
     info = ctx.parsed.bounce
     reported = (info.recipient or "").strip().lower() if info else ""
     permanent = bool(info.permanent) if info else True
@@ -266,7 +257,7 @@ async def _bounce(ctx: _Ctx) -> Outcome:
     sent = await _bounced_mail(ctx)
     if sent is None:
         # Not tied to mail we sent: nobody's address state changes; moderators see it.
-        return Outcome("unknown", detail={
+        return MailOutcome("unknown", detail={
             "reason": "a bounce that cites no mail we sent (not trusted)",
             "reported_recipient": reported or None, "status": status})
     # The address we wrote to, whatever the report says (a forwarder may have rewritten
@@ -290,7 +281,7 @@ async def _bounce(ctx: _Ctx) -> Outcome:
                                detail={"contact_id": contact.id, "status": status,
                                        "inbound_message_id": ctx.inbound_id})
             log.info("contact %s (%s) is now bouncing", contact.id, recipient)
-    return Outcome("bounce", detail=detail)
+    return MailOutcome("bounce", detail=detail)
 
 
 # A mailed unsubscribe link lives as long as people take to read their mail.
@@ -299,7 +290,7 @@ OPT_OUT_LINK_TTL = timedelta(days=30)
 ANSWER_TOKEN_TTL = timedelta(days=30)
 
 
-async def _opt_out(ctx: _Ctx) -> Outcome:
+async def _opt_out(ctx: _Ctx) -> MailOutcome:
     """Opt out on proof, ask otherwise.
 
     Proof is a token of ours: the ``afmeld TOKEN`` of our List-Unsubscribe mailto (RFC
@@ -327,22 +318,22 @@ async def _opt_out(ctx: _Ctx) -> Outcome:
     detail: dict[str, Any] = {"contact_id": contact.id}
     detail["answer"] = await _opt_out_confirmation(ctx, contact) if first_time else \
         "suppressed:already_opted_out"
-    return Outcome("opt_out", detail=detail)
+    return MailOutcome("opt_out", detail=detail)
 
 
-async def _opt_out_by_link(ctx: _Ctx) -> Outcome:
+async def _opt_out_by_link(ctx: _Ctx) -> MailOutcome:
     """An unproven opt-out request: mail the contact (at their stored address, which is
     the sender's here) a one-time link instead of acting."""
     contact = await ctx.session.scalar(select(Contact).where(Contact.email == ctx.sender)) \
         if ctx.sender else None
     if contact is None:
-        return Outcome("opt_out", detail={"contact_id": None,
+        return MailOutcome("opt_out", detail={"contact_id": None,
                                           "reason": "no contact with this address"})
     if contact.email_status == "opted_out":
-        return Outcome("opt_out", detail={"contact_id": contact.id,
+        return MailOutcome("opt_out", detail={"contact_id": contact.id,
                                           "answer": "suppressed:already_opted_out"})
     answer = await _opt_out_link_mail(ctx, contact)
-    return Outcome("opt_out_requested", detail={
+    return MailOutcome("opt_out_requested", detail={
         "contact_id": contact.id, "answer": answer,
         "reason": "no token: a confirmation link was mailed, nothing changed yet"})
 
@@ -388,7 +379,7 @@ async def _opt_out_confirmation(ctx: _Ctx, contact: Contact) -> str:
 
 
 async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyToken,
-                          token_matched: bool) -> Outcome:
+                          token_matched: bool) -> MailOutcome:
     parsed = ctx.parsed
     current = initiative.record()
     changes = diff_record(current, parsed.fields)
@@ -420,7 +411,7 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
                               "changed": sorted(changes), "flags": flags}
     if sub is None:  # already queued by an earlier run of this message
         detail["note"] = "submission existed (idempotency key)"
-        return Outcome("submission", detail=detail)
+        return MailOutcome("submission", detail=detail)
     form_record = {**current, **changes}
     detail["answer"] = await _answer(
         ctx, problems=parsed.problems, title=initiative.title, submission=sub,
@@ -429,72 +420,38 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
         # opened with a stranger's receipt is verified by e-mail like any other.
         token_args={"initiative_id": initiative.id,
                     "contact_id": contact.id if contact and sender_is_contact else None})
-    return Outcome("submission", submission_id=sub.id, detail=detail)
+    return MailOutcome("submission", submission_id=sub.id, detail=detail)
 
 
 async def _merge_into_submission(ctx: _Ctx, sub: Submission, token_row: ReplyToken,
-                                 token_matched: bool) -> Outcome:
+                                 token_matched: bool) -> MailOutcome:
     """The answer to a moderator's question (or to a problems mail about a new entry):
-    merge the fields into the open submission and put it back in the queue."""
+    moderation merges it into the open submission; we answer the sender."""
     parsed = ctx.parsed
-    fields = dict(parsed.fields)
+    merged = await merge_answer(
+        ctx.session, sub, fields=parsed.fields, problems=_problem_dicts(parsed.problems),
+        sender=ctx.sender, note=_note(parsed), actor=ACTOR, inbound_message_id=ctx.inbound_id)
+    if token_matched and token_row.used_at is None and token_row.token_hash:
+        token_row.used_at = dbnow()
+    detail: dict[str, Any] = {"token_purpose": token_row.purpose, "submission_id": sub.id,
+                              "merged": sorted(merged.fields), "from_state": merged.from_state}
     initiative = None
     if sub.initiative_id is not None:
         initiative = await ctx.session.get(Initiative, sub.initiative_id)
-        if initiative is not None:
-            fields = diff_record(initiative.record(), fields)
-    proposed = {**(sub.proposed or {}), **fields}
-    sub.proposed = proposed
-    fixed = set(fields)
-    remaining = [p for p in (sub.problems or []) if p.get("field") not in fixed]
-    remaining += [p for p in _problem_dicts(parsed.problems)
-                  if p not in remaining]
-    sub.problems = remaining
-    flags = set(sub.flags or [])
-    if remaining:
-        flags.add("problems")
-    else:
-        flags.discard("problems")
-    if sub.kind == "new":
-        if any(p.get("field") in MANDATORY_FIELDS and p.get("field") not in proposed
-               for p in remaining):
-            flags.add("missing_fields")
-        elif all(proposed.get(k) not in (None, "", []) for k in MANDATORY_FIELDS):
-            flags.discard("missing_fields")
-    if ctx.sender and sub.sender_email and ctx.sender != sub.sender_email.lower():
-        flags.add("sender_differs")
-    sub.flags = sorted(flags)
-    if initiative is not None and sub.kind in ("update", "contact_change", "confirmation"):
-        sub.kind = submission_kind(proposed, problems=bool(remaining))
-    regions = proposed.get("regions") or (initiative.regions if initiative else []) or []
-    sub.filter_regions = region_filter_value(regions)
-    note = _note(parsed)
-    if note:
-        sub.note = f"{sub.note}\n\n---\n{note}" if sub.note else note
-    previous_state = sub.state
-    if sub.state == "needs_info":
-        sub.state = "pending"
-    if token_matched and token_row.used_at is None and token_row.token_hash:
-        token_row.used_at = dbnow()
-    await record_event(ctx.session, actor=ACTOR, action="submission.info_received",
-                       submission_id=sub.id, initiative_id=sub.initiative_id,
-                       detail={"inbound_message_id": ctx.inbound_id,
-                               "fields": sorted(fields), "from_state": previous_state,
-                               "sender": ctx.sender})
-    detail: dict[str, Any] = {"token_purpose": token_row.purpose, "submission_id": sub.id,
-                              "merged": sorted(fields), "from_state": previous_state}
     current = initiative.record() if initiative is not None else {}
-    remaining_problems = [Problem(p.get("field", ""), p.get("message", "")) for p in remaining]
+    proposed = dict(sub.proposed or {})
+    remaining_problems = [Problem(p.get("field", ""), p.get("message", ""))
+                          for p in merged.remaining]
     detail["answer"] = await _answer(
         ctx, problems=remaining_problems, title=proposed.get("title") or (
             initiative.title if initiative else None), submission=sub,
-        form_record={**current, **proposed}, changed=sorted(fields), kind=sub.kind,
+        form_record={**current, **proposed}, changed=sorted(merged.fields), kind=sub.kind,
         token_args={"submission_id": sub.id} if initiative is None else {
             "initiative_id": initiative.id, "contact_id": initiative.contact_id})
-    return Outcome("needs_info_answer", submission_id=sub.id, detail=detail)
+    return MailOutcome("needs_info_answer", submission_id=sub.id, detail=detail)
 
 
-async def _new_submission(ctx: _Ctx) -> Outcome:
+async def _new_submission(ctx: _Ctx) -> MailOutcome:
     parsed = ctx.parsed
     proposed = dict(parsed.fields)
     # The sender is the natural contact of what they submit, unless they name another.
@@ -524,12 +481,12 @@ async def _new_submission(ctx: _Ctx) -> Outcome:
                               "duplicates": [c.get("initiative_id") for c in candidates]}
     if sub is None:
         detail["note"] = "submission existed (idempotency key)"
-        return Outcome("submission", detail=detail)
+        return MailOutcome("submission", detail=detail)
     detail["answer"] = await _answer(
         ctx, problems=problems, title=proposed.get("title"), submission=sub,
         form_record=proposed, changed=[], kind="new",
         token_args={"submission_id": sub.id})
-    return Outcome("submission", submission_id=sub.id, detail=detail)
+    return MailOutcome("submission", submission_id=sub.id, detail=detail)
 
 
 async def _answer(ctx: _Ctx, *, problems: list[Problem], title: str | None,
@@ -561,5 +518,5 @@ async def _answer(ctx: _Ctx, *, problems: list[Problem], title: str | None,
     return answer if queued else "already_queued"
 
 
-__all__ = ["Outcome", "apply_outcome", "bounce_transition", "is_own_address",
+__all__ = ["MailOutcome", "apply_outcome", "bounce_transition", "is_own_address",
            "missing_field_problems", "submission_kind", "unsubscribe_token"]

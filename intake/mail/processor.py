@@ -30,9 +30,9 @@ from bot.core.db import Database, dbnow
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from intake.inbox.models import InboundMessage
-from intake.inbox.store import Claimed, claim_batch, release_failed, release_unprocessed
+from intake.inbox.store import ClaimedMessage, claim_batch, release_failed, release_unprocessed
 from intake.mail.answers import parse_headers
-from intake.mail.outcomes import Outcome, apply_outcome
+from intake.mail.outcomes import MailOutcome, apply_outcome
 from intake.parse.message import ParseResult, parse_message
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ async def parse_raw(raw: bytes, settings: Settings) -> ParseResult:
                                    own_local_part=settings.mailbox_local_part)
 
 
-async def process_claimed(db: Database, settings: Settings, claimed: Claimed,
-                          owner: str) -> Outcome | None:
+async def process_claimed(db: Database, settings: Settings, claimed: ClaimedMessage,
+                          owner: str) -> MailOutcome | None:
     """Parse one claimed message and commit its outcome. None when the lease was lost
     (another worker took the message over: it does the work, we do nothing)."""
     parsed = await parse_raw(claimed.raw, settings)
@@ -107,9 +107,9 @@ class Processor(LoopWorker):
         self.retry_base_seconds = retry_base_seconds
         self.idle_seconds = idle_seconds
         self.processed = 0
-        self.on_outcome: Callable[[int, Outcome], None] | None = None
+        self.on_outcome: Callable[[int, MailOutcome], None] | None = None
 
-    async def handle(self, claimed: Claimed) -> Outcome | None:
+    async def handle(self, claimed: ClaimedMessage) -> MailOutcome | None:
         """Process one message (tests override this to inject faults)."""
         return await process_claimed(self.db, self.settings, claimed, self.owner)
 
@@ -140,7 +140,7 @@ class Processor(LoopWorker):
                 self.on_outcome(claimed.id, outcome)
         return done or len(batch)
 
-    async def _release(self, claimed: Claimed, error: str, *, retry: float) -> None:
+    async def _release(self, claimed: ClaimedMessage, error: str, *, retry: float) -> None:
         try:
             state = await release_failed(self.db, claimed.id, self.owner, error,
                                          max_attempts=self.settings.processing_max_attempts,

@@ -178,6 +178,19 @@ def mail_view(msg: InboundMessage, own_domain: str = "example.org") -> MailView:
                     received_at=msg.received_at, state=msg.state)
 
 
+async def effective_record(db: Database, submission_id: int) -> dict[str, Any] | None:
+    """The proposal over the entry's current values, as the edit form showed them: all an
+    approval with edits needs (one short read, none of the item page's history, duplicate
+    scan or mail parsing). None when there is no such item."""
+    async with db.read() as session:
+        sub = await session.get(Submission, submission_id)
+        if sub is None:
+            return None
+        initiative = (await session.get(Initiative, sub.initiative_id)
+                      if sub.initiative_id else None)
+        return {**(initiative.record() if initiative else {}), **(sub.proposed or {})}
+
+
 async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                     own_domain: str = "example.org") -> ItemView | None:
     """Gather the item page's data (one read transaction)."""

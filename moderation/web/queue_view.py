@@ -25,7 +25,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from bot.core.db import Database
 from bot.registry.models import Initiative
 from bot.registry.vocabulary import REGION_KEYS
-from moderation.models import OPEN_STATES, SUBMISSION_CHANNELS, SUBMISSION_KINDS, Submission
+from moderation.models import Submission
+from moderation.states import OPEN_STATES, SUBMISSION_CHANNELS, SUBMISSION_KINDS
 
 log = logging.getLogger(__name__)
 FLAGS = ("sender_differs", "likely_duplicate", "problems", "missing_fields")

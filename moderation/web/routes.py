@@ -25,7 +25,7 @@ from moderation import decisions
 from moderation.accounts import AccountError, authenticate, create_user, set_disabled
 from moderation.audit import record_event
 from moderation.web import lists
-from moderation.web.item_view import load_item, parse_edits
+from moderation.web.item_view import effective_record, load_item, parse_edits
 from moderation.web.queue_view import QueueFilters, fetch_queue, forget_counts, queue_counts
 from moderation.web.security import (
     CSRF_FIELD,
@@ -242,11 +242,9 @@ async def approve(request: web.Request) -> web.Response:
     force = form.get("force") == "1"
     edits: dict[str, Any] = {}
     if form.get("edit") == "1":
-        view = await load_item(request.app[DB], sid, lang=_lang(request))
-        if view is None:
+        effective = await effective_record(request.app[DB], sid)
+        if effective is None:
             raise web.HTTPNotFound(text="No such item.")
-        effective = {**(view.initiative.record() if view.initiative else {}),
-                     **view.sub.proposed}
         raw = {k: str(v) for k, v in form.items() if isinstance(v, str)}
         edits, errors = parse_edits(raw, effective, _lang(request))
         if errors:

@@ -12,7 +12,7 @@ from bot.mail.models import OutboxMessage
 from bot.registry.models import Initiative
 from bot.registry.repository import create_initiative
 from moderation.models import Submission
-from moderation.queue import create_submission
+from moderation.submissions import create_submission
 from tests.browser.conftest import LiveApp
 from tests.conftest import sample_record
 from tests.moderation_support import PASSWORD, add_user, use_fast_hashes

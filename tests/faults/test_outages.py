@@ -170,7 +170,7 @@ async def _status_is(port: int, status: int) -> bool:
 WRITER = textwrap.dedent("""
     import asyncio, random, sys
     from bot.core.db import Database
-    from moderation.queue import create_submission
+    from moderation.submissions import create_submission
 
     async def main(url, tag, n):
         db = Database(url)
@@ -201,7 +201,7 @@ async def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Path) -> Non
             async with db.write() as session:
                 await create_local(session, tag, i)
 
-    from moderation.queue import create_submission
+    from moderation.submissions import create_submission
 
     async def create_local(session, tag: str, i: int) -> None:  # type: ignore[no-untyped-def]
         await create_submission(session, kind="new", channel="import",
