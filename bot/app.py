@@ -23,11 +23,11 @@ from bot.mail.templates import TEMPLATES_DIR
 log = logging.getLogger(__name__)
 
 COMPONENTS: tuple[str, ...] = (
-    "bot.public.web",    # catalogue, initiative pages, statistics, map, API, unsubscribe
-    "moderation.web.routes",    # login, queue, items, decisions, audit, contacts
-    "intake.chat.web",   # /chat
-    "intake.service",    # IMAP fetcher, LMTP listener, processor
-    "bot.mail_service",  # outbox sender, campaign scheduler, digest
+    "bot.public.web",         # catalogue, initiative pages, statistics, map, API
+    "moderation.web.routes",  # login, queue, items, decisions, audit, contacts
+    "intake.chat.web",        # /chat
+    "intake.service",         # IMAP fetcher, LMTP listener, processor, retention
+    "bot.mail_service",       # sender, campaign scheduler, digest, unsubscribe, consent
     "bot.demo.sandbox",       # the demo's mail sandbox (off unless sandbox_enabled)
 )
 

@@ -14,7 +14,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import bot.schema  # noqa: F401  (every table, before any command opens the database)
 from bot.core.commandline import CommandError
 from bot.core.settings import SettingsError
 
@@ -63,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    if getattr(args, "uses_database", True):
+        # Every table before a command opens the database (bot.core.db checks it); the
+        # pure commands (``landkort parse``) skip SQLAlchemy and start in a third the time.
+        import bot.schema  # noqa: F401
     try:
         result = func(args)
         if inspect.iscoroutine(result):

@@ -78,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--json", action="store_true",
                    help="print the contract's JSON object instead of a summary")
     p.add_argument("file", metavar="FILE", help="an RFC 5322 message file, or - for stdin")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, uses_database=False)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m intake.parse_command`

@@ -1,8 +1,6 @@
-"""Tables of outgoing mail that are not in the core schema: the demo's mail sandbox.
+"""The demo's own table: the mail sandbox, where every mail the demo sends is kept.
 
-The outbox, reply tokens and campaign steps live in :mod:`bot.registry.models` (core schema,
-migration 0001); migration 0003 adds what is defined here plus the indexes the sender
-and the campaign planner need.
+Migration 0003 creates it (with the outbox's indexes), though only the demo writes to it.
 """
 from __future__ import annotations
 
