@@ -18,6 +18,7 @@ import logging
 import re
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
+from typing import Any
 
 from intake.parse.decode import DecodedMessage
 
@@ -71,23 +72,58 @@ def _from_address(msg: DecodedMessage) -> tuple[str, str]:
     return name, addr.lower()
 
 
+_SUCCESS_ACTIONS = ("delivered", "relayed", "expanded")
+
+
+def _specific_status(status: str | None, *texts: str | None) -> str | None:
+    """The status, or a more specific enhanced code (RFC 3463) from the diagnostic text
+    when the report's own is generic (``5.0.0``): "550 5.1.1 user unknown" says more."""
+    if status is not None and not status.endswith(".0.0"):
+        return status
+    for text in texts:
+        for m in _STATUS_CODE.finditer(text or ""):
+            code = m.group(0)
+            if not code.endswith(".0.0") and (status is None or code[0] == status[0]):
+                return code
+    return status
+
+
+def _dsn_blocks(msg: DecodedMessage) -> list[tuple[str | None, str, dict[str, str]]]:
+    """(recipient, action, block) per recipient block of the delivery-status parts.
+
+    The recipient is the address we wrote to: ``Original-Recipient`` (RFC 3464 §2.3.1)
+    when the report gives it, not a ``Final-Recipient`` rewritten by forwarding or an
+    alias."""
+    out = []
+    for block in msg.delivery_status:
+        recipient = _addr_of(block.get("original-recipient")) or _addr_of(
+            block.get("final-recipient")) or _addr_of(block.get("x-actual-recipient"))
+        if recipient is None and "action" not in block:
+            continue  # the per-message block (Reporting-MTA, Arrival-Date …)
+        out.append((recipient, (block.get("action") or "").strip().lower(), block))
+    return out
+
+
+def is_success_report(msg: DecodedMessage) -> bool:
+    """A delivery status notification that reports only success (``Action: delivered``,
+    ``relayed`` or ``expanded``, RFC 3464 §2.3.3): an automatic answer, not a bounce."""
+    blocks = _dsn_blocks(msg)
+    return bool(blocks) and all(action.startswith(_SUCCESS_ACTIONS)
+                                for _, action, _ in blocks)
+
+
 def _dsn_finding(msg: DecodedMessage) -> BounceFinding | None:
     """Read the per-recipient blocks of an RFC 3464 message/delivery-status part."""
     failed: list[BounceFinding] = []
     other: list[BounceFinding] = []
-    for block in msg.delivery_status:
-        recipient = _addr_of(block.get("final-recipient")) or _addr_of(
-            block.get("original-recipient")) or _addr_of(block.get("x-actual-recipient"))
-        if recipient is None and "action" not in block:
-            continue  # the per-message block (Reporting-MTA, Arrival-Date …)
-        action = (block.get("action") or "").strip().lower()
+    for recipient, action, block in _dsn_blocks(msg):
+        if action.startswith(_SUCCESS_ACTIONS):
+            continue
         sm = _STATUS_CODE.search(block.get("status") or "")
-        status = sm.group(0) if sm else None
-        if status is None:
-            dm = _STATUS_CODE.search(block.get("diagnostic-code") or "")
-            status = dm.group(0) if dm else None
+        status = _specific_status(sm.group(0) if sm else None, block.get("diagnostic-code"),
+                                  block.get("x-postfix-sender"))
         permanent = action.startswith(("fail", "error")) or bool(status and status[0] == "5")
-        if action.startswith(("delayed", "delivered", "relayed", "expanded")):
+        if action.startswith("delayed"):
             permanent = False
         finding = BounceFinding(recipient, status, permanent)
         (failed if action.startswith(("fail", "error")) else other).append(finding)
@@ -128,15 +164,143 @@ def _status_in_text(text: str) -> str | None:
     return m.group(0) if m else None
 
 
+# What a delivery failure says in its text, in the languages bounces arrive in. Each
+# alternative is a plain phrase (no nested repetition): linear on any text.
+_BOUNCE_TEXT = re.compile(
+    r"could\s?n[o']t be delivered|could not be delivered|was\s?n[o']t delivered"
+    r"|was not delivered|wasn't delivered|undeliverable|delivery (?:has )?failed"
+    r"|delivery to (?:the )?following recipients? (?:failed|was unsuccessful)"
+    r"|following (?:addresses|address|recipients|recipient)(?:\(s\))? (?:failed|could not"
+    r"|had permanent|were rejected|was rejected)|failed recipients?|permanent (?:error|failure)"
+    r"|fatal error|recipient address rejected|user unknown|unknown user|no such user"
+    r"|unknown recipient|recipient not found|address not found|address couldn't be found"
+    r"|mailbox (?:unavailable|not found|does not exist|is full|full|quota)|over quota"
+    r"|quota exceeded|exceeded (?:the |their |its )?(?:storage|quota|mailbox)"
+    r"|smtp error from remote mail server|retry time(?:out)? (?:not reached|exceeded)"
+    r"|message (?:was|has been) (?:blocked|rejected|quarantined|refused)"
+    r"|(?:blocked|quarantined|rejected) by (?:the )?(?:recipient|mail|content|spam|security)"
+    r"|virus (?:found|detected)|infected attachment"
+    r"|kunne ikke leveres|kan ikke leveres|blev ikke leveret|ikke leveret"
+    r"|levering(?:en)? (?:til følgende modtagere )?mislykkedes|postkassen er fuld"
+    r"|ukendt modtager|modtageren findes ikke|konnte nicht zugestellt werden|unzustellbar"
+    r"|postfach (?:ist )?voll|empfänger unbekannt|n'a pas pu être (?:remis|distribué)"
+    r"|non remis|boîte aux lettres (?:est )?pleine|destinataire inconnu"
+    r"|kunde inte levereras|postlådan är full|kon niet worden (?:bezorgd|afgeleverd)"
+    r"|onbestelbaar|no se pudo entregar|no se puede entregar|buzón lleno"
+    r"|\b[45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b",
+    re.IGNORECASE)
+# A full mailbox or a quota is a temporary failure (RFC 3463 4.2.2), whatever the SMTP
+# code the gateway chose.
+_FULL_MAILBOX = re.compile(
+    r"mailbox (?:is )?full|over quota|quota exceeded|exceeded (?:the |their |its )?"
+    r"(?:storage|quota|mailbox)|postkassen er fuld|postfach (?:ist )?voll"
+    r"|boîte aux lettres (?:est )?pleine|postlådan är full|buzón lleno|mailbox quota",
+    re.IGNORECASE)
+_UNKNOWN_USER = re.compile(
+    r"user unknown|unknown user|no such user|unknown recipient|recipient not found"
+    r"|address not found|address couldn't be found|mailbox (?:not found|does not exist"
+    r"|unavailable)|ukendt modtager|modtageren findes ikke|empfänger unbekannt"
+    r"|destinataire inconnu", re.IGNORECASE)
+_NOREPLY_SENDER = re.compile(r"^(?:no-?reply|do-?not-?reply|donotreply|notifications?"
+                             r"|mail-?gateway|mailscanner|quarantine)\b", re.IGNORECASE)
+_JSON_START = re.compile(r"\{")
+
+
+def _automated(msg: DecodedMessage, name: str, local: str) -> bool:
+    """Signs that no person wrote this: a daemon or no-reply sender, the null return
+    path, RFC 3834 Auto-Submitted, Precedence, the vacation headers."""
+    if _BOUNCE_SENDER.match(local) or _BOUNCE_SENDER.match(name):
+        return True
+    if _NOREPLY_SENDER.match(local) or _null_return_path(msg):
+        return True
+    if (msg.get("Auto-Submitted") or "").strip().lower() not in ("", "no"):
+        return True
+    if (msg.get("Precedence") or "").strip().lower() in ("bulk", "junk", "list",
+                                                         "auto_reply", "auto-reply"):
+        return True
+    return any(msg.get(h) is not None for h in ("X-Autoreply", "X-Autorespond",
+                                                "X-Failed-Recipients"))
+
+
+def _failed_recipients_header(msg: DecodedMessage) -> list[str]:
+    """Exim's ``X-Failed-Recipients`` (and the like): the failed addresses, named."""
+    out: list[str] = []
+    for value in msg.get_all("X-Failed-Recipients"):
+        out += [m.group(0).lower() for m in _ADDRESS.finditer(value[:2000])]
+    return out
+
+
+def _json_bounce(text: str) -> BounceFinding | None:
+    """A cloud mail service's bounce notice written as JSON (an SNS notification, a
+    webhook event mailed on): the first bounced address, its status and type."""
+    import json
+
+    start = _JSON_START.search(text[:20000])
+    if start is None:
+        return None
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text[start.start():start.start() + 200_000])
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("Message"), str):
+        try:  # SNS wraps the notification as a string
+            data = json.loads(data["Message"][:200_000])
+        except ValueError:
+            return None
+    if not isinstance(data, dict):
+        return None
+    flat = json.dumps(data)[:200_000].lower()
+    if "bounce" not in flat and "failed" not in flat and "dropped" not in flat:
+        return None
+    inner = data.get("bounce")
+    bounce: dict[str, Any] = inner if isinstance(inner, dict) else data
+    kind = str(bounce.get("bounceType") or data.get("Type") or data.get("type")
+               or data.get("event") or "").lower()
+    recipients: list[Any] = []
+    for key in ("bouncedRecipients", "recipients"):
+        if isinstance(bounce.get(key), list):
+            recipients = bounce[key]
+            break
+    first: Any = recipients[0] if recipients else bounce
+    address = None
+    status = None
+    diagnostic = ""
+    if isinstance(first, dict):
+        for key in ("emailAddress", "email", "Email", "recipient", "address"):
+            if isinstance(first.get(key), str):
+                address = _addr_of(first[key])
+                break
+        status_value = first.get("status") or first.get("Status")
+        status = _status_in_text(str(status_value)) if status_value else None
+        diagnostic = str(first.get("diagnosticCode") or first.get("reason")
+                         or first.get("Details") or first.get("Description") or "")
+    elif isinstance(first, str):
+        address = _addr_of(first)
+    if address is None:
+        return None
+    status = _specific_status(status, diagnostic)
+    temporary = "transient" in kind or "soft" in kind or "deferred" in kind or bool(
+        _FULL_MAILBOX.search(diagnostic))
+    permanent = not temporary and (status is None or status[0] == "5")
+    return BounceFinding(address, status, permanent)
+
+
 def detect_bounce(msg: DecodedMessage, text: str,
                   own_domain: str | None = None) -> BounceFinding | None:
     """A :class:`BounceFinding` when the message is a bounce, else None.
 
-    Addresses at ``own_domain`` (our return path) are never the failed recipient.
+    Bounce evidence — a delivery-status part, a failed-recipient header or block, a
+    known bounce format, the words of a delivery failure — wins over the signs of an
+    automatic answer: relays mark bounces ``Precedence: bulk`` or ``Auto-Submitted`` and
+    send them from no-reply addresses. A success-only report is not a bounce
+    (:func:`is_success_report`). Addresses at ``own_domain`` (our return path) are never
+    the failed recipient.
     """
     is_report = msg.content_type == "multipart/report" and (
         msg.report_type in (None, "delivery-status"))
     if msg.has_delivery_status or is_report:
+        if is_success_report(msg):
+            return None
         finding = _dsn_finding(msg)
         if finding is not None:
             return finding
@@ -154,40 +318,59 @@ def detect_bounce(msg: DecodedMessage, text: str,
     local = addr.split("@", 1)[0] if addr else ""
     daemon = bool(_BOUNCE_SENDER.match(local) or _BOUNCE_SENDER.match(name))
     bouncy_subject = bool(_BOUNCE_SUBJECT.search(subject))
-    if not (daemon or bouncy_subject):
+    head = text[:20000]
+    failed_header = _failed_recipients_header(msg)
+    words = _BOUNCE_TEXT.search(head)
+    if not (daemon or bouncy_subject or failed_header or words):
         return None
-    automated = daemon or _null_return_path(msg) or bool(
-        (msg.get("Auto-Submitted") or "").strip().lower() not in ("", "no"))
-    if not automated:
+    if not _automated(msg, name, local):
         return None  # a person writing about a bounce, or forwarding one
+    json_finding = _json_bounce(head) if "{" in head else None
+    if json_finding is not None:
+        return json_finding
     temporary, permanent = _flufl_recipients(msg)
-    if not (bouncy_subject or permanent or temporary):
+    if not (bouncy_subject or permanent or temporary or failed_header or words):
         return None  # a postmaster writing as a person
-    status = _status_in_text(text)
-    failed = permanent or temporary
+    status = _status_in_text(head)
+    failed = failed_header or permanent or temporary
     if own_domain:
         failed = [a for a in failed if not a.endswith("@" + own_domain.lower())]
-    recipient = failed[0] if failed else _recipient_in_text(text, msg, own_domain)
-    if permanent:
-        is_permanent = True
+    recipient = failed[0] if failed else _recipient_in_text(
+        head, msg, own_domain, start=words.start() if words else 0)
+    full = _FULL_MAILBOX.search(head)
+    if status is None and full:
+        status = "4.2.2"
+    elif status is None and _UNKNOWN_USER.search(head):
+        status = "5.1.1"
+    if full and (status is None or status[0] != "5" or status.startswith("5.2.2")):
+        is_permanent = False
+    elif permanent or failed_header:
+        is_permanent = status is None or status[0] == "5"
     elif temporary:
         is_permanent = bool(status and status[0] == "5")
     else:
-        is_permanent = status is None or status[0] == "5"
+        smtp = _SMTP_REPLY.search(head)
+        is_permanent = (status[0] == "5") if status else not (smtp and smtp.group(1) == "4")
     return BounceFinding(recipient, status, is_permanent)
 
 
-def _recipient_in_text(text: str, msg: DecodedMessage,
-                       own_domain: str | None = None) -> str | None:
+def _recipient_in_text(text: str, msg: DecodedMessage, own_domain: str | None = None,
+                       start: int = 0) -> str | None:
+    """The failed address in a bounce's text: the first one after where the failure is
+    told (a "Failed Recipients" block names it next), else the first one at all; never
+    the bounce's own sender or recipient, a daemon, or an address of ours."""
     own = {a.lower() for _, a in getaddresses(msg.get_all("To") + msg.get_all("From"))}
     suffix = "@" + own_domain.lower() if own_domain else None
-    for m in _ADDRESS.finditer(text[:5000]):
-        a = m.group(0).lower()
-        if a in own or _BOUNCE_SENDER.match(a.split("@")[0]):
-            continue
-        if suffix and a.endswith(suffix):
-            continue
-        return a
+    for begin in ((start, 0) if start else (0,)):
+        for m in _ADDRESS.finditer(text[begin:begin + 5000]):
+            a = m.group(0).lower()
+            if a in own or _BOUNCE_SENDER.match(a.split("@")[0]):
+                continue
+            if _NOREPLY_SENDER.match(a.split("@")[0]):
+                continue
+            if suffix and a.endswith(suffix):
+                continue
+            return a
     return None
 
 

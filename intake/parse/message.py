@@ -15,7 +15,12 @@ from typing import Any
 
 from bot.core.mailheaders import strip_controls
 from bot.registry.fields import Problem
-from intake.parse.classify import detect_bounce, is_auto_reply, is_unsubscribe
+from intake.parse.classify import (
+    detect_bounce,
+    is_auto_reply,
+    is_success_report,
+    is_unsubscribe,
+)
 from intake.parse.decode import DecodedMessage, decode_header_value, decode_message
 from intake.parse.html_text import html_to_text
 from intake.parse.quotes import Trimmed, own_field_text, trim
@@ -270,7 +275,7 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
         res.reply_token = res.reply_token or unsub.group(1)
         res.language = guess_language(own or res.subject)
         return res
-    if is_auto_reply(msg):
+    if is_auto_reply(msg) or is_success_report(msg):
         res.kind = "auto_reply"
         res.language = guess_language(own or res.subject)
         return res
