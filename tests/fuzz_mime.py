@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from bot.registry.vocabulary import MUNICIPALITIES
 from intake.parse.message import KINDS, parse_message
 
+# Version 2 of the contract added inferred and attachments.
 CONTRACT_KEYS = ["kind", "reply_token", "reply_text", "fields", "confirmed_unchanged",
-                 "bounce", "problems"]
+                 "bounce", "problems", "inferred", "attachments"]
 
 # The contract's canonical keys and values (/work/shared/contracts/parse.md), written out
 # here rather than imported, so that the parser's own tables are checked, not trusted.

@@ -13,8 +13,9 @@ from bot.cli import main
 from tests.conftest import skip_or_fail
 
 MAIL = Path(__file__).parent / "fixtures" / "mail"
+# Version 2 of the contract (../shared/contracts/parse.md) added inferred and attachments.
 KEYS = ["kind", "reply_token", "reply_text", "fields", "confirmed_unchanged", "bounce",
-        "problems"]
+        "problems", "inferred", "attachments"]
 
 
 def test_parse_json_prints_one_contract_object(capsys: pytest.CaptureFixture[str]) -> None:

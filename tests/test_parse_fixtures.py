@@ -215,7 +215,8 @@ def test_leading_blank_line_and_unused_boundary() -> None:
 
 def test_contract_dict_has_exactly_the_contract_keys() -> None:
     d = parse("bounce_postfix.eml").contract_dict()
+    # version 2 of the contract added inferred and attachments
     assert list(d) == ["kind", "reply_token", "reply_text", "fields", "confirmed_unchanged",
-                       "bounce", "problems"]
+                       "bounce", "problems", "inferred", "attachments"]
     assert d["bounce"] == {"recipient": "ophoert@region.example.dk", "status": "5.1.1",
                            "permanent": True}

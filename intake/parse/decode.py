@@ -48,6 +48,11 @@ _CHARSET_ALIASES = {
 _HEADER_LINE = re.compile(rb"^[!-9;-~]{1,76}:")
 
 
+# Parts that are about a message, not files a person attached (RFC 3464, RFC 8098).
+_REPORT_PARTS = frozenset({"text/rfc822-headers", "message/delivery-status",
+                           "message/disposition-notification", "message/feedback-report"})
+
+
 @dataclass
 class Attachment:
     """A non-text part: listed for moderators, never read as text."""
@@ -55,10 +60,28 @@ class Attachment:
     name: str | None
     content_type: str
     size: int
+    # Content-Disposition (attachment | inline | "") and whether the part has a
+    # Content-ID (RFC 2392: something the HTML shows in place, like a signature logo).
+    disposition: str = ""
+    has_content_id: bool = False
+
+    @property
+    def is_file(self) -> bool:
+        """A file the sender attached: not a report part, and not an image the mail shows
+        inline (a logo in the signature)."""
+        if self.content_type in _REPORT_PARTS:
+            return False
+        inline_image = self.content_type.startswith("image/") and (
+            self.has_content_id or self.disposition == "inline" or not self.name)
+        return self.disposition == "attachment" or not inline_image
 
     def as_dict(self) -> dict[str, Any]:
         """The attachment as a JSON-ready dict."""
         return {"name": self.name, "content_type": self.content_type, "size": self.size}
+
+    def contract_dict(self) -> dict[str, Any]:
+        """The contract's attachment object (``filename``, ``content_type``, ``size``)."""
+        return {"filename": self.name, "content_type": self.content_type, "size": self.size}
 
 
 @dataclass
@@ -199,8 +222,57 @@ def _part_text(part: Message) -> str:
         charset = part.get_content_charset()
     except Exception:
         charset = None
-    text = decode_bytes(data, charset)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    text = decode_bytes(data, charset).replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        flowed = str(part.get_param("format") or "").lower() == "flowed"
+        delsp = str(part.get_param("delsp") or "").lower() == "yes"
+    except Exception:
+        flowed = delsp = False
+    if flowed and part.get_content_type() == "text/plain":
+        text = unflow(text, delsp=delsp)
+    return text
+
+
+def unflow(text: str, *, delsp: bool = False) -> str:
+    """Join the soft line breaks of ``format=flowed`` text (RFC 3676 §4.2).
+
+    A line ending in a space continues on the next line of the same quote depth; with
+    ``DelSp=yes`` that space was added by the sender and goes (§4.2). A leading space is
+    space-stuffing and goes (§4.4); the signature separator "-- " is never flowed (§4.3).
+    Quoted lines keep their depth as "> " prefixes.
+    """
+    out: list[str] = []
+    para: list[str] = []
+    para_depth = 0
+    open_para = False
+
+    def close() -> None:
+        nonlocal para, open_para
+        if para or open_para:
+            prefix = ">" * para_depth + (" " if para_depth else "")
+            out.append(prefix + "".join(para))
+        para, open_para = [], False
+
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]
+        if open_para and depth != para_depth:
+            close()
+        if not open_para:
+            para_depth = depth
+        soft = content.endswith(" ") and content != "-- "
+        para.append(content[:-1] if soft and delsp else content)
+        open_para = soft
+        if not soft:
+            close()
+    close()
+    return "\n".join(out)
+
+
+def _disposition(part: Message) -> str:
+    return str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
 
 
 def _filename(part: Message) -> str | None:
@@ -261,7 +333,8 @@ def _walk(msg: Message, out: DecodedMessage, depth: int = 0) -> None:
         if ctype == "message/rfc822":
             # The returned original of a bounce, or a forwarded message: list it, do not
             # read it as the sender's text.
-            out.attachments.append(Attachment(_filename(msg), ctype, len(str(payload))))
+            out.attachments.append(Attachment(_filename(msg), ctype, len(str(payload)),
+                                              _disposition(msg), msg.get("Content-ID") is not None))
             return
         if isinstance(payload, list):
             for sub in payload:
@@ -269,7 +342,7 @@ def _walk(msg: Message, out: DecodedMessage, depth: int = 0) -> None:
                     _walk(sub, out, depth + 1)
         return
     # str(): with raw 8-bit bytes (a non-ASCII file name) compat32 gives a Header object.
-    disposition = str(msg.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    disposition = _disposition(msg)
     name = _filename(msg)
     if ctype == "message/delivery-status":
         out.has_delivery_status = True
@@ -284,7 +357,8 @@ def _walk(msg: Message, out: DecodedMessage, depth: int = 0) -> None:
         return
     if is_text and ctype == "text/plain" and not name:
         return  # a second text part (e.g. a footer); the first one is the message
-    out.attachments.append(Attachment(name, ctype, len(_payload_bytes(msg))))
+    out.attachments.append(Attachment(name, ctype, len(_payload_bytes(msg)), disposition,
+                                      msg.get("Content-ID") is not None))
 
 
 def _broken_multipart_text(msg: Message) -> str | None:

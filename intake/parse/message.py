@@ -3,7 +3,8 @@
 ``parse_message`` decodes the MIME structure (:mod:`intake.parse.decode`), converts HTML-only
 mail to text (:mod:`intake.parse.html_text`), removes quotes and signatures
 (:mod:`intake.parse.quotes`), classifies the mail (:mod:`intake.parse.classify`) and reads the
-``Label: value`` form (:mod:`intake.parse.reply_form`). It never raises and never touches a
+``Label: value`` form (:mod:`intake.parse.reply_form`) and what the free text says in
+sentences (:mod:`intake.parse.sentences`). It never raises and never touches a
 database or the network; ``landkort parse`` prints :meth:`ParseResult.contract_dict`.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from intake.parse.decode import DecodedMessage, decode_header_value, decode_mess
 from intake.parse.html_text import html_to_text
 from intake.parse.quotes import Trimmed, own_field_text, trim
 from intake.parse.reply_form import read_form, split_label
+from intake.parse.sentences import read_sentences
 
 KINDS: tuple[str, ...] = ("reply", "submission", "auto_reply", "bounce", "unsubscribe",
                           "unknown")
@@ -77,7 +79,13 @@ class ParseResult:
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
     auth_results: str | None = None
+    # Every non-text part (for moderators) and, of them, the files the sender attached
+    # (the contract's ``attachments``: no returned original, no inline signature logo).
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    # Keys of ``fields`` read from sentences, not label lines: suggestions for moderators.
+    inferred: list[str] = field(default_factory=list)
+    inferred_from: dict[str, str] = field(default_factory=dict)  # key → the sentence
     html_body: str | None = None
     text_body: str = ""
     # Message-IDs of the shape we give our own mail, cited anywhere in a bounce (its
@@ -86,7 +94,7 @@ class ParseResult:
     cited_ids: list[str] = field(default_factory=list)
 
     def contract_dict(self) -> dict[str, Any]:
-        """Exactly the JSON object of the ``landkort parse`` contract."""
+        """Exactly the JSON object of the ``landkort parse`` contract (version 2)."""
         return {
             "kind": self.kind,
             "reply_token": self.reply_token,
@@ -95,6 +103,8 @@ class ParseResult:
             "confirmed_unchanged": self.confirmed_unchanged,
             "bounce": self.bounce.as_dict() if self.bounce else None,
             "problems": [p.as_dict() for p in self.problems],
+            "inferred": sorted(self.inferred),
+            "attachments": [dict(a) for a in self.files],
         }
 
 
@@ -254,7 +264,6 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     res.in_reply_to = irt[0] if irt else None
     res.references = _msgids(" ".join(msg.get_all("References")))
     res.auth_results = msg.get("Authentication-Results")
-    res.attachments = [a.as_dict() for a in msg.attachments]
     res.html_body = msg.html_body
     res.reply_token = find_reply_token(msg, res.subject, own_local_part, own_domain)
 
@@ -264,6 +273,10 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     res.reply_text = own
 
     bounce = detect_bounce(msg, whole, own_domain)
+    res.attachments = [a.as_dict() for a in msg.attachments]
+    # A bounce's parts are the returned original, not files anyone attached.
+    res.files = [] if bounce is not None else [
+        a.contract_dict() for a in msg.attachments if a.is_file]
     if bounce is not None:
         res.kind = "bounce"
         res.cited_ids = _cited_ids(msg, raw)
@@ -285,12 +298,23 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     form = read_form(field_text, res.language)
     res.fields = form.fields
     res.problems = form.problems
-    res.confirmed_unchanged = form.confirmed_unchanged
+    # What the sender said in sentences: suggestions, below what a label line gave.
+    said = read_sentences(form.free_text)
+    given = set(res.fields) | {p.field for p in res.problems}
+    for key, value in said.fields.items():
+        if key not in given:
+            res.fields[key] = value
+            res.inferred.append(key)
+            res.inferred_from[key] = said.sources.get(key, "")
+    res.inferred.sort()
+    res.confirmed_unchanged = (form.confirmed_unchanged or said.confirmed) \
+        and not res.fields and not res.problems
 
     ours = any(_is_our_msgid(i, own_local_part) for i in irt + res.references)
-    if is_unsubscribe(own, res.subject):
+    if is_unsubscribe(own, res.subject) or said.unsubscribe:
         res.kind = "unsubscribe"
         res.fields, res.problems, res.confirmed_unchanged = {}, [], False
+        res.inferred, res.inferred_from = [], {}
     elif res.reply_token or ours:
         res.kind = "reply"
     elif _looks_like_submission(res, field_text):

@@ -7,7 +7,9 @@ The reminder form is rendered as ``Label: value`` lines (``bot.registry.fields.f
   optional bullet ("-", "*", "•");
 * a value may continue on the following lines until the next label line or an empty
   line; the description may hold blank-line separated paragraphs until the next label;
-* a value that says "uændret" / "unchanged" or is empty is left out;
+* a value that says "uændret" / "unchanged" or is empty is left out; a label with a colon
+  and no value ends at its own line end (the next paragraph is never its value);
+* a value that says "slet" / "ingen" / "none" clears the field: its value is ``None``;
 * a value that cannot be understood becomes a :class:`~bot.registry.fields.Problem`.
 """
 from __future__ import annotations
@@ -16,12 +18,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.registry.fields import LABEL_TO_KEY, Problem, is_unchanged, key_for_label, normalise
+from bot.registry.fields import (
+    LABEL_TO_KEY,
+    Problem,
+    is_clearing,
+    is_unchanged,
+    key_for_label,
+    normalise,
+)
 from bot.registry.record import MULTILINE_FIELDS
 
 _BULLET = re.compile(r"^\s*(?:[-*•·]\s*)?")
 _LONGEST_LABEL = max(len(lbl) for lbl in LABEL_TO_KEY)
 _NO_COLON_SEP = re.compile(r"\t|\s{2,}")
+_BULLET_ITEM = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+\S")
 
 
 @dataclass
@@ -32,6 +42,8 @@ class FormResult:
     problems: list[Problem] = field(default_factory=list)
     confirmed_unchanged: bool = False
     raw: dict[str, str] = field(default_factory=dict)
+    # The lines no label took: what the sender wrote in sentences.
+    free_text: str = ""
 
 
 def split_label(line: str) -> tuple[str, str] | None:
@@ -60,43 +72,71 @@ def split_label(line: str) -> tuple[str, str] | None:
     return None
 
 
-def _collect(lines: list[str]) -> list[tuple[str, str]]:
-    """Raw ``(key, value)`` pairs in order of appearance."""
+def _has_colon(line: str) -> bool:
+    return ":" in _BULLET.sub("", line, count=1)
+
+
+def _collect(lines: list[str]) -> tuple[list[tuple[str, str]], set[int]]:
+    """Raw ``(key, value)`` pairs in order of appearance, and the indexes of the lines
+    they were read from (the rest is the sender's free text).
+
+    A label line with a colon and nothing after it ("Slutdato:") is complete: it gives
+    an empty value, and what follows (often the sender's next sentence) is not read as
+    its value — unless bullet items follow directly (a list, one item per line). The
+    description, and a label standing alone without a colon, take their value from the
+    lines directly below, until a blank line.
+    """
     pairs: list[tuple[str, str]] = []
+    used: set[int] = set()
     key: str | None = None
     value: list[str] = []
     blank_run = False
+    waiting = False  # the label had no value on its line; a blank line now ends it
+    emptied = False  # ... and had a colon: only bullet items directly below continue it
 
     def flush() -> None:
         if key is not None:
             pairs.append((key, "\n".join(value).strip()))
 
-    for line in lines:
+    for n, line in enumerate(lines):
         found = split_label(line)
         if found:
             flush()
+            used.add(n)
             key, first = found
             value = [first] if first else []
             blank_run = False
+            waiting = not first
+            emptied = waiting and _has_colon(line) and key not in MULTILINE_FIELDS
             continue
         if key is None:
             continue
+        if emptied:
+            if _BULLET_ITEM.match(line):
+                emptied = False  # "Kommuner:" followed by one item per bullet line
+                used.add(n)
+            else:
+                flush()  # "Slutdato:" emptied: complete as it stands
+                key, value, waiting, emptied = None, [], False, False
+                continue
         if not line.strip():
+            if waiting or (value and key not in MULTILINE_FIELDS):
+                flush()
+                key, value, waiting = None, [], False
+                continue
             if key in MULTILINE_FIELDS:
                 blank_run = True
                 value.append("")
-                continue
-            if value:
-                flush()
-                key, value = None, []
             continue
         if blank_run and key not in MULTILINE_FIELDS:
             flush()
             key, value = None, []
             continue
+        waiting = False
+        used.add(n)
         value.append(line.strip())
     flush()
-    return pairs
+    return pairs, used
 
 
 _CONFIRM = re.compile(
@@ -125,8 +165,14 @@ def read_form(text: str, lang: str = "da") -> FormResult:
     """Read fields from the sender's own text (quotes and signature already removed)."""
     lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith(">")]
     result = FormResult()
-    for key, raw in _collect(lines):
+    pairs, used = _collect(lines)
+    result.free_text = "\n".join(ln for n, ln in enumerate(lines) if n not in used)
+    for key, raw in pairs:
         result.raw[key] = raw
+        if is_clearing(raw):
+            result.problems = [p for p in result.problems if p.field != key]
+            result.fields[key] = None
+            continue
         if is_unchanged(raw):
             result.fields.pop(key, None)
             continue
