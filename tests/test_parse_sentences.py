@@ -244,3 +244,23 @@ def test_flowed_delsp_and_quote_depth() -> None:
     assert unflow("abc \ndef", delsp=True) == "abcdef"
     assert unflow("> quoted soft \n> line\nown") == "> quoted soft line\nown"
     assert unflow(" >not a quote") == ">not a quote"  # space-stuffed (RFC 3676 §4.4)
+
+
+# --- answers never quote a sentence back as a bad value ------------------------------------
+
+@pytest.mark.parametrize(("line", "lang", "names"), [
+    ("Slutdato: Vi genoptog tilbuddet sidste år og kører igen.", "da", 'Linjen "Slutdato"'),
+    ("Hjemmeside: Tak for påmindelsen, den er vist ikke ændret!", "da", 'Linjen "Hjemmeside"'),
+    ("Status: We are still figuring out what to call it.", "en", 'The "Status" line'),
+    ("E-mail: skriv til min kollega i stedet for mig.", "da", 'Linjen "E-mail"'),
+])
+def test_a_sentence_is_never_quoted_back(line: str, lang: str, names: str) -> None:
+    problems = read_form(line, lang).problems
+    assert len(problems) == 1
+    sentence = line.split(":", 1)[1].strip()
+    assert sentence not in problems[0].message and names in problems[0].message
+
+
+def test_a_short_bad_value_is_still_named() -> None:
+    (problem,) = read_form("Slutdato: 32/13/2024").problems
+    assert '"32/13/2024"' in problem.message

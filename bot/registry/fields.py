@@ -82,14 +82,43 @@ def _msg(lang: str, da: str, en: str) -> str:
     return en if lang == "en" else da
 
 
+def _as_value(raw: str) -> str | None:
+    """The value as it may be quoted back to the sender, or None when it reads like a
+    sentence (a person's words are never shown back to them as a bad value)."""
+    text = " ".join(raw.split())
+    if not text or len(text) > 40 or len(text.split()) > 5 or text[-1] in ".!?":
+        return None
+    return text
+
+
+def _bad(lang: str, raw: str, quoted: tuple[str, str], unquoted: tuple[str, str]) -> str:
+    """A problem message: ``quoted`` (with ``{v}``) names the value when it is a value;
+    ``unquoted`` says which line could not be read, without quoting the sentence."""
+    value = _as_value(raw)
+    da, en = quoted if value is not None else unquoted
+    return _msg(lang, da, en).replace("{v}", value or "")
+
+
 UNCHANGED_WORDS = frozenset({"uændret", "uaendret", "unchanged", "same", "samme", "-", "—",
-                             "n/a", "ingen ændring", "no change"})
+                             "ingen ændring", "no change"})
+# A value that asks to remove what is there (contract v2: the field becomes null).
+CLEARING_WORDS = frozenset({"ingen", "intet", "slet", "fjern", "none", "n/a", "delete",
+                            "remove", "slet den", "fjern den", "slettes", "fjernes"})
+
+
+def _bare(raw: str) -> str:
+    return " ".join(raw.strip().strip(".!").strip().strip("()[]").casefold().split())
 
 
 def is_unchanged(raw: str) -> bool:
     """True when a value says "keep what is there" ("uændret", "unchanged") or is empty."""
-    text = raw.strip().strip(".").strip().casefold()
+    text = _bare(raw)
     return text == "" or text in UNCHANGED_WORDS
+
+
+def is_clearing(raw: str) -> bool:
+    """True when a value asks to remove the field's value ("slet", "ingen", "none")."""
+    return _bare(raw) in CLEARING_WORDS
 
 
 # ---------------------------------------------------------------------------------------
@@ -170,12 +199,14 @@ def parse_status(raw: str, lang: str = "da") -> Normalised:
     for phrase in sorted(_STATUS_SYNONYMS, key=len, reverse=True):
         if re.match(rf"{re.escape(phrase)}\b", text):
             return Normalised(_STATUS_SYNONYMS[phrase])
-    return Normalised(problem=Problem("status", _msg(
-        lang,
-        f'Ukendt status "{raw.strip()}". Skriv en af: Projekt, Under udbredelse, I drift, '
-        'Afsluttet.',
-        f'Unknown status "{raw.strip()}". Write one of: Project, Rolling out, In operation, '
-        'Ended.'), raw.strip()))
+    return Normalised(problem=Problem("status", _bad(
+        lang, raw,
+        ('Ukendt status "{v}". Skriv en af: Projekt, Under udbredelse, I drift, Afsluttet.',
+         'Unknown status "{v}". Write one of: Project, Rolling out, In operation, Ended.'),
+        ('Linjen "Status" kunne ikke læses. Skriv en af: Projekt, Under udbredelse, '
+         'I drift, Afsluttet.',
+         'The "Status" line could not be read. Write one of: Project, Rolling out, '
+         'In operation, Ended.')), raw.strip()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -218,11 +249,14 @@ def parse_participants(raw: str, lang: str = "da") -> Normalised:
         kind = _participant_of(item)
         (found if kind else unknown).append(kind or item)
     if unknown:
-        return Normalised(problem=Problem("participants", _msg(
-            lang,
-            f'Ukendt deltager "{unknown[0]}". Skriv kommune, sygehus og/eller almen praksis.',
-            f'Unknown participant "{unknown[0]}". Write municipality, hospital and/or '
-            'general practice.'), raw.strip()))
+        return Normalised(problem=Problem("participants", _bad(
+            lang, unknown[0],
+            ('Ukendt deltager "{v}". Skriv kommune, sygehus og/eller almen praksis.',
+             'Unknown participant "{v}". Write municipality, hospital and/or '
+             'general practice.'),
+            ('Linjen "Deltagere" kunne ikke læses. Skriv kommune, sygehus og/eller almen '
+             'praksis.', 'The "Participants" line could not be read. Write municipality, '
+             'hospital and/or general practice.')), raw.strip()))
     if not found:
         return Normalised()
     return Normalised(_sorted_unique(found))
@@ -275,12 +309,16 @@ def parse_regions(raw: str, lang: str = "da") -> Normalised:
             if best:
                 suggestion = _REGION_LABELS[_REGION_SYNONYMS[best[0]]]
                 hint = _msg(lang, f" Mente du {suggestion}?", f" Did you mean {suggestion}?")
-            return Normalised(problem=Problem("regions", _msg(
-                lang,
-                f'Ukendt region "{item}".{hint} Regionerne er Hovedstaden, Sjælland, '
-                'Syddanmark, Midtjylland og Nordjylland.',
-                f'Unknown region "{item}".{hint} The regions are Hovedstaden, Sjælland, '
-                'Syddanmark, Midtjylland and Nordjylland.'), item, suggestion))
+            return Normalised(problem=Problem("regions", _bad(
+                lang, item,
+                (f'Ukendt region "{{v}}".{hint} Regionerne er Hovedstaden, Sjælland, '
+                 'Syddanmark, Midtjylland og Nordjylland.',
+                 f'Unknown region "{{v}}".{hint} The regions are Hovedstaden, Sjælland, '
+                 'Syddanmark, Midtjylland and Nordjylland.'),
+                ('Linjen "Regioner" kunne ikke læses. Regionerne er Hovedstaden, Sjælland, '
+                 'Syddanmark, Midtjylland og Nordjylland.',
+                 'The "Regions" line could not be read. The regions are Hovedstaden, '
+                 'Sjælland, Syddanmark, Midtjylland and Nordjylland.')), item, suggestion))
         found.append(region)
     if not found:
         return Normalised()
@@ -339,9 +377,12 @@ def parse_municipalities(raw: str, lang: str = "da") -> Normalised:
             suggestion = suggest_municipality(item)
             hint = (_msg(lang, f" Mente du {suggestion}?", f" Did you mean {suggestion}?")
                     if suggestion else "")
-            return Normalised(problem=Problem("municipalities", _msg(
-                lang, f'Ukendt kommune "{item}".{hint}',
-                f'Unknown municipality "{item}".{hint}'), item, suggestion))
+            return Normalised(problem=Problem("municipalities", _bad(
+                lang, item,
+                (f'Ukendt kommune "{{v}}".{hint}', f'Unknown municipality "{{v}}".{hint}'),
+                ('Linjen "Kommuner" kunne ikke læses. Skriv kommunernes navne, fx Aarhus, '
+                 'Odder.', 'The "Municipalities" line could not be read. Write the '
+                 'municipalities\' names, e.g. Aarhus, Odder.')), item, suggestion))
         found.append(name)
     if not found:
         return Normalised()
@@ -406,12 +447,16 @@ def parse_date(raw: str, lang: str = "da", field: str = "start_date") -> Normali
     value = parse_date_text(raw)
     if value:
         return Normalised(value)
-    return Normalised(problem=Problem(field, _msg(
-        lang,
-        f'Datoen "{raw.strip()}" kan ikke læses. Skriv den som 2024-03-01, 1. marts 2024 '
-        'eller marts 2024.',
-        f'The date "{raw.strip()}" cannot be read. Write it as 2024-03-01, 1 March 2024 '
-        'or March 2024.'), raw.strip()))
+    label_da, label_en = form_label(field, "da"), form_label(field, "en")
+    return Normalised(problem=Problem(field, _bad(
+        lang, raw,
+        ('Datoen "{v}" kan ikke læses. Skriv den som 2024-03-01, 1. marts 2024 '
+         'eller marts 2024.',
+         'The date "{v}" cannot be read. Write it as 2024-03-01, 1 March 2024 or March 2024.'),
+        (f'Linjen "{label_da}" kan ikke læses som en dato. Skriv den som 2024-03-01, '
+         '1. marts 2024 eller marts 2024.',
+         f'The "{label_en}" line cannot be read as a date. Write it as 2024-03-01, '
+         '1 March 2024 or March 2024.')), raw.strip()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -436,9 +481,12 @@ def parse_email(raw: str, lang: str = "da") -> Normalised:
     text = re.sub(r"^mailto:", "", text, flags=re.IGNORECASE).strip().strip(".,;")
     if is_mail_address(text):  # the one address rule: what we can write a mail to
         return Normalised(text.lower())
-    return Normalised(problem=Problem("contact_email", _msg(
-        lang, f'"{raw.strip()}" er ikke en gyldig e-mailadresse.',
-        f'"{raw.strip()}" is not a valid e-mail address.'), raw.strip()))
+    return Normalised(problem=Problem("contact_email", _bad(
+        lang, raw,
+        ('"{v}" er ikke en gyldig e-mailadresse.', '"{v}" is not a valid e-mail address.'),
+        ('Linjen "E-mail" kunne ikke læses. Skriv én adresse, fx navn@kommune.dk.',
+         'The "E-mail" line could not be read. Write one address, e.g. name@example.org.')),
+        raw.strip()))
 
 
 def parse_phone(raw: str, lang: str = "da") -> Normalised:
@@ -450,9 +498,12 @@ def parse_phone(raw: str, lang: str = "da") -> Normalised:
         return Normalised("+45" + digits)
     if re.fullmatch(r"\+[1-9]\d{6,14}", digits):  # E.164: no country code starts with 0
         return Normalised(digits)
-    return Normalised(problem=Problem("contact_phone", _msg(
-        lang, f'Telefonnummeret "{text}" kan ikke læses. Skriv 8 cifre, fx 12 34 56 78.',
-        f'The phone number "{text}" cannot be read. Write 8 digits or +country code.'), text))
+    return Normalised(problem=Problem("contact_phone", _bad(
+        lang, text,
+        ('Telefonnummeret "{v}" kan ikke læses. Skriv 8 cifre, fx 12 34 56 78.',
+         'The phone number "{v}" cannot be read. Write 8 digits or +country code.'),
+        ('Linjen "Telefon" kan ikke læses. Skriv 8 cifre, fx 12 34 56 78.',
+         'The "Phone" line cannot be read. Write 8 digits or +country code.')), text))
 
 
 # Longer links are not typed by people; browsers and servers commonly stop near here.
@@ -478,9 +529,14 @@ def parse_url(raw: str, lang: str = "da", field: str = "website") -> Normalised:
         text = "https://" + text
     if is_web_link(text):
         return Normalised(text)
-    return Normalised(problem=Problem(field, _msg(
-        lang, f'"{raw.strip()}" er ikke et gyldigt link. Skriv det som https://…',
-        f'"{raw.strip()}" is not a valid link. Write it as https://…'), raw.strip()))
+    label_da, label_en = form_label(field, "da"), form_label(field, "en")
+    return Normalised(problem=Problem(field, _bad(
+        lang, raw,
+        ('"{v}" er ikke et gyldigt link. Skriv det som https://…',
+         '"{v}" is not a valid link. Write it as https://…'),
+        (f'Linjen "{label_da}" kan ikke læses som et link. Skriv det som https://…',
+         f'The "{label_en}" line cannot be read as a link. Write it as https://…')),
+        raw.strip()))
 
 
 def parse_text(raw: str, lang: str = "da", field: str = "title") -> Normalised:
