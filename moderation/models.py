@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,6 +48,10 @@ class Submission(Base):
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     # [{"initiative_id": …, "score": …}] best first
     duplicate_candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Proposed fields read from the sender's sentences, not label lines: field → the
+    # sentence (shown to moderators as suggestions).
+    suggested: Mapped[dict[str, str]] = mapped_column(JSON, default=dict,
+                                                      server_default=text("'{}'"))
     # ",hovedstaden,sjaelland," — regions of the proposal or its entry, for queue filters
     filter_regions: Mapped[str] = mapped_column(String(100), default="")
     sender_email: Mapped[str | None] = mapped_column(String(320))

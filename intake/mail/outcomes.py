@@ -383,8 +383,12 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
     parsed = ctx.parsed
     current = initiative.record()
     changes = diff_record(current, parsed.fields)
-    kind = submission_kind(changes, problems=bool(parsed.problems))
-    flags: list[str] = []
+    # Nothing read and nothing confirmed: a person wrote, in words we could not place. The
+    # moderators read it; the sender gets no "please fix" mail (there is nothing to fix).
+    nothing_read = not parsed.fields and not parsed.problems \
+        and not parsed.confirmed_unchanged
+    kind = submission_kind(changes, problems=bool(parsed.problems) or nothing_read)
+    flags: list[str] = ["nothing_read"] if nothing_read else []
     contact = None
     if token_row.contact_id is not None:
         contact = await ctx.session.get(Contact, token_row.contact_id)
@@ -403,7 +407,8 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
         sender_name=ctx.sender_name, language=ctx.lang, token_matched=token_matched,
         auth_results=trusted_auth_results(parsed.auth_results, ctx.settings),
         inbound_message_id=ctx.inbound_id,
-        idempotency_key=f"inbound:{ctx.inbound_id}", note=_note(parsed), actor=ACTOR)
+        idempotency_key=f"inbound:{ctx.inbound_id}", note=_note(parsed),
+        suggested=_suggested(parsed), actor=ACTOR)
     if token_matched and token_row.used_at is None and token_row.token_hash:
         token_row.used_at = dbnow()
     detail: dict[str, Any] = {"token_purpose": token_row.purpose, "token_matched": token_matched,
@@ -412,6 +417,9 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
     if sub is None:  # already queued by an earlier run of this message
         detail["note"] = "submission existed (idempotency key)"
         return MailOutcome("submission", detail=detail)
+    if nothing_read:
+        detail["answer"] = "none:nothing_read"
+        return MailOutcome("submission", submission_id=sub.id, detail=detail)
     form_record = {**current, **changes}
     detail["answer"] = await _answer(
         ctx, problems=parsed.problems, title=initiative.title, submission=sub,
@@ -430,7 +438,8 @@ async def _merge_into_submission(ctx: _Ctx, sub: Submission, token_row: ReplyTok
     parsed = ctx.parsed
     merged = await merge_answer(
         ctx.session, sub, fields=parsed.fields, problems=_problem_dicts(parsed.problems),
-        sender=ctx.sender, note=_note(parsed), actor=ACTOR, inbound_message_id=ctx.inbound_id)
+        sender=ctx.sender, note=_note(parsed), actor=ACTOR, inbound_message_id=ctx.inbound_id,
+        suggested=_suggested(parsed))
     if token_matched and token_row.used_at is None and token_row.token_hash:
         token_row.used_at = dbnow()
     detail: dict[str, Any] = {"token_purpose": token_row.purpose, "submission_id": sub.id,
@@ -449,6 +458,11 @@ async def _merge_into_submission(ctx: _Ctx, sub: Submission, token_row: ReplyTok
         token_args={"submission_id": sub.id} if initiative is None else {
             "initiative_id": initiative.id, "contact_id": initiative.contact_id})
     return MailOutcome("needs_info_answer", submission_id=sub.id, detail=detail)
+
+
+def _suggested(parsed: ParseResult) -> dict[str, str]:
+    """The fields read from sentences, each with its sentence (moderators' suggestions)."""
+    return {key: parsed.inferred_from.get(key, "") for key in parsed.inferred}
 
 
 async def _new_submission(ctx: _Ctx) -> MailOutcome:
@@ -476,7 +490,8 @@ async def _new_submission(ctx: _Ctx) -> MailOutcome:
         token_matched=False, auth_results=trusted_auth_results(parsed.auth_results,
                                                                ctx.settings),
         inbound_message_id=ctx.inbound_id, idempotency_key=f"inbound:{ctx.inbound_id}",
-        note=_note(parsed), duplicate_candidates=candidates, actor=ACTOR)
+        note=_note(parsed), duplicate_candidates=candidates, suggested=_suggested(parsed),
+        actor=ACTOR)
     detail: dict[str, Any] = {"kind": "new", "flags": flags,
                               "duplicates": [c.get("initiative_id") for c in candidates]}
     if sub is None:

@@ -48,6 +48,10 @@ class FieldRow:
     in_proposal: bool
     changed: bool
     edit_value: str
+    # The proposal removes the value (the sender emptied the line or wrote "slet").
+    clears: bool = False
+    # The sentence the proposed value was read from (a suggestion), if it was.
+    suggested_from: str | None = None
 
 
 @dataclass
@@ -118,15 +122,18 @@ def field_rows(sub: Submission, current: dict[str, Any] | None,
     proposed = sub.proposed or {}
     changed = diff_record(current or {}, proposed) if current is not None else {
         k: v for k, v in proposed.items() if v not in (None, "", [])}
+    suggested = sub.suggested or {}
     rows = []
     for key in FIELD_KEYS:
         cur = (current or {}).get(key)
         prop = proposed.get(key, cur)
+        clears = key in changed and prop in (None, "", []) and cur not in (None, "", [])
         rows.append(FieldRow(key=key, label=form_label(key, lang),
                              current=format_value(key, cur, lang) if current is not None else "",
                              proposed=format_value(key, prop, lang),
                              in_proposal=key in proposed, changed=key in changed,
-                             edit_value=format_value(key, prop, lang)))
+                             edit_value=format_value(key, prop, lang), clears=clears,
+                             suggested_from=suggested.get(key) if key in proposed else None))
     return rows
 
 
