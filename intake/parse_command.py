@@ -38,6 +38,13 @@ def render_text(result: ParseResult) -> str:
     if result.fields:
         lines.append("fields:")
         lines.extend(f"  {k}: {v}" for k, v in result.fields.items())
+    if result.inferred:
+        lines.append("from sentences (suggestions):")
+        lines.extend(f"  {k}: {result.inferred_from.get(k, '')}" for k in result.inferred)
+    if result.inline:
+        lines.append("edited in the quoted form:")
+        lines.extend(f"  {k}: {result.inline_from.get(k, '') or '(emptied)'}"
+                     for k in result.inline)
     if result.problems:
         lines.append("problems:")
         lines.extend(f"  {p.field}: {p.message}" for p in result.problems)
@@ -60,7 +67,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"landkort parse: cannot read {args.file}: {exc.strerror or exc}",
               file=sys.stderr)
         return 2
-    result = parse_message(raw)
+    sent: bytes | None = None
+    if getattr(args, "sent", None):
+        try:
+            sent = read_input(args.sent)
+        except OSError as exc:
+            print(f"landkort parse: cannot read {args.sent}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 2
+    result = parse_message(raw, sent=sent)
     out: Any
     if args.json:
         out = json.dumps(result.contract_dict(), ensure_ascii=False, indent=2)
@@ -77,6 +92,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true",
                    help="print the contract's JSON object instead of a summary")
+    p.add_argument("--sent", metavar="SENT",
+                   help="the mail of ours FILE answers: edits typed into its quoted form "
+                        "are read by comparing the two")
     p.add_argument("file", metavar="FILE", help="an RFC 5322 message file, or - for stdin")
     p.set_defaults(func=run, uses_database=False)
 

@@ -48,10 +48,10 @@ class Submission(Base):
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     # [{"initiative_id": …, "score": …}] best first
     duplicate_candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    # Proposed fields read from the sender's sentences, not label lines: field → the
-    # sentence (shown to moderators as suggestions).
-    suggested: Mapped[dict[str, str]] = mapped_column(JSON, default=dict,
-                                                      server_default=text("'{}'"))
+    # Where a proposed value came from when not from a label line: field →
+    # {"via": "sentence" | "quoted_form", "text": the sentence or the edited line}.
+    field_sources: Mapped[dict[str, dict[str, str]]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'"))
     # ",hovedstaden,sjaelland," — regions of the proposal or its entry, for queue filters
     filter_regions: Mapped[str] = mapped_column(String(100), default="")
     sender_email: Mapped[str | None] = mapped_column(String(320))

@@ -69,7 +69,7 @@ async def create_submission(session: AsyncSession, *, kind: str, channel: str,
                             idempotency_key: str | None = None, note: str | None = None,
                             state: str = "pending",
                             duplicate_candidates: list[dict[str, Any]] | None = None,
-                            suggested: Mapping[str, str] | None = None,
+                            field_sources: Mapping[str, dict[str, str]] | None = None,
                             actor: str = "system") -> Submission | None:
     """Queue a proposal; returns None when ``idempotency_key`` was queued before."""
     if state not in INITIAL_STATES:
@@ -82,7 +82,7 @@ async def create_submission(session: AsyncSession, *, kind: str, channel: str,
         base_version=initiative.version if initiative else None,
         problems=list(problems or []), flags=flag_list,
         duplicate_candidates=list(duplicate_candidates or []),
-        suggested={k: v for k, v in (suggested or {}).items() if k in proposed},
+        field_sources={k: v for k, v in (field_sources or {}).items() if k in proposed},
         filter_regions=region_filter_value(regions), sender_email=sender_email,
         sender_name=sender_name, language=language, token_matched=token_matched,
         auth_results=auth_results, inbound_message_id=inbound_message_id,
@@ -151,7 +151,8 @@ class MergedAnswer:
 async def merge_answer(session: AsyncSession, sub: Submission, *, fields: Mapping[str, Any],
                        problems: Iterable[Mapping[str, str]], sender: str | None,
                        note: str | None, actor: str, inbound_message_id: int | None,
-                       suggested: Mapping[str, str] | None = None) -> MergedAnswer:
+                       field_sources: Mapping[str, dict[str, str]] | None = None
+                       ) -> MergedAnswer:
     """The sender's answer to a moderator's question (or to a problems mail about a new
     entry): merge its fields and problems into the open submission and put it back in
     the queue (*needs_info* → *pending*; a pending or unverified one keeps its state)."""
@@ -163,9 +164,10 @@ async def merge_answer(session: AsyncSession, sub: Submission, *, fields: Mappin
             values = diff_record(initiative.record(), values)
     proposed = {**(sub.proposed or {}), **values}
     sub.proposed = proposed
-    # A field the answer gave as a label line is the sender's word now, not a suggestion.
-    sub.suggested = {**{k: v for k, v in (sub.suggested or {}).items() if k not in values},
-                     **{k: v for k, v in (suggested or {}).items() if k in values}}
+    # A field the answer gives again takes the answer's source (a label line: none).
+    sub.field_sources = {
+        **{k: v for k, v in (sub.field_sources or {}).items() if k not in values},
+        **{k: v for k, v in (field_sources or {}).items() if k in values}}
     fixed = set(values)
     remaining = [p for p in (sub.problems or []) if p.get("field") not in fixed]
     remaining += [dict(p) for p in problems if dict(p) not in remaining]

@@ -434,3 +434,81 @@ async def test_move_without_move_capability(sqlite_db: Database, settings: Setti
                     and len(await imap_server.flags("Processed")) == 2)
         await wait_until(moved)
     assert await count(sqlite_db, InboundMessage) == 2
+
+
+# ---------------------------------------------------------------------------------------
+# contract v2 end to end: the reminder as sent, a reply typed into its quoted form
+
+
+@pytest.mark.asyncio
+async def test_edits_typed_into_the_quoted_reminder_reach_the_queue(
+        db: Database, settings: Settings, imap_server: ImapServer,
+        make_initiative: Any) -> None:
+    """A reminder goes through the outbox to an SMTP server (aiosmtpd); the contact
+    answers in Outlook's way, changing the status and emptying the end date inside the
+    quoted form (no ">" markers); the reply is appended to the IMAP server, fetched and
+    processed: the queue item holds the inline edit and the clear, marked as coming from
+    the quoted form."""
+    from email.message import EmailMessage
+
+    from bot.campaigns.reminders import render_reminder
+    from bot.mail import outbox
+    from bot.mail.sender import OutboxSender
+    from bot.mail.tokens import issue_token, new_token
+    from tests.smtp_sink import SmtpSink
+
+    entry = await make_initiative(db, contact_email="mette.jensen@example.dk",
+                                  status="i_drift", end_date="2026-12-31")
+    record = entry.record()
+    async with SmtpSink() as sink:
+        s = imap_settings(settings, imap_server, smtp_enabled=True, smtp_host="127.0.0.1",
+                          smtp_port=sink.port, smtp_security="plain")
+        unsub = new_token()
+        message_id = outbox.new_message_id(s.mail_domain)
+        async with db.write() as session:
+            reply = await issue_token(session, purpose="reminder", initiative_id=entry.id,
+                                      contact_id=entry.contact_id,
+                                      outbox_message_id=message_id)
+            mail = render_reminder(s, record, step=1, lang="da", reply_token=reply,
+                                   unsubscribe_token=unsub)
+            msg = outbox.compose(s, to_addr="mette.jensen@example.dk", mail=mail,
+                                 kind="reminder", reply_token=reply, unsubscribe_token=unsub,
+                                 message_id=message_id)
+            await outbox.enqueue(session, msg, kind="reminder", contact_id=entry.contact_id,
+                                 initiative_id=entry.id)
+        worker = OutboxSender(s, db)
+        try:
+            assert await worker.drain() == 1
+        finally:
+            await worker.stop()
+        (received,) = sink.messages
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    sent = message_from_bytes(received.data, policy=default_policy)
+    body = sent.get_body(("plain",))  # type: ignore[attr-defined]
+    assert body is not None
+    original = body.get_content()
+    assert "Status: I drift" in original and "Slutdato: 2026-12-31" in original
+    edited = (original.replace("Status: I drift", "Status: Afsluttet")
+              .replace("Slutdato: 2026-12-31", "Slutdato:"))
+    answer = EmailMessage()
+    answer["From"] = "Mette Jensen <mette.jensen@example.dk>"
+    answer["To"] = str(sent["Reply-To"] or sent["From"])
+    answer["Subject"] = "SV: " + str(sent["Subject"])
+    answer["Message-ID"] = "<AM0PR07MB4242.mette@example.dk>"
+    answer["In-Reply-To"] = str(sent["Message-ID"])
+    answer.set_content(
+        "Hej, jeg har rettet i formularen nedenfor.\n\nMvh Mette\n\n"
+        f"Fra: Det telemedicinske landkort <{s.intake_address}>\n"
+        "Sendt: 9. marts 2026 10:00\nTil: Mette Jensen <mette.jensen@example.dk>\n"
+        f"Emne: {sent['Subject']}\n\n{edited}")
+    await imap_server.append(answer.as_bytes())
+    async with running(s, db):
+        await wait_until(counts_at_least(db, Submission, 1))
+    async with db.read() as session:
+        (sub,) = (await session.scalars(select(Submission))).all()
+    assert sub.initiative_id == entry.id and sub.token_matched
+    assert sub.proposed == {"status": "afsluttet", "end_date": None}
+    assert {k: v["via"] for k, v in sub.field_sources.items()} == {
+        "status": "quoted_form", "end_date": "quoted_form"}

@@ -28,15 +28,16 @@ async def test_clearing_and_a_sentence_reach_the_queue_and_the_registry(
     # "Hjemmeside: slet" clears; "Slutdato:" emptied means not given, and the sentence
     # after it is not its value; the sentence says the initiative ended, and when.
     assert sub.proposed == {"website": None, "status": "afsluttet", "end_date": "2025-11"}
-    assert set(sub.suggested) == {"status", "end_date"}
-    assert "lukkede tilbuddet i november 2025" in sub.suggested["status"]
+    assert set(sub.field_sources) == {"status", "end_date"}
+    assert sub.field_sources["status"]["via"] == "sentence"
+    assert "lukkede tilbuddet i november 2025" in sub.field_sources["status"]["text"]
     assert sub.problems == []
 
     view = await load_item(db, sub.id, lang="da")
     assert view is not None
     rows = {r.key: r for r in view.rows}
-    assert rows["website"].clears and not rows["website"].suggested_from
-    assert rows["status"].suggested_from and not rows["status"].clears
+    assert rows["website"].clears and rows["website"].source == "label"
+    assert rows["status"].source == "sentence" and not rows["status"].clears
 
     await decisions.approve(db, sub.id, actor="anna")
     async with db.read() as s:

@@ -408,7 +408,7 @@ async def _reply_to_entry(ctx: _Ctx, initiative: Initiative, token_row: ReplyTok
         auth_results=trusted_auth_results(parsed.auth_results, ctx.settings),
         inbound_message_id=ctx.inbound_id,
         idempotency_key=f"inbound:{ctx.inbound_id}", note=_note(parsed),
-        suggested=_suggested(parsed), actor=ACTOR)
+        field_sources=_field_sources(parsed), actor=ACTOR)
     if token_matched and token_row.used_at is None and token_row.token_hash:
         token_row.used_at = dbnow()
     detail: dict[str, Any] = {"token_purpose": token_row.purpose, "token_matched": token_matched,
@@ -439,7 +439,7 @@ async def _merge_into_submission(ctx: _Ctx, sub: Submission, token_row: ReplyTok
     merged = await merge_answer(
         ctx.session, sub, fields=parsed.fields, problems=_problem_dicts(parsed.problems),
         sender=ctx.sender, note=_note(parsed), actor=ACTOR, inbound_message_id=ctx.inbound_id,
-        suggested=_suggested(parsed))
+        field_sources=_field_sources(parsed))
     if token_matched and token_row.used_at is None and token_row.token_hash:
         token_row.used_at = dbnow()
     detail: dict[str, Any] = {"token_purpose": token_row.purpose, "submission_id": sub.id,
@@ -460,9 +460,14 @@ async def _merge_into_submission(ctx: _Ctx, sub: Submission, token_row: ReplyTok
     return MailOutcome("needs_info_answer", submission_id=sub.id, detail=detail)
 
 
-def _suggested(parsed: ParseResult) -> dict[str, str]:
-    """The fields read from sentences, each with its sentence (moderators' suggestions)."""
-    return {key: parsed.inferred_from.get(key, "") for key in parsed.inferred}
+def _field_sources(parsed: ParseResult) -> dict[str, dict[str, str]]:
+    """Where each field came from when not from a label line: a sentence (a suggestion)
+    or an edit typed into the quoted reminder, with its text, for the moderators."""
+    out = {key: {"via": "quoted_form", "text": parsed.inline_from.get(key, "")}
+           for key in parsed.inline}
+    out.update({key: {"via": "sentence", "text": parsed.inferred_from.get(key, "")}
+                for key in parsed.inferred})
+    return out
 
 
 async def _new_submission(ctx: _Ctx) -> MailOutcome:
@@ -490,7 +495,7 @@ async def _new_submission(ctx: _Ctx) -> MailOutcome:
         token_matched=False, auth_results=trusted_auth_results(parsed.auth_results,
                                                                ctx.settings),
         inbound_message_id=ctx.inbound_id, idempotency_key=f"inbound:{ctx.inbound_id}",
-        note=_note(parsed), duplicate_candidates=candidates, suggested=_suggested(parsed),
+        note=_note(parsed), duplicate_candidates=candidates, field_sources=_field_sources(parsed),
         actor=ACTOR)
     detail: dict[str, Any] = {"kind": "new", "flags": flags,
                               "duplicates": [c.get("initiative_id") for c in candidates]}

@@ -29,6 +29,8 @@ from sqlalchemy import Table, bindparam, func, select, update
 from bot.core.db import Database, dbnow
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
+from bot.mail.models import OutboxMessage
+from bot.mail.tokens import lookup_token
 from intake.inbox.models import InboundMessage
 from intake.inbox.store import ClaimedMessage, claim_batch, release_failed, release_unprocessed
 from intake.mail.answers import parse_headers
@@ -58,11 +60,28 @@ def _clean(text: str | None) -> str:
     return (text or "").replace("\x00", "")
 
 
-async def parse_raw(raw: bytes, settings: Settings) -> ParseResult:
+async def parse_raw(raw: bytes, settings: Settings, sent: bytes | None = None) -> ParseResult:
     """Parse with the pure core in a worker thread, whatever the size: the bytes are a
     stranger's, and the event loop keeps serving (``/healthz``, LMTP, the web) meanwhile."""
     return await asyncio.to_thread(parse_message, raw, own_domain=settings.mail_domain,
-                                   own_local_part=settings.mailbox_local_part)
+                                   own_local_part=settings.mailbox_local_part, sent=sent)
+
+
+async def sent_mail_for(db: Database, parsed: ParseResult) -> bytes | None:
+    """The mail of ours a reply answers, as we sent it: the one that carried its reply
+    token, else the one its In-Reply-To or References name (one short read)."""
+    ids: list[str] = []
+    async with db.read() as session:
+        token = await lookup_token(session, parsed.reply_token)
+        if token is not None and token.outbox_message_id:
+            ids.append(token.outbox_message_id)
+        ids += [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i]
+        for message_id in dict.fromkeys(ids):
+            raw = await session.scalar(select(OutboxMessage.raw).where(
+                OutboxMessage.message_id == message_id))
+            if raw is not None:
+                return bytes(raw)
+    return None
 
 
 async def process_claimed(db: Database, settings: Settings, claimed: ClaimedMessage,
@@ -70,6 +89,11 @@ async def process_claimed(db: Database, settings: Settings, claimed: ClaimedMess
     """Parse one claimed message and commit its outcome. None when the lease was lost
     (another worker took the message over: it does the work, we do nothing)."""
     parsed = await parse_raw(claimed.raw, settings)
+    if parsed.kind == "reply" and parsed.text_body.strip() != parsed.reply_text.strip():
+        # A quote below the own text: compare it with the form we sent (contract v2).
+        sent = await sent_mail_for(db, parsed)
+        if sent is not None:
+            parsed = await parse_raw(claimed.raw, settings, sent=sent)
     headers = parse_headers(claimed.raw)
     lease = {"b_id": claimed.id, "b_owner": owner}
     async with db.write() as session:

@@ -26,6 +26,7 @@ from intake.parse.decode import DecodedMessage, decode_header_value, decode_mess
 from intake.parse.html_text import html_to_text
 from intake.parse.quotes import Trimmed, own_field_text, trim
 from intake.parse.reply_form import read_form, split_label
+from intake.parse.sent_form import inline_edits, sent_text
 from intake.parse.sentences import read_sentences
 
 KINDS: tuple[str, ...] = ("reply", "submission", "auto_reply", "bounce", "unsubscribe",
@@ -86,6 +87,9 @@ class ParseResult:
     # Keys of ``fields`` read from sentences, not label lines: suggestions for moderators.
     inferred: list[str] = field(default_factory=list)
     inferred_from: dict[str, str] = field(default_factory=dict)  # key → the sentence
+    # Keys of ``fields`` read from edits typed into the quoted reminder (``sent`` given).
+    inline: list[str] = field(default_factory=list)
+    inline_from: dict[str, str] = field(default_factory=dict)  # key → the edited line
     html_body: str | None = None
     text_body: str = ""
     # Message-IDs of the shape we give our own mail, cited anywhere in a bounce (its
@@ -238,7 +242,7 @@ def sender_of(raw_from: str) -> tuple[str | None, str | None]:
 
 
 def parse_message(raw: bytes, *, own_domain: str = "example.org",
-                  own_local_part: str = "landkort") -> ParseResult:
+                  own_local_part: str = "landkort", sent: bytes | None = None) -> ParseResult:
     """Parse one raw message. Never raises: anything unreadable degrades to ``unknown``.
 
     ``own_domain`` and ``own_local_part`` name the service's address
@@ -246,14 +250,18 @@ def parse_message(raw: bytes, *, own_domain: str = "example.org",
     (at any domain, so aliases work), our own Message-IDs start with
     ``<own_local_part.``, and a bounce never names an address at ``own_domain`` as the
     failed recipient.
+
+    ``sent`` is the mail of ours this one answers (contract v2 ``--sent``): edits typed
+    into its quoted form are read by comparing the two (:mod:`intake.parse.sent_form`).
     """
     try:
-        return _parse(raw, own_domain, own_local_part)
+        return _parse(raw, own_domain, own_local_part, sent)
     except Exception:  # the last line of defence; the parts below are defensive too
         return ParseResult(kind="unknown")
 
 
-def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
+def _parse(raw: bytes, own_domain: str, own_local_part: str,
+           sent: bytes | None = None) -> ParseResult:
     msg = decode_message(raw)
     res = ParseResult()
     res.subject = msg.get("Subject") or ""
@@ -307,6 +315,8 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
             res.inferred.append(key)
             res.inferred_from[key] = said.sources.get(key, "")
     res.inferred.sort()
+    if sent is not None:
+        _read_quoted_form(res, whole, own, sent)
     res.confirmed_unchanged = (form.confirmed_unchanged or said.confirmed) \
         and not res.fields and not res.problems
 
@@ -322,6 +332,21 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str) -> ParseResult:
     else:
         res.kind = "unknown"
     return res
+
+
+def _read_quoted_form(res: ParseResult, whole: str, own: str, sent: bytes) -> None:
+    """Add the edits typed into the quoted form of ``sent``; the own text wins."""
+    edits = inline_edits(whole, own, sent_text(sent), res.language)
+    given = set(res.fields) | {p.field for p in res.problems}
+    for key, value in edits.fields.items():
+        if key not in given:
+            res.fields[key] = value
+            res.inline.append(key)
+            res.inline_from[key] = edits.lines.get(key, "")
+    res.problems += [p for p in edits.problems if p.field not in given]
+    res.inline.sort()
+    if res.fields or res.problems:
+        res.confirmed_unchanged = False
 
 
 def _cited_ids(msg: DecodedMessage, raw: bytes) -> list[str]:

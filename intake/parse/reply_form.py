@@ -76,7 +76,7 @@ def _has_colon(line: str) -> bool:
     return ":" in _BULLET.sub("", line, count=1)
 
 
-def _collect(lines: list[str]) -> tuple[list[tuple[str, str]], set[int]]:
+def collect_pairs(lines: list[str]) -> tuple[list[tuple[str, str]], set[int]]:
     """Raw ``(key, value)`` pairs in order of appearance, and the indexes of the lines
     they were read from (the rest is the sender's free text).
 
@@ -165,7 +165,7 @@ def read_form(text: str, lang: str = "da") -> FormResult:
     """Read fields from the sender's own text (quotes and signature already removed)."""
     lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith(">")]
     result = FormResult()
-    pairs, used = _collect(lines)
+    pairs, used = collect_pairs(lines)
     result.free_text = "\n".join(ln for n, ln in enumerate(lines) if n not in used)
     for key, raw in pairs:
         result.raw[key] = raw

@@ -50,8 +50,10 @@ class FieldRow:
     edit_value: str
     # The proposal removes the value (the sender emptied the line or wrote "slet").
     clears: bool = False
-    # The sentence the proposed value was read from (a suggestion), if it was.
-    suggested_from: str | None = None
+    # Where the proposed value came from: "label" (a Label: value line), "sentence" (a
+    # suggestion) or "quoted_form" (typed into the quoted reminder), with that text.
+    source: str = "label"
+    source_text: str | None = None
 
 
 @dataclass
@@ -122,7 +124,7 @@ def field_rows(sub: Submission, current: dict[str, Any] | None,
     proposed = sub.proposed or {}
     changed = diff_record(current or {}, proposed) if current is not None else {
         k: v for k, v in proposed.items() if v not in (None, "", [])}
-    suggested = sub.suggested or {}
+    sources = sub.field_sources or {}
     rows = []
     for key in FIELD_KEYS:
         cur = (current or {}).get(key)
@@ -133,7 +135,8 @@ def field_rows(sub: Submission, current: dict[str, Any] | None,
                              proposed=format_value(key, prop, lang),
                              in_proposal=key in proposed, changed=key in changed,
                              edit_value=format_value(key, prop, lang), clears=clears,
-                             suggested_from=suggested.get(key) if key in proposed else None))
+                             source=str((sources.get(key) or {}).get("via") or "label"),
+                             source_text=(sources.get(key) or {}).get("text")))
     return rows
 
 
