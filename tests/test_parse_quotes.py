@@ -173,3 +173,30 @@ def test_signature_block_without_sign_off_line_is_not_a_field(body: str) -> None
 def test_a_form_paragraph_is_not_taken_for_a_signature() -> None:
     r = parse_message(mail("Hej\n\nKontaktperson: Jens Hansen\nTelefon: 12 34 56 78"))
     assert r.fields == {"contact_name": "Jens Hansen", "contact_phone": "+4512345678"}
+
+
+@pytest.mark.parametrize("attribution", [
+    "---- Det telemedicinske landkort skrev ----",
+    "---- On Mon, 9 Mar 2026 10:00:00 +0100 Det telemedicinske landkort wrote ----",
+    "---- Mette Jensen schrieb ----",
+])
+def test_android_attribution_starts_the_quote(attribution: str) -> None:
+    text = f"Status: Afsluttet\n\n{attribution}\nStatus: I drift\nSlutdato: 2026-12-31\n"
+    assert trim_reply(text) == "Status: Afsluttet"
+
+
+@pytest.mark.parametrize("block", [
+    "From: Det telemedicinske landkort <landkort@example.org>\n"
+    "Date: Monday, 9 March 2026 at 10:00\nTo: Mette <m@example.dk>",
+    "Fra: Det telemedicinske landkort <landkort@example.org>\n"
+    "Dato: mandag den 9. marts 2026 kl. 10:00\nTil: Mette <m@example.dk>",
+])
+def test_a_header_block_without_subject_starts_the_quote(block: str) -> None:
+    assert trim_reply(f"Status: Afsluttet\n\n{block}\n\nStatus: I drift\n") == \
+        "Status: Afsluttet"
+
+
+def test_bottom_posted_reply_below_an_attributed_quote() -> None:
+    text = ("Den 9. mar. 2026 kl. 10.00 skrev Landkort <landkort@example.org>:\n"
+            "> Status: I drift\n> Slutdato: 2026-12-31\n\nStatus: Afsluttet\n")
+    assert trim_reply(text) == "Status: Afsluttet"

@@ -53,7 +53,10 @@ _EMBEDDED_MARKERS = re.compile(
 _FRAMED_MARKER = re.compile(
     r"^\s*[-_*]{3,}\s*(?:[^\W\d_][^-_]{0,60}?)?\b(?:message|nachricht|meddelelse|besked|bericht"
     r"|mensaje|messaggio|mensagem|wiadomość|сообщение|viesti|melding|meddelande|forward"
-    r"|weitergeleitet|videresendt|reply|antwort|svar|mail)\w*\b[^-_]{0,60}[-_*]{3,}\s*$",
+    r"|weitergeleitet|videresendt|reply|antwort|svar|mail"
+    # Android's attribution: "---- Mette Jensen skrev ----", "---- On …, X wrote ----".
+    r"|skrev|wrote|schrieb|schreef|écrit|escribió|escreveu|scritto)"
+    r"\w*\b[^-_]{0,60}[-_*]{3,}\s*$",
     re.IGNORECASE)
 
 # Gmail's old attribution: "2016-03-03 17:21 GMT+01:00 Some One <a@b>:"
