@@ -627,3 +627,50 @@ def test_pages_have_no_inline_script() -> None:
         text = path.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)", text), path.name
         assert " on" + "click=" not in text, path.name
+
+
+def _mail_with_files() -> bytes:
+    """A reply with a PDF the sender attached and a logo shown inline in the signature."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "Mette Jensen <mette.jensen@example.dk>"
+    msg["To"] = "landkort@example.org"
+    msg["Subject"] = "SV: Påmindelse"
+    msg["Message-ID"] = "<files.1@example.dk>"
+    msg.set_content("Evalueringen er vedhæftet.\n")
+    msg.add_alternative('<p>Evalueringen er vedhæftet.</p><img src="cid:logo1">', subtype="html")
+    html_part = msg.get_payload()[1]
+    html_part.add_related(b"\x89PNG\r\n\x1a\nlogo", maintype="image", subtype="png",
+                          cid="<logo1>")
+    msg.add_attachment(b"%PDF-1.4 <script>alert(1)</script>", maintype="application",
+                       subtype="pdf", filename='evaluering "2025";.pdf')
+    return msg.as_bytes()
+
+
+@pytest.mark.asyncio
+async def test_an_attachment_is_a_download_for_moderators_only(
+        client: Client, db: Database, settings: Settings, make_submission: MakeSubmission
+) -> None:
+    from intake.inbox.store import store_message
+
+    stored = await store_message(db, _mail_with_files(), source="cli")
+    sub = await make_submission(kind="new", proposed={"title": "Med bilag"},
+                                inbound_message_id=stored.id)
+    url = f"/moderation/item/{sub.id}/attachment/0"
+    resp = await client.get(url, allow_redirects=False)
+    assert resp.status in (302, 303) and "/login" in resp.headers["Location"]
+    await login(client, "anna")
+    html = await (await client.get(f"/moderation/item/{sub.id}")).text()
+    assert f'href="{url}"' in html and "evaluering" in html
+    assert "/attachment/1" not in html  # the inline logo is not a file the sender attached
+    resp = await client.get(url)
+    assert resp.status == 200
+    assert await resp.read() == b"%PDF-1.4 <script>alert(1)</script>"
+    assert resp.headers["Content-Type"] == "application/octet-stream"
+    disposition = resp.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="evaluering _2025__.pdf"')
+    assert "filename*=UTF-8''evaluering%20%222025%22%3B.pdf" in disposition
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in resp.headers["Content-Security-Policy"]
+    assert (await client.get(f"/moderation/item/{sub.id}/attachment/1")).status == 404

@@ -64,6 +64,8 @@ class Attachment:
     # Content-ID (RFC 2392: something the HTML shows in place, like a signature logo).
     disposition: str = ""
     has_content_id: bool = False
+    # The part itself (not copied), so a moderator can download it: see file_payload.
+    part: Message | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_file(self) -> bool:
@@ -271,6 +273,25 @@ def unflow(text: str, *, delsp: bool = False) -> str:
     return "\n".join(out)
 
 
+def file_payload(raw: bytes, index: int) -> tuple[Attachment, bytes] | None:
+    """The ``index``-th file a sender attached (as listed by the contract's
+    ``attachments``) and its decoded bytes, or None."""
+    msg = decode_message(raw)
+    files = [a for a in msg.attachments if a.is_file]
+    if not 0 <= index < len(files) or files[index].part is None:
+        return None
+    attachment = files[index]
+    part = attachment.part
+    assert part is not None
+    if part.is_multipart() or attachment.content_type == "message/rfc822":
+        try:
+            return attachment, part.as_bytes() if not part.is_multipart() else b"".join(
+                p.as_bytes() for p in part.get_payload() if isinstance(p, Message))
+        except Exception:
+            return attachment, b""
+    return attachment, _payload_bytes(part)
+
+
 def _disposition(part: Message) -> str:
     return str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
 
@@ -334,7 +355,8 @@ def _walk(msg: Message, out: DecodedMessage, depth: int = 0) -> None:
             # The returned original of a bounce, or a forwarded message: list it, do not
             # read it as the sender's text.
             out.attachments.append(Attachment(_filename(msg), ctype, len(str(payload)),
-                                              _disposition(msg), msg.get("Content-ID") is not None))
+                                              _disposition(msg), msg.get("Content-ID") is not None,
+                                              msg))
             return
         if isinstance(payload, list):
             for sub in payload:
@@ -358,7 +380,7 @@ def _walk(msg: Message, out: DecodedMessage, depth: int = 0) -> None:
     if is_text and ctype == "text/plain" and not name:
         return  # a second text part (e.g. a footer); the first one is the message
     out.attachments.append(Attachment(name, ctype, len(_payload_bytes(msg)), disposition,
-                                      msg.get("Content-ID") is not None))
+                                      msg.get("Content-ID") is not None, msg))
 
 
 def _broken_multipart_text(msg: Message) -> str | None:

@@ -10,6 +10,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import nh3
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from bot.registry.models import Initiative, InitiativeVersion
 from bot.registry.record import FIELD_KEYS, LIST_FIELDS
 from bot.registry.repository import diff_record, history
 from intake.inbox.models import InboundMessage
+from intake.parse.decode import file_payload
 from moderation.models import Submission
 
 # Tags a sanitised HTML mail may keep: text structure only. No images (no web bugs, no
@@ -184,8 +186,36 @@ def mail_view(msg: InboundMessage, own_domain: str = "example.org") -> MailView:
     html = sanitise_html(parsed.html_body) if parsed.html_body else None
     return MailView(subject=parsed.subject or msg.subject or "",
                     from_addr=parsed.from_addr or msg.from_addr, text_body=parsed.text_body,
-                    html_body=html, attachments=list(parsed.attachments),
+                    html_body=html, attachments=list(parsed.files),
                     received_at=msg.received_at, state=msg.state)
+
+
+async def attachment_of(db: Database, submission_id: int, index: int
+                        ) -> tuple[str, bytes] | None:
+    """(file name, bytes) of the ``index``-th file attached to the item's mail, or None.
+    Decoded in a thread, after the read (the bytes are a stranger's)."""
+    async with db.read() as session:
+        sub = await session.get(Submission, submission_id)
+        if sub is None or sub.inbound_message_id is None:
+            return None
+        raw = await session.scalar(select(InboundMessage.raw).where(
+            InboundMessage.id == sub.inbound_message_id))
+    if raw is None:
+        return None
+    found = await asyncio.to_thread(file_payload, bytes(raw), index)
+    if found is None:
+        return None
+    attachment, data = found
+    return attachment.name or f"vedhaeftning-{index + 1}", data
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real one (RFC 6266 §4.3,
+    RFC 8187): no quote, backslash or control character of the sender's reaches the
+    header."""
+    ascii_name = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\;'
+                         else "_" for ch in name)[:120] or "attachment"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name[:200], safe='')}"
 
 
 async def effective_record(db: Database, submission_id: int) -> dict[str, Any] | None:

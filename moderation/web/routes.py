@@ -25,7 +25,13 @@ from moderation import decisions
 from moderation.accounts import AccountError, authenticate, create_user, set_disabled
 from moderation.audit import record_event
 from moderation.web import lists
-from moderation.web.item_view import effective_record, load_item, parse_edits
+from moderation.web.item_view import (
+    attachment_of,
+    content_disposition,
+    effective_record,
+    load_item,
+    parse_edits,
+)
 from moderation.web.queue_view import QueueFilters, fetch_queue, forget_counts, queue_counts
 from moderation.web.security import (
     CSRF_FIELD,
@@ -207,6 +213,25 @@ async def item(request: web.Request) -> web.Response:
     # Looking changes nothing (a GET may be a prefetch, a second tab, a link preview):
     # taking the item is the explicit POST below.
     return await _item_page(request, int(request.match_info["id"]))
+
+
+@routes.get("/moderation/item/{id:\\d+}/attachment/{n:\\d+}", name="attachment")
+async def attachment(request: web.Request) -> web.StreamResponse:
+    """A file the sender attached, for a logged-in moderator: always a download
+    (``Content-Disposition: attachment``, a neutral type, ``nosniff``, a sandboxing
+    CSP), never rendered by the browser, whatever the sender claimed it is."""
+    found = await attachment_of(request.app[DB], int(request.match_info["id"]),
+                                int(request.match_info["n"]))
+    if found is None:
+        raise web.HTTPNotFound(text="No such attachment.")
+    name, data = found
+    return web.Response(body=data, headers={
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": content_disposition(name),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, no-store",
+    })
 
 
 @routes.post("/moderation/item/{id:\\d+}/claim")
