@@ -264,3 +264,9 @@ def test_a_sentence_is_never_quoted_back(line: str, lang: str, names: str) -> No
 def test_a_short_bad_value_is_still_named() -> None:
     (problem,) = read_form("Slutdato: 32/13/2024").problems
     assert '"32/13/2024"' in problem.message
+
+
+@pytest.mark.parametrize("text", ["That's fine, I'll call you tomorrow.",
+                                  "Det er fint, jeg ringer i morgen.", "Ok, tak."])
+def test_fine_about_something_else_is_no_confirmation(text: str) -> None:
+    assert not read_sentences(text).confirmed

@@ -322,10 +322,18 @@ _CORRECT = re.compile(
     r"|gældende|som\s+(?:det|de)\s+skal|opdateret|uændret|up\s+to\s+date|correct|right"
     r"|accurate|fine|in\s+order|current|valid|as\s+it\s+should|unchanged|good|ok|okay)\b",
     re.IGNORECASE)
+# Words that say "fine" about anything ("that's fine, I'll call"): they confirm the entry
+# only when the sentence names it ("alt ser fint ud", "the details look good").
+_LOOSE = frozenset({"fin", "fint", "fine", "good", "ok", "okay", "right", "rigtig",
+                    "rigtige", "rigtigt", "i orden", "in order", "current"})
 _ABOUT_ENTRY = _stem_set(
     "alt alle det de oplysninger oplysningerne info informationer tekst teksten beskrivelse "
     "står everything all it that this details information entry description listing "
     "stands still stadig fortsat fortsætter")
+_ENTRY_NAMED = _stem_set(
+    "alt alle oplysninger oplysningerne info informationer tekst teksten beskrivelse "
+    "beskrivelsen indholdet felterne står everything all details information entry "
+    "description listing text fields")
 
 
 # What may follow the word when it says "the entry is right" ("det passer stadig",
@@ -350,6 +358,11 @@ def _confirms(sentence: str, words: list[str]) -> bool:
             return False
         if any(w in _BUT for w in after):
             return False  # "korrekte, men hjemmesiden er flyttet": something changed
+        cue = " ".join(m.group(0).lower().split())
+        looks = ("ser" in words and "ud" in words) or bool(
+            {"look", "looks", "looking"} & set(words))
+        if cue in _LOOSE and not (_stems(words) & _ENTRY_NAMED) and not looks:
+            continue  # "that's fine": fine about something, not the entry
         if not after or rest[:1] in "–-—,;:!.)" or after[0] in _AFTER_PREDICATE:
             return True
         # "a correct signature": the word describes something else; look further
