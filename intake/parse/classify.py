@@ -318,13 +318,14 @@ def detect_bounce(msg: DecodedMessage, text: str,
     local = addr.split("@", 1)[0] if addr else ""
     daemon = bool(_BOUNCE_SENDER.match(local) or _BOUNCE_SENDER.match(name))
     bouncy_subject = bool(_BOUNCE_SUBJECT.search(subject))
+    if not _automated(msg, name, local):
+        return None  # a person writing about a bounce, or forwarding one
+    # Only now the text (most mail is from people and never gets here).
     head = text[:20000]
     failed_header = _failed_recipients_header(msg)
     words = _BOUNCE_TEXT.search(head)
     if not (daemon or bouncy_subject or failed_header or words):
         return None
-    if not _automated(msg, name, local):
-        return None  # a person writing about a bounce, or forwarding one
     json_finding = _json_bounce(head) if "{" in head else None
     if json_finding is not None:
         return json_finding

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import snowballstemmer
@@ -29,10 +30,17 @@ _STEMMERS = {lang: snowballstemmer.stemmer(name)
              for lang, name in (("da", "danish"), ("en", "english"))}
 
 
+@lru_cache(maxsize=65536)
+def _word_stems(word: str) -> tuple[str, str]:
+    """The Danish and the English stem of one word (cached: mail repeats its words, and
+    the Snowball stemmers are pure Python)."""
+    return _STEMMERS["da"].stemWord(word), _STEMMERS["en"].stemWord(word)
+
+
 def _stems(words: list[str]) -> set[str]:
     out: set[str] = set()
-    for stemmer in _STEMMERS.values():
-        out.update(stemmer.stemWords(words))
+    for word in words:
+        out.update(_word_stems(word))
     return out
 
 
