@@ -8,7 +8,7 @@ from aiohttp import web
 from bot.campaigns.reminders import CampaignScheduler
 from bot.core.appkeys import DB, EXTRA, SETTINGS, WORKERS
 from bot.mail.sender import OutboxSender
-from bot.public import consent
+from bot.public import answer, consent
 from bot.public.unsubscribe import setup_routes
 from moderation.digest import DigestWorker
 
@@ -19,6 +19,7 @@ def setup(app: web.Application) -> None:
     db = app[DB]
     setup_routes(app)
     consent.setup_routes(app)
+    answer.setup_routes(app)
     sender: OutboxSender | None = None
     if settings.smtp_enabled:
         sender = OutboxSender(settings, db)

@@ -22,11 +22,12 @@ from tests.moderation_support import add_user, login, use_fast_hashes
 
 Client = TestClient[Any, Any]
 
-# Public on purpose. Tokens in /unsubscribe, /samtykke and /chat/verify are the credential
-# there.
+# Public on purpose. Tokens in /unsubscribe, /samtykke, /bekraeft, /ret and /chat/verify
+# are the credential there.
 PUBLIC = [re.compile(p) for p in (
     r"^/$", r"^/initiativ/.+", r"^/statistik$", r"^/kort$", r"^/api(/.*)?$",
     r"^/export\.csv$", r"^/chat(/.*)?$", r"^/unsubscribe/.+", r"^/samtykke/.+",
+    r"^/bekraeft/.+", r"^/ret/.+",
     r"^/sandbox(/.*)?$",
     r"^/healthz$", r"^/static(/.*)?$", r"^/login$", r"^/robots\.txt$", r"^/favicon\.ico$",
 )]

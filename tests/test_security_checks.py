@@ -67,6 +67,8 @@ OWN_CSRF = {
     ("POST", "/chat/form"): "the chat's per-conversation token (intake/chat/web.py)",
     ("POST", "/sandbox/{id}/reply"): "double-submit cookie (bot/demo/sandbox.py)",
     ("POST", "/samtykke/{token}"): "HMAC of the token from the page's form (bot/public/consent.py)",
+    ("POST", "/bekraeft/{token}"): "HMAC of the token from the page's form (bot/public/answer.py)",
+    ("POST", "/ret/{token}"): "HMAC of the token from the page's form (bot/public/answer.py)",
 }
 # Public by design: the capability in the URL is the credential, and a forged cross-site
 # request can do no more than the token's owner asked for.

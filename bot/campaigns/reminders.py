@@ -67,6 +67,7 @@ from bot.mail.templates import RenderedMail, render_mail
 from bot.mail.tokens import hash_token, new_token
 from bot.registry.models import Contact, Initiative
 from bot.registry.vocabulary import STATUSES
+from moderation.models import Submission
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,9 @@ class DueEntry:
     contact_email: str | None = None
     email_status: str | None = None
     language: str = "da"
+    # The latest answer from outside (a reply, the chat, the confirm page or the form),
+    # whatever moderators have decided yet: an answer in this cycle stops its reminders.
+    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,8 @@ def next_step(entry: DueEntry, latest: StepInfo | None, settings: Settings
     """(cycle, step, due_at) of the entry's next step, or None when the cycle is done."""
     start = cycle_start(entry, settings)
     cycle = cycle_of(start)
+    if entry.answered_at is not None and entry.answered_at >= start:
+        return None  # the contact answered: no follow-up, and no "unconfirmed" either
     if latest is None or latest.cycle != cycle:
         return cycle, 1, start
     gaps = {1: settings.reminder_step2_days, 2: settings.reminder_last_step_days,
@@ -267,6 +273,10 @@ def _plan(entries: Iterable[DueEntry], steps: Mapping[int, StepInfo], now: datet
 # Loading
 
 
+# Where a contact's answer comes from (a CSV import is the editors' own work).
+ANSWER_CHANNELS = ("email", "chat", "web")
+
+
 async def load_due(session: AsyncSession, now: datetime, settings: Settings, *,
                    id_range: tuple[int, int] | None = None
                    ) -> tuple[list[DueEntry], dict[int, StepInfo]]:
@@ -287,11 +297,16 @@ async def load_due(session: AsyncSession, now: datetime, settings: Settings, *,
     ranked = step_query.subquery("ranked")
     latest = select(ranked).where(ranked.c.rn == 1).subquery("latest")
     threshold = due_threshold(now, settings)
+    answered = (select(func.max(Submission.created_at))
+                .where(Submission.initiative_id == Initiative.id,
+                       Submission.channel.in_(ANSWER_CHANNELS),
+                       Submission.state != "unverified")
+                .correlate(Initiative).scalar_subquery())
     query = (
         select(Initiative.id, Initiative.created_at, Initiative.last_confirmed_at,
                Initiative.contact_id, Contact.email, Contact.email_status, Contact.language,
                latest.c.cycle, latest.c.step, latest.c.state,
-               latest.c.created_at.label("step_created_at"))
+               latest.c.created_at.label("step_created_at"), answered.label("answered_at"))
         .select_from(Initiative)
         .outerjoin(Contact, Contact.id == Initiative.contact_id)
         .outerjoin(latest, latest.c.initiative_id == Initiative.id)
@@ -305,7 +320,7 @@ async def load_due(session: AsyncSession, now: datetime, settings: Settings, *,
         for row in (await session.execute(query)).all():
             entries.append(DueEntry(row.id, row.created_at, row.last_confirmed_at,
                                     row.contact_id, row.email, row.email_status,
-                                    row.language or "da"))
+                                    row.language or "da", row.answered_at))
             if row.cycle is not None:
                 steps[row.id] = StepInfo(row.cycle, row.step, row.state,
                                          row.step_created_at)
@@ -370,6 +385,9 @@ def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int,
         chat_url=chat_url(settings, reply_token), consent=consent,
         consent_url=outbox.consent_url(settings, reply_token) + (
             "?lang=en" if lang == "en" else ""),
+        confirm_url=outbox.confirm_url(settings, reply_token) + (
+            "?lang=en" if lang == "en" else ""),
+        form_url=outbox.form_url(settings, reply_token) + ("?lang=en" if lang == "en" else ""),
         unsubscribe_url=outbox.unsubscribe_url(settings, unsubscribe_token))
 
 
@@ -656,8 +674,6 @@ async def campaign_stats(db: Database) -> tuple[dict[int, CycleStats],
     first step; *confirmed*/*updated* when such a confirmation/update was approved;
     *bounced* when a reminder failed or the contact bounces; *opted out* when the
     contact opted out after the first step; *no answer* otherwise."""
-    from moderation.models import Submission
-
     async with db.read() as session:
         step_rows = (await session.execute(
             select(CampaignStep.initiative_id, CampaignStep.cycle, CampaignStep.step,

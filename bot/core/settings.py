@@ -162,6 +162,13 @@ class Settings:
                                            "the unit's LimitNOFILE).")
     chat_verify_hours: int = setting(48, "How long the e-mail verification link of a chat "
                                      "submission is valid.")
+    answer_posts_per_token: int = setting(10, "Presses per minute of the confirm button or "
+                                          "the form of one personal link.")
+    answer_posts_per_client: int = setting(60, "Presses per minute of confirm buttons and "
+                                           "forms from one client address.")
+    thanks_mail: bool = setting(True, "Mail a contact 'the map is updated' after a "
+                                      "moderator approves the contact's own change or "
+                                      "confirmation.")
 
     # --- demo ----------------------------------------------------------------------------
     sandbox_enabled: bool = setting(False, "Embedded SMTP and IMAP servers and a page listing "

@@ -74,6 +74,16 @@ def unsubscribe_url(settings: Settings, token: str) -> str:
     return f"{settings.base_url.rstrip('/')}/unsubscribe/{token}"
 
 
+def confirm_url(settings: Settings, token: str) -> str:
+    """The two-tap confirm page (:mod:`bot.public.answer`) for a reminder's token."""
+    return f"{settings.base_url.rstrip('/')}/bekraeft/{token}"
+
+
+def form_url(settings: Settings, token: str) -> str:
+    """The one-page prefilled form (:mod:`bot.public.answer`) for a reminder's token."""
+    return f"{settings.base_url.rstrip('/')}/ret/{token}"
+
+
 def consent_url(settings: Settings, token: str) -> str:
     """The contact's consent page (:mod:`bot.public.consent`) for a reminder's or receipt's
     token: publish my contact details, yes or no."""

@@ -1,0 +1,413 @@
+"""Answering the yearly mail in two taps or one page: ``/bekraeft/{token}`` and
+``/ret/{token}``.
+
+The reminder's personal token (192 random bits, stored hashed, bound to one entry and
+its contact, expiring with the reminder) opens
+
+* a **confirm page**: the entry as the registry has it and one button. Only the POST
+  confirms — mail security scanners (Safe Links, Defender, Gmail) fetch every link in a
+  mail, so a GET never changes anything. The POST carries an HMAC of the token (only our
+  own page can send it) and queues a *confirmation*, exactly like a "no changes" reply;
+* a **one-page form**, every field prefilled with the right control, read through the
+  one field parser (:func:`bot.registry.fields.normalise`) like mail and chat. Only the
+  changed fields go to the queue, as one update trusted as the token's contact;
+  emptying an optional field removes its value. A value that cannot be read is shown
+  beside its field in the contact's language, with what was typed kept.
+
+Both are rate-limited per token and per client, never cached, never sent on as a
+Referer, and an unknown or expired link says what to do instead (answer the mail).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import i18n
+from bot.core.appkeys import DB, SETTINGS
+from bot.core.clients import client_key
+from bot.core.pages import personal_page, render
+from bot.core.ratelimit import RateLimiter
+from bot.core.settings import Settings
+from bot.mail.tokens import hash_token, lookup_token
+from bot.registry.fields import format_value, is_clearing, normalise
+from bot.registry.models import Contact, Initiative
+from bot.registry.record import FIELDS, LIST_FIELDS, MANDATORY_FIELDS
+from bot.registry.repository import diff_record
+from bot.registry.vocabulary import MUNICIPALITIES, PARTICIPANTS, REGIONS, STATUSES
+from moderation.models import Submission
+from moderation.states import submission_kind
+from moderation.submissions import create_submission
+
+# Tokens that stand for an entry's contact: a reminder (sent to the contact's address)
+# and a receipt that names the contact (the contact wrote the reply).
+PURPOSES = frozenset({"reminder", "receipt"})
+
+
+@dataclass
+class Limits:
+    """Presses of a button per token and per client: a person presses a few times; a
+    script is stopped early. One pair per app (see :func:`setup_routes`)."""
+
+    per_token: RateLimiter
+    per_client: RateLimiter
+
+
+LIMITS = web.AppKey("answer_limits", Limits)
+
+i18n.register({
+    "da": {
+        "ans.confirm_title": "Er oplysningerne stadig korrekte?",
+        "ans.confirm_intro": "Sådan står initiativet på Det telemedicinske landkort nu:",
+        "ans.confirm_button": "Ja, alt er korrekt",
+        "ans.or_update": "Er noget ændret?",
+        "ans.update_link": "Ret oplysningerne",
+        "ans.confirmed_title": "Tak for bekræftelsen",
+        "ans.confirmed": "Vi har modtaget din bekræftelse af «{title}». Du får ikke flere "
+                         "påmindelser om det i år.",
+        "ans.already": "Du bekræftede allerede oplysningerne den {date}. Tak!",
+        "ans.form_title": "Ret oplysningerne",
+        "ans.form_intro": "Alle felter er udfyldt med det, landkortet viser nu. Ret det, der "
+                          "er ændret, og tryk «Send ændringer». Tøm et felt for at fjerne "
+                          "oplysningen. Redaktionen ser ændringerne igennem, før de vises.",
+        "ans.required": "Skal udfyldes.",
+        "ans.send": "Send ændringer",
+        "ans.sent_title": "Tak — ændringerne er sendt",
+        "ans.sent": "Redaktionen ser dem igennem. Vi skriver til dig, når landkortet er "
+                    "opdateret.",
+        "ans.nothing_changed_title": "Tak — intet er ændret",
+        "ans.nothing_changed": "Du ændrede ingen felter, så vi har noteret, at "
+                               "oplysningerne stadig er korrekte.",
+        "ans.errors": "Nogle felter kunne ikke læses. Se beskeden ved hvert felt.",
+        "ans.invalid_title": "Linket virker ikke længere",
+        "ans.invalid": "Linket er ukendt eller udløbet. Du kan stadig svare direkte på "
+                       "vores mail — skriv 'Ingen ændringer' eller ret linjerne i mailen.",
+        "ans.slow_down": "Du har trykket mange gange. Vent et øjeblik, og prøv igen.",
+        "ans.hint_date": "Fx 2024-03 eller 1. marts 2024",
+        "ans.hint_list": "Adskil med komma",
+        "ans.hint_municipalities": "Skriv kommunernes navne, adskilt med komma",
+        "ans.optional": "(valgfrit)",
+    },
+    "en": {
+        "ans.confirm_title": "Are the details still correct?",
+        "ans.confirm_intro": "This is how the Danish telemedicine map shows the initiative "
+                             "now:",
+        "ans.confirm_button": "Yes, everything is correct",
+        "ans.or_update": "Has something changed?",
+        "ans.update_link": "Update the details",
+        "ans.confirmed_title": "Thank you for confirming",
+        "ans.confirmed": "We have your confirmation of «{title}». You will get no more "
+                         "reminders about it this year.",
+        "ans.already": "You already confirmed the details on {date}. Thank you!",
+        "ans.form_title": "Update the details",
+        "ans.form_intro": "Every field shows what the map has now. Change what has changed "
+                          "and press «Send changes». Empty a field to remove it. The editors "
+                          "review changes before they are shown.",
+        "ans.required": "Required.",
+        "ans.send": "Send changes",
+        "ans.sent_title": "Thank you — your changes are sent",
+        "ans.sent": "The editors will review them. We will write to you when the map is "
+                    "updated.",
+        "ans.nothing_changed_title": "Thank you — nothing changed",
+        "ans.nothing_changed": "You changed no field, so we have noted that the details "
+                               "are still correct.",
+        "ans.errors": "Some fields could not be read. See the message at each field.",
+        "ans.invalid_title": "This link no longer works",
+        "ans.invalid": "The link is unknown or has expired. You can still reply to our mail "
+                       "— write 'No changes' or correct the lines in the mail.",
+        "ans.slow_down": "You pressed many times. Please wait a moment and try again.",
+        "ans.hint_date": "E.g. 2024-03 or 1 March 2024",
+        "ans.hint_list": "Separate with commas",
+        "ans.hint_municipalities": "Write the municipalities' names, separated by commas",
+        "ans.optional": "(optional)",
+    },
+})
+
+
+@dataclass
+class Answering:
+    """What a personal link stands for: its token row, the entry and the contact."""
+
+    token: str
+    token_hash: str
+    initiative: Initiative
+    contact: Contact | None
+
+
+def form_mac(settings: Settings, token: str, what: str) -> str:
+    """The HMAC our own page puts in its form: a POST without it was not sent from it."""
+    return hmac.new(settings.secret_key.encode(), f"answer|{what}|{token}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+async def answering(session: AsyncSession, token: str) -> Answering | None:
+    """The live personal link ``token``, or None (unknown, expired, another purpose)."""
+    row = await lookup_token(session, token)
+    if row is None or row.purpose not in PURPOSES or row.initiative_id is None:
+        return None
+    initiative = await session.get(Initiative, row.initiative_id)
+    for _ in range(5):  # an entry merged into another: the one that is shown now
+        if initiative is None or initiative.merged_into_id is None:
+            break
+        initiative = await session.get(Initiative, initiative.merged_into_id)
+    if initiative is None:
+        return None
+    contact = await session.get(Contact, row.contact_id) if row.contact_id else None
+    return Answering(token, row.token_hash, initiative, contact or initiative.contact)
+
+
+def _lang(request: web.Request, found: Answering | None) -> str:
+    asked = request.query.get("lang")
+    if asked in i18n.LANGUAGES:
+        return asked
+    if found is not None and found.contact is not None and found.contact.language == "en":
+        return "en"
+    return i18n.request_language(request)
+
+
+def _query(request: web.Request, **extra: str) -> str:
+    params = {k: v for k, v in extra.items()}
+    lang = request.query.get("lang")
+    if lang in i18n.LANGUAGES:
+        params["lang"] = lang
+    return "?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else ""
+
+
+def _page(request: web.Request, template: str, *, status: int = 200,
+          **ctx: Any) -> web.StreamResponse:
+    return personal_page(render(request, template, status=status, **ctx))
+
+
+def _limited(request: web.Request, token: str) -> bool:
+    limits = request.app[LIMITS]
+    return not (limits.per_token.allow(hash_token(token))
+                and limits.per_client.allow(client_key(request.remote)))
+
+
+def _summary(initiative: Initiative, lang: str) -> list[tuple[str, str]]:
+    record = initiative.public_record()
+    out = []
+    for f in FIELDS:
+        value = format_value(f.key, record.get(f.key), lang)
+        if value:
+            out.append((f.labels["en" if lang == "en" else "da"][0], value))
+    return out
+
+
+async def _confirmation_of(session: AsyncSession, token_hash: str) -> Submission | None:
+    return await session.scalar(select(Submission).where(
+        Submission.idempotency_key == f"confirm:{token_hash}"))
+
+
+# ---------------------------------------------------------------------------------------
+# Confirm in two taps
+
+
+async def confirm_page(request: web.Request) -> web.StreamResponse:
+    """GET: the entry and one button (changes nothing: scanners open every link)."""
+    token = request.match_info["token"]
+    async with request.app[DB].read() as session:
+        found = await answering(session, token)
+        done = await _confirmation_of(session, found.token_hash) if found else None
+    lang = _lang(request, found)
+    if found is None:
+        return _page(request, "answer_confirm.html", status=404, state="invalid", lang=lang)
+    state = "thanks" if request.query.get("done") == "1" and done else (
+        "already" if done else "ask")
+    return _page(request, "answer_confirm.html", state=state, lang=lang,
+                 title=found.initiative.title, summary=_summary(found.initiative, lang),
+                 token=token, query=_query(request),
+                 confirmed_on=done.created_at.date().isoformat() if done else "",
+                 mac=form_mac(request.app[SETTINGS], token, "confirm"))
+
+
+async def confirm_post(request: web.Request) -> web.StreamResponse:
+    """POST: queue the confirmation (once per link), then thank (303 to the GET)."""
+    token = request.match_info["token"]
+    form = await request.post()
+    settings = request.app[SETTINGS]
+    if not hmac.compare_digest(str(form.get("mac") or ""),
+                               form_mac(settings, token, "confirm")):
+        raise web.HTTPForbidden(text="Open the link from the mail and press the button.")
+    if _limited(request, token):
+        return _page(request, "answer_confirm.html", status=429, state="slow",
+                     lang=i18n.request_language(request))
+    async with request.app[DB].write() as session:
+        found = await answering(session, token)
+        if found is not None:
+            await _queue(session, found, kind="confirmation", proposed={},
+                         key=f"confirm:{found.token_hash}", lang=_lang(request, found))
+    if found is None:
+        return _page(request, "answer_confirm.html", status=404, state="invalid",
+                     lang=_lang(request, None))
+    raise web.HTTPSeeOther(f"/bekraeft/{token}{_query(request, done='1')}")
+
+
+async def _queue(session: AsyncSession, found: Answering, *, kind: str,
+                 proposed: dict[str, Any], key: str, lang: str) -> Submission | None:
+    contact = found.contact
+    return await create_submission(
+        session, kind=kind, channel="web", proposed=proposed, initiative=found.initiative,
+        sender_email=contact.email if contact else None,
+        sender_name=contact.name if contact else None, language=lang,
+        token_matched=True, idempotency_key=key,
+        actor=f"web:{contact.email}" if contact and contact.email else "web")
+
+
+# ---------------------------------------------------------------------------------------
+# One page, prefilled
+
+
+def _form_fields(record: dict[str, Any], lang: str, typed: dict[str, Any] | None,
+                 errors: dict[str, str]) -> list[dict[str, Any]]:
+    """What the template needs per field: its control, label, value and error."""
+    out = []
+    for f in FIELDS:
+        label = f.labels["en" if lang == "en" else "da"][0]
+        value = record.get(f.key)
+        item: dict[str, Any] = {"key": f.key, "label": label, "error": errors.get(f.key),
+                                "optional": not f.mandatory, "hint": None,
+                                "datalist": None, "input_type": "text",
+                                "autocomplete": "off", "options": []}
+        if f.key == "status":
+            item.update(control="radio", options=[
+                (t.key, t.label(lang), t.help(lang)) for t in STATUSES],
+                value=(typed or {}).get(f.key, value or ""))
+        elif f.key in ("participants", "regions"):
+            terms = PARTICIPANTS if f.key == "participants" else REGIONS
+            chosen = (typed or {}).get(f.key, value or [])
+            item.update(control="checkbox", options=[(t.key, t.label(lang), "")
+                                                     for t in terms],
+                        value=list(chosen))
+        elif f.kind == "longtext":
+            item.update(control="textarea",
+                        value=(typed or {}).get(f.key, format_value(f.key, value, lang)))
+        else:
+            item.update(control="text",
+                        value=(typed or {}).get(f.key, format_value(f.key, value, lang)),
+                        input_type={"email": "email", "url": "url", "phone": "tel"}.get(
+                            f.kind, "text"),
+                        hint={"date": "ans.hint_date", "text_list": "ans.hint_list",
+                              "municipality_list": "ans.hint_municipalities"}.get(f.kind),
+                        datalist="municipalities" if f.key == "municipalities" else None,
+                        autocomplete={"contact_name": "name", "contact_email": "email",
+                                      "contact_phone": "tel"}.get(f.key, "off"))
+        out.append(item)
+    return out
+
+
+def read_form(form: Any, lang: str) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """(values, errors, typed) from the posted form, each field through the one parser.
+
+    Radio buttons and checkboxes post vocabulary keys; text is normalised as mail and
+    chat are. An empty optional field is ``None``/``[]`` (remove the value); an empty
+    mandatory one is an error."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    typed: dict[str, Any] = {}
+    for f in FIELDS:
+        if f.key in ("participants", "regions"):
+            keys = {t.key for t in (PARTICIPANTS if f.key == "participants" else REGIONS)}
+            chosen = sorted({str(v) for v in form.getall(f.key, []) if str(v) in keys})
+            typed[f.key] = chosen
+            if not chosen and f.mandatory:
+                errors[f.key] = i18n.gettext(lang)("ans.required")
+            values[f.key] = chosen
+            continue
+        raw = str(form.get(f.key) or "").strip()
+        typed[f.key] = raw
+        if f.key == "status":
+            if raw in {t.key for t in STATUSES}:
+                values[f.key] = raw
+            elif f.mandatory:
+                errors[f.key] = i18n.gettext(lang)("ans.required")
+            continue
+        if not raw or is_clearing(raw):
+            if f.key in MANDATORY_FIELDS:
+                errors[f.key] = i18n.gettext(lang)("ans.required")
+            else:
+                values[f.key] = [] if f.key in LIST_FIELDS else None
+            continue
+        got = normalise(f.key, raw, lang)
+        if got.problem is not None:
+            errors[f.key] = got.problem.message
+        elif got.value is not None:
+            values[f.key] = got.value
+    return values, errors, typed
+
+
+async def form_page(request: web.Request) -> web.StreamResponse:
+    """GET: the one-page form, prefilled with the entry as the registry has it."""
+    token = request.match_info["token"]
+    async with request.app[DB].read() as session:
+        found = await answering(session, token)
+    lang = _lang(request, found)
+    if found is None:
+        return _page(request, "answer_form.html", status=404, state="invalid", lang=lang)
+    state = request.query.get("done")
+    return _page(request, "answer_form.html", lang=lang,
+                 state=state if state in ("sent", "unchanged") else "form",
+                 title=found.initiative.title, token=token, query=_query(request),
+                 fields=_form_fields(found.initiative.record(), lang, None, {}),
+                 municipalities=MUNICIPALITIES, errors={},
+                 mac=form_mac(request.app[SETTINGS], token, "form"))
+
+
+async def form_post(request: web.Request) -> web.StreamResponse:
+    """POST: read every field; errors beside their fields (typed values kept), or the
+    changed fields queued as one update (none changed: a confirmation), then 303."""
+    token = request.match_info["token"]
+    form = await request.post()
+    settings = request.app[SETTINGS]
+    if not hmac.compare_digest(str(form.get("mac") or ""), form_mac(settings, token, "form")):
+        raise web.HTTPForbidden(text="Open the link from the mail and send the form.")
+    if _limited(request, token):
+        return _page(request, "answer_form.html", status=429, state="slow",
+                     lang=i18n.request_language(request))
+    async with request.app[DB].read() as session:
+        found = await answering(session, token)
+    lang = _lang(request, found)
+    if found is None:
+        return _page(request, "answer_form.html", status=404, state="invalid", lang=lang)
+    values, errors, typed = read_form(form, lang)
+    current = found.initiative.record()
+    if errors:
+        return _page(request, "answer_form.html", status=400, state="form", lang=lang,
+                     title=found.initiative.title, token=token, query=_query(request),
+                     fields=_form_fields(current, lang, typed, errors),
+                     municipalities=MUNICIPALITIES, errors=errors,
+                     mac=form_mac(settings, token, "form"))
+    changes = diff_record(current, values)
+    digest = hashlib.sha256(repr(sorted(changes.items())).encode()).hexdigest()[:16]
+    async with request.app[DB].write() as session:
+        again = await answering(session, token)
+        if again is not None:
+            if changes:
+                await _queue(session, again, kind=submission_kind(changes),
+                             proposed=changes, key=f"form:{again.token_hash}:{digest}",
+                             lang=lang)
+            else:
+                await _queue(session, again, kind="confirmation", proposed={},
+                             key=f"confirm:{again.token_hash}", lang=lang)
+    done = "sent" if changes else "unchanged"
+    raise web.HTTPSeeOther(f"/ret/{token}{_query(request, done=done)}")
+
+
+def setup_routes(app: web.Application) -> None:
+    """Add the confirm page and the one-page form (with their rate limits)."""
+    settings = app[SETTINGS]
+    app[LIMITS] = Limits(RateLimiter(settings.answer_posts_per_token, 60.0),
+                         RateLimiter(settings.answer_posts_per_client, 60.0))
+    app.router.add_get("/bekraeft/{token}", confirm_page, name="answer_confirm")
+    app.router.add_post("/bekraeft/{token}", confirm_post, name="answer_confirm_post")
+    app.router.add_get("/ret/{token}", form_page, name="answer_form")
+    app.router.add_post("/ret/{token}", form_post, name="answer_form_post")
+
+
+__all__ = ["LIMITS", "Limits", "PURPOSES", "answering", "confirm_page", "confirm_post", "form_mac", "form_page",
+           "form_post", "read_form", "setup_routes"]
