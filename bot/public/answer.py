@@ -409,5 +409,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/ret/{token}", form_post, name="answer_form_post")
 
 
-__all__ = ["LIMITS", "Limits", "PURPOSES", "answering", "confirm_page", "confirm_post", "form_mac", "form_page",
-           "form_post", "read_form", "setup_routes"]
+__all__ = ["LIMITS", "PURPOSES", "Limits", "answering", "confirm_page", "confirm_post",
+           "form_mac", "form_page", "form_post", "read_form", "setup_routes"]
