@@ -106,6 +106,31 @@ async def test_an_approved_confirmation_ends_the_cycle(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("channel", ["email", "web", "chat"])
+async def test_an_answer_waiting_for_moderators_stops_the_follow_ups(
+        db: Database, settings: Settings, make_initiative: MakeInitiative,
+        make_submission: Any, channel: str) -> None:
+    """The contact answered (a reply, the confirm page or the form, the chat): no second
+    or last reminder, and the entry is not marked unconfirmed while the moderators are
+    behind. An editor's own CSV import is no answer."""
+    s = open_window(settings)
+    a = await make_initiative()
+    b = await make_initiative()
+    now = dbnow() + timedelta(minutes=1)
+    assert (await run_tick(db, s, now)).sent == 2
+    await make_submission(initiative=a, kind="confirmation", proposed={}, channel=channel)
+    await make_submission(initiative=b, kind="update", proposed={"status": "projekt"},
+                          channel="import")
+    for days in (14, 28, 42):
+        await run_tick(db, s, now + timedelta(days=days))
+    assert [st for st in await steps(db) if st[0] == a.id] == [(a.id, 1, "planned")]
+    assert [st[1] for st in await steps(db) if st[0] == b.id] == [1, 2, 3, 4]
+    async with db.read() as session:
+        entry = await session.get(Initiative, a.id)
+        assert entry is not None and not entry.unconfirmed
+
+
+@pytest.mark.asyncio
 async def test_unreachable_contacts_get_nothing_and_are_flagged(
         db: Database, settings: Settings, make_initiative: MakeInitiative) -> None:
     s = open_window(settings)
