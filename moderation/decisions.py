@@ -30,6 +30,7 @@ from bot.registry.record import FIELD_KEYS
 from bot.registry.repository import StaleVersion, apply_changes, create_initiative
 from moderation.audit import record_event
 from moderation.models import Submission
+from moderation.notices import enqueue_thanks
 from moderation.states import OPEN_STATES
 from moderation.submissions import AlreadyDecided, DecisionError, NotFound, move
 
@@ -70,11 +71,14 @@ def _clean_edits(edits: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 async def approve(db: Database, submission_id: int, *, actor: str,
-                  edits: Mapping[str, Any] | None = None, force: bool = False) -> Decision:
+                  edits: Mapping[str, Any] | None = None, force: bool = False,
+                  settings: Settings | None = None, thank: bool = True) -> Decision:
     """Approve (optionally after editing the proposed values).
 
     ``force`` approves against the entry's current version after the moderator has seen
-    the conflict; without it a changed entry raises :class:`Conflict`.
+    the conflict; without it a changed entry raises :class:`Conflict`. With ``settings``
+    the contact whose own answer this was is thanked in the same transaction
+    (:func:`moderation.notices.enqueue_thanks`; ``thank=False`` leaves it to the caller).
     """
     changes = _clean_edits(edits)
     async with db.write() as session:
@@ -106,6 +110,8 @@ async def approve(db: Database, submission_id: int, *, actor: str,
                            submission_id=sub.id, initiative_id=initiative.id,
                            detail={"kind": sub.kind, "edited": sorted(changes),
                                    "version": version, "forced": force})
+        if settings is not None and thank:
+            await enqueue_thanks(session, settings, [sub])
         return Decision(sub.id, "approved", initiative.id, version)
 
 
@@ -249,8 +255,10 @@ async def release(db: Database, submission_id: int, *, actor: str) -> None:
 
 
 async def bulk_approve_confirmations(db: Database, submission_ids: Iterable[int], *,
-                                     actor: str) -> tuple[list[Decision], list[str]]:
-    """Approve pure confirmations one by one; returns (done, problems)."""
+                                     actor: str, settings: Settings | None = None
+                                     ) -> tuple[list[Decision], list[str]]:
+    """Approve pure confirmations one by one; returns (done, problems). With
+    ``settings`` each contact gets one thank-you mail for all their entries."""
     done: list[Decision] = []
     problems: list[str] = []
     for sid in submission_ids:
@@ -260,9 +268,14 @@ async def bulk_approve_confirmations(db: Database, submission_ids: Iterable[int]
             problems.append(f"item {sid} is not a confirmation")
             continue
         try:
-            done.append(await approve(db, sid, actor=actor))
+            done.append(await approve(db, sid, actor=actor, settings=settings, thank=False))
         except DecisionError as exc:
             problems.append(str(exc))
+    if settings is not None and done:
+        async with db.write() as session:
+            subs = list((await session.scalars(select(Submission).where(
+                Submission.id.in_([d.submission_id for d in done])))).all())
+            await enqueue_thanks(session, settings, subs)
     return done, problems
 
 

@@ -186,7 +186,7 @@ async def bulk_approve(request: web.Request) -> web.Response:
     form = await request.post()
     ids = [i for i in (_int(v) for v in form.getall("ids", [])) if i is not None]
     done, problems = await decisions.bulk_approve_confirmations(
-        request.app[DB], ids, actor=_actor(request))
+        request.app[DB], ids, actor=_actor(request), settings=request.app[SETTINGS])
     forget_counts()
     q = [("done", "bulk"), ("n", str(len(done)))] + [("problem", p) for p in problems[:10]]
     raise web.HTTPSeeOther("/moderation?" + urlencode(q))
@@ -276,7 +276,8 @@ async def approve(request: web.Request) -> web.Response:
             return await _item_page(request, sid, status=400, errors=errors, form=raw,
                                     error="d.errors")
     return await _decide(request, sid, decisions.approve(
-        request.app[DB], sid, actor=_actor(request), edits=edits, force=force), "approved")
+        request.app[DB], sid, actor=_actor(request), edits=edits, force=force,
+        settings=request.app[SETTINGS]), "approved")
 
 
 @routes.post("/moderation/item/{id:\\d+}/reject")
