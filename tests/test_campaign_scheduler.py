@@ -333,3 +333,26 @@ async def test_plan_reads_stale_and_never_confirmed(db: Database, settings: Sett
     start = now - timedelta(days=400) + timedelta(days=365)
     assert cycles[stale.id] == start.year * 10000 + start.month * 100 + start.day
     assert isinstance(the_plan.now, datetime)
+
+
+@pytest.mark.asyncio
+async def test_stats_say_how_contacts_answered(db: Database, settings: Settings,
+                                               make_initiative: MakeInitiative,
+                                               make_submission: Any) -> None:
+    from bot.campaigns.reminders import campaign_stats
+
+    s = open_window(settings)
+    entries = [await make_initiative() for _ in range(5)]
+    now = dbnow() + timedelta(minutes=1)
+    assert (await run_tick(db, s, now)).sent == 5
+    for entry, channel, key in ((entries[0], "web", "confirm:abc"),
+                                (entries[1], "web", "form:abc:123"),
+                                (entries[2], "email", "inbound:7"),
+                                (entries[3], "chat", None)):
+        await make_submission(initiative=entry, kind="confirmation", proposed={},
+                              channel=channel, idempotency_key=key)
+    by_cycle, _ = await campaign_stats(db)
+    (st,) = by_cycle.values()
+    assert (st.via_link, st.via_form, st.via_mail, st.via_chat, st.no_answer) == (
+        1, 1, 1, 1, 1)
+    assert st.answered == 4 and st.entries == 5

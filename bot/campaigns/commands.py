@@ -208,6 +208,12 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     print(f"{'cycle':<24}" + "".join(f"{c:>11}" for c in cols))
     for cycle, st in by_cycle.items():
         print(line(str(cycle), st))
+    via = ("via_link", "via_form", "via_mail", "via_chat", "no_answer")
+    print()
+    print("how contacts answered (first answer in the cycle)")
+    print(f"{'cycle':<24}" + "".join(f"{c:>11}" for c in via))
+    for cycle, st in by_cycle.items():
+        print(f"{cycle!s:<24}" + "".join(f"{getattr(st, c):>11}" for c in via))
     if args.by_region:
         print()
         print(f"{'cycle / region':<24}" + "".join(f"{c:>11}" for c in cols))

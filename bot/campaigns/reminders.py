@@ -660,6 +660,12 @@ class CycleStats:
     skipped: int = 0
     no_answer: int = 0
     unconfirmed: int = 0
+    # How the contact first answered in the cycle: the confirm link, the one-page form,
+    # a mail reply, the chat.
+    via_link: int = 0
+    via_form: int = 0
+    via_mail: int = 0
+    via_chat: int = 0
 
     def add(self, other: CycleStats) -> None:
         for name in self.__dataclass_fields__:
@@ -683,16 +689,17 @@ async def campaign_stats(db: Database) -> tuple[dict[int, CycleStats],
         ids = sorted({r.initiative_id for r in step_rows})
         regions: dict[int, list[str]] = {}
         contacts: dict[int, tuple[str, datetime | None]] = {}
-        subs: dict[int, list[tuple[datetime, str, str]]] = {}
+        subs: dict[int, list[tuple[datetime, str, str, str]]] = {}
         for chunk in _chunks(ids, 5000):
             for reg in (await session.execute(select(Initiative.id, Initiative.regions)
                                               .where(Initiative.id.in_(chunk)))).all():
                 regions[reg.id] = list(reg.regions or [])
             for s in (await session.execute(
                     select(Submission.initiative_id, Submission.created_at, Submission.kind,
-                           Submission.state)
+                           Submission.state, Submission.channel, Submission.idempotency_key)
                     .where(Submission.initiative_id.in_(chunk)))).all():
-                subs.setdefault(s.initiative_id, []).append((s.created_at, s.kind, s.state))
+                subs.setdefault(s.initiative_id, []).append(
+                    (s.created_at, s.kind, s.state, answer_route(s.channel, s.idempotency_key)))
         contact_ids = sorted({r.contact_id for r in step_rows if r.contact_id})
         for chunk in _chunks(contact_ids, 5000):
             for c in (await session.execute(
@@ -710,10 +717,13 @@ async def campaign_stats(db: Database) -> tuple[dict[int, CycleStats],
         st.sent = sum(1 for r in rows if r.state == "sent")
         st.skipped = sum(1 for r in rows if r.state == "skipped")
         st.unconfirmed = int(any(r.step == CLOSE_STEP for r in rows))
-        later = [s for s in subs.get(iid, []) if s[0] >= first]
+        later = sorted(s for s in subs.get(iid, []) if s[0] >= first and s[3])
         st.answered = int(bool(later))
-        st.confirmed = int(any(k == "confirmation" and s == "approved" for _, k, s in later))
-        st.updated = int(any(k == "update" and s == "approved" for _, k, s in later))
+        st.confirmed = int(any(k == "confirmation" and s == "approved" for _, k, s, _ in later))
+        st.updated = int(any(k == "update" and s == "approved" for _, k, s, _ in later))
+        if later:
+            route = later[0][3]
+            setattr(st, f"via_{route}", 1)
         status, opted_at = contacts.get(rows[-1].contact_id or 0, ("ok", None))
         st.bounced = int(any(r.state == "failed" for r in rows) or status == "bouncing")
         st.opted_out = int(status == "opted_out" and opted_at is not None
@@ -723,6 +733,14 @@ async def campaign_stats(db: Database) -> tuple[dict[int, CycleStats],
         for region in regions.get(iid) or ["(none)"]:
             by_region.setdefault((cycle, region), CycleStats()).add(st)
     return dict(sorted(by_cycle.items())), dict(sorted(by_region.items()))
+
+
+def answer_route(channel: str | None, idempotency_key: str | None) -> str:
+    """How a submission reached us: "link" (the confirm page), "form" (the one-page
+    form), "mail", "chat", or "" for the editors' own work (a CSV import)."""
+    if channel == "web":
+        return "form" if (idempotency_key or "").startswith("form:") else "link"
+    return {"email": "mail", "chat": "chat"}.get(channel or "", "")
 
 
 def _chunks(items: Sequence[int], n: int) -> Iterable[Sequence[int]]:
