@@ -351,6 +351,10 @@ async def test_stats_say_how_contacts_answered(db: Database, settings: Settings,
                                 (entries[3], "chat", None)):
         await make_submission(initiative=entry, kind="confirmation", proposed={},
                               channel=channel, idempotency_key=key)
+    from moderation.models import Submission
+
+    async with db.write() as session:  # the answers came after the reminder
+        await session.execute(update(Submission).values(created_at=now + timedelta(hours=1)))
     by_cycle, _ = await campaign_stats(db)
     (st,) = by_cycle.values()
     assert (st.via_link, st.via_form, st.via_mail, st.via_chat, st.no_answer) == (
