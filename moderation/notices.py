@@ -115,5 +115,29 @@ async def enqueue_thanks(session: AsyncSession, settings: Settings,
     return queued
 
 
-__all__ = ["CONTACT_CHANNELS", "enqueue_needs_info", "enqueue_rejection", "enqueue_thanks",
-           "thanks_due"]
+VERIFY_PURPOSE = "chat_verify"
+
+
+async def enqueue_verification(session: AsyncSession, settings: Settings, sub: Submission,
+                               initiative: Initiative | None) -> None:
+    """Mail the sender of an unverified submission (the chat, the new-entry form) the
+    link that proves the address; only then does it enter the queue
+    (:func:`moderation.submissions.enter_queue`, from ``/chat/verify/{token}``)."""
+    token = await issue_token(session, purpose=VERIFY_PURPOSE, submission_id=sub.id,
+                              initiative_id=initiative.id if initiative else None,
+                              ttl=timedelta(hours=settings.chat_verify_hours))
+    title = (sub.proposed.get("title") or (initiative.title if initiative else "")) or ""
+    mail = render_mail(
+        "chat_verify", sub.language, title=title, kind=sub.kind,
+        link=f"{settings.base_url.rstrip('/')}/chat/verify/{token}",
+        hours=settings.chat_verify_hours, site=settings.from_name)
+    assert sub.sender_email is not None
+    message = compose(settings, to_addr=sub.sender_email, mail=mail, kind="verification",
+                      to_name=sub.sender_name)
+    await enqueue(session, message, kind="verification",
+                  idempotency_key=f"chat_verify:{sub.id}", submission_id=sub.id,
+                  initiative_id=initiative.id if initiative else None)
+
+
+__all__ = ["CONTACT_CHANNELS", "VERIFY_PURPOSE", "enqueue_needs_info", "enqueue_rejection",
+           "enqueue_thanks", "enqueue_verification", "thanks_due"]

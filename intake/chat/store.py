@@ -32,14 +32,13 @@ from bot.core.clients import client_key
 from bot.core.db import Database, dbnow
 from bot.core.settings import Settings
 from bot.mail.models import ReplyToken
-from bot.mail.outbox import compose, enqueue
-from bot.mail.templates import render_mail
-from bot.mail.tokens import hash_token, issue_token, lookup_token
+from bot.mail.tokens import hash_token, lookup_token
 from bot.registry.duplicates import find_duplicates
 from bot.registry.models import Initiative
 from intake.chat import conversation as chat
 from intake.chat.models import ChatConversation
 from moderation.models import Submission
+from moderation.notices import VERIFY_PURPOSE, enqueue_verification
 from moderation.submissions import create_submission, enter_queue
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ IDLE_DAYS = 7
 TRANSCRIPT_MAX = 300
 # Personal links that open an entry in the chat.
 ENTRY_TOKEN_PURPOSES = frozenset({"reminder", "receipt", "problems"})
-VERIFY_PURPOSE = "chat_verify"
 MAX_EFFECTS = 6
 
 
@@ -296,21 +294,7 @@ class ChatStore:
 
     async def _send_verification(self, session: AsyncSession, sub: Submission,
                                  initiative: Initiative | None) -> None:
-        settings = self.settings
-        token = await issue_token(session, purpose=VERIFY_PURPOSE, submission_id=sub.id,
-                                  initiative_id=initiative.id if initiative else None,
-                                  ttl=timedelta(hours=settings.chat_verify_hours))
-        title = (sub.proposed.get("title") or (initiative.title if initiative else "")) or ""
-        mail = render_mail(
-            "chat_verify", sub.language, title=title, kind=sub.kind,
-            link=f"{settings.base_url.rstrip('/')}/chat/verify/{token}",
-            hours=settings.chat_verify_hours, site=settings.from_name)
-        assert sub.sender_email is not None
-        message = compose(settings, to_addr=sub.sender_email, mail=mail, kind="verification",
-                          to_name=sub.sender_name)
-        await enqueue(session, message, kind="verification",
-                      idempotency_key=f"chat_verify:{sub.id}", submission_id=sub.id,
-                      initiative_id=initiative.id if initiative else None)
+        await enqueue_verification(session, self.settings, sub, initiative)
 
     # -- personal links ------------------------------------------------------------------
     @staticmethod
