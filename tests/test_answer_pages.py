@@ -160,7 +160,7 @@ def current_form(entry: Initiative) -> dict[str, Any]:
 
 
 def post_data(values: dict[str, Any], mac: str) -> list[tuple[str, str]]:
-    out = [("mac", mac)]
+    out = [("mac", mac)] if mac else []
     for key, value in values.items():
         if isinstance(value, list):
             out += [(key, v) for v in value]
@@ -258,3 +258,94 @@ async def test_english_contact_gets_english_pages(client: Client, db: Database,
     assert "Yes, everything is correct" in await (await client.get(f"/bekraeft/{token}")).text()
     assert "Update the details" in await (await client.get(f"/ret/{token}")).text()
     assert "Ja, alt er korrekt" in await (await client.get(f"/bekraeft/{token}?lang=da")).text()
+
+
+# --- a new initiative on one page ----------------------------------------------------------
+
+@pytest_asyncio.fixture
+async def site(db: Database, settings: Settings) -> AsyncIterator[Client]:
+    app = create_app(settings, db, components=("bot.public.web", "intake.chat.web",
+                                                "bot.mail_service"), start_workers=False)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+def csrf_of_form(html: str) -> str:
+    m = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
+    assert m is not None
+    return m.group(1)
+
+
+NEW = {"title": "Videosamtaler med pårørende på Bornholm", "description": "Pårørende deltager "
+       "på video i samtaler med personalet.", "status": "projekt",
+       "participants": ["sygehus"], "regions": ["hovedstaden"], "municipalities": "Bornholm",
+       "organisation": "Bornholms Hospital", "contact_name": "Sara Holm",
+       "contact_email": "sara.holm@example.dk"}
+
+
+@pytest.mark.asyncio
+async def test_register_a_new_initiative_on_one_page(site: Client, db: Database) -> None:
+    html = await (await site.get("/indmeld")).text()
+    assert 'href="/chat"' in html and 'name="status"' in html
+    data = post_data(NEW, "") + [("csrf", csrf_of_form(html))]
+    resp = await site.post("/indmeld", data=data, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/indmeld?sent=1"
+    assert "sara.holm" not in resp.headers["Location"]  # no address in the URL
+    (sub,) = await submissions(db)
+    assert (sub.kind, sub.channel, sub.state) == ("new", "web", "unverified")
+    assert sub.proposed["municipalities"] == ["Bornholm"]
+    async with db.read() as s:
+        from bot.mail.models import OutboxMessage
+        (mail,) = (await s.scalars(select(OutboxMessage))).all()
+    assert mail.kind == "verification" and mail.to_addr == "sara.holm@example.dk"
+    link = re.search(rb"/chat/verify/([A-Za-z0-9_-]+)", mail.raw)
+    assert link is not None
+    token = link.group(1).decode()
+    assert (await site.get(f"/chat/verify/{token}")).status == 200
+    assert (await submissions(db))[0].state == "unverified"  # a GET verifies nothing
+    await site.post(f"/chat/verify/{token}", data={}, allow_redirects=False)
+    (sub,) = await submissions(db)
+    assert sub.state == "pending"  # verified: in the queue now
+
+
+@pytest.mark.asyncio
+async def test_a_new_registration_without_our_cookie_is_refused(site: Client,
+                                                                db: Database) -> None:
+    html = await (await site.get("/indmeld")).text()
+    site.session.cookie_jar.clear()
+    resp = await site.post("/indmeld", data=post_data(NEW, "") + [
+        ("csrf", csrf_of_form(html))])
+    assert resp.status == 403 and "Send formularen igen" in await resp.text()
+    assert await submissions(db) == []
+
+
+@pytest.mark.asyncio
+async def test_a_likely_duplicate_is_shown_before_sending(
+        site: Client, db: Database, make_initiative: MakeInitiative) -> None:
+    await make_initiative(title="Videosamtaler med pårørende på Bornholm",
+                          organisation="Bornholms Hospital", regions=["hovedstaden"])
+    html = await (await site.get("/indmeld")).text()
+    csrf = csrf_of_form(html)
+    resp = await site.post("/indmeld", data=post_data(NEW, "") + [("csrf", csrf)])
+    page = await resp.text()
+    assert resp.status == 200 and "Er det dette initiativ?" in page
+    assert 'value="Bornholms Hospital"' in page  # nothing typed is lost
+    assert await submissions(db) == []
+    resp = await site.post("/indmeld", data=post_data(NEW, "") + [
+        ("csrf", csrf), ("not_duplicate", "1")], allow_redirects=False)
+    assert resp.status == 303
+    (sub,) = await submissions(db)
+    assert "likely_duplicate" in sub.flags
+
+
+@pytest.mark.asyncio
+async def test_new_registration_errors_beside_their_fields(site: Client,
+                                                           db: Database) -> None:
+    html = await (await site.get("/indmeld")).text()
+    bad = {**NEW, "municipalities": "Nordby", "contact_email": "ikke en adresse"}
+    resp = await site.post("/indmeld", data=post_data(bad, "") + [
+        ("csrf", csrf_of_form(html))])
+    assert resp.status == 400
+    page = await resp.text()
+    assert "Mente du Nordfyns?" in page and 'value="Nordby"' in page
+    assert await submissions(db) == []

@@ -27,7 +27,7 @@ Client = TestClient[Any, Any]
 PUBLIC = [re.compile(p) for p in (
     r"^/$", r"^/initiativ/.+", r"^/statistik$", r"^/kort$", r"^/api(/.*)?$",
     r"^/export\.csv$", r"^/chat(/.*)?$", r"^/unsubscribe/.+", r"^/samtykke/.+",
-    r"^/bekraeft/.+", r"^/ret/.+",
+    r"^/bekraeft/.+", r"^/ret/.+", r"^/indmeld$",
     r"^/sandbox(/.*)?$",
     r"^/healthz$", r"^/static(/.*)?$", r"^/login$", r"^/robots\.txt$", r"^/favicon\.ico$",
 )]

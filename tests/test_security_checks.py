@@ -69,6 +69,7 @@ OWN_CSRF = {
     ("POST", "/samtykke/{token}"): "HMAC of the token from the page's form (bot/public/consent.py)",
     ("POST", "/bekraeft/{token}"): "HMAC of the token from the page's form (bot/public/answer.py)",
     ("POST", "/ret/{token}"): "HMAC of the token from the page's form (bot/public/answer.py)",
+    ("POST", "/indmeld"): "double-submit cookie and its HMAC (bot/public/new_entry.py)",
 }
 # Public by design: the capability in the URL is the credential, and a forged cross-site
 # request can do no more than the token's owner asked for.

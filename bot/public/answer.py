@@ -263,7 +263,7 @@ async def _queue(session: AsyncSession, found: Answering, *, kind: str,
 # One page, prefilled
 
 
-def _form_fields(record: dict[str, Any], lang: str, typed: dict[str, Any] | None,
+def form_fields(record: dict[str, Any], lang: str, typed: dict[str, Any] | None,
                  errors: dict[str, str]) -> list[dict[str, Any]]:
     """What the template needs per field: its control, label, value and error."""
     out = []
@@ -353,7 +353,7 @@ async def form_page(request: web.Request) -> web.StreamResponse:
     return _page(request, "answer_form.html", lang=lang,
                  state=state if state in ("sent", "unchanged") else "form",
                  title=found.initiative.title, token=token, query=_query(request),
-                 fields=_form_fields(found.initiative.record(), lang, None, {}),
+                 fields=form_fields(found.initiative.record(), lang, None, {}),
                  municipalities=MUNICIPALITIES, errors={},
                  mac=form_mac(request.app[SETTINGS], token, "form"))
 
@@ -379,7 +379,7 @@ async def form_post(request: web.Request) -> web.StreamResponse:
     if errors:
         return _page(request, "answer_form.html", status=400, state="form", lang=lang,
                      title=found.initiative.title, token=token, query=_query(request),
-                     fields=_form_fields(current, lang, typed, errors),
+                     fields=form_fields(current, lang, typed, errors),
                      municipalities=MUNICIPALITIES, errors=errors,
                      mac=form_mac(settings, token, "form"))
     changes = diff_record(current, values)
@@ -410,4 +410,4 @@ def setup_routes(app: web.Application) -> None:
 
 
 __all__ = ["LIMITS", "PURPOSES", "Limits", "answering", "confirm_page", "confirm_post",
-           "form_mac", "form_page", "form_post", "read_form", "setup_routes"]
+           "form_fields", "form_mac", "form_page", "form_post", "read_form", "setup_routes"]

@@ -25,7 +25,7 @@ from bot.core.appkeys import DB, SETTINGS
 from bot.core.i18n import LANGUAGES, gettext, request_language
 from bot.core.pages import render
 from bot.core.spreadsheet import csv_document, safe_cell
-from bot.public import catalogue, charts, map_svg
+from bot.public import catalogue, charts, map_svg, new_entry
 from bot.public.catalogue import FILTER_PARAMS, Filters, fold
 from bot.public.openapi import DEFAULT_LIMIT, MAX_LIMIT, build_openapi
 from bot.public.texts import count_text, format_date
@@ -68,6 +68,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/statistics", api_statistics, name="api.statistics")
     r.add_get("/api/openapi.json", api_openapi, name="api.openapi")
     r.add_get("/export.csv", export_csv, name="public.csv")
+    new_entry.setup_routes(app)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,162 @@
+"""Registering a new initiative on one page: ``/indmeld``.
+
+The same form as the contacts' update page (:mod:`bot.public.answer`: every field with
+its control, read through the one field parser), empty. Before anything is sent, a
+likely duplicate is shown ("Er det dette initiativ?"), as the chat does; sending makes
+an *unverified* submission and mails the contact address a link that proves it (the
+chat's verification, :func:`moderation.notices.enqueue_verification`), and only then
+does it enter the moderators' queue. The chat stays for people who prefer a
+conversation; this page links to it.
+
+No token in the URL: the POST carries a double-submit CSRF value (a random cookie and
+its HMAC in the form), and posts are rate-limited per client.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.core import i18n
+from bot.core.appkeys import DB, SETTINGS
+from bot.core.clients import client_key
+from bot.core.pages import render
+from bot.core.ratelimit import RateLimiter
+from bot.core.settings import Settings
+from bot.public.answer import form_fields, read_form
+from bot.registry.duplicates import find_duplicates
+from bot.registry.models import Initiative
+from bot.registry.vocabulary import MUNICIPALITIES
+from moderation.notices import enqueue_verification
+from moderation.submissions import create_submission
+
+COOKIE = "landkort_form"
+# Put to the person before sending (as the chat does).
+DUPLICATE_SCORE = 80.0
+POSTS = web.AppKey("new_entry_posts", RateLimiter)
+
+i18n.register({
+    "da": {
+        "new.title": "Indmeld et nyt initiativ",
+        "new.intro": "Udfyld felterne på én side. Redaktionen ser indmeldingen igennem, før "
+                     "den vises på landkortet. Vi sender en mail til kontaktpersonens "
+                     "adresse, som skal bekræftes med et klik.",
+        "new.chat": "Vil du hellere svare på spørgsmål ét ad gangen?",
+        "new.chat_link": "Brug chatten",
+        "new.send": "Send indmeldingen",
+        "new.dup_title": "Er det dette initiativ?",
+        "new.dup_intro": "Landkortet har allerede initiativer, der ligner dit. Hvis det er "
+                         "et af dem, så svar på vores årlige mail om det, eller skriv til "
+                         "redaktionen — så undgår vi dubletter.",
+        "new.dup_send": "Nej, mit initiativ er nyt — send det",
+        "new.sent_title": "Tjek din mail",
+        "new.sent": "Vi har sendt et link til kontaktpersonens e-mailadresse. Klik på det "
+                    "inden for {hours} timer, så kommer indmeldingen til redaktionen.",
+        "new.expired": "Siden er udløbet. Send formularen igen.",
+    },
+    "en": {
+        "new.title": "Register a new initiative",
+        "new.intro": "Fill in the fields on one page. The editors review the registration "
+                     "before it is shown on the map. We send a mail to the contact address, "
+                     "which is confirmed with one click.",
+        "new.chat": "Would you rather answer one question at a time?",
+        "new.chat_link": "Use the chat",
+        "new.send": "Send the registration",
+        "new.dup_title": "Is it this initiative?",
+        "new.dup_intro": "The map already has initiatives like yours. If it is one of them, "
+                         "answer our yearly mail about it, or write to the editors — that "
+                         "way we avoid duplicates.",
+        "new.dup_send": "No, my initiative is new — send it",
+        "new.sent_title": "Check your mail",
+        "new.sent": "We have sent a link to the contact's e-mail address. Click it within "
+                    "{hours} hours and the registration goes to the editors.",
+        "new.expired": "The page has expired. Please send the form again.",
+    },
+})
+
+
+def _csrf(settings: Settings, nonce: str) -> str:
+    return hmac.new(settings.secret_key.encode(), f"new-entry|{nonce}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _page(request: web.Request, *, status: int = 200, nonce: str | None = None,
+          **ctx: Any) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    nonce = nonce or request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
+    ctx.setdefault("errors", {})
+    ctx.setdefault("duplicates", [])
+    ctx.setdefault("state", "form")
+    response = render(request, "new_entry.html", status=status, csrf=_csrf(settings, nonce),
+                      municipalities=MUNICIPALITIES, **ctx)
+    response.set_cookie(COOKIE, nonce, httponly=True, samesite="Strict", path="/indmeld",
+                        secure=settings.base_url.startswith("https://"))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def new_entry_page(request: web.Request) -> web.StreamResponse:
+    """GET: the empty form (or, after sending, "check your mail")."""
+    lang = i18n.request_language(request, request.app[SETTINGS].language)
+    if request.query.get("sent"):
+        return _page(request, state="sent", lang=lang,
+                     hours=request.app[SETTINGS].chat_verify_hours)
+    return _page(request, lang=lang, fields=form_fields({}, lang, None, {}))
+
+
+async def new_entry_post(request: web.Request) -> web.StreamResponse:
+    """POST: read every field; errors beside them; a likely duplicate put to the person;
+    else an unverified submission and the verification mail, then 303."""
+    settings = request.app[SETTINGS]
+    lang = i18n.request_language(request, settings.language)
+    form = await request.post()
+    nonce = request.cookies.get(COOKIE) or ""
+    if not nonce or not hmac.compare_digest(str(form.get("csrf") or ""),
+                                            _csrf(settings, nonce)):
+        return _page(request, status=403, lang=lang, expired=True,
+                     fields=form_fields({}, lang, None, {}))
+    if not request.app[POSTS].allow(client_key(request.remote)):
+        raise web.HTTPTooManyRequests(text="Too many registrations from here; try later.")
+    values, errors, typed = read_form(form, lang)
+    if errors:
+        return _page(request, status=400, lang=lang, errors=errors,
+                     fields=form_fields({}, lang, typed, errors))
+    proposed = {k: v for k, v in values.items() if v not in (None, "", [])}
+    async with request.app[DB].read() as session:
+        candidates = await find_duplicates(session, proposed)
+        likely = [c for c in candidates if float(c.get("score") or 0) >= DUPLICATE_SCORE]
+        slugs = dict((await session.execute(select(Initiative.id, Initiative.slug).where(
+            Initiative.id.in_([c["initiative_id"] for c in likely])))).all()) if likely else {}
+    if likely and form.get("not_duplicate") != "1":
+        return _page(request, lang=lang, fields=form_fields({}, lang, typed, {}),
+                     duplicates=[{**c, "slug": slugs.get(c["initiative_id"])}
+                                 for c in likely])
+    email = str(proposed.get("contact_email") or "")
+    async with request.app[DB].write() as session:
+        sub = await create_submission(
+            session, kind="new", channel="web", proposed=proposed,
+            flags=["likely_duplicate"] if likely else [], sender_email=email,
+            sender_name=proposed.get("contact_name"), language=lang, state="unverified",
+            duplicate_candidates=candidates,
+            idempotency_key="form-new:" + hashlib.sha256(
+                f"{email}|{sorted(proposed.items())!r}".encode()).hexdigest()[:40],
+            actor=f"web:{email}")
+        if sub is not None:
+            await enqueue_verification(session, settings, sub, None)
+    # No address in the URL (it would sit in logs and history): the page says where.
+    raise web.HTTPSeeOther("/indmeld?sent=1"
+                           + ("&lang=en" if request.query.get("lang") == "en" else ""))
+
+
+def setup_routes(app: web.Application) -> None:
+    """Add the one-page registration form."""
+    app[POSTS] = RateLimiter(app[SETTINGS].chat_sessions_per_ip_per_hour, 3600.0)
+    app.router.add_get("/indmeld", new_entry_page, name="new_entry")
+    app.router.add_post("/indmeld", new_entry_post, name="new_entry_post")
+
+
+__all__ = ["COOKIE", "new_entry_page", "new_entry_post", "setup_routes"]
