@@ -89,7 +89,7 @@ i18n.register({
                        "vores mail — skriv 'Ingen ændringer' eller ret linjerne i mailen.",
         "ans.slow_down": "Du har trykket mange gange. Vent et øjeblik, og prøv igen.",
         "ans.hint_date": "Fx 2024-03 eller 1. marts 2024",
-        "ans.hint_list": "Adskil med komma",
+        "ans.hint_list": "Adskil med komma eller semikolon",
         "ans.hint_municipalities": "Skriv kommunernes navne, adskilt med komma",
         "ans.optional": "(valgfrit)",
     },
@@ -122,7 +122,7 @@ i18n.register({
                        "— write 'No changes' or correct the lines in the mail.",
         "ans.slow_down": "You pressed many times. Please wait a moment and try again.",
         "ans.hint_date": "E.g. 2024-03 or 1 March 2024",
-        "ans.hint_list": "Separate with commas",
+        "ans.hint_list": "Separate with commas or semicolons",
         "ans.hint_municipalities": "Write the municipalities' names, separated by commas",
         "ans.optional": "(optional)",
     },
@@ -190,7 +190,9 @@ def _limited(request: web.Request, token: str) -> bool:
 
 
 def _summary(initiative: Initiative, lang: str) -> list[tuple[str, str]]:
-    record = initiative.public_record()
+    # The contact's own details too: the link is their credential, and they confirm
+    # those as well (as on the consent page).
+    record = initiative.record()
     out = []
     for f in FIELDS:
         value = format_value(f.key, record.get(f.key), lang)
