@@ -103,6 +103,10 @@ class ItemView:
     def unchanged_rows(self) -> list[FieldRow]:
         return [r for r in self.rows if not r.changed]
 
+    def labels(self, keys: list[str]) -> str:
+        """Field keys of a version as the page's words ("Status, Slutdato")."""
+        return ", ".join(form_label(k, self.lang) if k in FIELD_KEYS else k for k in keys)
+
     @property
     def title(self) -> str:
         return str(self.sub.proposed.get("title") or (self.initiative.title

@@ -154,3 +154,55 @@ async def test_script_in_mailed_text_is_shown_as_text(live_app: LiveApp, page: A
     assert note in await page.locator(".note-text").inner_text()
     assert await page.locator("img").count() == 0
     assert page.dialogs == []
+
+
+async def test_item_page_shows_where_each_value_came_from(page: Any,
+                                                          live_app: LiveApp) -> None:
+    """A reply that clears a value and says in a sentence that the initiative ended,
+    with a PDF attached: the diff says "remove the value", the sentence is shown as a
+    suggestion, the PDF is a download link; axe-core finds nothing; photographed at
+    1366 and 390 px in Danish and English (``/tmp/item_sources_*.png``)."""
+    from pathlib import Path
+
+    from axe_playwright_python.async_playwright import Axe
+
+    from intake.inbox.store import store_message
+    from intake.mail.processor import process_pending
+    from tests.test_moderation_web import _mail_with_files
+
+    entry = await seed(live_app, status="i_drift", website="https://tele.example.dk",
+                       contact_email="mette.jensen@example.dk")
+    async with live_app.db.write() as session:
+        from bot.mail.tokens import issue_token
+        token = await issue_token(session, purpose="reminder", initiative_id=entry.id,
+                                  contact_id=entry.contact_id)
+    raw = (Path(__file__).parents[1] / "fixtures" / "mail" / "intake" /
+           "clear_and_sentence_da.eml").read_bytes().replace(b"@@TOKEN@@", token.encode())
+    await store_message(live_app.db, raw, source="cli")
+    await process_pending(live_app.db, live_app.settings)
+    async with live_app.db.read() as session:
+        (update,) = (await session.scalars(select(Submission))).all()
+    stored = await store_message(live_app.db, _mail_with_files(), source="cli")
+    with_files = await queue(live_app, kind="new", proposed={"title": "Med bilag"},
+                             inbound_message_id=stored.id)
+    await log_in(page, live_app)
+    for lang, width in (("da", 1366), ("da", 390), ("en", 1366), ("en", 390)):
+        await page.set_viewport_size({"width": width, "height": 900})
+        await page.goto(f"{live_app.url}/moderation/item/{update.id}?lang={lang}")
+        row = page.locator("tr.changed.sentence")
+        assert await row.count() >= 1
+        text = await page.locator("#changes-h + table").inner_text()
+        assert ("fjern værdien" if lang == "da" else "remove the value") in text
+        assert "lukkede tilbuddet i november 2025" in text
+        results = await Axe().run(page)
+        assert results.violations_count == 0, results.generate_report()
+        await page.screenshot(path=f"/tmp/item_sources_{lang}_{width}.png", full_page=True)
+        # Nothing makes the page wider than the screen (a wide table scrolls inside
+        # its own region).
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    await page.set_viewport_size({"width": 1366, "height": 900})
+    await page.goto(f"{live_app.url}/moderation/item/{with_files.id}")
+    link = page.locator(f'a[href="/moderation/item/{with_files.id}/attachment/0"]')
+    assert await link.count() == 1
+    results = await Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
