@@ -217,3 +217,18 @@ def test_html_rules_and_signatures_end_the_own_text(markup: str) -> None:
                                      "Fraværsregistrering i kommunen"])
 def test_ordinary_subjects_are_not_auto_replies(subject: str) -> None:
     assert parse_message(_h("", subject=subject)).kind != "auto_reply"
+
+
+def test_control_characters_in_part_headers_reach_no_result() -> None:
+    """A Content-Type or file name with NUL and escape characters (the fuzzer found the
+    first): neither the contract's attachments nor any kept value carries them."""
+    import json
+
+    raw = (b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+           b'Hej\n--b\nContent-Type:\x00\x1b\x7f application/pdf\n'
+           b'Content-Disposition: attachment; filename="a\x00\x1bb.pdf"\n\n%PDF\n--b--\n')
+    result = parse_message(raw)
+    dumped = json.dumps(result.contract_dict()) + json.dumps(result.attachments)
+    assert "\\u0000" not in dumped and "\\u001b" not in dumped
+    assert result.files == [{"filename": "ab.pdf", "content_type": "application/pdf",
+                             "size": 4}]

@@ -308,7 +308,10 @@ def _filename(part: Message) -> str | None:
             name = None
         if isinstance(name, tuple):
             name = email.utils.collapse_rfc2231_value(name)
-    return decode_header_value(name) if name else None
+    if not name:
+        return None
+    # No control character of a sender's file name reaches a page, a header or JSON.
+    return "".join(ch for ch in decode_header_value(name) if ch.isprintable())[:255] or None
 
 
 def _delivery_status_blocks(part: Message) -> list[dict[str, str]]:
@@ -344,7 +347,10 @@ def _delivery_status_blocks(part: Message) -> list[dict[str, str]]:
 def _walk(msg: Message, out: DecodedMessage, depth: int = 0) -> None:
     if depth > 20:
         return
-    ctype = (msg.get_content_type() or "text/plain").lower()
+    # A hostile Content-Type may carry control characters: they never reach a result
+    # (JSON, the database, a page).
+    ctype = "".join(ch for ch in (msg.get_content_type() or "text/plain").lower()
+                    if ch.isprintable() and not ch.isspace()) or "application/octet-stream"
     if msg.is_multipart():
         payload = msg.get_payload()
         if ctype == "message/delivery-status":
