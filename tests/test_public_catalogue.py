@@ -161,3 +161,58 @@ def test_title_sort_is_danish_and_natural() -> None:
     names = ["Åbenrå", "Ærø", "Zebra", "nr. 10", "nr. 2", "Øst"]
     assert sorted(names, key=catalogue._title_key) == [
         "nr. 2", "nr. 10", "Zebra", "Ærø", "Øst", "Åbenrå"]
+
+
+async def _search_fixture(make_initiative: MakeInitiative) -> None:
+    await _three(make_initiative)
+    await make_initiative(
+        title="Telemonitorering af hjertesvigt", description="Patienter med hjertesvigt "
+        "vejer sig dagligt.", organisation="Region Midtjylland", status="i_drift",
+        participants=["sygehus"], regions=["midtjylland"], municipalities=["Viborg"],
+        patient_groups=["Hjertesvigt"], technology=["Vægt"], start_date="2020-01")
+    await make_initiative(
+        title="Videokonsultation for gravide", description="Jordemødre taler med gravide "
+        "med KOL og astma over video.", organisation="Aalborg Universitetshospital",
+        status="projekt", participants=["sygehus"], regions=["nordjylland"],
+        municipalities=["Aalborg"], patient_groups=["Gravide"], technology=["Video"])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("q", "expected"), [
+    # places are searched: the KOL entries that cover Aalborg
+    ("KOL Aalborg", ["Hjemmemonitorering af KOL", "Videokonsultation for gravide"]),
+    ("hjertesvigt Midtjylland", ["Telemonitorering af hjertesvigt"]),
+    ("Central Denmark Region", ["Telemonitorering af hjertesvigt"]),
+    # English words find Danish entries (data/synonyms.txt)
+    ("COPD", ["Hjemmemonitorering af KOL", "Videokonsultation for gravide"]),
+    ("heart failure", ["Telemonitorering af hjertesvigt"]),
+    ("pregnancy", ["Videokonsultation for gravide"]),
+    ("wound", ["Sårbehandling på Ærø"]),
+    # a compound finds its head word ("hjertesvigt|s|patienter")
+    ("hjertesvigtspatienter", ["Telemonitorering af hjertesvigt"]),
+])
+async def test_search_finds_what_people_type(db: Database, make_initiative: MakeInitiative,
+                                             q: str, expected: list[str]) -> None:
+    await _search_fixture(make_initiative)
+    assert sorted(await _titles(db, Filters(q=q))) == sorted(expected)
+
+
+@pytest.mark.asyncio
+async def test_a_search_puts_title_matches_first(db: Database,
+                                                 make_initiative: MakeInitiative) -> None:
+    await _search_fixture(make_initiative)
+    # "kol" is in the first entry's title, only in the second one's description
+    assert await _titles(db, Filters(q="kol")) == ["Hjemmemonitorering af KOL",
+                                                   "Videokonsultation for gravide"]
+    # without a search, the order is the title's
+    assert (await _titles(db, Filters()))[0] == "Hjemmemonitorering af KOL"
+
+
+@pytest.mark.asyncio
+async def test_a_typo_gets_did_you_mean(db: Database, make_initiative: MakeInitiative) -> None:
+    await _search_fixture(make_initiative)
+    async with db.read() as session:
+        rows = await catalogue.load_rows(session)
+    assert await _titles(db, Filters(q="hjertsvigt")) == []
+    assert catalogue.did_you_mean(rows, "hjertsvigt") == "hjertesvigt"
+    assert catalogue.did_you_mean(rows, "xyzxyz") is None

@@ -238,3 +238,13 @@ def test_dates_and_counts_for_people() -> None:
     assert format_date(None) == "" and format_date("") == ""
     assert count_text(1) == "1 initiativ" and count_text(2) == "2 initiativer"
     assert count_text(1, "en") == "1 initiative" and count_text(0, "en") == "0 initiatives"
+
+
+@pytest.mark.asyncio
+async def test_a_misspelt_search_suggests_the_registrys_word(
+        db: Database, client: TestClient[Any, Any], make_initiative: MakeInitiative) -> None:
+    await make_initiative(title="Telemonitorering af hjertesvigt")
+    html = await _html(client, "/?q=hjertsvigt")
+    assert "Ingen initiativer passer til søgningen." in html
+    assert 'Mente du <a href="/?q=hjertesvigt">hjertesvigt</a>?' in html
+    assert "Mente du" not in await _html(client, "/?q=hjertesvigt")

@@ -25,14 +25,19 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import snowballstemmer
+from rapidfuzz import fuzz, process
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS, LIST_FIELDS
+from bot.registry.vocabulary import PARTICIPANTS, REGIONS
 
 # Query parameter → the list (or scalar) attribute it filters on.
 FILTER_PARAMS: tuple[str, ...] = ("status", "region", "municipality", "participant",
@@ -133,6 +138,9 @@ class CatalogueRow:
     unconfirmed: bool
     needs_new_contact: bool
     haystack: str = field(repr=False, compare=False, default="")
+    # The folded title and organisation, for relevance (a word in the title counts most).
+    title_f: str = field(repr=False, compare=False, default="")
+    org_f: str = field(repr=False, compare=False, default="")
 
     def column(self, name: str) -> tuple[str, ...]:
         """A filter's values on this row (scalars as a one-element tuple)."""
@@ -167,31 +175,119 @@ async def load_rows(session: AsyncSession) -> list[CatalogueRow]:
     rows: list[CatalogueRow] = []
     for r in result.all():
         patient_groups, technology = _tuple(r.patient_groups), _tuple(r.technology)
+        regions, participants = _tuple(r.regions), _tuple(r.participants)
+        # Places and sectors are searched too ("KOL Aalborg", "hjertesvigt Midtjylland").
         haystack = fold(" ".join([r.title or "", r.description or "", r.organisation or "",
-                                  *patient_groups, *technology]))
+                                  *patient_groups, *technology, *_tuple(r.municipalities),
+                                  *(_PLACE_WORDS.get(k, k) for k in regions),
+                                  *(_PLACE_WORDS.get(k, k) for k in participants)]))
         rows.append(CatalogueRow(
             id=r.id, slug=r.slug, title=r.title or "", description=r.description or "",
             organisation=r.organisation or "", status=r.status, sector=r.sector,
-            participants=_tuple(r.participants), regions=_tuple(r.regions),
+            participants=participants, regions=regions,
             municipalities=_tuple(r.municipalities), patient_groups=patient_groups,
             technology=technology, start_date=r.start_date,
             last_confirmed_at=r.last_confirmed_at, updated_at=r.updated_at,
             unconfirmed=bool(r.unconfirmed), needs_new_contact=bool(r.needs_new_contact),
-            haystack=haystack))
+            haystack=haystack, title_f=fold(r.title or ""), org_f=fold(r.organisation or "")))
     return rows
 
 
-def text_patterns(q: str) -> list[re.Pattern[str]]:
-    """One pattern per word of ``q``: the word at the start of a word ("kol" finds "KOL"
-    and "KOL-patienter" but not "psykolog"; "telemedicin" finds "telemedicinsk")."""
-    return [re.compile(r"(?<!\w)" + re.escape(term)) for term in fold(q).split()]
+# Region and participant keys as people write them, in both languages.
+_PLACE_WORDS: dict[str, str] = {
+    t.key: f"{t.da} {t.en}" for t in (*REGIONS, *PARTICIPANTS)}
+SYNONYMS_FILE = Path(__file__).resolve().parent / "data" / "synonyms.txt"
+_STEMMER = snowballstemmer.stemmer("danish")
 
 
-def matches_text(row: CatalogueRow, q: str | Sequence[re.Pattern[str]]) -> bool:
-    """Every word of ``q`` begins a word of the title, description, organisation, patient
-    groups or technology (case-insensitive)."""
-    patterns = text_patterns(q) if isinstance(q, str) else q
-    return all(p.search(row.haystack) for p in patterns)
+@lru_cache(maxsize=1)
+def synonyms() -> dict[str, frozenset[str]]:
+    """Folded word or phrase → its group (``data/synonyms.txt``: KOL ↔ COPD, …)."""
+    groups: dict[str, frozenset[str]] = {}
+    for line in SYNONYMS_FILE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        group = frozenset(fold(w) for w in line.split(",") if w.strip())
+        for word in group:
+            groups[word] = groups.get(word, frozenset()) | group
+    return groups
+
+
+def _word_pattern(text: str) -> re.Pattern[str]:
+    """``text`` at the start of a word (its words separated by any white space)."""
+    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in text.split()))
+
+
+@dataclass(frozen=True)
+class Term:
+    """One thing the searcher asked for: the word or phrase as typed, and every form that
+    counts as finding it (its synonyms, its Danish stem)."""
+
+    text: str
+    patterns: tuple[re.Pattern[str], ...]
+
+
+def query_terms(q: str) -> list[Term]:
+    """The terms of a query. A phrase of the synonym list ("heart failure") is one term;
+    every other word is one. A term is found by any of its forms at the start of a word:
+    itself ("kol" finds "KOL-patienter", not "psykolog"), its synonyms ("copd" finds
+    "KOL"), and its Danish stem ("hjertesvigtspatienter" finds "hjertesvigt…")."""
+    words = fold(q).split()
+    groups = synonyms()
+    terms: list[Term] = []
+    i = 0
+    while i < len(words):
+        for n in (4, 3, 2, 1):
+            phrase = " ".join(words[i:i + n])
+            if n == 1 or phrase in groups:
+                break
+        forms = {phrase} | set(groups.get(phrase, ()))
+        if n == 1:
+            stem = _STEMMER.stemWord(phrase)
+            if len(stem) >= 4:
+                forms.add(stem)
+            head = _compound_head(phrase)
+            if head:
+                forms.add(head)
+        terms.append(Term(phrase, tuple(_word_pattern(f) for f in sorted(forms))))
+        i += n
+    return terms
+
+
+def _compound_head(word: str) -> str | None:
+    """The first part of a Danish compound joined by "s" ("hjertesvigt|s|patienter"), when
+    both parts are long enough to mean something on their own."""
+    for k in range(len(word) - 5, 5, -1):
+        if word[k] == "s" and word[:k].isalpha():
+            return word[:k]
+    return None
+
+
+def text_patterns(q: str) -> list[Term]:
+    """The query's terms (kept under its old name for callers)."""
+    return query_terms(q)
+
+
+def matches_text(row: CatalogueRow, q: str | Sequence[Term]) -> bool:
+    """Every term of ``q`` is found (itself, a synonym or its stem at the start of a word)
+    in the title, description, organisation, patient groups, technology, municipalities,
+    regions or participants (case-insensitive)."""
+    terms = query_terms(q) if isinstance(q, str) else q
+    return all(any(p.search(row.haystack) for p in t.patterns) for t in terms)
+
+
+def relevance(row: CatalogueRow, terms: Sequence[Term]) -> int:
+    """How well a matching row fits: a term in the title counts 3, in the organisation 2,
+    elsewhere 1."""
+    score = 0
+    for t in terms:
+        if any(p.search(row.title_f) for p in t.patterns):
+            score += 3
+        elif any(p.search(row.org_f) for p in t.patterns):
+            score += 2
+        else:
+            score += 1
+    return score
 
 
 def matches_filter(row: CatalogueRow, name: str, wanted: Sequence[str]) -> bool:
@@ -274,9 +370,36 @@ def facet_counts(rows: Iterable[CatalogueRow], filters: Filters) -> dict[str, di
 
 
 def filter_rows(rows: Iterable[CatalogueRow], filters: Filters) -> list[CatalogueRow]:
-    """The rows matching the search and every filter, sorted as asked."""
+    """The rows matching the search and every filter, sorted as asked; with a search,
+    the default order (title) puts the best-fitting entries first."""
     pred = _predicate(filters)
-    return sort_rows([r for r in rows if pred(r)], filters.sort)
+    found = sort_rows([r for r in rows if pred(r)], filters.sort)
+    if filters.q and filters.sort == "title":
+        terms = query_terms(filters.q)
+        found.sort(key=lambda r: -relevance(r, terms))  # stable: title order within
+    return found
+
+
+def did_you_mean(rows: Iterable[CatalogueRow], q: str) -> str | None:
+    """For a search that found nothing: the query with each unknown word replaced by the
+    closest word the registry itself uses ("hjertsvigt" → "hjertesvigt"), or None."""
+    vocabulary: set[str] = set()
+    for row in rows:
+        vocabulary.update(w for w in re.findall(r"[^\W\d_]{4,}", row.haystack))
+    if not vocabulary:
+        return None
+    out, changed = [], False
+    for word in fold(q).split():
+        if word in vocabulary or len(word) < 4:
+            out.append(word)
+            continue
+        best = process.extractOne(word, vocabulary, scorer=fuzz.ratio, score_cutoff=80)
+        if best is None:
+            out.append(word)
+        else:
+            out.append(str(best[0]))
+            changed = True
+    return " ".join(out) if changed else None
 
 
 async def search(session: AsyncSession, filters: Filters, *, offset: int = 0,

@@ -181,6 +181,8 @@ async def catalogue_page(request: web.Request) -> web.Response:
     async with request.app[DB].read() as session:
         rows = await catalogue.load_rows(session)
     matched = catalogue.filter_rows(rows, filters)
+    # Nothing found for a search: "Mente du …?" from the registry's own words.
+    suggestion = catalogue.did_you_mean(rows, filters.q) if filters.q and not matched else None
     facets = catalogue.facet_counts(rows, filters)
     free = catalogue.values_of(rows)
     pages = max(1, -(-len(matched) // PER_PAGE))
@@ -220,7 +222,9 @@ async def catalogue_page(request: web.Request) -> web.Response:
         chips=chips, sorts=catalogue.SORTS, lang_param=lang_param,
         csv_href=_href("/export.csv", filters.params() + [("lang", lang)]),
         json_href=_href("/api/initiatives", filters.params()),
-        clear_href=_href("/", lang_param))
+        clear_href=_href("/", lang_param), suggestion=suggestion,
+        suggestion_href=_href("/", filters.without("q").params() + [("q", suggestion or "")]
+                              + lang_param) if suggestion else None)
 
 
 def _excerpt(text: str, limit: int = 240) -> str:
