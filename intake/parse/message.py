@@ -308,13 +308,7 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str,
     res.problems = form.problems
     # What the sender said in sentences: suggestions, below what a label line gave.
     said = read_sentences(form.free_text)
-    given = set(res.fields) | {p.field for p in res.problems}
-    for key, value in said.fields.items():
-        if key not in given:
-            res.fields[key] = value
-            res.inferred.append(key)
-            res.inferred_from[key] = said.sources.get(key, "")
-    res.inferred.sort()
+    _add_not_given(res, said.fields, said.sources, res.inferred, res.inferred_from)
     if sent is not None:
         _read_quoted_form(res, whole, own, sent)
     res.confirmed_unchanged = (form.confirmed_unchanged or said.confirmed) \
@@ -337,16 +331,23 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str,
 def _read_quoted_form(res: ParseResult, whole: str, own: str, sent: bytes) -> None:
     """Add the edits typed into the quoted form of ``sent``; the own text wins."""
     edits = inline_edits(whole, own, sent_text(sent), res.language)
+    given = _add_not_given(res, edits.fields, edits.lines, res.inline, res.inline_from)
+    res.problems += [p for p in edits.problems if p.field not in given]
+
+
+def _add_not_given(res: ParseResult, values: dict[str, Any], sources: dict[str, str],
+                   keys: list[str], origin: dict[str, str]) -> set[str]:
+    """Add ``values`` for the fields the own label lines (and their problems) did not
+    give — the sender's own words win — noting each key and where it came from. Returns
+    the fields given before."""
     given = set(res.fields) | {p.field for p in res.problems}
-    for key, value in edits.fields.items():
+    for key, value in values.items():
         if key not in given:
             res.fields[key] = value
-            res.inline.append(key)
-            res.inline_from[key] = edits.lines.get(key, "")
-    res.problems += [p for p in edits.problems if p.field not in given]
-    res.inline.sort()
-    if res.fields or res.problems:
-        res.confirmed_unchanged = False
+            keys.append(key)
+            origin[key] = sources.get(key, "")
+    keys.sort()
+    return given
 
 
 def _cited_ids(msg: DecodedMessage, raw: bytes) -> list[str]:
