@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 
 REMINDER_STEPS = (1, 2, 3)
 CLOSE_STEP = 4
+# The default of the setting reminder_link_days: a reminder's token lives about a cycle.
 REPLY_TOKEN_TTL = timedelta(days=180)
 # The List-Unsubscribe link keeps working long after the cycle (people find old mail),
 # but not for ever: every token has an expiry.
@@ -449,7 +450,7 @@ def _reminder_rows(settings: Settings, p: PlannedStep, initiative: Initiative,
         ReplyToken(token_hash=hash_token(reply_token), purpose="reminder",
                    initiative_id=initiative.id, contact_id=contact.id,
                    outbox_message_id=message_id, created_at=now,
-                   expires_at=now + REPLY_TOKEN_TTL),
+                   expires_at=now + timedelta(days=settings.reminder_link_days)),
         ReplyToken(token_hash=hash_token(unsub_token), purpose="unsubscribe",
                    contact_id=contact.id, outbox_message_id=message_id, created_at=now,
                    expires_at=now + UNSUBSCRIBE_TOKEN_TTL),

@@ -140,6 +140,9 @@ class Settings:
     refresh_interval_days: int = setting(365, "An entry not confirmed for this long gets a "
                                          "reminder.")
     reminder_step2_days: int = setting(14, "Days without an answer before the second reminder.")
+    reminder_link_days: int = setting(180, "How long a reminder's personal links (answering "
+                                          "by mail, the confirm button, the form, the chat) "
+                                          "keep working: about the cycle's length.")
     reminder_last_step_days: int = setting(14, "Days after the second reminder before the "
                                            "last one.")
     unconfirmed_after_days: int = setting(14, "Days after the last reminder before the entry is "
