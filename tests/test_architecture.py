@@ -185,3 +185,22 @@ def test_architecture_doc_names_every_module() -> None:
     missing = [m for m in map(module_name, product_files())
                if m not in named and m not in PACKAGES and not m.endswith("__main__")]
     assert missing == []
+
+
+def test_a_process_that_loaded_part_of_the_schema_fails_at_start() -> None:
+    """``Database`` cannot import the schema (it is below it); a process that loaded only
+    some tables fails when it opens the database, naming what is missing, instead of at
+    its first flush."""
+    import subprocess
+    import sys
+
+    script = ("from moderation.models import Submission\n"
+              "from bot.core.db import Database\n"
+              "Database('sqlite+aiosqlite:///:memory:')\n")
+    partial = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+    assert partial.returncode != 0
+    assert "IncompleteSchema" in partial.stderr and "import bot.schema" in partial.stderr
+    whole = subprocess.run([sys.executable, "-c", "import bot.schema\n" + script], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert whole.returncode == 0, whole.stderr

@@ -169,6 +169,7 @@ async def _status_is(port: int, status: int) -> bool:
 
 WRITER = textwrap.dedent("""
     import asyncio, random, sys
+    import bot.schema  # every table (Database checks the schema is whole)
     from bot.core.db import Database
     from moderation.submissions import create_submission
 
