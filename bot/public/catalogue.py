@@ -219,7 +219,7 @@ def _word_pattern(text: str) -> re.Pattern[str]:
 
 
 @dataclass(frozen=True)
-class Term:
+class SearchTerm:
     """One thing the searcher asked for: the word or phrase as typed, and every form that
     counts as finding it (its synonyms, its Danish stem)."""
 
@@ -227,14 +227,14 @@ class Term:
     patterns: tuple[re.Pattern[str], ...]
 
 
-def query_terms(q: str) -> list[Term]:
+def query_terms(q: str) -> list[SearchTerm]:
     """The terms of a query. A phrase of the synonym list ("heart failure") is one term;
     every other word is one. A term is found by any of its forms at the start of a word:
     itself ("kol" finds "KOL-patienter", not "psykolog"), its synonyms ("copd" finds
     "KOL"), and its Danish stem ("hjertesvigtspatienter" finds "hjertesvigt…")."""
     words = fold(q).split()
     groups = synonyms()
-    terms: list[Term] = []
+    terms: list[SearchTerm] = []
     i = 0
     while i < len(words):
         for n in (4, 3, 2, 1):
@@ -249,7 +249,7 @@ def query_terms(q: str) -> list[Term]:
             head = _compound_head(phrase)
             if head:
                 forms.add(head)
-        terms.append(Term(phrase, tuple(_word_pattern(f) for f in sorted(forms))))
+        terms.append(SearchTerm(phrase, tuple(_word_pattern(f) for f in sorted(forms))))
         i += n
     return terms
 
@@ -263,12 +263,12 @@ def _compound_head(word: str) -> str | None:
     return None
 
 
-def text_patterns(q: str) -> list[Term]:
+def text_patterns(q: str) -> list[SearchTerm]:
     """The query's terms (kept under its old name for callers)."""
     return query_terms(q)
 
 
-def matches_text(row: CatalogueRow, q: str | Sequence[Term]) -> bool:
+def matches_text(row: CatalogueRow, q: str | Sequence[SearchTerm]) -> bool:
     """Every term of ``q`` is found (itself, a synonym or its stem at the start of a word)
     in the title, description, organisation, patient groups, technology, municipalities,
     regions or participants (case-insensitive)."""
@@ -276,7 +276,7 @@ def matches_text(row: CatalogueRow, q: str | Sequence[Term]) -> bool:
     return all(any(p.search(row.haystack) for p in t.patterns) for t in terms)
 
 
-def relevance(row: CatalogueRow, terms: Sequence[Term]) -> int:
+def relevance(row: CatalogueRow, terms: Sequence[SearchTerm]) -> int:
     """How well a matching row fits: a term in the title counts 3, in the organisation 2,
     elsewhere 1."""
     score = 0
