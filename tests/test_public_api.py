@@ -191,3 +191,24 @@ async def test_openapi_paths_answer_and_match(db: Database, client: TestClient[A
             await resp.read()
         for param in op.get("parameters", []):
             assert param["in"] in ("query", "path")
+
+
+@pytest.mark.asyncio
+async def test_the_excel_csv_has_semicolons_danish_names_and_safe_cells(
+        client: TestClient[Any, Any], make_initiative: MakeInitiative) -> None:
+    await make_initiative(title="=HYPERLINK(\"http://evil\")", status="i_drift",
+                          regions=["nordjylland"], municipalities=["Aalborg", "Hjørring"])
+    resp = await client.get("/export.csv", params={"format": "excel", "lang": "da"})
+    assert resp.status == 200
+    assert "excel" in resp.headers["Content-Disposition"]
+    raw = await resp.read()
+    assert raw.startswith("\ufeff".encode())  # UTF-8 with BOM: Excel reads æøå
+    text = raw.decode("utf-8-sig")
+    header, first = text.split("\r\n")[:2]
+    assert header.startswith("Id;Kortnavn;Link;Titel;Beskrivelse;Status;")
+    assert "Slutdato" in header and "Sidst ændret" in header
+    assert "'=HYPERLINK" in first  # the formula is text, not a formula
+    assert "I drift" in first and "Region Nordjylland" in first
+    assert '"Aalborg; Hjørring"' in first  # a cell holding the delimiter is quoted
+    english = await client.get("/export.csv", params={"format": "excel", "lang": "en"})
+    assert (await english.read()).decode("utf-8-sig").startswith("Id;Slug;Link;Title;")

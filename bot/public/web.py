@@ -29,6 +29,7 @@ from bot.public import catalogue, charts, map_svg, new_entry
 from bot.public.catalogue import FILTER_PARAMS, Filters, fold
 from bot.public.openapi import DEFAULT_LIMIT, MAX_LIMIT, build_openapi
 from bot.public.texts import count_text, format_date
+from bot.registry.fields import form_label
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS
 from bot.registry.repository import get_by_slug, history
@@ -221,6 +222,8 @@ async def catalogue_page(request: web.Request) -> web.Response:
         options={n: _options(n, lang, filters, facets, free) for n in FILTER_PARAMS},
         chips=chips, sorts=catalogue.SORTS, lang_param=lang_param,
         csv_href=_href("/export.csv", filters.params() + [("lang", lang)]),
+        excel_href=_href("/export.csv", filters.params() + [("lang", lang),
+                                                           ("format", "excel")]),
         json_href=_href("/api/initiatives", filters.params()),
         clear_href=_href("/", lang_param), suggestion=suggestion,
         suggestion_href=_href("/", filters.without("q").params() + [("q", suggestion or "")]
@@ -514,11 +517,32 @@ def csv_cell(key: str, value: Any, lang: str) -> str:
     return safe_cell(text)
 
 
-def csv_text(records: Sequence[dict[str, Any]], lang: str) -> str:
-    """The CSV document (with a BOM so Excel reads UTF-8)."""
+# Column names of the spreadsheet export for the columns that are not registry fields.
+_EXTRA_HEADERS = {
+    "id": ("Id", "Id"), "slug": ("Kortnavn", "Slug"), "url": ("Link", "Link"),
+    "sector": ("Sektor", "Sector"), "last_confirmed_at": ("Sidst bekræftet", "Last confirmed"),
+    "updated_at": ("Sidst ændret", "Last changed"),
+}
+
+
+def csv_header(key: str, lang: str) -> str:
+    """A column's name as people read it ("Slutdato", "End date")."""
+    if key in FIELD_KEYS:
+        return form_label(key, lang)
+    da, en = _EXTRA_HEADERS.get(key, (key, key))
+    return en if lang == "en" else da
+
+
+def csv_text(records: Sequence[dict[str, Any]], lang: str, *, excel: bool = False) -> str:
+    """The CSV document (with a BOM so Excel reads UTF-8). The data CSV has the API's
+    keys as its header and commas; the spreadsheet one (``excel``) has the columns'
+    names in the page's language and semicolons, as Danish Excel expects."""
+    header = [csv_header(k, lang) for k in catalogue.API_FIELDS] if excel \
+        else list(catalogue.API_FIELDS)
     return "\ufeff" + csv_document(
-        catalogue.API_FIELDS,
-        ([csv_cell(k, rec.get(k), lang) for k in catalogue.API_FIELDS] for rec in records))
+        header,
+        ([csv_cell(k, rec.get(k), lang) for k in catalogue.API_FIELDS] for rec in records),
+        delimiter=";" if excel else ",")
 
 
 async def export_csv(request: web.Request) -> web.Response:
@@ -529,7 +553,9 @@ async def export_csv(request: web.Request) -> web.Response:
         rows = await catalogue.load_rows(session)
         matched = catalogue.filter_rows(rows, filters)
         items = await catalogue.load_initiatives(session, [r.id for r in matched])
-    body = csv_text([catalogue.public_record(i, base) for i in items], lang)
+    excel = request.query.get("format") == "excel"
+    body = csv_text([catalogue.public_record(i, base) for i in items], lang, excel=excel)
+    name = "telemedicinsk-landkort-excel.csv" if excel else "telemedicinsk-landkort.csv"
     return web.Response(body=body.encode("utf-8"), headers={
         **CORS, "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": 'attachment; filename="telemedicinsk-landkort.csv"'})
+        "Content-Disposition": f'attachment; filename="{name}"'})
