@@ -6,6 +6,7 @@ current item finishes, nothing new is claimed) before the database is closed.
 """
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -15,8 +16,10 @@ from aiohttp import web
 from sqlalchemy import text
 
 import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+from bot.core import i18n
 from bot.core.appkeys import DB, EXTRA, PAGES, SETTINGS, WORKERS
 from bot.core.db import Database
+from bot.core.pages import render
 from bot.core.settings import Settings
 from bot.mail.templates import TEMPLATES_DIR
 
@@ -100,11 +103,54 @@ async def healthz(request: web.Request) -> web.Response:
                               "database": database, "workers": workers}, status=status)
 
 
+i18n.register({
+    "da": {"err.404.title": "Siden findes ikke",
+           "err.404.text": "Adressen findes ikke på Det telemedicinske landkort. Søg efter "
+                           "et initiativ, eller gå til forsiden.",
+           "err.500.title": "Der skete en fejl hos os",
+           "err.500.text": "Siden kunne ikke vises lige nu. Prøv igen om lidt.",
+           "err.search": "Søg i landkortet", "err.search_button": "Søg",
+           "err.home": "Til forsiden"},
+    "en": {"err.404.title": "Page not found",
+           "err.404.text": "This address does not exist on the Danish telemedicine map. "
+                           "Search for an initiative, or go to the front page.",
+           "err.500.title": "Something went wrong on our side",
+           "err.500.text": "The page could not be shown just now. Please try again shortly.",
+           "err.search": "Search the map", "err.search_button": "Search",
+           "err.home": "To the front page"},
+})
+# Paths whose errors stay plain (programs read them, or nothing around them is a page).
+_PLAIN_ERRORS = ("/api", "/healthz", "/static", "/chat/ws")
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A 404 (an address that matches no route) and an unexpected error get a page with
+    the site around it, in the visitor's language, with a search box — not aiohttp's
+    bare English text. Errors a handler raised with its own message keep it."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound as exc:
+        if request.path.startswith(_PLAIN_ERRORS) or exc.text != "404: Not Found":
+            raise
+        return render(request, "error.html", status=404, code=404)
+    except web.HTTPException:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path.startswith(_PLAIN_ERRORS):
+            raise
+        return render(request, "error.html", status=500, code=500)
+
+
 def create_app(settings: Settings, db: Database, *,
                components: Sequence[str] = COMPONENTS, start_workers: bool = True,
                middlewares: Sequence[object] = ()) -> web.Application:
     """Build the web application for ``settings`` on ``db``."""
-    app = web.Application(middlewares=[forwarded_headers, *middlewares],  # type: ignore[list-item]
+    app = web.Application(middlewares=[forwarded_headers, error_pages,
+                                       *middlewares],  # type: ignore[list-item]
                           client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
     app[DB] = db

@@ -248,3 +248,47 @@ async def test_a_misspelt_search_suggests_the_registrys_word(
     assert "Ingen initiativer passer til søgningen." in html
     assert 'Mente du <a href="/?q=hjertesvigt">hjertesvigt</a>?' in html
     assert "Mente du" not in await _html(client, "/?q=hjertesvigt")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("path", "lang", "title"), [
+    ("/kort/", "da", "Siden findes ikke"), ("/map", "da", "Siden findes ikke"),
+    ("/statistics?lang=en", "en", "Page not found")])
+async def test_unknown_addresses_get_a_page_in_the_visitors_language(
+        client: TestClient[Any, Any], path: str, lang: str, title: str) -> None:
+    resp = await client.get(path)
+    assert resp.status == 404
+    html = await resp.text()
+    assert f'<html lang="{lang}">' in html and f"<h1>{title}</h1>" in html
+    assert 'role="search"' in html and 'name="q"' in html  # a search box
+    assert "404: Not Found" not in html
+
+
+@pytest.mark.asyncio
+async def test_programs_and_handlers_keep_their_own_errors(
+        client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/api/nothing-here")
+    assert resp.status == 404 and "<html" not in await resp.text()
+    resp = await client.get("/initiativ/findes-ikke")
+    assert resp.status == 404  # the entry page's own not-found
+
+
+@pytest.mark.asyncio
+async def test_an_unexpected_error_gets_a_page_not_a_traceback(
+        db: Database, settings: Settings) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from bot.app import create_app
+
+    app = create_app(settings, db, components=("bot.public.web",), start_workers=False)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("secret detail")
+
+    app.router.add_get("/boom", boom)
+    async with TestClient(TestServer(app)) as c:
+        resp = await c.get("/boom")
+        html = await resp.text()
+    assert resp.status == 500
+    assert "Der skete en fejl hos os" in html and "secret detail" not in html
