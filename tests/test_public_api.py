@@ -212,3 +212,14 @@ async def test_the_excel_csv_has_semicolons_danish_names_and_safe_cells(
     assert '"Aalborg; Hjørring"' in first  # a cell holding the delimiter is quoted
     english = await client.get("/export.csv", params={"format": "excel", "lang": "en"})
     assert (await english.read()).decode("utf-8-sig").startswith("Id;Slug;Link;Title;")
+
+
+@pytest.mark.asyncio
+async def test_the_data_licence_is_stated(client: TestClient[Any, Any]) -> None:
+    for path in ("/api/initiatives", "/export.csv", "/api/openapi.json"):
+        resp = await client.get(path)
+        assert 'rel="license"' in resp.headers["Link"]
+        assert "creativecommons.org/licenses/by/4.0" in resp.headers["Link"]
+    spec = await (await client.get("/api/openapi.json")).json()
+    assert spec["info"]["license"] == {"name": "CC BY 4.0",
+                                       "url": "https://creativecommons.org/licenses/by/4.0/"}

@@ -292,3 +292,36 @@ async def test_an_unexpected_error_gets_a_page_not_a_traceback(
         html = await resp.text()
     assert resp.status == 500
     assert "Der skete en fejl hos os" in html and "secret detail" not in html
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("path", "da", "en"), [
+    ("/om", "Om Det telemedicinske landkort", "About the Danish telemedicine map"),
+    ("/tilgaengelighed", "Tilgængelighedserklæring", "Accessibility statement"),
+    ("/privatliv", "Privatlivserklæring", "Privacy notice"),
+    ("/licens", "Licens for data", "Data licence"),
+])
+async def test_the_pages_a_public_site_owes(client: TestClient[Any, Any], path: str,
+                                            da: str, en: str) -> None:
+    html = await _html(client, path)
+    assert f"<h1>{da}</h1>" in html and "CC BY 4.0" in html or path in ("/tilgaengelighed",
+                                                                          "/privatliv")
+    assert f"<h1>{en}</h1>" in await _html(client, f"{path}?lang=en")
+    assert "{{" not in html  # every placeholder filled in
+    front = await _html(client, "/")
+    assert f'href="{path}"' in front  # linked from every page's footer
+
+
+@pytest.mark.asyncio
+async def test_an_administrator_replaces_a_page_without_code(
+        db: Database, settings: Settings, tmp_path: Any) -> None:
+    (tmp_path / "da").mkdir()
+    (tmp_path / "da" / "om.md").write_text("# Vores egen side\n\nSkrevet af <b>os</b> "
+                                           "<script>alert(1)</script>, licens {{licence}}.\n")
+    app = create_app(settings.replace(content_dir=str(tmp_path), data_licence="CC0 1.0"), db,
+                     components=("bot.public.web",), start_workers=False)
+    async with TestClient(TestServer(app)) as c:
+        html = await (await c.get("/om")).text()
+        assert "<h1>Vores egen side</h1>" in html and "licens CC0 1.0" in html
+        assert "<script>alert" not in html
+        assert "About the Danish telemedicine map" in await (await c.get("/om?lang=en")).text()

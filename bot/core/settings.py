@@ -169,6 +169,13 @@ class Settings:
                                           "the form of one personal link.")
     answer_posts_per_client: int = setting(60, "Presses per minute of confirm buttons and "
                                            "forms from one client address.")
+    data_licence: str = setting("CC BY 4.0", "The licence the registry's data is published "
+                                             "under (pages, API, exports).")
+    data_licence_url: str = setting("https://creativecommons.org/licenses/by/4.0/",
+                                    "Where the data licence's text is.")
+    content_dir: str = setting("", "A folder with the public pages' Markdown files "
+                                   "({da,en}/om.md, tilgaengelighed.md, privatliv.md, "
+                                   "licens.md) to use instead of the packaged ones.")
     thanks_mail: bool = setting(True, "Mail a contact 'the map is updated' after a "
                                       "moderator approves the contact's own change or "
                                       "confirmation.")

@@ -106,8 +106,10 @@ def _stats_schema() -> dict[str, Any]:
     return {"type": "object", "required": list(keys), "properties": props}
 
 
-def build_openapi(base_url: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for the public API."""
+def build_openapi(base_url: str, licence: str = "CC BY 4.0",
+                  licence_url: str = "https://creativecommons.org/licenses/by/4.0/"
+                  ) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for the public API (the data licence in ``info``)."""
     initiative = {
         "type": "object", "required": list(API_FIELDS), "additionalProperties": False,
         "properties": {key: _field_schema(key) for key in API_FIELDS},
@@ -139,6 +141,7 @@ def build_openapi(base_url: str) -> dict[str, Any]:
             "description": "Read-only access to every published entry of the Danish "
                            "telemedicine map and to MedCom's statistics. No key needed; CORS "
                            "is open.",
+            "license": {"name": licence, "url": licence_url},
         },
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "paths": {

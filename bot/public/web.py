@@ -25,7 +25,7 @@ from bot.core.appkeys import DB, SETTINGS
 from bot.core.i18n import LANGUAGES, gettext, request_language
 from bot.core.pages import render
 from bot.core.spreadsheet import csv_document, safe_cell
-from bot.public import catalogue, charts, map_svg, new_entry
+from bot.public import catalogue, charts, info_pages, map_svg, new_entry
 from bot.public.catalogue import FILTER_PARAMS, Filters, fold
 from bot.public.openapi import DEFAULT_LIMIT, MAX_LIMIT, build_openapi
 from bot.public.texts import count_text, format_date
@@ -70,6 +70,17 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/openapi.json", api_openapi, name="api.openapi")
     r.add_get("/export.csv", export_csv, name="public.csv")
     new_entry.setup_routes(app)
+    info_pages.setup_routes(app)
+    app.on_response_prepare.append(_licence_link)
+
+
+async def _licence_link(request: web.Request, response: web.StreamResponse) -> None:
+    """The data licence on every API response and export (RFC 8288 ``rel="license"``)."""
+    if request.path.startswith("/api") or request.path == "/export.csv":
+        settings = request.app[SETTINGS]
+        response.headers.setdefault(
+            "Link", f'<{settings.data_licence_url}>; rel="license"; '
+                    f'title="{settings.data_licence}"')
 
 
 # ---------------------------------------------------------------------------------------
@@ -499,7 +510,9 @@ async def api_statistics(request: web.Request) -> web.Response:
 
 
 async def api_openapi(request: web.Request) -> web.Response:
-    return _json(build_openapi(request.app[SETTINGS].base_url))
+    settings = request.app[SETTINGS]
+    return _json(build_openapi(settings.base_url, settings.data_licence,
+                               settings.data_licence_url))
 
 
 def csv_cell(key: str, value: Any, lang: str) -> str:

@@ -1,0 +1,78 @@
+"""The pages a public site owes its users: about, accessibility statement, privacy notice
+and data licence (``/om``, ``/tilgaengelighed``, ``/privatliv``, ``/licens``).
+
+Each is a Markdown file per language that an administrator edits without touching code:
+the packaged ones in ``bot/public/content/{da,en}/``, or the same names in the folder
+the ``content_dir`` setting names (those win). ``{{licence}}``, ``{{licence_url}}``,
+``{{intake_address}}`` and ``{{retention_days}}`` are filled in from the settings. The
+files are trusted (an administrator's), and the HTML is still cleaned (nh3) like
+anything else a page shows.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nh3
+from aiohttp import web
+from markdown_it import MarkdownIt
+
+from bot.core import i18n
+from bot.core.appkeys import SETTINGS
+from bot.core.pages import render
+from bot.core.settings import Settings
+
+CONTENT = Path(__file__).resolve().parent / "content"
+# URL path → file name (the same in both languages).
+PAGES: dict[str, str] = {"om": "om", "tilgaengelighed": "tilgaengelighed",
+                         "privatliv": "privatliv", "licens": "licens"}
+_MARKDOWN = MarkdownIt("commonmark")
+_TAGS = {"h1", "h2", "h3", "p", "ul", "ol", "li", "a", "strong", "em", "code", "blockquote",
+         "br", "hr"}
+
+i18n.register({
+    "da": {"info.om": "Om landkortet", "info.tilgaengelighed": "Tilgængelighed",
+           "info.privatliv": "Privatliv", "info.licens": "Licens for data"},
+    "en": {"info.om": "About the map", "info.tilgaengelighed": "Accessibility",
+           "info.privatliv": "Privacy", "info.licens": "Data licence"},
+})
+
+
+def page_file(settings: Settings, name: str, lang: str) -> Path:
+    """The Markdown file of page ``name`` in ``lang``: the administrator's own if there
+    is one, else the packaged one."""
+    if settings.content_dir:
+        own = Path(settings.content_dir) / lang / f"{name}.md"
+        if own.is_file():
+            return own
+    return CONTENT / lang / f"{name}.md"
+
+
+def page_html(settings: Settings, name: str, lang: str) -> str:
+    """The page as clean HTML, with the settings' values filled in."""
+    text = page_file(settings, name, lang).read_text(encoding="utf-8")
+    for key, value in (("licence", settings.data_licence),
+                       ("licence_url", settings.data_licence_url),
+                       ("intake_address", settings.intake_address),
+                       ("retention_days", str(settings.retention_days))):
+        text = text.replace("{{" + key + "}}", value)
+    return nh3.clean(_MARKDOWN.render(text), tags=_TAGS,
+                     attributes={"a": {"href"}}, link_rel=None)
+
+
+def _handler(name: str) -> Any:
+    async def info_page(request: web.Request) -> web.Response:
+        settings = request.app[SETTINGS]
+        lang = i18n.request_language(request, settings.language)
+        return render(request, "info_page.html", name=name, lang=lang,
+                      body=page_html(settings, name, lang))
+    return info_page
+
+
+def setup_routes(app: web.Application) -> None:
+    """Add the four pages."""
+    for path, name in PAGES.items():
+        app.router.add_get(f"/{path}", _handler(name), name=f"info.{path}")
+
+
+__all__ = ["CONTENT", "PAGES", "page_file", "page_html", "setup_routes"]
