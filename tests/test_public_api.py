@@ -223,3 +223,32 @@ async def test_the_data_licence_is_stated(client: TestClient[Any, Any]) -> None:
     spec = await (await client.get("/api/openapi.json")).json()
     assert spec["info"]["license"] == {"name": "CC BY 4.0",
                                        "url": "https://creativecommons.org/licenses/by/4.0/"}
+
+
+@pytest.mark.asyncio
+async def test_an_atom_feed_of_new_and_changed_initiatives(
+        client: TestClient[Any, Any], make_initiative: MakeInitiative) -> None:
+    from xml.etree import ElementTree as ET
+
+    first = await make_initiative(title="Første <initiativ> & co")
+    await make_initiative(title="Andet initiativ")
+    resp = await client.get("/feed.atom")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("application/atom+xml")
+    feed = ET.fromstring(await resp.read())  # well-formed, escaped
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    titles = [e.findtext("a:title", namespaces=ns) for e in feed.findall("a:entry", ns)]
+    assert set(titles) == {"Første <initiativ> & co", "Andet initiativ"}
+    ids = [e.findtext("a:id", namespaces=ns) for e in feed.findall("a:entry", ns)]
+    assert any(i.endswith(f"/initiativ/{first.slug}") for i in ids if i)
+    assert "CC BY 4.0" in (feed.findtext("a:rights", namespaces=ns) or "")
+
+
+@pytest.mark.asyncio
+async def test_downloads_say_when_the_registry_last_changed(
+        client: TestClient[Any, Any], make_initiative: MakeInitiative) -> None:
+    await make_initiative()
+    resp = await client.get("/export.csv")
+    assert resp.headers["Last-Modified"].endswith(" GMT")
+    html = await (await client.get("/")).text()
+    assert "Landkortet er sidst opdateret" in html and "<time datetime=" in html

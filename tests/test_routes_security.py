@@ -28,7 +28,7 @@ PUBLIC = [re.compile(p) for p in (
     r"^/$", r"^/initiativ/.+", r"^/statistik$", r"^/kort$", r"^/api(/.*)?$",
     r"^/export\.csv$", r"^/chat(/.*)?$", r"^/unsubscribe/.+", r"^/samtykke/.+",
     r"^/bekraeft/.+", r"^/ret/.+", r"^/indmeld$",
-    r"^/(om|tilgaengelighed|privatliv|licens)$",
+    r"^/(om|tilgaengelighed|privatliv|licens)$", r"^/feed\.atom$",
     r"^/sandbox(/.*)?$",
     r"^/healthz$", r"^/static(/.*)?$", r"^/login$", r"^/robots\.txt$", r"^/favicon\.ico$",
 )]

@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from markupsafe import Markup
+from sqlalchemy import select
 
 import bot.public.texts  # noqa: F401  (registers the pages' words)
 from bot.core.appkeys import DB, SETTINGS
@@ -69,6 +72,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/statistics", api_statistics, name="api.statistics")
     r.add_get("/api/openapi.json", api_openapi, name="api.openapi")
     r.add_get("/export.csv", export_csv, name="public.csv")
+    r.add_get("/feed.atom", atom_feed, name="public.feed")
     new_entry.setup_routes(app)
     info_pages.setup_routes(app)
     app.on_response_prepare.append(_licence_link)
@@ -197,6 +201,7 @@ async def catalogue_page(request: web.Request) -> web.Response:
     suggestion = catalogue.did_you_mean(rows, filters.q) if filters.q and not matched else None
     facets = catalogue.facet_counts(rows, filters)
     free = catalogue.values_of(rows)
+    updated = max((r.updated_at for r in rows if r.updated_at), default=None)
     pages = max(1, -(-len(matched) // PER_PAGE))
     page = min(page, pages)
     shown = matched[(page - 1) * PER_PAGE: page * PER_PAGE]
@@ -237,6 +242,8 @@ async def catalogue_page(request: web.Request) -> web.Response:
                                                            ("format", "excel")]),
         json_href=_href("/api/initiatives", filters.params()),
         clear_href=_href("/", lang_param), suggestion=suggestion,
+        updated=format_date(updated, lang) if updated else "",
+        updated_iso=updated.date().isoformat() if updated else "",
         suggestion_href=_href("/", filters.without("q").params() + [("q", suggestion or "")]
                               + lang_param) if suggestion else None)
 
@@ -571,4 +578,66 @@ async def export_csv(request: web.Request) -> web.Response:
     name = "telemedicinsk-landkort-excel.csv" if excel else "telemedicinsk-landkort.csv"
     return web.Response(body=body.encode("utf-8"), headers={
         **CORS, "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{name}"'})
+        "Content-Disposition": f'attachment; filename="{name}"',
+        **last_modified(max((r.updated_at for r in rows if r.updated_at), default=None))})
+
+
+FEED_SIZE = 50
+
+
+async def atom_feed(request: web.Request) -> web.Response:
+    """New and changed initiatives as an Atom feed (RFC 4287), newest first."""
+    from xml.etree import ElementTree as ET
+
+    settings = request.app[SETTINGS]
+    base = settings.base_url.rstrip("/")
+    lang = _lang(request)
+    async with request.app[DB].read() as session:
+        items = list((await session.scalars(
+            select(Initiative).where(Initiative.merged_into_id.is_(None))
+            .order_by(Initiative.updated_at.desc(), Initiative.id.desc())
+            .limit(FEED_SIZE))).all())
+    atom = "http://www.w3.org/2005/Atom"
+    ET.register_namespace("", atom)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None,
+            **attrs: str) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{atom}}}{tag}", attrs)
+        if text is not None:
+            el.text = text
+        return el
+
+    def stamp(when: datetime | None) -> str:
+        return (when or datetime(2000, 1, 1)).replace(microsecond=0).isoformat() + "Z"
+
+    _ = gettext(lang)
+    feed = ET.Element(f"{{{atom}}}feed")
+    sub(feed, "title", _("site.name"))
+    sub(feed, "id", f"{base}/feed.atom")
+    sub(feed, "link", rel="self", href=f"{base}/feed.atom")
+    sub(feed, "link", rel="alternate", href=f"{base}/")
+    sub(feed, "updated", stamp(items[0].updated_at if items else None))
+    sub(feed, "rights", f"{settings.data_licence} ({settings.data_licence_url})")
+    author = sub(feed, "author")
+    sub(author, "name", "MedCom")
+    for item in items:
+        entry = sub(feed, "entry")
+        sub(entry, "title", item.title)
+        sub(entry, "id", f"{base}/initiativ/{item.slug}")
+        sub(entry, "link", rel="alternate", href=f"{base}/initiativ/{item.slug}")
+        sub(entry, "updated", stamp(item.updated_at))
+        sub(entry, "published", stamp(item.created_at))
+        status = _label("status", item.status, lang) if item.status else ""
+        sub(entry, "summary", " — ".join(
+            p for p in (status, _excerpt(item.description or "")) if p))
+    body = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return web.Response(body=body, headers={
+        **CORS, "Content-Type": "application/atom+xml; charset=utf-8"})
+
+
+def last_modified(when: datetime | None) -> dict[str, str]:
+    """``Last-Modified`` (RFC 9110 §8.8.2) for a download: when the registry last changed
+    (naive UTC from the database)."""
+    if when is None:
+        return {}
+    return {"Last-Modified": format_datetime(when.replace(tzinfo=UTC), usegmt=True)}
