@@ -51,7 +51,8 @@ register({
                               "løsninger i regioner, kommuner og almen praksis. Søg, filtrér "
                               "og del linket til dit udvalg.",
         "pub.search": "Søg", "pub.search.label": "Søg i titel, beskrivelse, organisation, "
-                                                 "patientgrupper og teknologi",
+                                                 "patientgrupper, teknologi, kommuner og "
+                                                 "regioner",
         "pub.search.placeholder": "fx KOL, hjertesvigt, video",
         "pub.filters": "Filtre", "pub.filter.apply": "Vis resultater",
         "pub.filter.clear": "Nulstil alle filtre", "pub.filter.any": "Alle",
@@ -176,7 +177,8 @@ register({
                               "services in regions, municipalities and general practice. "
                               "Search, filter and share the link to your selection.",
         "pub.search": "Search", "pub.search.label": "Search title, description, organisation, "
-                                                    "patient groups and technology",
+                                                    "patient groups, technology, "
+                                                    "municipalities and regions",
         "pub.search.placeholder": "e.g. COPD, heart failure, video",
         "pub.filters": "Filters", "pub.filter.apply": "Show results",
         "pub.filter.clear": "Clear all filters", "pub.filter.any": "All",

@@ -145,3 +145,33 @@ async def test_no_script_from_registry_text_runs(public_server: str, page: Any,
     await page.goto(public_server + f"/initiativ/{evil.slug}")
     assert SCRIPT in await page.locator("h1").inner_text()
     assert page.dialogs == []
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+async def test_new_public_pages_are_accessible_and_fit_a_phone(browser: Any,
+                                                               live_app: LiveApp,
+                                                               lang: str) -> None:
+    """The catalogue (with its downloads, "last updated" and footer), the about,
+    accessibility, privacy and licence pages, and the 404 page: axe-core finds nothing,
+    and nothing is wider than a phone. Photographed as /tmp/public_*.png."""
+    from axe_playwright_python.async_playwright import Axe
+
+    from bot.registry.repository import create_initiative
+    from tests.conftest import sample_record
+
+    async with live_app.db.write() as session:
+        await create_initiative(session, sample_record(), actor="test", channel="import")
+    for width in (1366, 390):
+        context = await browser.new_context(viewport={"width": width, "height": 900})
+        page = await context.new_page()
+        try:
+            for path in ("/", "/om", "/tilgaengelighed", "/privatliv", "/licens", "/kort/"):
+                await page.goto(f"{live_app.url}{path}?lang={lang}")
+                results = await Axe().run(page)
+                assert results.violations_count == 0, (path, results.generate_report())
+                assert await page.evaluate("document.documentElement.scrollWidth") <= width
+                name = path.strip("/").replace("/", "_") or "catalogue"
+                await page.screenshot(path=f"/tmp/public_{name}_{lang}_{width}.png",
+                                      full_page=True)
+        finally:
+            await context.close()
