@@ -5,6 +5,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -160,3 +161,59 @@ def test_export_and_stats_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     result = run_cli(capsys, "export", "--format", "xml")
     assert result.code == 2 and "invalid choice" in result.err
+
+
+@pytest.mark.asyncio
+async def test_the_years_side_by_side_from_the_version_history(
+        db: Database, make_initiative: Any) -> None:
+    """Figures as they stood on each year's counting day (1 October), from the versions:
+    an entry started in 2023 as a project, ended in 2025; another added in 2024."""
+    from datetime import date, datetime
+
+    from sqlalchemy import update
+
+    from bot.registry.models import Initiative, InitiativeVersion
+    from bot.registry.repository import apply_changes
+    from bot.registry.stats import stats_as_of, years_side_by_side
+
+    a = await make_initiative(status="projekt", participants=["kommune"])
+    async with db.write() as s:
+        entry = await s.get(Initiative, a.id)
+        assert entry is not None
+        await apply_changes(s, entry, {"status": "afsluttet"}, actor="t", channel="email")
+    b = await make_initiative(status="i_drift", participants=["kommune", "sygehus"])
+    async with db.write() as s:
+        for iid, version, when in ((a.id, 1, datetime(2023, 5, 1)),
+                                   (a.id, 2, datetime(2025, 3, 1)),
+                                   (b.id, 1, datetime(2024, 9, 30))):
+            await s.execute(update(InitiativeVersion).where(
+                InitiativeVersion.initiative_id == iid, InitiativeVersion.version == version)
+                .values(created_at=when))
+    then = await stats_as_of(db, datetime(2024, 10, 1))
+    assert then.total == 2 and then.by_status["projekt"] == 1 and then.by_status["i_drift"] == 1
+    years = await years_side_by_side(db, "10-01", today=date(2026, 12, 2))
+    assert [(y.year, y.stats.total, y.stats.ended, y.new, y.ended) for y in years] == [
+        (2023, 1, 0, 1, 0), (2024, 2, 0, 1, 0), (2025, 2, 1, 0, 1), (2026, 2, 1, 0, 0)]
+    assert years[0].counted_at == date(2023, 10, 1)
+    assert years[2].stats.cross_sectoral == 1
+
+
+@pytest.mark.asyncio
+async def test_statistics_of_a_year_say_when_they_were_counted(
+        db: Database, settings: Any, make_initiative: Any) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+
+    await make_initiative()
+    app = create_app(settings, db, components=("bot.public.web",), start_workers=False)
+    async with TestClient(TestServer(app)) as c:
+        now = await (await c.get("/api/statistics")).json()
+        assert now["total"] == 1 and now["counted_at"]
+        old = await (await c.get("/api/statistics", params={"aar": "2020"})).json()
+        assert old["counted_at"] == "2020-10-01" and old["total"] == 0
+        html = await (await c.get("/statistik")).text()
+        assert "Opgjort pr." in html and "Årene side om side" in html
+        csv_body = await (await c.get("/api/statistics/years",
+                                      params={"format": "csv"})).text()
+        assert csv_body.lstrip("\ufeff").startswith("year,counted_at,total,")

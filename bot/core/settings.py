@@ -22,6 +22,7 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,9 @@ class Settings:
                                           "the form of one personal link.")
     answer_posts_per_client: int = setting(60, "Presses per minute of confirm buttons and "
                                            "forms from one client address.")
+    stats_reference_day: str = setting("10-01", "The day of the year (MM-DD) the yearly "
+                                               "figures are counted on (MedCom: primo "
+                                               "oktober).")
     data_licence: str = setting("CC BY 4.0", "The licence the registry's data is published "
                                              "under (pages, API, exports).")
     data_licence_url: str = setting("https://creativecommons.org/licenses/by/4.0/",
@@ -250,6 +254,12 @@ class Settings:
                     raise ValueError
         except ValueError:
             problems.append(f"sending_window = {self.sending_window!r}: write it as HH:MM-HH:MM")
+        try:
+            month, day = (int(x) for x in self.stats_reference_day.split("-"))
+            date(2001, month, day)  # a day every year has (not 29 February)
+        except ValueError:
+            problems.append(f"stats_reference_day = {self.stats_reference_day!r}: write it as "
+                            "MM-DD, e.g. 10-01")
         days = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
         bad_days = [d for d in self.sending_days.split(",") if d.strip() not in days]
         if bad_days:

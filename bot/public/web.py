@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from functools import partial
 from typing import Any
@@ -36,12 +36,21 @@ from bot.registry.fields import form_label
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS
 from bot.registry.repository import get_by_slug, history
-from bot.registry.stats import UNKNOWN, Stats, registry_stats
+from bot.registry.stats import (
+    UNKNOWN,
+    Stats,
+    reference_date,
+    registry_stats,
+    stats_as_of,
+    years_side_by_side,
+)
 from bot.registry.vocabulary import (
     MUNICIPALITIES,
     PARTICIPANTS,
+    REGION_KEYS,
     REGIONS,
     SECTORS,
+    STATUS_KEYS,
     STATUSES,
     Term,
     label_of,
@@ -70,6 +79,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/initiatives", api_initiatives, name="api.initiatives")
     r.add_get("/api/initiatives/{slug}", api_initiative, name="api.initiative")
     r.add_get("/api/statistics", api_statistics, name="api.statistics")
+    r.add_get("/api/statistics/years", api_statistics_years, name="api.statistics_years")
     r.add_get("/api/openapi.json", api_openapi, name="api.openapi")
     r.add_get("/export.csv", export_csv, name="public.csv")
     r.add_get("/feed.atom", atom_feed, name="public.feed")
@@ -390,13 +400,44 @@ def statistics_charts(stats: Stats, lang: str) -> list[dict[str, Any]]:
     return figures
 
 
+async def _stats_for(request: web.Request) -> tuple[Stats, date, int | None]:
+    """The figures the request asks for: ``?aar=YYYY`` at that year's reference date
+    (from the version history), else today's."""
+    settings = request.app[SETTINGS]
+    today = datetime.now(UTC).date()
+    try:
+        year = int(request.query.get("aar", ""))
+    except ValueError:
+        year = 0
+    if year:
+        counted = reference_date(year, settings.stats_reference_day)
+        if counted <= today and year >= 2000:
+            moment = datetime(counted.year, counted.month, counted.day)
+            return await stats_as_of(request.app[DB], moment), counted, year
+    return await registry_stats(request.app[DB]), today, None
+
+
 async def statistics_page(request: web.Request) -> web.Response:
     lang = _lang(request)
-    stats = await registry_stats(request.app[DB])
+    settings = request.app[SETTINGS]
+    stats, counted, year = await _stats_for(request)
+    today = datetime.now(UTC).date()
+    years = await years_side_by_side(request.app[DB], settings.stats_reference_day,
+                                     today=today)
     return _page(request, "public/statistics.html", stats=stats,
                  figures=statistics_charts(stats, lang) if stats.total else [],
                  ongoing_share=charts.format_percent(stats.share(stats.ongoing), lang),
-                 cross_share=charts.format_percent(stats.share(stats.cross_sectoral), lang))
+                 cross_share=charts.format_percent(stats.share(stats.cross_sectoral), lang),
+                 counted=format_date(counted, lang), counted_iso=counted.isoformat(),
+                 year=year, years=[{
+                     "year": y.year, "counted": format_date(y.counted_at, lang),
+                     "total": y.stats.total, "ongoing": y.stats.ongoing,
+                     "ended": y.stats.ended, "new": y.new, "ended_new": y.ended,
+                     "cross": charts.format_percent(
+                         y.stats.share(y.stats.cross_sectoral), lang),
+                     "href": _href("/statistik", [("aar", str(y.year))] + (
+                         [("lang", lang)] if "lang" in request.query else []))}
+                     for y in years])
 
 
 def stats_payload(stats: Stats) -> dict[str, Any]:
@@ -513,7 +554,33 @@ async def api_initiative(request: web.Request) -> web.Response:
 
 
 async def api_statistics(request: web.Request) -> web.Response:
-    return _json(stats_payload(await registry_stats(request.app[DB])))
+    """The figures now, or with ``?aar=YYYY`` at that year's reference date; each says
+    the date it was counted on."""
+    stats, counted, _year = await _stats_for(request)
+    return _json({**stats_payload(stats), "counted_at": counted.isoformat()})
+
+
+async def api_statistics_years(request: web.Request) -> web.Response:
+    """Every year side by side at MedCom's reference date (JSON, or CSV with
+    ``?format=csv``)."""
+    settings = request.app[SETTINGS]
+    years = await years_side_by_side(request.app[DB], settings.stats_reference_day,
+                                     today=datetime.now(UTC).date())
+    rows = [{"year": y.year, "counted_at": y.counted_at.isoformat(), "new": y.new,
+             "newly_ended": y.ended, **stats_payload(y.stats)} for y in years]
+    if request.query.get("format") != "csv":
+        return _json({"reference_day": settings.stats_reference_day, "years": rows})
+    header = ["year", "counted_at", "total", "ongoing", "ended", "new", "newly_ended",
+              "monosectoral", "cross_sectoral", *(f"status_{k}" for k in STATUS_KEYS),
+              *(f"region_{k}" for k in REGION_KEYS)]
+    body = "\ufeff" + csv_document(header, ([
+        str(r["year"]), r["counted_at"], str(r["total"]), str(r["ongoing"]),
+        str(r["ended"]), str(r["new"]), str(r["newly_ended"]), str(r["monosectoral"]),
+        str(r["cross_sectoral"]), *(str(r["by_status"].get(k, 0)) for k in STATUS_KEYS),
+        *(str(r["by_region"].get(k, 0)) for k in REGION_KEYS)] for r in rows))
+    return web.Response(body=body.encode("utf-8"), headers={
+        **CORS, "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": 'attachment; filename="landkort-aar.csv"'})
 
 
 async def api_openapi(request: web.Request) -> web.Response:

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
+
+from sqlalchemy import func, select
 
 from bot.core.db import Database
 from bot.registry.vocabulary import (
@@ -95,6 +98,69 @@ async def registry_stats(db: Database) -> Stats:
     async with db.read() as session:
         records = [i.record() for i in await published_initiatives(session)]
     return compute_stats(records)
+
+
+async def stats_as_of(db: Database, when: datetime) -> Stats:
+    """The figures as they stood at ``when`` (naive UTC), from the version history: each
+    entry counts with its latest version written at or before that moment. Entries
+    merged into another since are left out (their history lives on in the one kept)."""
+    from bot.registry.models import Initiative, InitiativeVersion
+
+    ranked = (select(InitiativeVersion.initiative_id, InitiativeVersion.data,
+                     func.row_number().over(partition_by=InitiativeVersion.initiative_id,
+                                            order_by=InitiativeVersion.version.desc())
+                     .label("rn"))
+              .where(InitiativeVersion.created_at <= when).subquery())
+    query = (select(ranked.c.data).join(Initiative, Initiative.id == ranked.c.initiative_id)
+             .where(ranked.c.rn == 1, Initiative.merged_into_id.is_(None)))
+    async with db.read() as session:
+        records = [dict(row.data or {}) for row in (await session.execute(query)).all()]
+    return compute_stats(records)
+
+
+@dataclass(frozen=True)
+class YearFigures:
+    """One year's figures at the reference date, and what changed since the year before."""
+
+    year: int
+    counted_at: date
+    stats: Stats
+    new: int      # entries counted this year that were not the year before
+    ended: int    # entries "afsluttet" this year that were not the year before
+
+
+def reference_date(year: int, day: str) -> date:
+    """MedCom's counting day of ``year`` ("10-01": primo oktober)."""
+    month, dom = (int(p) for p in day.split("-"))
+    return date(year, month, dom)
+
+
+async def years_side_by_side(db: Database, day: str, *, today: date,
+                             first_year: int | None = None) -> list[YearFigures]:
+    """Every year's figures at its reference date, from the first year the history
+    covers up to the last reference date that has passed."""
+    from bot.registry.models import InitiativeVersion
+
+    async with db.read() as session:
+        earliest = await session.scalar(select(func.min(InitiativeVersion.created_at)))
+    if earliest is None:
+        return []
+    start = first_year or earliest.year
+    out: list[YearFigures] = []
+    before: dict[str, Any] | None = None
+    for year in range(start, today.year + 1):
+        counted = reference_date(year, day)
+        if counted > today:
+            break
+        moment = datetime(counted.year, counted.month, counted.day)
+        stats = await stats_as_of(db, moment)
+        ended = stats.by_status.get("afsluttet", 0)
+        out.append(YearFigures(
+            year, counted, stats,
+            new=stats.total - (before["total"] if before else 0),
+            ended=ended - (before["ended"] if before else 0)))
+        before = {"total": stats.total, "ended": ended}
+    return out
 
 
 # ---------------------------------------------------------------------------------------
