@@ -506,7 +506,8 @@ async def map_page(request: web.Request) -> web.Response:
 async def api_page(request: web.Request) -> web.Response:
     base = request.app[SETTINGS].base_url.rstrip("/")
     return _page(request, "public/api.html", base=base, fields=catalogue.API_FIELDS,
-                 filter_names=FILTER_PARAMS, max_limit=MAX_LIMIT, default_limit=DEFAULT_LIMIT)
+                 filter_names=FILTER_PARAMS, max_limit=MAX_LIMIT, default_limit=DEFAULT_LIMIT,
+                 licence=request.app[SETTINGS].data_licence)
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:

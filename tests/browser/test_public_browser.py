@@ -165,7 +165,8 @@ async def test_new_public_pages_are_accessible_and_fit_a_phone(browser: Any,
         context = await browser.new_context(viewport={"width": width, "height": 900})
         page = await context.new_page()
         try:
-            for path in ("/", "/om", "/tilgaengelighed", "/privatliv", "/licens", "/kort/"):
+            for path in ("/", "/om", "/tilgaengelighed", "/privatliv", "/licens", "/kort/",
+                         "/statistik", "/api"):
                 await page.goto(f"{live_app.url}{path}?lang={lang}")
                 results = await Axe().run(page)
                 assert results.violations_count == 0, (path, results.generate_report())
