@@ -59,22 +59,22 @@ def render_text(result: ParseResult) -> str:
     return "\n".join(lines)
 
 
+def _read_or_say(path: str) -> bytes | None:
+    """The file's bytes, or None after saying on stderr why it cannot be read."""
+    try:
+        return read_input(path)
+    except OSError as exc:
+        print(f"landkort parse: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``landkort parse``."""
-    try:
-        raw = read_input(args.file)
-    except OSError as exc:
-        print(f"landkort parse: cannot read {args.file}: {exc.strerror or exc}",
-              file=sys.stderr)
+    raw = _read_or_say(args.file)
+    sent_path = getattr(args, "sent", None)
+    sent = _read_or_say(sent_path) if sent_path else None
+    if raw is None or (sent_path and sent is None):
         return 2
-    sent: bytes | None = None
-    if getattr(args, "sent", None):
-        try:
-            sent = read_input(args.sent)
-        except OSError as exc:
-            print(f"landkort parse: cannot read {args.sent}: {exc.strerror or exc}",
-                  file=sys.stderr)
-            return 2
     result = parse_message(raw, sent=sent)
     out: Any
     if args.json:
