@@ -270,3 +270,16 @@ def test_a_short_bad_value_is_still_named() -> None:
                                   "Det er fint, jeg ringer i morgen.", "Ok, tak."])
 def test_fine_about_something_else_is_no_confirmation(text: str) -> None:
     assert not read_sentences(text).confirmed
+
+
+@pytest.mark.parametrize("text", ["Alt er som det skal være.", "Intet at rette.",
+                                  "Nothing to update from our side.",
+                                  "Vi har ikke noget at tilføje.",
+                                  "Der er ikke noget nyt at melde."])
+def test_nothing_to_change_is_a_confirmation(text: str) -> None:
+    assert read_sentences(text).confirmed
+
+
+def test_a_passive_unsubscribe_request_and_its_negation() -> None:
+    assert read_sentences("Jeg vil gerne afmeldes disse mails.").unsubscribe
+    assert not read_sentences("Jeg vil ikke afmeldes, bare rette status.").unsubscribe

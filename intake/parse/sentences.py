@@ -347,13 +347,22 @@ _ENTRY_NAMED = _stem_set(
 # What may follow the word when it says "the entry is right" ("det passer stadig",
 # "alt ser fint ud", "that is all still right now").
 _AFTER_PREDICATE = frozenset("""stadig fortsat endnu nu ud og så som i på for til med
-hos tak still now too also as in on for and so thanks thank today currently""".split())
+hos tak være still now too also as in on for and so thanks thank today currently be""".split())
+# "Nothing to change": a confirmation in itself.
+_NOTHING_TO_CHANGE = re.compile(
+    r"\b(?:intet|ikke\s+noget|ingenting)\s+(?:nyt\s+)?(?:at|der\s+skal)\s+(?:rette|ændre|tilføje"
+    r"|opdatere|melde|rettes|ændres)|\bingen\s+(?:rettelser|ændringer|opdateringer|nye\s+oplysninger)"
+    r"|\bnothing\s+(?:new\s+)?to\s+(?:update|change|correct|add|report|amend)"
+    r"|\bno\s+(?:changes|updates|corrections)\b", re.IGNORECASE)
 
 
 _BUT = frozenset({"men", "dog", "bortset", "undtagen", "but", "however", "except", "apart"})
 
 
 def _confirms(sentence: str, words: list[str]) -> bool:
+    nothing = _NOTHING_TO_CHANGE.search(sentence)
+    if nothing is not None and not any(w in _BUT for w in _words(sentence[nothing.end():])):
+        return True
     if not (_stems(words) & _ABOUT_ENTRY):
         return False
     for m in _CORRECT.finditer(sentence):
@@ -385,7 +394,8 @@ _MAIL_WORDS = _stem_set(
     "besked beskeder liste listen nyhedsbrev reminder reminders email emails e-mails "
     "message messages these list mailing disse dem")
 _STOP_PHRASE = re.compile(
-    r"\b(?:afmeld(?:e)?\s+(?:mig|os)|unsubscribe|opt\s+(?:me\s+)?out|frabeder\s+(?:mig|os)"
+    r"\b(?:afmeld(?:e|es)?\s+(?:mig|os)|afmeldes|frameldes|unsubscribe|opt\s+(?:me\s+)?out"
+    r"|frabeder\s+(?:mig|os)"
     r"|(?:tag|fjern|slet|stryg)\s+(?:mig|os)\s+(?:af|fra)|(?:remove|take|delete|drop)\s+(?:me|us)"
     r"\s+(?:off|from)|stop\s+(?:med\s+at\s+)?(?:sende|sending|mailing|emailing|writing)"
     r"|stop\s+(?:the|these|jeres|disse)|hold\s+op\s+med\s+at\s+sende)",
@@ -401,8 +411,10 @@ def _about_our_mail(words: list[str]) -> bool:
 
 
 def _asks_to_stop(sentence: str, words: list[str]) -> bool:
-    if _STOP_PHRASE.search(sentence):
-        return True
+    stop = _STOP_PHRASE.search(sentence)
+    if stop is not None:
+        before = _words(sentence[:stop.start()])
+        return not _negated(before + ["x"], len(before), window=3)
     stems = _stems(words)
     if not (stems & _MAIL_WORDS) or not (stems & _RECEIVE):
         return False
