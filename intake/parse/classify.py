@@ -207,19 +207,13 @@ _JSON_START = re.compile(r"\{")
 
 
 def _automated(msg: DecodedMessage, name: str, local: str) -> bool:
-    """Signs that no person wrote this: a daemon or no-reply sender, the null return
-    path, RFC 3834 Auto-Submitted, Precedence, the vacation headers."""
+    """Signs that no person wrote this: a daemon or no-reply sender, a failed-recipients
+    header, or the headers of automatic mail (:func:`automatic_headers`)."""
     if _BOUNCE_SENDER.match(local) or _BOUNCE_SENDER.match(name):
         return True
-    if _NOREPLY_SENDER.match(local) or _null_return_path(msg):
+    if _NOREPLY_SENDER.match(local) or msg.get("X-Failed-Recipients") is not None:
         return True
-    if (msg.get("Auto-Submitted") or "").strip().lower() not in ("", "no"):
-        return True
-    if (msg.get("Precedence") or "").strip().lower() in ("bulk", "junk", "list",
-                                                         "auto_reply", "auto-reply"):
-        return True
-    return any(msg.get(h) is not None for h in ("X-Autoreply", "X-Autorespond",
-                                                "X-Failed-Recipients"))
+    return automatic_headers(msg)
 
 
 def _failed_recipients_header(msg: DecodedMessage) -> list[str]:
@@ -401,27 +395,33 @@ _AUTO_SUBJECT = re.compile(
     re.IGNORECASE)
 
 
-def is_auto_reply(msg: DecodedMessage) -> bool:
-    """True for vacation notices and other automatic answers (RFC 3834 and friends)."""
+_VACATION_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Auto-Reply")
+
+
+def automatic_headers(msg: DecodedMessage) -> bool:
+    """The headers say a program sent this: RFC 3834 ``Auto-Submitted`` other than
+    ``no``, the vacation programs' own headers, ``Precedence: bulk|junk|list|…``, or the
+    null return path (RFC 5321 §4.5.5: ``MAIL FROM:<>`` is for notifications). The one
+    rule both bounces and automatic answers are judged by."""
     auto = (msg.get("Auto-Submitted") or "").strip().lower()
     if auto and not auto.startswith("no"):
         return True  # RFC 3834 §5: auto-generated / auto-replied / auto-notified
-    if msg.get("X-Autoreply") is not None or msg.get("X-Autorespond") is not None:
-        return True
-    if msg.get("X-Autoresponder") is not None or msg.get("X-Auto-Reply") is not None:
+    if any(msg.get(h) is not None for h in _VACATION_HEADERS):
         return True
     precedence = (msg.get("Precedence") or "").strip().lower()
     if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
         return True
+    return _null_return_path(msg)
+
+
+def is_auto_reply(msg: DecodedMessage) -> bool:
+    """True for vacation notices and other automatic answers (RFC 3834 and friends)."""
+    if automatic_headers(msg):
+        return True
     suppress = (msg.get("X-Auto-Response-Suppress") or "").lower()
     if "oof" in suppress and _AUTO_SUBJECT.search(msg.get("Subject") or ""):
         return True
-    subject = _strip_reply_prefix(msg.get("Subject") or "")
-    if _AUTO_SUBJECT.search(subject):
-        return True
-    if _null_return_path(msg):
-        return True  # RFC 5321 §4.5.5: the null reverse-path is for notifications
-    return False
+    return bool(_AUTO_SUBJECT.search(_strip_reply_prefix(msg.get("Subject") or "")))
 
 
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|sv|vs|aw|antw|fw|fwd|vs|wg|tr|r|res|ref)\s*(?:\[\d+\])?"
