@@ -20,9 +20,8 @@ from bot.mail.templates import render_mail
 from bot.mail.tokens import issue_token
 from bot.registry.models import Initiative
 from moderation.models import Submission
+from moderation.states import CONTACT_CHANNELS
 
-# Channels where the contact answered (a CSV import is the editors' own work).
-CONTACT_CHANNELS = ("email", "chat", "web")
 REPLY_TTL = timedelta(days=60)
 
 
@@ -139,5 +138,5 @@ async def enqueue_verification(session: AsyncSession, settings: Settings, sub: S
                   initiative_id=initiative.id if initiative else None)
 
 
-__all__ = ["CONTACT_CHANNELS", "VERIFY_PURPOSE", "enqueue_needs_info", "enqueue_rejection",
+__all__ = ["VERIFY_PURPOSE", "enqueue_needs_info", "enqueue_rejection",
            "enqueue_thanks", "enqueue_verification", "thanks_due"]

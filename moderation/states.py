@@ -22,6 +22,9 @@ from bot.registry.record import CONTACT_FIELDS
 
 SUBMISSION_KINDS = ("new", "update", "confirmation", "contact_change")
 SUBMISSION_CHANNELS = ("email", "chat", "web", "import")
+# Where a person answers (an import is the editors' own work): such an answer stops a
+# campaign's follow-ups and, approved, earns the contact a thank-you.
+CONTACT_CHANNELS = ("email", "chat", "web")
 SUBMISSION_STATES = ("unverified", "pending", "needs_info", "approved", "rejected", "duplicate")
 # In the moderators' queue.
 OPEN_STATES = ("pending", "needs_info")
@@ -54,6 +57,6 @@ def submission_kind(changes: Mapping[str, Any], *, problems: bool = False) -> st
 
 
 __all__ = [
-    "FINAL_STATES", "INITIAL_STATES", "MOVES", "OPEN_STATES", "SUBMISSION_CHANNELS",
-    "SUBMISSION_KINDS", "SUBMISSION_STATES", "can_move", "submission_kind",
+    "CONTACT_CHANNELS", "FINAL_STATES", "INITIAL_STATES", "MOVES", "OPEN_STATES",
+    "SUBMISSION_CHANNELS", "SUBMISSION_KINDS", "SUBMISSION_STATES", "can_move", "submission_kind",
 ]

@@ -68,6 +68,7 @@ from bot.mail.tokens import hash_token, new_token
 from bot.registry.models import Contact, Initiative
 from bot.registry.vocabulary import STATUSES
 from moderation.models import Submission
+from moderation.states import CONTACT_CHANNELS
 
 log = logging.getLogger(__name__)
 
@@ -274,10 +275,6 @@ def _plan(entries: Iterable[DueEntry], steps: Mapping[int, StepInfo], now: datet
 # Loading
 
 
-# Where a contact's answer comes from (a CSV import is the editors' own work).
-ANSWER_CHANNELS = ("email", "chat", "web")
-
-
 async def load_due(session: AsyncSession, now: datetime, settings: Settings, *,
                    id_range: tuple[int, int] | None = None
                    ) -> tuple[list[DueEntry], dict[int, StepInfo]]:
@@ -300,7 +297,7 @@ async def load_due(session: AsyncSession, now: datetime, settings: Settings, *,
     threshold = due_threshold(now, settings)
     answered = (select(func.max(Submission.created_at))
                 .where(Submission.initiative_id == Initiative.id,
-                       Submission.channel.in_(ANSWER_CHANNELS),
+                       Submission.channel.in_(CONTACT_CHANNELS),
                        Submission.state != "unverified")
                 .correlate(Initiative).scalar_subquery())
     query = (
