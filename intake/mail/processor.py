@@ -35,7 +35,7 @@ from intake.inbox.models import InboundMessage
 from intake.inbox.store import ClaimedMessage, claim_batch, release_failed, release_unprocessed
 from intake.mail.answers import parse_headers
 from intake.mail.outcomes import MailOutcome, apply_outcome
-from intake.parse.message import ParseResult, parse_message
+from intake.parse.message import ParseResult, parse_message, read_quoted_form
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,11 @@ def _clean(text: str | None) -> str:
     return (text or "").replace("\x00", "")
 
 
-async def parse_raw(raw: bytes, settings: Settings, sent: bytes | None = None) -> ParseResult:
+async def parse_raw(raw: bytes, settings: Settings) -> ParseResult:
     """Parse with the pure core in a worker thread, whatever the size: the bytes are a
     stranger's, and the event loop keeps serving (``/healthz``, LMTP, the web) meanwhile."""
     return await asyncio.to_thread(parse_message, raw, own_domain=settings.mail_domain,
-                                   own_local_part=settings.mailbox_local_part, sent=sent)
+                                   own_local_part=settings.mailbox_local_part)
 
 
 async def sent_mail_for(db: Database, parsed: ParseResult) -> bytes | None:
@@ -92,8 +92,8 @@ async def process_claimed(db: Database, settings: Settings, claimed: ClaimedMess
     if parsed.kind == "reply" and parsed.text_body.strip() != parsed.reply_text.strip():
         # A quote below the own text: compare it with the form we sent (contract v2).
         sent = await sent_mail_for(db, parsed)
-        if sent is not None:
-            parsed = await parse_raw(claimed.raw, settings, sent=sent)
+        if sent is not None:  # on what the parse kept: no second parse of the raw mail
+            await asyncio.to_thread(read_quoted_form, parsed, sent)
     headers = parse_headers(claimed.raw)
     lease = {"b_id": claimed.id, "b_owner": owner}
     async with db.write() as session:

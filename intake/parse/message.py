@@ -310,7 +310,7 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str,
     said = read_sentences(form.free_text)
     _add_not_given(res, said.fields, said.sources, res.inferred, res.inferred_from)
     if sent is not None:
-        _read_quoted_form(res, whole, own, sent)
+        read_quoted_form(res, sent)
     res.confirmed_unchanged = (form.confirmed_unchanged or said.confirmed) \
         and not res.fields and not res.problems
 
@@ -328,11 +328,16 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str,
     return res
 
 
-def _read_quoted_form(res: ParseResult, whole: str, own: str, sent: bytes) -> None:
-    """Add the edits typed into the quoted form of ``sent``; the own text wins."""
-    edits = inline_edits(whole, own, sent_text(sent), res.language)
+def read_quoted_form(res: ParseResult, sent: bytes) -> None:
+    """Add to a parsed reply the edits typed into the quoted form of ``sent``, the mail of
+    ours it answers (contract v2 ``--sent``); the own text wins. Works on what the parse
+    kept (the whole text and the own text), so the processor need not parse again once
+    it has found our mail. Pure."""
+    edits = inline_edits(res.text_body, res.reply_text, sent_text(sent), res.language)
     given = _add_not_given(res, edits.fields, edits.lines, res.inline, res.inline_from)
     res.problems += [p for p in edits.problems if p.field not in given]
+    if res.fields or res.problems:
+        res.confirmed_unchanged = False
 
 
 def _add_not_given(res: ParseResult, values: dict[str, Any], sources: dict[str, str],
@@ -380,4 +385,4 @@ def _looks_like_submission(res: ParseResult, field_text: str) -> bool:
 
 
 __all__ = ["KINDS", "BounceInfo", "ParseResult", "find_reply_token", "guess_language",
-           "parse_message"]
+           "parse_message", "read_quoted_form"]
