@@ -23,6 +23,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy import select
@@ -35,7 +36,7 @@ from bot.core.pages import personal_page, render
 from bot.core.ratelimit import RateLimiter
 from bot.core.settings import Settings
 from bot.mail.tokens import hash_token, lookup_token
-from bot.registry.fields import format_value, is_clearing, normalise
+from bot.registry.fields import form_label, format_value, is_clearing, normalise
 from bot.registry.models import Contact, Initiative
 from bot.registry.record import FIELDS, LIST_FIELDS, MANDATORY_FIELDS
 from bot.registry.repository import diff_record
@@ -171,11 +172,11 @@ def _lang(request: web.Request, found: Answering | None) -> str:
 
 
 def _query(request: web.Request, **extra: str) -> str:
-    params = {k: v for k, v in extra.items()}
+    params = dict(extra)
     lang = request.query.get("lang")
     if lang in i18n.LANGUAGES:
         params["lang"] = lang
-    return "?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else ""
+    return "?" + urlencode(params) if params else ""
 
 
 def _page(request: web.Request, template: str, *, status: int = 200,
@@ -197,7 +198,7 @@ def _summary(initiative: Initiative, lang: str) -> list[tuple[str, str]]:
     for f in FIELDS:
         value = format_value(f.key, record.get(f.key), lang)
         if value:
-            out.append((f.labels["en" if lang == "en" else "da"][0], value))
+            out.append((form_label(f.key, lang), value))
     return out
 
 
@@ -270,7 +271,7 @@ def form_fields(record: dict[str, Any], lang: str, typed: dict[str, Any] | None,
     """What the template needs per field: its control, label, value and error."""
     out = []
     for f in FIELDS:
-        label = f.labels["en" if lang == "en" else "da"][0]
+        label = form_label(f.key, lang)
         value = record.get(f.key)
         item: dict[str, Any] = {"key": f.key, "label": label, "error": errors.get(f.key),
                                 "optional": not f.mandatory, "hint": None,

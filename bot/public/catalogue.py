@@ -263,11 +263,6 @@ def _compound_head(word: str) -> str | None:
     return None
 
 
-def text_patterns(q: str) -> list[SearchTerm]:
-    """The query's terms (kept under its old name for callers)."""
-    return query_terms(q)
-
-
 def matches_text(row: CatalogueRow, q: str | Sequence[SearchTerm]) -> bool:
     """Every term of ``q`` is found (itself, a synonym or its stem at the start of a word)
     in the title, description, organisation, patient groups, technology, municipalities,
@@ -300,7 +295,7 @@ def matches_filter(row: CatalogueRow, name: str, wanted: Sequence[str]) -> bool:
 
 def _predicate(filters: Filters, skip: str | None = None) -> Callable[[CatalogueRow], bool]:
     active = [(n, filters.values(n)) for n in FILTER_PARAMS if n != skip and filters.values(n)]
-    patterns = text_patterns(filters.q)
+    patterns = query_terms(filters.q)
 
     def ok(row: CatalogueRow) -> bool:
         if patterns and not matches_text(row, patterns):
