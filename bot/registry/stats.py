@@ -138,28 +138,47 @@ def reference_date(year: int, day: str) -> date:
 async def years_side_by_side(db: Database, day: str, *, today: date,
                              first_year: int | None = None) -> list[YearFigures]:
     """Every year's figures at its reference date, from the first year the history
-    covers up to the last reference date that has passed."""
-    from bot.registry.models import InitiativeVersion
+    covers up to the last reference date that has passed.
 
+    One read of the history (each entry's versions, oldest first), then one pass per
+    year in memory: not one query per year on every view of the statistics page."""
+    from bot.registry.models import Initiative, InitiativeVersion
+
+    query = (select(InitiativeVersion.initiative_id, InitiativeVersion.created_at,
+                    InitiativeVersion.data)
+             .join(Initiative, Initiative.id == InitiativeVersion.initiative_id)
+             .where(Initiative.merged_into_id.is_(None))
+             .order_by(InitiativeVersion.initiative_id, InitiativeVersion.version))
     async with db.read() as session:
-        earliest = await session.scalar(select(func.min(InitiativeVersion.created_at)))
-    if earliest is None:
+        versions = (await session.execute(query)).all()
+    if not versions:
         return []
-    start = first_year or earliest.year
+    by_entry: dict[int, list[tuple[datetime, dict[str, Any]]]] = {}
+    for v in versions:
+        by_entry.setdefault(v.initiative_id, []).append((v.created_at, dict(v.data or {})))
+    start = first_year or min(v.created_at for v in versions).year
     out: list[YearFigures] = []
-    before: dict[str, Any] | None = None
+    before: tuple[int, int] | None = None
     for year in range(start, today.year + 1):
         counted = reference_date(year, day)
         if counted > today:
             break
         moment = datetime(counted.year, counted.month, counted.day)
-        stats = await stats_as_of(db, moment)
+        records = []
+        for history in by_entry.values():
+            latest = None
+            for created_at, data in history:  # oldest first: the last one in time wins
+                if created_at > moment:
+                    break
+                latest = data
+            if latest is not None:
+                records.append(latest)
+        stats = compute_stats(records)
         ended = stats.by_status.get("afsluttet", 0)
-        out.append(YearFigures(
-            year, counted, stats,
-            new=stats.total - (before["total"] if before else 0),
-            ended=ended - (before["ended"] if before else 0)))
-        before = {"total": stats.total, "ended": ended}
+        out.append(YearFigures(year, counted, stats,
+                               new=stats.total - (before[0] if before else 0),
+                               ended=ended - (before[1] if before else 0)))
+        before = (stats.total, ended)
     return out
 
 
