@@ -70,7 +70,8 @@ register({
         "pub.stats.years_title": "Årene side om side",
         "pub.stats.years_desc": "Tallene opgjort hvert år på samme dag, ud fra "
                                 "initiativernes historik.",
-        "pub.stats.counted_col": "Opgjort pr.", "pub.stats.col_total": "I alt", "pub.stats.new": "Nye siden året før",
+        "pub.stats.counted_col": "Opgjort pr.", "pub.stats.col_total": "I alt",
+        "pub.stats.new": "Nye siden året før",
         "pub.stats.newly_ended": "Afsluttet siden året før",
         "pub.stats.years_json": "Årene som JSON", "pub.stats.years_csv": "Årene som CSV",
         "pub.updated": "Landkortet er sidst opdateret",
@@ -207,7 +208,8 @@ register({
         "pub.stats.years_title": "The years side by side",
         "pub.stats.years_desc": "The figures counted on the same day every year, from the "
                                 "initiatives' history.",
-        "pub.stats.counted_col": "Counted on", "pub.stats.col_total": "Total", "pub.stats.new": "New since the year before",
+        "pub.stats.counted_col": "Counted on", "pub.stats.col_total": "Total",
+        "pub.stats.new": "New since the year before",
         "pub.stats.newly_ended": "Ended since the year before",
         "pub.stats.years_json": "The years as JSON", "pub.stats.years_csv": "The years as CSV",
         "pub.updated": "The map was last updated",
