@@ -103,22 +103,7 @@ async def healthz(request: web.Request) -> web.Response:
                               "database": database, "workers": workers}, status=status)
 
 
-i18n.register({
-    "da": {"err.404.title": "Siden findes ikke",
-           "err.404.text": "Adressen findes ikke på Det telemedicinske landkort. Søg efter "
-                           "et initiativ, eller gå til forsiden.",
-           "err.500.title": "Der skete en fejl hos os",
-           "err.500.text": "Siden kunne ikke vises lige nu. Prøv igen om lidt.",
-           "err.search": "Søg i landkortet", "err.search_button": "Søg",
-           "err.home": "Til forsiden"},
-    "en": {"err.404.title": "Page not found",
-           "err.404.text": "This address does not exist on the Danish telemedicine map. "
-                           "Search for an initiative, or go to the front page.",
-           "err.500.title": "Something went wrong on our side",
-           "err.500.text": "The page could not be shown just now. Please try again shortly.",
-           "err.search": "Search the map", "err.search_button": "Search",
-           "err.home": "To the front page"},
-})
+
 # Paths whose errors stay plain (programs read them, or nothing around them is a page).
 _PLAIN_ERRORS = ("/api", "/healthz", "/static", "/chat/ws")
 

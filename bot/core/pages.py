@@ -2,11 +2,51 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bot.core import i18n
 from bot.core.appkeys import PAGES, SETTINGS
-from bot.core.i18n import gettext, request_language
+
+
+def request_language(request: web.Request, default: str = i18n.DEFAULT_LANGUAGE) -> str:
+    """?lang=, then the 'lang' cookie, then Accept-Language (RFC 9110 §12.5.4, in the
+    order given), then the default; only languages there are catalogues for."""
+    known = i18n.languages()
+    for candidate in (request.query.get("lang"), request.cookies.get("lang")):
+        if candidate in known:
+            return candidate
+    accept = request.headers.get("Accept-Language", "")
+    for part in accept.split(","):
+        code = part.split(";")[0].strip().lower()
+        for candidate in (code, code[:2]):
+            if candidate in known:
+                return candidate
+    return i18n.language_of(default)
+
+
+def language_query(lang: str) -> str:
+    """``?lang=xx`` to keep a language that is not the default on a link, else ""."""
+    return "" if lang == i18n.DEFAULT_LANGUAGE else "?" + urlencode({"lang": lang})
+
+
+def language_links(request: web.Request, lang: str) -> list[dict[str, str]]:
+    """Links to this page in every other language, each named in its own language."""
+    params = [(k, v) for k, v in request.query.items() if k not in ("lang", "page")]
+    return [{"code": code, "name": i18n.text(code, "language.name"),
+             "href": f"{request.path}?{urlencode([*params, ('lang', code)])}"}
+            for code in i18n.other_languages(lang)]
+
+
+def page_context(request: web.Request, lang: str) -> dict[str, Any]:
+    """What every page template gets: the language, its texts and formatters."""
+    return {"_": i18n.gettext(lang), "n_": i18n.ngettext(lang), "lang": lang,
+            "format_date": lambda value, format="long": i18n.format_date(value, lang,
+                                                                         format=format),
+            "lang_query": language_query(lang),
+            "lang_links": language_links(request, lang),
+            "request": request, "path": request.path}
 
 
 def render(request: web.Request, template: str, *, status: int = 200,
@@ -18,8 +58,7 @@ def render(request: web.Request, template: str, *, status: int = 200,
     lang = context.pop("lang", None) or request_language(
         request, request.app[SETTINGS].language)
     env = request.app[PAGES]
-    html = env.get_template(template).render(
-        _=gettext(lang), lang=lang, request=request, path=request.path, **context)
+    html = env.get_template(template).render(**{**page_context(request, lang), **context})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 

@@ -48,28 +48,7 @@ CSRF_FIELD = "csrf"
 PAGE_SIZE = 100
 DEFAULT_IMAP_USER = "landkort"
 
-i18n.register({
-    "da": {"sandbox.title": "Postkasse-sandkasse", "sandbox.intro":
-           "Demoens sandkasse: al post, som tjenesten sender, lander her i stedet for i "
-           "rigtige postkasser. Åbn en mail og besvar den – svaret lægges i tjenestens "
-           "indbakke (IMAP), hentes af tjenesten og havner i redaktionens kø.",
-           "sandbox.empty": "Ingen mails endnu. Påmindelser sendes kort efter start.",
-           "sandbox.when": "Modtaget", "sandbox.to": "Til", "sandbox.subject": "Emne",
-           "sandbox.kind": "Slags", "sandbox.answer": "Besvar", "sandbox.send": "Send svaret",
-           "sandbox.sent": "Svaret er lagt i tjenestens indbakke. Se det i køen:",
-           "sandbox.back": "Alle mails", "sandbox.raw": "Kildetekst",
-           "sandbox.reply_to": "Svaret går til"},
-    "en": {"sandbox.title": "Mail sandbox", "sandbox.intro":
-           "The demo's sandbox: all mail the service sends lands here instead of in real "
-           "mailboxes. Open a mail and answer it – the answer is put in the service's "
-           "inbox (IMAP), fetched by the service and ends up in the moderators' queue.",
-           "sandbox.empty": "No mail yet. Reminders go out shortly after start.",
-           "sandbox.when": "Received", "sandbox.to": "To", "sandbox.subject": "Subject",
-           "sandbox.kind": "Kind", "sandbox.answer": "Answer", "sandbox.send": "Send the answer",
-           "sandbox.sent": "The answer is in the service's inbox. Watch for it in the queue:",
-           "sandbox.back": "All mails", "sandbox.raw": "Source",
-           "sandbox.reply_to": "The answer goes to"},
-})
+
 
 
 # ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import i18n
+from bot.core.pages import request_language
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
 from bot.core.pages import personal_page, render
@@ -61,73 +62,7 @@ class Limits:
 
 LIMITS = web.AppKey("answer_limits", Limits)
 
-i18n.register({
-    "da": {
-        "ans.confirm_title": "Er oplysningerne stadig korrekte?",
-        "ans.confirm_intro": "Sådan står initiativet på Det telemedicinske landkort nu:",
-        "ans.confirm_button": "Ja, alt er korrekt",
-        "ans.or_update": "Er noget ændret?",
-        "ans.update_link": "Ret oplysningerne",
-        "ans.confirmed_title": "Tak for bekræftelsen",
-        "ans.confirmed": "Vi har modtaget din bekræftelse af «{title}». Du får ikke flere "
-                         "påmindelser om det i år.",
-        "ans.already": "Du bekræftede allerede oplysningerne den {date}. Tak!",
-        "ans.form_title": "Ret oplysningerne",
-        "ans.form_intro": "Alle felter er udfyldt med det, landkortet viser nu. Ret det, der "
-                          "er ændret, og tryk «Send ændringer». Tøm et felt for at fjerne "
-                          "oplysningen. Redaktionen ser ændringerne igennem, før de vises.",
-        "ans.required": "Skal udfyldes.",
-        "ans.send": "Send ændringer",
-        "ans.sent_title": "Tak — ændringerne er sendt",
-        "ans.sent": "Redaktionen ser dem igennem. Vi skriver til dig, når landkortet er "
-                    "opdateret.",
-        "ans.nothing_changed_title": "Tak — intet er ændret",
-        "ans.nothing_changed": "Du ændrede ingen felter, så vi har noteret, at "
-                               "oplysningerne stadig er korrekte.",
-        "ans.errors": "Nogle felter kunne ikke læses. Se beskeden ved hvert felt.",
-        "ans.invalid_title": "Linket virker ikke længere",
-        "ans.invalid": "Linket er ukendt eller udløbet. Du kan stadig svare direkte på "
-                       "vores mail — skriv 'Ingen ændringer' eller ret linjerne i mailen.",
-        "ans.slow_down": "Du har trykket mange gange. Vent et øjeblik, og prøv igen.",
-        "ans.hint_date": "Fx 2024-03 eller 1. marts 2024",
-        "ans.hint_list": "Adskil med komma eller semikolon",
-        "ans.hint_municipalities": "Skriv kommunernes navne, adskilt med komma",
-        "ans.optional": "(valgfrit)",
-    },
-    "en": {
-        "ans.confirm_title": "Are the details still correct?",
-        "ans.confirm_intro": "This is how the Danish telemedicine map shows the initiative "
-                             "now:",
-        "ans.confirm_button": "Yes, everything is correct",
-        "ans.or_update": "Has something changed?",
-        "ans.update_link": "Update the details",
-        "ans.confirmed_title": "Thank you for confirming",
-        "ans.confirmed": "We have your confirmation of «{title}». You will get no more "
-                         "reminders about it this year.",
-        "ans.already": "You already confirmed the details on {date}. Thank you!",
-        "ans.form_title": "Update the details",
-        "ans.form_intro": "Every field shows what the map has now. Change what has changed "
-                          "and press «Send changes». Empty a field to remove it. The editors "
-                          "review changes before they are shown.",
-        "ans.required": "Required.",
-        "ans.send": "Send changes",
-        "ans.sent_title": "Thank you — your changes are sent",
-        "ans.sent": "The editors will review them. We will write to you when the map is "
-                    "updated.",
-        "ans.nothing_changed_title": "Thank you — nothing changed",
-        "ans.nothing_changed": "You changed no field, so we have noted that the details "
-                               "are still correct.",
-        "ans.errors": "Some fields could not be read. See the message at each field.",
-        "ans.invalid_title": "This link no longer works",
-        "ans.invalid": "The link is unknown or has expired. You can still reply to our mail "
-                       "— write 'No changes' or correct the lines in the mail.",
-        "ans.slow_down": "You pressed many times. Please wait a moment and try again.",
-        "ans.hint_date": "E.g. 2024-03 or 1 March 2024",
-        "ans.hint_list": "Separate with commas or semicolons",
-        "ans.hint_municipalities": "Write the municipalities' names, separated by commas",
-        "ans.optional": "(optional)",
-    },
-})
+
 
 
 @dataclass
@@ -164,17 +99,17 @@ async def answering(session: AsyncSession, token: str) -> Answering | None:
 
 def _lang(request: web.Request, found: Answering | None) -> str:
     asked = request.query.get("lang")
-    if asked in i18n.LANGUAGES:
+    if asked in i18n.languages():
         return asked
     if found is not None and found.contact is not None and found.contact.language == "en":
         return "en"
-    return i18n.request_language(request)
+    return request_language(request)
 
 
 def _query(request: web.Request, **extra: str) -> str:
     params = dict(extra)
     lang = request.query.get("lang")
-    if lang in i18n.LANGUAGES:
+    if lang in i18n.languages():
         params["lang"] = lang
     return "?" + urlencode(params) if params else ""
 
@@ -239,7 +174,7 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="Open the link from the mail and press the button.")
     if _limited(request, token):
         return _page(request, "answer_confirm.html", status=429, state="slow",
-                     lang=i18n.request_language(request))
+                     lang=request_language(request))
     async with request.app[DB].write() as session:
         found = await answering(session, token)
         if found is not None:
@@ -371,7 +306,7 @@ async def form_post(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="Open the link from the mail and send the form.")
     if _limited(request, token):
         return _page(request, "answer_form.html", status=429, state="slow",
-                     lang=i18n.request_language(request))
+                     lang=request_language(request))
     async with request.app[DB].read() as session:
         found = await answering(session, token)
     lang = _lang(request, found)

@@ -27,54 +27,7 @@ from bot.registry.models import Initiative
 # receipt that names the contact (the contact wrote the reply).
 PURPOSES = frozenset({"reminder", "receipt"})
 
-i18n.register({
-    "da": {
-        "consent.title": "Må vi vise dine kontaktoplysninger?",
-        "consent.intro": "Det telemedicinske landkort er offentligt. Med dit samtykke viser "
-                         "vi disse oplysninger som kontakt for dine initiativer — på "
-                         "landkortets sider, i dets API og i CSV-filen, som alle kan hente:",
-        "consent.name": "Navn", "consent.email": "E-mail", "consent.phone": "Telefon",
-        "consent.entries": "Dine initiativer:",
-        "consent.explain": "Uden samtykke vises initiativerne stadig, men uden dine "
-                           "oplysninger. Du kan altid ændre dit svar via linket i vores "
-                           "mails. Vi viser dem aldrig, hvis du er afmeldt, eller hvis "
-                           "mails til dig kommer retur.",
-        "consent.yes": "Ja, vis mine kontaktoplysninger",
-        "consent.no": "Nej, vis dem ikke",
-        "consent.now_yes": "Nu: dine kontaktoplysninger vises.",
-        "consent.now_no": "Nu: dine kontaktoplysninger vises ikke.",
-        "consent.thanks": "Tak for dit svar",
-        "consent.saved_yes": "Dine kontaktoplysninger vises nu på landkortet.",
-        "consent.saved_no": "Dine kontaktoplysninger vises ikke på landkortet.",
-        "consent.change": "Du kan ændre dit svar her på siden når som helst.",
-        "consent.invalid_title": "Linket virker ikke",
-        "consent.invalid": "Linket er ukendt eller udløbet. Svar på en af vores mails, så "
-                           "hjælper redaktionen dig.",
-    },
-    "en": {
-        "consent.title": "May we show your contact details?",
-        "consent.intro": "The Danish telemedicine map is public. With your consent we show "
-                         "these details as the contact for your initiatives — on the map's "
-                         "pages, in its API and in the CSV file anyone can download:",
-        "consent.name": "Name", "consent.email": "E-mail", "consent.phone": "Phone",
-        "consent.entries": "Your initiatives:",
-        "consent.explain": "Without consent the initiatives are still shown, without your "
-                           "details. You can change your answer at any time with the link "
-                           "in our mails. We never show them if you have unsubscribed or "
-                           "if mail to you bounces.",
-        "consent.yes": "Yes, show my contact details",
-        "consent.no": "No, do not show them",
-        "consent.now_yes": "Now: your contact details are shown.",
-        "consent.now_no": "Now: your contact details are not shown.",
-        "consent.thanks": "Thank you for your answer",
-        "consent.saved_yes": "Your contact details are now shown on the map.",
-        "consent.saved_no": "Your contact details are not shown on the map.",
-        "consent.change": "You can change your answer on this page at any time.",
-        "consent.invalid_title": "This link does not work",
-        "consent.invalid": "The link is unknown or has expired. Reply to one of our mails "
-                           "and the editors will help you.",
-    },
-})
+
 
 
 def form_mac(settings: Settings, token: str) -> str:
@@ -106,7 +59,7 @@ async def consent_page(request: web.Request) -> web.StreamResponse:
 def _lang_query(request: web.Request) -> str:
     """Keep an explicit language across the form post (the page sets no cookie)."""
     lang = request.query.get("lang")
-    return f"lang={lang}" if lang in i18n.LANGUAGES else ""
+    return f"lang={lang}" if lang in i18n.languages() else ""
 
 
 async def consent_post(request: web.Request) -> web.StreamResponse:

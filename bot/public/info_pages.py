@@ -18,6 +18,7 @@ from aiohttp import web
 from markdown_it import MarkdownIt
 
 from bot.core import i18n
+from bot.core.pages import request_language
 from bot.core.appkeys import SETTINGS
 from bot.core.pages import render
 from bot.core.settings import Settings
@@ -30,12 +31,7 @@ _MARKDOWN = MarkdownIt("commonmark")
 _TAGS = {"h1", "h2", "h3", "p", "ul", "ol", "li", "a", "strong", "em", "code", "blockquote",
          "br", "hr"}
 
-i18n.register({
-    "da": {"info.om": "Om landkortet", "info.tilgaengelighed": "Tilgængelighed",
-           "info.privatliv": "Privatliv", "info.licens": "Licens for data"},
-    "en": {"info.om": "About the map", "info.tilgaengelighed": "Accessibility",
-           "info.privatliv": "Privacy", "info.licens": "Data licence"},
-})
+
 
 
 def page_file(settings: Settings, name: str, lang: str) -> Path:
@@ -63,7 +59,7 @@ def page_html(settings: Settings, name: str, lang: str) -> str:
 def _handler(name: str) -> Any:
     async def info_page(request: web.Request) -> web.Response:
         settings = request.app[SETTINGS]
-        lang = i18n.request_language(request, settings.language)
+        lang = request_language(request, settings.language)
         return render(request, "info_page.html", name=name, lang=lang,
                       body=page_html(settings, name, lang))
     return info_page

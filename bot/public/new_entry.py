@@ -22,6 +22,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.core import i18n
+from bot.core.pages import request_language
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
 from bot.core.pages import render
@@ -39,44 +40,7 @@ COOKIE = "landkort_form"
 DUPLICATE_SCORE = 80.0
 POSTS = web.AppKey("new_entry_posts", RateLimiter)
 
-i18n.register({
-    "da": {
-        "new.title": "Indmeld et nyt initiativ",
-        "new.intro": "Udfyld felterne på én side. Redaktionen ser indmeldingen igennem, før "
-                     "den vises på landkortet. Vi sender en mail til kontaktpersonens "
-                     "adresse, som skal bekræftes med et klik.",
-        "new.chat": "Vil du hellere svare på spørgsmål ét ad gangen?",
-        "new.chat_link": "Brug chatten",
-        "new.send": "Send indmeldingen",
-        "new.dup_title": "Er det dette initiativ?",
-        "new.dup_intro": "Landkortet har allerede initiativer, der ligner dit. Hvis det er "
-                         "et af dem, så svar på vores årlige mail om det, eller skriv til "
-                         "redaktionen — så undgår vi dubletter.",
-        "new.dup_send": "Nej, mit initiativ er nyt — send det",
-        "new.sent_title": "Tjek din mail",
-        "new.sent": "Vi har sendt et link til kontaktpersonens e-mailadresse. Klik på det "
-                    "inden for {hours} timer, så kommer indmeldingen til redaktionen.",
-        "new.expired": "Siden er udløbet. Send formularen igen.",
-    },
-    "en": {
-        "new.title": "Register a new initiative",
-        "new.intro": "Fill in the fields on one page. The editors review the registration "
-                     "before it is shown on the map. We send a mail to the contact address, "
-                     "which is confirmed with one click.",
-        "new.chat": "Would you rather answer one question at a time?",
-        "new.chat_link": "Use the chat",
-        "new.send": "Send the registration",
-        "new.dup_title": "Is it this initiative?",
-        "new.dup_intro": "The map already has initiatives like yours. If it is one of them, "
-                         "answer our yearly mail about it, or write to the editors — that "
-                         "way we avoid duplicates.",
-        "new.dup_send": "No, my initiative is new — send it",
-        "new.sent_title": "Check your mail",
-        "new.sent": "We have sent a link to the contact's e-mail address. Click it within "
-                    "{hours} hours and the registration goes to the editors.",
-        "new.expired": "The page has expired. Please send the form again.",
-    },
-})
+
 
 
 def _csrf(settings: Settings, nonce: str) -> str:
@@ -101,7 +65,7 @@ def _page(request: web.Request, *, status: int = 200, nonce: str | None = None,
 
 async def new_entry_page(request: web.Request) -> web.StreamResponse:
     """GET: the empty form (or, after sending, "check your mail")."""
-    lang = i18n.request_language(request, request.app[SETTINGS].language)
+    lang = request_language(request, request.app[SETTINGS].language)
     if request.query.get("sent"):
         return _page(request, state="sent", lang=lang,
                      hours=request.app[SETTINGS].chat_verify_hours)
@@ -112,7 +76,7 @@ async def new_entry_post(request: web.Request) -> web.StreamResponse:
     """POST: read every field; errors beside them; a likely duplicate put to the person;
     else an unverified submission and the verification mail, then 303."""
     settings = request.app[SETTINGS]
-    lang = i18n.request_language(request, settings.language)
+    lang = request_language(request, settings.language)
     form = await request.post()
     nonce = request.cookies.get(COOKIE) or ""
     if not nonce or not hmac.compare_digest(str(form.get("csrf") or ""),

@@ -27,38 +27,7 @@ from bot.mail.tokens import token_contact
 PURPOSE = "unsubscribe"
 ONE_CLICK = "One-Click"
 
-i18n.register({
-    "da": {
-        "unsub.title": "Afmeld påmindelser",
-        "unsub.intro": "Vil du afmelde påmindelser til {email} fra Det telemedicinske "
-                       "landkort?",
-        "unsub.explain": "Du får så ikke flere årlige påmindelser om at bekræfte "
-                         "oplysningerne. Redaktionen finder en ny kontaktperson for dine "
-                         "initiativer.",
-        "unsub.button": "Afmeld",
-        "unsub.done_title": "Du er afmeldt",
-        "unsub.done": "Du får ikke flere påmindelser fra Det telemedicinske landkort på "
-                      "{email}.",
-        "unsub.invalid_title": "Linket virker ikke",
-        "unsub.invalid": "Afmeldingslinket er ukendt eller udløbet. Svar i stedet på en af "
-                         "vores mails med ordet \"afmeld\", så afmelder vi dig.",
-    },
-    "en": {
-        "unsub.title": "Unsubscribe from reminders",
-        "unsub.intro": "Do you want to stop reminders to {email} from the Danish "
-                       "telemedicine map?",
-        "unsub.explain": "You will get no more yearly reminders to confirm the "
-                         "information. The editors will find a new contact person for your "
-                         "initiatives.",
-        "unsub.button": "Unsubscribe",
-        "unsub.done_title": "You are unsubscribed",
-        "unsub.done": "You will get no more reminders from the Danish telemedicine map at "
-                      "{email}.",
-        "unsub.invalid_title": "This link does not work",
-        "unsub.invalid": "The unsubscribe link is unknown or has expired. Reply to one of "
-                         "our mails with the word \"unsubscribe\" instead.",
-    },
-})
+
 
 
 async def unsubscribe_page(request: web.Request) -> web.StreamResponse:

@@ -23,15 +23,14 @@ from aiohttp import web
 from markupsafe import Markup
 from sqlalchemy import select
 
-import bot.public.texts  # noqa: F401  (registers the pages' words)
 from bot.core.appkeys import DB, SETTINGS
-from bot.core.i18n import LANGUAGES, gettext, request_language
+from bot.core.i18n import format_date, gettext, languages, ngettext
+from bot.core.pages import request_language
 from bot.core.pages import render
 from bot.core.spreadsheet import csv_document, safe_cell
 from bot.public import catalogue, charts, info_pages, map_svg, new_entry
 from bot.public.catalogue import FILTER_PARAMS, Filters, fold
 from bot.public.openapi import DEFAULT_LIMIT, MAX_LIMIT, build_openapi
-from bot.public.texts import count_text, format_date
 from bot.registry.fields import form_label
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS
@@ -120,22 +119,13 @@ def _lang(request: web.Request) -> str:
     return request_language(request, request.app[SETTINGS].language)
 
 
-def _lang_switch_href(request: web.Request, lang: str) -> str:
-    """The current address in the other language (filters kept)."""
-    other = "en" if lang == "da" else "da"
-    params = [(k, v) for k, v in request.query.items() if k not in ("lang", "page")]
-    params.append(("lang", other))
-    return f"{request.path}?{urlencode(params)}"
-
-
 def _page(request: web.Request, template: str, *, status: int = 200,
           **context: Any) -> web.Response:
     """Render a public page; ``?lang=xx`` is remembered in a cookie for the next pages."""
     lang = _lang(request)
-    response = render(request, template, status=status, lang=lang,
-                      lang_switch_href=_lang_switch_href(request, lang), **context)
+    response = render(request, template, status=status, lang=lang, **context)
     chosen = request.query.get("lang")
-    if chosen in LANGUAGES:
+    if chosen in languages():
         response.set_cookie("lang", chosen, max_age=365 * 24 * 3600, samesite="Lax",
                             httponly=True, path="/")
     return response
@@ -472,7 +462,7 @@ def render_map(region_counts: dict[str, int], muni_counts: dict[str, int], lang:
     _ = gettext(lang)
     texts = map_svg.MapTexts(
         title=_("pub.map.title"), desc=_("pub.map.desc"),
-        initiatives=lambda n: count_text(n, lang),
+        initiatives=lambda n: ngettext(lang)("pub.count", "pub.count.plural", n),
         region_label=lambda k: _label("regions", k, lang),
         legend_regions=_("pub.map.legend.regions"),
         legend_municipalities=_("pub.map.legend.municipalities"),
@@ -605,20 +595,16 @@ def csv_cell(key: str, value: Any, lang: str) -> str:
     return safe_cell(text)
 
 
-# Column names of the spreadsheet export for the columns that are not registry fields.
-_EXTRA_HEADERS = {
-    "id": ("Id", "Id"), "slug": ("Kortnavn", "Slug"), "url": ("Link", "Link"),
-    "sector": ("Sektor", "Sector"), "last_confirmed_at": ("Sidst bekræftet", "Last confirmed"),
-    "updated_at": ("Sidst ændret", "Last changed"),
-}
+# The spreadsheet export's columns that are not registry fields; their names are
+# ``pub.column.<key>`` in the catalogues.
+_EXTRA_COLUMNS = ("id", "slug", "url", "sector", "last_confirmed_at", "updated_at")
 
 
 def csv_header(key: str, lang: str) -> str:
     """A column's name as people read it ("Slutdato", "End date")."""
     if key in FIELD_KEYS:
         return form_label(key, lang)
-    da, en = _EXTRA_HEADERS.get(key, (key, key))
-    return en if lang == "en" else da
+    return gettext(lang)(f"pub.column.{key}") if key in _EXTRA_COLUMNS else key
 
 
 def csv_text(records: Sequence[dict[str, Any]], lang: str, *, excel: bool = False) -> str:

@@ -14,10 +14,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-import moderation.web.texts  # noqa: F401  (registers the UI's strings)
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.i18n import request_language
+from bot.core.pages import request_language
 from bot.core.pages import render
 from bot.mail.contacts import record_consent
 from bot.registry.vocabulary import REGIONS, label_of
@@ -56,7 +55,7 @@ from moderation.web.security import (
     throttle_keys,
     tokens_match,
 )
-from moderation.web.texts import REJECT_REASONS, reason_text
+from moderation.web.texts import reason_choices, reason_text
 
 routes = web.RouteTableDef()
 
@@ -205,7 +204,7 @@ async def _item_page(request: web.Request, sid: int, *, status: int = 200,
     extra.setdefault("form", {})
     extra.setdefault("conflict", None)
     return page(request, "item.html", status=status, v=view, me=_actor(request),
-                reasons=REJECT_REASONS, done=request.query.get("done"), **extra)
+                reasons=reason_choices(_lang(request)), done=request.query.get("done"), **extra)
 
 
 @routes.get("/moderation/item/{id:\\d+}", name="item")
