@@ -16,10 +16,9 @@ from aiohttp import web
 from sqlalchemy import text
 
 import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
-from bot.core import i18n
 from bot.core.appkeys import DB, EXTRA, PAGES, SETTINGS, WORKERS
 from bot.core.db import Database
-from bot.core.pages import render
+from bot.core.pages import PageError, render
 from bot.core.settings import Settings
 from bot.mail.templates import TEMPLATES_DIR
 
@@ -115,6 +114,9 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     bare English text. Errors a handler raised with its own message keep it."""
     try:
         return await handler(request)
+    except PageError as exc:
+        return render(request, "error.html", status=exc.status, code=exc.status,
+                      message=exc.key)
     except web.HTTPNotFound as exc:
         if request.path.startswith(_PLAIN_ERRORS) or exc.text != "404: Not Found":
             raise

@@ -37,6 +37,14 @@ LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 #: registration chat) and ``messages`` (answers about fields, command-line texts).
 DOMAINS = ("web", "mail", "chat", "messages")
 DEFAULT_LANGUAGE = "da"
+#: Which catalogue a key lives in, by its first part; everything else is ``web``.
+_DOMAIN_BY_PREFIX = {"mail": "mail", "chat": "chat", "field": "messages",
+                     "status": "messages", "cli": "messages"}
+
+
+def domain_of(key: str) -> str:
+    """The catalogue (domain) of a message key: ``"chat.welcome"`` → ``"chat"``."""
+    return _DOMAIN_BY_PREFIX.get(key.split(".", 1)[0], "web")
 
 
 class Gettext(Protocol):
@@ -242,8 +250,11 @@ def format_number(value: float, lang: str | None = None) -> str:
 
 def format_share(value: float, lang: str | None = None, *, decimals: int = 0) -> str:
     """A share 0..1 as a percentage: "42 %" / "42%"."""
-    pattern = "#,##0%" if decimals == 0 else "#,##0." + "0" * decimals + "%"
-    return format_percent(value, format=pattern, locale=babel_locale(lang))
+    locale = babel_locale(lang)
+    pattern = locale.percent_formats[None].pattern  # "#,##0 %" in Danish, "#,##0%" in English
+    if decimals:
+        pattern = pattern.replace("#,##0", "#,##0." + "0" * decimals, 1)
+    return format_percent(value, format=pattern, locale=locale)
 
 
 #: For modules that only need the signature of a translation function.

@@ -62,6 +62,17 @@ def render(request: web.Request, template: str, *, status: int = 200,
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
+class PageError(Exception):
+    """A refusal a person sees as a page of the site, in their language: the status and
+    the catalogue key of one sentence saying what to do (``bot.app.error_pages`` renders
+    it; programs under /api get plain errors instead)."""
+
+    def __init__(self, status: int, key: str) -> None:
+        super().__init__(f"{status} {key}")
+        self.status = status
+        self.key = key
+
+
 def personal_page(response: web.StreamResponse) -> web.StreamResponse:
     """Headers for a page opened with a personal token in its URL: never cached, never
     indexed, and the URL never sent on as a Referer."""

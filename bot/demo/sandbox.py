@@ -34,10 +34,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.core import i18n
 from bot.core.appkeys import DB, EXTRA, SETTINGS, WORKERS
 from bot.core.db import Database, utcnow
-from bot.core.pages import render
+from bot.core.pages import PageError, render
 from bot.core.settings import Settings
 from bot.demo.models import SandboxMail
 
@@ -318,7 +317,7 @@ async def _load(request: web.Request) -> SandboxMail:
     async with request.app[DB].read() as session:
         row = await session.get(SandboxMail, mail_id)
     if row is None:
-        raise web.HTTPNotFound(text="No such mail in the sandbox.")
+        raise PageError(404, "err.no_mail")
     return row
 
 
@@ -349,11 +348,10 @@ async def sandbox_reply(request: web.Request) -> web.Response:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     field = str(form.get(CSRF_FIELD, ""))
     if not cookie or not hmac.compare_digest(cookie.encode(), field.encode()):
-        raise web.HTTPForbidden(text="The form did not come from this page (CSRF check "
-                                     "failed). Reload the page and try again.")
+        raise PageError(403, "err.form_expired")
     body = str(form.get("body", ""))
     if not body.strip():
-        raise web.HTTPBadRequest(text="Write an answer first.")
+        raise PageError(400, "err.write_answer")
     original = message_from_bytes(row.raw, policy=policy.default)
     reply = build_reply(original, body, fallback_from=row.rcpt_to.split(",")[0].strip())
     sandbox: MailSandbox = request.app[EXTRA]["mail_sandbox"]

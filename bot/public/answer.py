@@ -30,10 +30,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import i18n
-from bot.core.pages import request_language
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.pages import personal_page, render
+from bot.core.pages import PageError, personal_page, render, request_language
 from bot.core.ratelimit import RateLimiter
 from bot.core.settings import Settings
 from bot.mail.tokens import hash_token, lookup_token
@@ -101,8 +100,11 @@ def _lang(request: web.Request, found: Answering | None) -> str:
     asked = request.query.get("lang")
     if asked in i18n.languages():
         return asked
-    if found is not None and found.contact is not None and found.contact.language == "en":
-        return "en"
+    known = found.contact.language if found is not None and found.contact else None
+    if known and i18n.language_of(known) != i18n.DEFAULT_LANGUAGE:
+        # A contact known to write in another language (from their replies) gets it; the
+        # stored default says nothing, so the browser decides then.
+        return i18n.language_of(known)
     return request_language(request)
 
 
@@ -171,7 +173,7 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     if not hmac.compare_digest(str(form.get("mac") or ""),
                                form_mac(settings, token, "confirm")):
-        raise web.HTTPForbidden(text="Open the link from the mail and press the button.")
+        raise PageError(403, "err.open_link")
     if _limited(request, token):
         return _page(request, "answer_confirm.html", status=429, state="slow",
                      lang=request_language(request))
@@ -303,7 +305,7 @@ async def form_post(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     settings = request.app[SETTINGS]
     if not hmac.compare_digest(str(form.get("mac") or ""), form_mac(settings, token, "form")):
-        raise web.HTTPForbidden(text="Open the link from the mail and send the form.")
+        raise PageError(403, "err.open_link")
     if _limited(request, token):
         return _page(request, "answer_form.html", status=429, state="slow",
                      lang=request_language(request))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from markupsafe import escape
 
+from bot.core.i18n import format_share
+
 ACCENT = "#0b5394"
 PALETTE: tuple[str, ...] = ("#0b5394", "#d94801", "#2a7f3e", "#7a3e9d", "#8a6d00", "#5f6b76")
 TEXT = "#1b1b1b"
@@ -39,9 +41,8 @@ def percent(count: int, whole: int) -> float:
 
 
 def format_percent(value: float, lang: str = "da") -> str:
-    """12.5 → "12,5 %" in Danish, "12.5%" in English."""
-    text = f"{value:.1f}"
-    return f"{text.replace('.', ',')} %" if lang == "da" else f"{text}%"
+    """12.5 → "12,5 %" in Danish, "12.5%" in English (Babel, the language's own way)."""
+    return format_share(value / 100, lang, decimals=1)
 
 
 def _open(chart_id: str, title: str, desc: str, width: int, height: float, *,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bot.core import i18n
 from bot.core.appkeys import DB, SETTINGS
-from bot.core.pages import personal_page, render
+from bot.core.pages import PageError, personal_page, render
 from bot.core.settings import Settings
 from bot.mail.contacts import record_consent
 from bot.mail.tokens import token_contact
@@ -69,10 +69,10 @@ async def consent_post(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     settings = request.app[SETTINGS]
     if not hmac.compare_digest(str(form.get("mac") or ""), form_mac(settings, token)):
-        raise web.HTTPForbidden(text="Open the link from the mail and press a button.")
+        raise PageError(403, "err.open_link")
     answer = form.get("answer")
     if answer not in ("yes", "no"):
-        raise web.HTTPBadRequest(text="Answer yes or no.")
+        raise PageError(400, "err.answer_yes_no")
     async with request.app[DB].write() as session:
         contact = await token_contact(session, token, PURPOSES)
         if contact is not None:

@@ -17,10 +17,8 @@ import nh3
 from aiohttp import web
 from markdown_it import MarkdownIt
 
-from bot.core import i18n
-from bot.core.pages import request_language
 from bot.core.appkeys import SETTINGS
-from bot.core.pages import render
+from bot.core.pages import render, request_language
 from bot.core.settings import Settings
 
 CONTENT = Path(__file__).resolve().parent / "content"

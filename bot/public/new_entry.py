@@ -17,15 +17,15 @@ import hashlib
 import hmac
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy import select
 
 from bot.core import i18n
-from bot.core.pages import request_language
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.pages import render
+from bot.core.pages import PageError, render, request_language
 from bot.core.ratelimit import RateLimiter
 from bot.core.settings import Settings
 from bot.public.answer import form_fields, read_form
@@ -84,7 +84,7 @@ async def new_entry_post(request: web.Request) -> web.StreamResponse:
         return _page(request, status=403, lang=lang, expired=True,
                      fields=form_fields({}, lang, None, {}))
     if not request.app[POSTS].allow(client_key(request.remote)):
-        raise web.HTTPTooManyRequests(text="Too many registrations from here; try later.")
+        raise PageError(429, "err.too_many")
     values, errors, typed = read_form(form, lang)
     if errors:
         return _page(request, status=400, lang=lang, errors=errors,
@@ -112,8 +112,9 @@ async def new_entry_post(request: web.Request) -> web.StreamResponse:
         if sub is not None:
             await enqueue_verification(session, settings, sub, None)
     # No address in the URL (it would sit in logs and history): the page says where.
-    raise web.HTTPSeeOther("/indmeld?sent=1"
-                           + ("&lang=en" if request.query.get("lang") == "en" else ""))
+    chosen = request.query.get("lang")
+    keep = {"lang": chosen} if chosen in i18n.languages() else {}
+    raise web.HTTPSeeOther("/indmeld?" + urlencode({"sent": "1", **keep}))
 
 
 def setup_routes(app: web.Application) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.core import i18n
 from bot.core.appkeys import DB
 from bot.core.pages import personal_page, render
 from bot.mail.contacts import opt_out_contact

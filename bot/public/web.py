@@ -25,8 +25,7 @@ from sqlalchemy import select
 
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.i18n import format_date, gettext, languages, ngettext
-from bot.core.pages import request_language
-from bot.core.pages import render
+from bot.core.pages import render, request_language
 from bot.core.spreadsheet import csv_document, safe_cell
 from bot.public import catalogue, charts, info_pages, map_svg, new_entry
 from bot.public.catalogue import FILTER_PARAMS, Filters, fold

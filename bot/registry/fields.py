@@ -16,6 +16,8 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from bot.core.i18n import DEFAULT_LANGUAGE, language_of
+from bot.core.i18n import text as catalogue_text
 from bot.core.mailheaders import is_mail_address, strip_controls
 from bot.registry.record import (
     FIELD,
@@ -46,7 +48,8 @@ def key_for_label(label: str) -> str | None:
 
 def form_label(key: str, lang: str = "da") -> str:
     """The label the reminder form and the chat use for a key."""
-    return LABELS[key]["en" if lang == "en" else "da"][0]
+    labels = LABELS[key]
+    return labels.get(language_of(lang), labels[DEFAULT_LANGUAGE])[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -78,10 +81,6 @@ class Normalised:
         return self.problem is None and self.value is not None
 
 
-def _msg(lang: str, da: str, en: str) -> str:
-    return en if lang == "en" else da
-
-
 def _as_value(raw: str) -> str | None:
     """The value as it may be quoted back to the sender, or None when it reads like a
     sentence (a person's words are never shown back to them as a bad value)."""
@@ -91,12 +90,14 @@ def _as_value(raw: str) -> str | None:
     return text
 
 
-def _bad(lang: str, raw: str, quoted: tuple[str, str], unquoted: tuple[str, str]) -> str:
-    """A problem message: ``quoted`` (with ``{v}``) names the value when it is a value;
-    ``unquoted`` says which line could not be read, without quoting the sentence."""
+def _bad(lang: str, raw: str, key: str, **params: str) -> str:
+    """A problem message from the catalogue: ``<key>.value`` names the value when it is a
+    value; ``<key>.line`` says which line could not be read, without quoting the sentence
+    (non-negotiable 3)."""
     value = _as_value(raw)
-    da, en = quoted if value is not None else unquoted
-    return _msg(lang, da, en).replace("{v}", value or "")
+    if value is None:
+        return catalogue_text(lang, f"{key}.line", **params)
+    return catalogue_text(lang, f"{key}.value", v=value, **params)
 
 
 UNCHANGED_WORDS = frozenset({"uændret", "uaendret", "unchanged", "same", "samme", "-", "—",
@@ -199,14 +200,7 @@ def parse_status(raw: str, lang: str = "da") -> Normalised:
     for phrase in sorted(_STATUS_SYNONYMS, key=len, reverse=True):
         if re.match(rf"{re.escape(phrase)}\b", text):
             return Normalised(_STATUS_SYNONYMS[phrase])
-    return Normalised(problem=Problem("status", _bad(
-        lang, raw,
-        ('Ukendt status "{v}". Skriv en af: Projekt, Under udbredelse, I drift, Afsluttet.',
-         'Unknown status "{v}". Write one of: Project, Rolling out, In operation, Ended.'),
-        ('Linjen "Status" kunne ikke læses. Skriv en af: Projekt, Under udbredelse, '
-         'I drift, Afsluttet.',
-         'The "Status" line could not be read. Write one of: Project, Rolling out, '
-         'In operation, Ended.')), raw.strip()))
+    return Normalised(problem=Problem("status", _bad(lang, raw, "field.status"), raw.strip()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -249,14 +243,8 @@ def parse_participants(raw: str, lang: str = "da") -> Normalised:
         kind = _participant_of(item)
         (found if kind else unknown).append(kind or item)
     if unknown:
-        return Normalised(problem=Problem("participants", _bad(
-            lang, unknown[0],
-            ('Ukendt deltager "{v}". Skriv kommune, sygehus og/eller almen praksis.',
-             'Unknown participant "{v}". Write municipality, hospital and/or '
-             'general practice.'),
-            ('Linjen "Deltagere" kunne ikke læses. Skriv kommune, sygehus og/eller almen '
-             'praksis.', 'The "Participants" line could not be read. Write municipality, '
-             'hospital and/or general practice.')), raw.strip()))
+        return Normalised(problem=Problem(
+            "participants", _bad(lang, unknown[0], "field.participants"), raw.strip()))
     if not found:
         return Normalised()
     return Normalised(_sorted_unique(found))
@@ -308,17 +296,9 @@ def parse_regions(raw: str, lang: str = "da") -> Normalised:
             suggestion = None
             if best:
                 suggestion = _REGION_LABELS[_REGION_SYNONYMS[best[0]]]
-                hint = _msg(lang, f" Mente du {suggestion}?", f" Did you mean {suggestion}?")
-            return Normalised(problem=Problem("regions", _bad(
-                lang, item,
-                (f'Ukendt region "{{v}}".{hint} Regionerne er Hovedstaden, Sjælland, '
-                 'Syddanmark, Midtjylland og Nordjylland.',
-                 f'Unknown region "{{v}}".{hint} The regions are Hovedstaden, Sjælland, '
-                 'Syddanmark, Midtjylland and Nordjylland.'),
-                ('Linjen "Regioner" kunne ikke læses. Regionerne er Hovedstaden, Sjælland, '
-                 'Syddanmark, Midtjylland og Nordjylland.',
-                 'The "Regions" line could not be read. The regions are Hovedstaden, '
-                 'Sjælland, Syddanmark, Midtjylland and Nordjylland.')), item, suggestion))
+                hint = catalogue_text(lang, "field.did_you_mean", suggestion=suggestion)
+            return Normalised(problem=Problem(
+                "regions", _bad(lang, item, "field.regions", hint=hint), item, suggestion))
         found.append(region)
     if not found:
         return Normalised()
@@ -375,14 +355,11 @@ def parse_municipalities(raw: str, lang: str = "da") -> Normalised:
         name = match_municipality(item)
         if name is None:
             suggestion = suggest_municipality(item)
-            hint = (_msg(lang, f" Mente du {suggestion}?", f" Did you mean {suggestion}?")
+            hint = (catalogue_text(lang, "field.did_you_mean", suggestion=suggestion)
                     if suggestion else "")
-            return Normalised(problem=Problem("municipalities", _bad(
-                lang, item,
-                (f'Ukendt kommune "{{v}}".{hint}', f'Unknown municipality "{{v}}".{hint}'),
-                ('Linjen "Kommuner" kunne ikke læses. Skriv kommunernes navne, fx Aarhus, '
-                 'Odder.', 'The "Municipalities" line could not be read. Write the '
-                 'municipalities\' names, e.g. Aarhus, Odder.')), item, suggestion))
+            return Normalised(problem=Problem(
+                "municipalities", _bad(lang, item, "field.municipalities", hint=hint),
+                item, suggestion))
         found.append(name)
     if not found:
         return Normalised()
@@ -447,16 +424,8 @@ def parse_date(raw: str, lang: str = "da", field: str = "start_date") -> Normali
     value = parse_date_text(raw)
     if value:
         return Normalised(value)
-    label_da, label_en = form_label(field, "da"), form_label(field, "en")
-    return Normalised(problem=Problem(field, _bad(
-        lang, raw,
-        ('Datoen "{v}" kan ikke læses. Skriv den som 2024-03-01, 1. marts 2024 '
-         'eller marts 2024.',
-         'The date "{v}" cannot be read. Write it as 2024-03-01, 1 March 2024 or March 2024.'),
-        (f'Linjen "{label_da}" kan ikke læses som en dato. Skriv den som 2024-03-01, '
-         '1. marts 2024 eller marts 2024.',
-         f'The "{label_en}" line cannot be read as a date. Write it as 2024-03-01, '
-         '1 March 2024 or March 2024.')), raw.strip()))
+    return Normalised(problem=Problem(
+        field, _bad(lang, raw, "field.date", label=form_label(field, lang)), raw.strip()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -481,11 +450,7 @@ def parse_email(raw: str, lang: str = "da") -> Normalised:
     text = re.sub(r"^mailto:", "", text, flags=re.IGNORECASE).strip().strip(".,;")
     if is_mail_address(text):  # the one address rule: what we can write a mail to
         return Normalised(text.lower())
-    return Normalised(problem=Problem("contact_email", _bad(
-        lang, raw,
-        ('"{v}" er ikke en gyldig e-mailadresse.', '"{v}" is not a valid e-mail address.'),
-        ('Linjen "E-mail" kunne ikke læses. Skriv én adresse, fx navn@kommune.dk.',
-         'The "E-mail" line could not be read. Write one address, e.g. name@example.org.')),
+    return Normalised(problem=Problem("contact_email", _bad(lang, raw, "field.email"),
         raw.strip()))
 
 
@@ -498,12 +463,7 @@ def parse_phone(raw: str, lang: str = "da") -> Normalised:
         return Normalised("+45" + digits)
     if re.fullmatch(r"\+[1-9]\d{6,14}", digits):  # E.164: no country code starts with 0
         return Normalised(digits)
-    return Normalised(problem=Problem("contact_phone", _bad(
-        lang, text,
-        ('Telefonnummeret "{v}" kan ikke læses. Skriv 8 cifre, fx 12 34 56 78.',
-         'The phone number "{v}" cannot be read. Write 8 digits or +country code.'),
-        ('Linjen "Telefon" kan ikke læses. Skriv 8 cifre, fx 12 34 56 78.',
-         'The "Phone" line cannot be read. Write 8 digits or +country code.')), text))
+    return Normalised(problem=Problem("contact_phone", _bad(lang, text, "field.phone"), text))
 
 
 # Longer links are not typed by people; browsers and servers commonly stop near here.
@@ -529,14 +489,8 @@ def parse_url(raw: str, lang: str = "da", field: str = "website") -> Normalised:
         text = "https://" + text
     if is_web_link(text):
         return Normalised(text)
-    label_da, label_en = form_label(field, "da"), form_label(field, "en")
-    return Normalised(problem=Problem(field, _bad(
-        lang, raw,
-        ('"{v}" er ikke et gyldigt link. Skriv det som https://…',
-         '"{v}" is not a valid link. Write it as https://…'),
-        (f'Linjen "{label_da}" kan ikke læses som et link. Skriv det som https://…',
-         f'The "{label_en}" line cannot be read as a link. Write it as https://…')),
-        raw.strip()))
+    return Normalised(problem=Problem(
+        field, _bad(lang, raw, "field.link", label=form_label(field, lang)), raw.strip()))
 
 
 def parse_text(raw: str, lang: str = "da", field: str = "title") -> Normalised:

@@ -10,37 +10,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot.core.i18n import language_of
+from bot.core.i18n import text as catalogue_text
+
 
 @dataclass(frozen=True)
 class Term:
-    """One value of a controlled vocabulary: its stored key and its labels."""
+    """One value of a controlled vocabulary: its stored key and its names in Danish and
+    English. The names are data the parser recognises in mail (a reply says "Status: I
+    drift"), so they live here and not in the catalogues; the *explanation* of a status is
+    text people read and lives in the ``messages`` catalogue (``status.help.<key>``)."""
 
     key: str
     da: str
     en: str
-    help_da: str = ""
-    help_en: str = ""
 
-    def label(self, lang: str) -> str:
-        return self.en if lang == "en" else self.da
+    def label(self, lang: str | None) -> str:
+        """The name in ``lang``; Danish for a language the vocabulary has no names in."""
+        return {"da": self.da, "en": self.en}.get(language_of(lang), self.da)
 
-    def help(self, lang: str) -> str:
-        return self.help_en if lang == "en" else self.help_da
+    def help(self, lang: str | None) -> str:
+        """What the value means, in ``lang`` ("" for a vocabulary without explanations)."""
+        key = f"status.help.{self.key}"
+        explained = catalogue_text(lang, key)
+        return "" if explained == key else explained
 
 
 STATUSES: tuple[Term, ...] = (
-    Term("projekt", "Projekt", "Project",
-         "Afprøves med et defineret formål, start- og slutdato og en rapport.",
-         "Being tried out with a defined purpose, a start and an end, and a report."),
-    Term("under_udbredelse", "Under udbredelse", "Being rolled out",
-         "Der er truffet beslutning om udbredelse, med mål, tidsplan og opfølgning.",
-         "A decision to roll out has been made, with targets, a timeline and follow-up."),
-    Term("i_drift", "I drift", "In operation",
-         "Udbredt og i daglig brug.",
-         "Rolled out and in daily use."),
-    Term("afsluttet", "Afsluttet", "Ended",
-         "Initiativet er afsluttet.",
-         "The initiative has ended."),
+    Term("projekt", "Projekt", "Project"),
+    Term("under_udbredelse", "Under udbredelse", "Being rolled out"),
+    Term("i_drift", "I drift", "In operation"),
+    Term("afsluttet", "Afsluttet", "Ended"),
 )
 STATUS_KEYS: tuple[str, ...] = tuple(t.key for t in STATUSES)
 ONGOING_STATUSES: frozenset[str] = frozenset({"projekt", "under_udbredelse", "i_drift"})

@@ -39,6 +39,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import dbnow
+from bot.core.i18n import language_of
+from bot.core.i18n import text as catalogue_text
 from bot.core.settings import Settings
 from bot.mail.contacts import opt_out_contact
 from bot.mail.models import BounceEvent, OutboxMessage, ReplyToken
@@ -97,10 +99,8 @@ def missing_field_problems(proposed: Mapping[str, Any], lang: str) -> list[Probl
     for key in MANDATORY_FIELDS:
         value = proposed.get(key)
         if value in (None, "", []):
-            label = form_label(key, lang)
-            msg = (f'The field "{label}" is missing.' if lang == "en"
-                   else f'Feltet "{label}" mangler.')
-            out.append(Problem(key, msg))
+            out.append(Problem(key, catalogue_text(lang, "field.missing",
+                                                   label=form_label(key, lang))))
     return out
 
 
@@ -136,7 +136,7 @@ class _Ctx:
 
     @property
     def lang(self) -> str:
-        return "en" if self.parsed.language == "en" else "da"
+        return language_of(self.parsed.language)
 
     @property
     def sender(self) -> str | None:

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.pages import request_language
-from bot.core.pages import render
+from bot.core.i18n import languages
+from bot.core.pages import PageError, render, request_language
 from bot.mail.contacts import record_consent
 from bot.registry.vocabulary import REGIONS, label_of
 from moderation import decisions
@@ -131,8 +131,7 @@ async def login_submit(request: web.Request) -> web.Response:
     nonce = request.cookies.get("landkort_login") or ""
     if not nonce or not tokens_match(str(form.get(CSRF_FIELD) or ""),
                                      login_csrf_token(settings, nonce)):
-        raise web.HTTPForbidden(text="The login form expired or did not come from this "
-                                     "site. Reload the login page and try again.")
+        raise PageError(403, "err.form_expired")
     username = str(form.get("username") or "").strip()[:100]
     password = str(form.get("password") or "")[:1000]
     keys = throttle_keys(username, client_key(client_address(request)))
@@ -199,7 +198,7 @@ async def _item_page(request: web.Request, sid: int, *, status: int = 200,
     view = await load_item(request.app[DB], sid, lang=_lang(request),
                            own_domain=settings.mail_domain)
     if view is None:
-        raise web.HTTPNotFound(text="No such item.")
+        raise PageError(404, "err.no_item")
     extra.setdefault("errors", {})
     extra.setdefault("form", {})
     extra.setdefault("conflict", None)
@@ -222,7 +221,7 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     found = await attachment_of(request.app[DB], int(request.match_info["id"]),
                                 int(request.match_info["n"]))
     if found is None:
-        raise web.HTTPNotFound(text="No such attachment.")
+        raise PageError(404, "err.no_attachment")
     name, data = found
     return web.Response(body=data, headers={
         "Content-Type": "application/octet-stream",
@@ -240,7 +239,7 @@ async def claim(request: web.Request) -> web.Response:
         await decisions.claim(request.app[DB], sid, actor=_actor(request),
                               timeout_minutes=request.app[SETTINGS].claim_timeout_minutes)
     except decisions.NotFound:
-        raise web.HTTPNotFound(text="No such item.") from None
+        raise PageError(404, "err.no_item") from None
     raise _redirect(f"/moderation/item/{sid}")
 
 
@@ -268,7 +267,7 @@ async def approve(request: web.Request) -> web.Response:
     if form.get("edit") == "1":
         effective = await effective_record(request.app[DB], sid)
         if effective is None:
-            raise web.HTTPNotFound(text="No such item.")
+            raise PageError(404, "err.no_item")
         raw = {k: str(v) for k, v in form.items() if isinstance(v, str)}
         edits, errors = parse_edits(raw, effective, _lang(request))
         if errors:
@@ -371,7 +370,7 @@ async def contacts_set(request: web.Request) -> web.Response:
     form = await request.post()
     initiative_id = _int(form.get("initiative_id"))
     if initiative_id is None:
-        raise web.HTTPBadRequest(text="Which entry?")
+        raise PageError(400, "err.which_entry")
     try:
         await decisions.set_contact(
             request.app[DB], initiative_id, actor=_actor(request),
@@ -392,12 +391,12 @@ async def contacts_consent(request: web.Request) -> web.Response:
     form = await request.post()
     contact_id = _int(form.get("contact_id"))
     if contact_id is None or form.get("given") not in ("yes", "no"):
-        raise web.HTTPBadRequest(text="Which contact, and yes or no?")
+        raise PageError(400, "err.which_contact")
     given = form.get("given") == "yes"
     async with request.app[DB].write() as session:
         contact = await record_consent(session, contact_id, given, source="moderator")
         if contact is None:
-            raise web.HTTPNotFound(text="No such contact.")
+            raise PageError(404, "err.no_contact")
         await record_event(session, actor=_actor(request), action="contact.consent",
                            detail={"contact_id": contact_id, "given": given,
                                    "source": "moderator"})
@@ -416,7 +415,7 @@ async def inbound_item(request: web.Request) -> web.Response:
     found = await lists.inbound_message(request.app[DB], int(request.match_info["id"]),
                                         request.app[SETTINGS].mail_domain)
     if found is None:
-        raise web.HTTPNotFound(text="No such message.")
+        raise PageError(404, "err.no_message")
     msg, mail, raw_text = found
     return page(request, "inbound_item.html", msg=msg, mail=mail, raw_text=raw_text,
                 done=request.query.get("done"))
@@ -427,8 +426,7 @@ async def inbound_replay(request: web.Request) -> web.Response:
     """Put a quarantined message back to be processed (as ``landkort intake replay``)."""
     mid = int(request.match_info["id"])
     if not await lists.replay_inbound(request.app[DB], mid, actor=_actor(request)):
-        raise web.HTTPBadRequest(text="This message cannot be replayed (gone, or too large: "
-                                      "only its header is stored).")
+        raise PageError(400, "err.cannot_replay")
     raise _redirect(f"/moderation/inbound/{mid}", done="replayed")
 
 
@@ -466,7 +464,7 @@ async def _language_cookie(request: web.Request, handler: Any) -> web.StreamResp
     """Remember ?lang= on the moderation pages."""
     response: web.StreamResponse = await handler(request)
     lang = request.query.get("lang")
-    if lang in ("da", "en") and (request.path.startswith("/moderation")
+    if lang in languages() and (request.path.startswith("/moderation")
                                  or request.path == "/login"):
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", path="/")
     return response

@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, select, update
 
 from bot.core.appkeys import DB
 from bot.core.db import Database, dbnow
+from bot.core.pages import PageError
 from bot.core.settings import Settings
 from moderation.accounts import UserInfo, info
 from moderation.models import LoginFailure, User, WebSession
@@ -300,11 +301,10 @@ async def moderation_guard(request: web.Request, handler: Handler) -> web.Stream
         if request.method in SAFE_METHODS:
             target = quote(request.path_qs, safe="/?=&")
             raise web.HTTPSeeOther(f"/login?next={target}")
-        raise web.HTTPUnauthorized(text="Log in first.")
+        raise PageError(401, "err.log_in")
     if request.method not in SAFE_METHODS:
         if not tokens_match(await submitted_token(request), sess.csrf_token):
-            raise web.HTTPForbidden(text="The form has expired or did not come from this "
-                                         "site (CSRF check failed). Go back, reload and try again.")
+            raise PageError(403, "err.form_expired")
     request[SESSION_KEY] = sess
     response = await handler(request)
     response.headers.setdefault("Cache-Control", "no-store")
@@ -314,5 +314,5 @@ async def moderation_guard(request: web.Request, handler: Handler) -> web.Stream
 def require_admin(request: web.Request) -> SessionInfo:
     sess = current(request)
     if not sess.user.is_admin:
-        raise web.HTTPForbidden(text="Only administrators may do this.")
+        raise PageError(403, "err.admin_only")
     return sess
