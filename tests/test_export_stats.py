@@ -157,7 +157,7 @@ def test_export_and_stats_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert data["by_region"]["sjaelland"] == 2
 
     result = run_cli(capsys, "stats")
-    assert result.code == 0 and "Region Sjælland" in result.out and "100,0 %" in result.out
+    assert result.code == 0 and "Region Sjælland" in result.out and "100,0\xa0%" in result.out
 
     result = run_cli(capsys, "export", "--format", "xml")
     assert result.code == 2 and "invalid choice" in result.err

@@ -31,7 +31,7 @@ def test_bar_chart_is_accessible_and_shows_numbers() -> None:
     assert root.find(f"{SVG}title").text == "Status"  # type: ignore[union-attr]
     assert root.find(f"{SVG}desc").text == "Fordeling"  # type: ignore[union-attr]
     text = _texts(root)
-    assert "3 (75,0 %)" in text and "1 (25,0 %)" in text and "Projekt" in text
+    assert "3 (75,0\xa0%)" in text and "1 (25,0\xa0%)" in text and "Projekt" in text
     links = [a.get("href") for a in root.iter(f"{SVG}a")]
     assert links == ["/?status=projekt"]
 
@@ -48,7 +48,7 @@ def test_split_bar_shares() -> None:
     root = _parse(charts.split_bar("s", "Igangværende og afsluttede", "d",
                                    [charts.Bar("Igangværende", 30), charts.Bar("Afsluttede", 10)]))
     text = _texts(root)
-    assert "Igangværende: 30 (75,0 %)" in text and "Afsluttede: 10 (25,0 %)" in text
+    assert "Igangværende: 30 (75,0\xa0%)" in text and "Afsluttede: 10 (25,0\xa0%)" in text
 
 
 def test_column_chart_has_every_year() -> None:
@@ -58,7 +58,7 @@ def test_column_chart_has_every_year() -> None:
     for label in ("2019", "2020", "2021", "5"):
         assert label in text
     titles = [t.text for t in root.iter(f"{SVG}title")]
-    assert "2021: 5 (71,4 %)" in titles
+    assert "2021: 5 (71,4\xa0%)" in titles
 
 
 def test_chart_text_is_escaped() -> None:

@@ -172,5 +172,5 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats_json(stats), ensure_ascii=False, indent=2))
     else:
-        print(format_stats(stats))
+        print(format_stats(stats, settings.language))
     return 0

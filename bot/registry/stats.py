@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.core.db import Database
+from bot.core.i18n import format_share, gettext, ngettext
 from bot.registry.vocabulary import (
     ONGOING_STATUSES,
     PARTICIPANT_KEYS,
@@ -185,11 +186,6 @@ async def years_side_by_side(db: Database, day: str, *, today: date,
 # ---------------------------------------------------------------------------------------
 # Presentation (the ``landkort stats`` command)
 
-def percent_da(value: float) -> str:
-    """A percentage the Danish way: ``12,5 %``."""
-    return f"{value:.1f}".replace(".", ",") + " %"
-
-
 def stats_json(stats: Stats) -> dict[str, Any]:
     """:meth:`Stats.as_dict` plus the percentages MedCom reports (of all entries)."""
     data = stats.as_dict()
@@ -206,38 +202,43 @@ def stats_json(stats: Stats) -> dict[str, Any]:
     return data
 
 
-def format_stats(stats: Stats) -> str:
-    """A readable Danish table of the yearly figures, counts and shares of all entries."""
+def format_stats(stats: Stats, lang: str = "da") -> str:
+    """A readable table of the yearly figures, counts and shares of all entries, in
+    ``lang`` (the ``messages`` catalogue, ``cli.stats.*``)."""
     from bot.registry.vocabulary import PARTICIPANTS, REGIONS, SECTORS, STATUSES, label_of
 
+    _ = gettext(lang)
     rows: list[tuple[str, str, str] | None] = []
 
     def section(title: str, items: Iterable[tuple[str, int]]) -> None:
         rows.append(None)
-        rows.append((title, "Antal", "Andel"))
+        rows.append((title, _("cli.stats.count"), _("cli.stats.share")))
         for label, count in items:
-            rows.append(("  " + label, str(count), percent_da(stats.share(count))))
+            rows.append(("  " + label, str(count),
+                         format_share(stats.share(count) / 100, lang, decimals=1)))
 
-    section("Status", [("Ikke oplyst" if k == UNKNOWN else label_of(STATUSES, k), v)
-                       for k, v in stats.by_status.items()])
-    section("Igangværende og afsluttede", [("Igangværende (projekt, udbredelse, drift)",
-                                            stats.ongoing), ("Afsluttede", stats.ended)])
-    section("Deltagere (et initiativ kan have flere)",
-            [(label_of(PARTICIPANTS, k), v) for k, v in stats.by_participant.items()])
-    section("Sektorer", [("Monosektorielle", stats.monosectoral),
-                         ("Tværsektorielle", stats.cross_sectoral)]
-            + [("  " + label_of(SECTORS, k), v) for k, v in stats.by_sector.items()
+    unknown = _("cli.stats.unknown")
+    section(_("cli.stats.status"), [
+        (unknown if k == UNKNOWN else label_of(STATUSES, k, lang), v)
+        for k, v in stats.by_status.items()])
+    section(_("cli.stats.ongoing_ended"), [(_("cli.stats.ongoing"), stats.ongoing),
+                                          (_("cli.stats.ended"), stats.ended)])
+    section(_("cli.stats.participants"),
+            [(label_of(PARTICIPANTS, k, lang), v) for k, v in stats.by_participant.items()])
+    section(_("cli.stats.sectors"), [(_("cli.stats.monosectoral"), stats.monosectoral),
+                                     (_("cli.stats.cross_sectoral"), stats.cross_sectoral)]
+            + [("  " + label_of(SECTORS, k, lang), v) for k, v in stats.by_sector.items()
                if k not in ("monosektoriel", UNKNOWN)]
-            + ([("Deltagere ikke oplyst", stats.by_sector[UNKNOWN])]
+            + ([(_("cli.stats.no_participants"), stats.by_sector[UNKNOWN])]
                if stats.by_sector.get(UNKNOWN) else []))
-    section("Regioner (et initiativ kan være i flere)",
-            [(label_of(REGIONS, k), v) for k, v in stats.by_region.items()])
+    section(_("cli.stats.regions"),
+            [(label_of(REGIONS, k, lang), v) for k, v in stats.by_region.items()])
     no_year = stats.total - sum(stats.by_start_year.values())
-    section("Startår", [(str(y), v) for y, v in sorted(stats.by_start_year.items())]
-            + ([("Ikke oplyst", no_year)] if no_year else []))
+    section(_("cli.stats.start_year"),
+            [(str(y), v) for y, v in sorted(stats.by_start_year.items())]
+            + ([(unknown, no_year)] if no_year else []))
     width = max(len(r[0]) for r in rows if r) + 2
-    noun = "offentliggjort initiativ" if stats.total == 1 else "offentliggjorte initiativer"
-    lines = [f"Det telemedicinske landkort: {stats.total} {noun}"]
+    lines = [ngettext(lang)("cli.stats.heading", "cli.stats.heading.plural", stats.total)]
     for row in rows:
         if row is None:
             lines.append("")
