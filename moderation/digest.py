@@ -60,8 +60,7 @@ async def gather(session: AsyncSession, now: datetime, since: datetime | None
         .order_by(Submission.created_at, Submission.id).limit(1))).first()
     oldest = None
     if oldest_row is not None:
-        oldest = {"id": oldest_row.id,
-                  "created": oldest_row.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        oldest = {"id": oldest_row.id, "created": oldest_row.created_at,  # naive UTC
                   "age_days": max(0, (now - oldest_row.created_at).days)}
     bounce_q = select(BounceEvent.address, BounceEvent.status, BounceEvent.permanent)
     if since is not None:
@@ -118,7 +117,8 @@ async def queue_digest(db: Database, settings: Settings, now: datetime, *,
         for address, key in zip(addresses, keys, strict=True):
             if key in done:
                 continue
-            mail = render_mail("digest", settings.language, date=day.isoformat(),
+            mail = render_mail("digest", settings.language, date=day,
+                               timezone=ZoneInfo(settings.timezone),
                                base_url=settings.base_url.rstrip("/"), limit=LIST_LIMIT,
                                **figures)
             msg = outbox.compose(settings, to_addr=address, mail=mail, kind="digest")
