@@ -33,10 +33,6 @@ async def _title(session: AsyncSession, sub: Submission) -> str:
     return title
 
 
-def _lang(sub: Submission) -> str:
-    return "en" if sub.language == "en" else "da"
-
-
 async def enqueue_rejection(session: AsyncSession, settings: Settings, sub: Submission,
                             reason: str) -> bool:
     if not is_mail_address(sub.sender_email):
@@ -44,7 +40,7 @@ async def enqueue_rejection(session: AsyncSession, settings: Settings, sub: Subm
     assert sub.sender_email
     token = await issue_token(session, purpose="receipt", initiative_id=sub.initiative_id,
                               submission_id=sub.id, ttl=REPLY_TTL)
-    mail = render_mail("rejection", _lang(sub), reason=reason, title=await _title(session, sub),
+    mail = render_mail("rejection", sub.language, reason=reason, title=await _title(session, sub),
                        person=sub.sender_name or "", kind=sub.kind, submission_id=sub.id,
                        base_url=settings.base_url)
     msg = compose(settings, to_addr=sub.sender_email, mail=mail, kind="rejection",
@@ -61,7 +57,7 @@ async def enqueue_needs_info(session: AsyncSession, settings: Settings, sub: Sub
     assert sub.sender_email
     token = await issue_token(session, purpose="needs_info", initiative_id=sub.initiative_id,
                               submission_id=sub.id, ttl=REPLY_TTL)
-    mail = render_mail("needs_info", _lang(sub), message=message,
+    mail = render_mail("needs_info", sub.language, message=message,
                        title=await _title(session, sub), person=sub.sender_name or "",
                        kind=sub.kind, submission_id=sub.id, base_url=settings.base_url)
     msg = compose(settings, to_addr=sub.sender_email, mail=mail, kind="needs_info",
@@ -102,7 +98,7 @@ async def enqueue_thanks(session: AsyncSession, settings: Settings,
         if not entries:
             continue
         first = group[0]
-        mail = render_mail("thanks", _lang(first), person=first.sender_name or "",
+        mail = render_mail("thanks", first.language, person=first.sender_name or "",
                            entries=entries)
         msg = compose(settings, to_addr=address, mail=mail, kind="thanks",
                       to_name=first.sender_name)

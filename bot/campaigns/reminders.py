@@ -59,11 +59,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database, dbnow
+from bot.core.i18n import language_of
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from bot.mail import outbox
 from bot.mail.models import CampaignStep, ReplyToken
-from bot.mail.templates import RenderedMail, render_mail
+from bot.mail.templates import RenderedMail, lang_param, render_mail
 from bot.mail.tokens import hash_token, new_token
 from bot.registry.models import Contact, Initiative
 from bot.registry.vocabulary import STATUSES
@@ -374,18 +375,17 @@ def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int,
     contact's answer so far)."""
     from bot.registry.fields import form_lines
 
-    lang = "en" if lang == "en" else "da"
+    lang = language_of(lang)
+    query = lang_param(lang)
     statuses = [{"label": t.label(lang), "help": t.help(lang)} for t in STATUSES]
     return render_mail(
         "reminder", lang, step=step, title=record.get("title") or "",
         contact_name=record.get("contact_name") or "",
         form="\n".join(form_lines(record, lang)), statuses=statuses,
         chat_url=chat_url(settings, reply_token), consent=consent,
-        consent_url=outbox.consent_url(settings, reply_token) + (
-            "?lang=en" if lang == "en" else ""),
-        confirm_url=outbox.confirm_url(settings, reply_token) + (
-            "?lang=en" if lang == "en" else ""),
-        form_url=outbox.form_url(settings, reply_token) + ("?lang=en" if lang == "en" else ""),
+        consent_url=outbox.consent_url(settings, reply_token) + query,
+        confirm_url=outbox.confirm_url(settings, reply_token) + query,
+        form_url=outbox.form_url(settings, reply_token) + query,
         unsubscribe_url=outbox.unsubscribe_url(settings, unsubscribe_token))
 
 

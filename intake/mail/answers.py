@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import insert_for, utcnow
+from bot.core.i18n import language_of
 from bot.core.mailheaders import is_mail_address
 from bot.core.settings import Settings
 from bot.mail.outbox import compose, enqueue
@@ -119,6 +120,7 @@ async def queue_answer(session: AsyncSession, settings: Settings, *, inbound_id:
     queued before (idempotency key ``answer:<inbound id>``)."""
     if answer not in ANSWER_KINDS:
         raise ValueError(f"unknown answer {answer!r}")
+    lang = language_of(lang)  # the form's labels in the mail's language
     link = chat_link(settings, token) if token else None
     ctx: dict[str, Any] = {"person": to_name or "", "title": title or "", "link": link or ""}
     if answer == "receipt":
