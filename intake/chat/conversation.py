@@ -23,6 +23,15 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from bot.core.i18n import (
+    DEFAULT_LANGUAGE,
+    N_,
+    language_of,
+    languages,
+    ngettext,
+    other_languages,
+    text,
+)
 from bot.registry.fields import (
     Problem,
     form_label,
@@ -87,181 +96,45 @@ YES = frozenset({"ja", "yes", "ja, det er det", "yes, that's it", "yes, that is 
                  "det er det", "jep", "j", "y", "ja tak", "yes please"})
 NO = frozenset({"nej", "no", "nej, mit er et andet", "no, mine is different", "n",
                 "nej tak", "no thanks", "det er et andet", "it's a different one"})
-ENGLISH = frozenset({"english please", "english", "in english", "english, please",
-                     "engelsk", "på engelsk", "pa engelsk"})
-DANISH = frozenset({"dansk", "på dansk", "pa dansk", "danish", "dansk tak", "dansk, tak",
-                    "in danish", "danish please"})
+#: What a person may type to continue in a language, by language code. A language with a
+#: catalogue but no words here can still be chosen: its switch button's own label (its
+#: "chat.b.language") is understood too.
+LANGUAGE_COMMANDS: dict[str, frozenset[str]] = {
+    "da": frozenset({"dansk", "på dansk", "pa dansk", "danish", "dansk tak", "dansk, tak",
+                     "in danish", "danish please"}),
+    "en": frozenset({"english please", "english", "in english", "english, please",
+                     "engelsk", "på engelsk", "pa engelsk"}),
+}
 RESTART = frozenset({"start forfra", "start over", "forfra", "restart", "ny indmelding",
                      "new registration", "indmeld et nyt initiativ",
                      "register another initiative"})
 EDIT_RE = re.compile(r"^(?:ret|ændr|aendr|rediger|change|edit|fix)\s+(.+)$")
 
 # ---------------------------------------------------------------------------------------
-# Texts (Danish first, English second)
+# Texts: every sentence the bot says is in the ``chat`` catalogue
+# (bot/locale/<language>/LC_MESSAGES/chat.po), looked up with ``text(lang, "chat.…")``.
 
-T: dict[str, tuple[str, str]] = {
-    "welcome": (
-        "Hej! Jeg hjælper dig med at indmelde et telemedicinsk initiativ til Det "
-        "telemedicinske landkort. Der er 8 korte spørgsmål, som skal besvares – resten kan "
-        "du springe over. Skriv «tilbage» for at rette dit forrige svar.",
-        "Hi! I will help you register a telemedicine initiative in the Danish telemedicine "
-        "map. There are 8 short questions to answer – you can skip the rest. Write «back» "
-        "to change your previous answer."),
-    "q.title": ("Hvad hedder initiativet?", "What is the initiative called?"),
-    "q.organisation": (
-        "Hvilken organisation er ansvarlig for initiativet? (fx Region Nordjylland eller "
-        "Aalborg Kommune)",
-        "Which organisation is responsible for the initiative? (e.g. Region Nordjylland or "
-        "Aalborg Kommune)"),
-    "q.description": (
-        "Beskriv kort initiativet: Hvad er formålet, og hvem er det for?",
-        "Describe the initiative briefly: what is its purpose, and who is it for?"),
-    "q.status": ("Hvad er initiativets status?", "What is the status of the initiative?"),
-    "q.participants": (
-        "Hvem deltager i initiativet? Vælg en eller flere.",
-        "Who takes part in the initiative? Choose one or more."),
-    "q.regions": (
-        "I hvilke regioner foregår initiativet? Vælg en eller flere.",
-        "In which regions does the initiative take place? Choose one or more."),
-    "q.contact_name": (
-        "Hvem er kontaktperson for initiativet? Skriv det fulde navn. Navn, e-mail og "
-        "telefon vises kun offentligt, hvis kontaktpersonen selv siger ja til det.",
-        "Who is the contact person for the initiative? Write their full name. Name, e-mail "
-        "and phone are shown publicly only if the contact person agrees."),
-    "q.contact_email": (
-        "Hvad er kontaktpersonens e-mailadresse? Vi sender et link dertil, som skal "
-        "klikkes for at bekræfte indmeldelsen.",
-        "What is the contact person's e-mail address? We send a link there that must be "
-        "clicked to confirm the registration."),
-    "q.municipalities": (
-        "Hvilke kommuner er med? Skriv dem adskilt af komma, fx Aalborg, Hjørring.",
-        "Which municipalities take part? Separate them with commas, e.g. Aalborg, Hjørring."),
-    "q.patient_groups": (
-        "Hvilke patientgrupper er initiativet for? Fx KOL, hjertesvigt.",
-        "Which patient groups is the initiative for? E.g. COPD, heart failure."),
-    "q.technology": (
-        "Hvilken teknologi bruges? Fx tablet, videokonsultation, app.",
-        "Which technology is used? E.g. tablet, video consultation, app."),
-    "q.start_date": (
-        "Hvornår startede initiativet? Fx marts 2021 eller 2021-03-01.",
-        "When did the initiative start? E.g. March 2021 or 2021-03-01."),
-    "q.end_date": (
-        "Hvornår slutter (eller sluttede) initiativet?",
-        "When does (or did) the initiative end?"),
-    "q.contact_phone": (
-        "Hvad er kontaktpersonens telefonnummer?",
-        "What is the contact person's phone number?"),
-    "q.evaluation_url": (
-        "Er initiativet evalueret? Indsæt linket til evalueringen.",
-        "Has the initiative been evaluated? Paste the link to the evaluation."),
-    "q.website": (
-        "Har initiativet en hjemmeside? Indsæt linket.",
-        "Does the initiative have a website? Paste the link."),
-    "q.sender_email": (
-        "Hvad er din e-mailadresse? Vi sender et link, som du skal klikke på for at "
-        "bekræfte ændringerne.",
-        "What is your e-mail address? We send a link you must click to confirm the "
-        "changes."),
-    "now": ("Nu: {value}", "Current answer: {value}"),
-    "progress": ("Spørgsmål {n} af {total}", "Question {n} of {total}"),
-    "optional": ("Valgfrit", "Optional"),
-    "retry": ("Prøv igen.", "Please try again."),
-    "required": ("Det felt skal udfyldes.", "This field is required."),
-    "too_long": ("Svaret er for langt – højst {n} tegn.",
-                 "The answer is too long – at most {n} characters."),
-    "nothing_before": ("Du er allerede ved det første spørgsmål.",
-                       "You are already at the first question."),
-    "lang.switched": ("Fint, vi fortsætter på dansk.", "OK, let's continue in English."),
-    "dup.question": (
-        "Der findes allerede et initiativ i landkortet, som ligner: «{title}»{org}. "
-        "Er det dette initiativ?",
-        "There is already an initiative in the map that looks similar: «{title}»{org}. "
-        "Is it this one?"),
-    "dup.yes_or_no": ("Svar ja eller nej, tak.", "Please answer yes or no."),
-    "dup.gone": ("Det initiativ kunne ikke findes længere. Vi fortsætter med din "
-                 "indmelding.",
-                 "That initiative could not be found any more. Let's continue with your "
-                 "registration."),
-    "update.switched": (
-        "Fint – så opdaterer vi det eksisterende initiativ i stedet for at oprette et nyt.",
-        "Good – then we update the existing initiative instead of creating a new one."),
-    "update.greeting": ("Hej {name}!", "Hello {name}!"),
-    "update.menu": (
-        "Her er oplysningerne om «{title}», som de står i landkortet nu. Er de stadig "
-        "korrekte? Tryk «Ret» ud for det, der skal ændres.",
-        "Here is what the map says about «{title}» now. Is it still correct? Press "
-        "«Change» next to anything that needs changing."),
-    "update.changed": (
-        "Du har ændret {n} felter – de er markeret. Ret gerne mere, og tryk «Send "
-        "ændringer», når du er færdig.",
-        "You have changed {n} fields – they are marked. Change more if you like, and "
-        "press «Send changes» when you are done."),
-    "update.changed1": (
-        "Du har ændret 1 felt – det er markeret. Ret gerne mere, og tryk «Send "
-        "ændringer», når du er færdig.",
-        "You have changed 1 field – it is marked. Change more if you like, and press "
-        "«Send changes» when you are done."),
-    "update.help": (
-        "Tryk «Ret» ud for det, du vil ændre – eller skriv fx «Status: Afsluttet».",
-        "Press «Change» next to what you want to change – or write e.g. «Status: Ended»."),
-    "summary": (
-        "Her er din indmelding. Tjek at alt er rigtigt, og tryk «Send indmelding».",
-        "Here is your registration. Check that everything is right, and press «Send "
-        "registration»."),
-    "summary.help": (
-        "Tryk «Ret» ud for det, du vil ændre, eller «Send indmelding», hvis alt er "
-        "rigtigt.",
-        "Press «Change» next to what you want to change, or «Send registration» if "
-        "everything is right."),
-    "summary.missing": ("Der mangler stadig: {fields}.", "Still missing: {fields}."),
-    "done.verify": (
-        "Tak! Vi har sendt en e-mail til {email}. Klik på linket i mailen inden for "
-        "{hours} timer for at bekræfte – først derefter går det videre til MedCom's "
-        "redaktion. Kan du ikke finde mailen, så tjek dit spamfilter.",
-        "Thank you! We have sent an e-mail to {email}. Click the link in it within "
-        "{hours} hours to confirm – only then does it go on to MedCom's editors. If you "
-        "cannot find the mail, check your spam filter."),
-    "done.update": (
-        "Tak! Dine ændringer er sendt til redaktionen, som gennemgår dem, før de vises i "
-        "landkortet.",
-        "Thank you! Your changes have been sent to the editors, who review them before "
-        "they appear in the map."),
-    "done.confirmation": (
-        "Tak for bekræftelsen! Vi har noteret, at oplysningerne om «{title}» stadig er "
-        "korrekte.",
-        "Thank you for confirming! We have noted that the details of «{title}» are still "
-        "correct."),
-    "done.already": ("Den er allerede modtaget – tak.", "It has already been received – "
-                     "thank you."),
-    "done.again": (
-        "Din indmelding er sendt. Vil du indmelde endnu et initiativ?",
-        "Your registration has been sent. Would you like to register another initiative?"),
-    "b.back": ("Tilbage", "Back"),
-    "b.skip": ("Spring over", "Skip"),
-    "b.skip_rest": ("Spring resten over", "Skip the rest"),
-    "b.keep": ("Behold", "Keep"),
-    "b.clear": ("Fjern", "Remove"),
-    "b.continue": ("Fortsæt", "Continue"),
-    "b.whole_country": ("Hele landet", "Whole country"),
-    "b.yes_dup": ("Ja, det er det", "Yes, that's it"),
-    "b.no_dup": ("Nej, mit er et andet", "No, mine is different"),
-    "b.submit": ("Send indmelding", "Send registration"),
-    "b.submit_changes": ("Send ændringer", "Send changes"),
-    "b.all_correct": ("Alt er korrekt", "Everything is correct"),
-    "b.discard": ("Fortryd ændringer", "Discard changes"),
-    "b.restart": ("Indmeld et nyt initiativ", "Register another initiative"),
-    "b.english": ("English please", "English please"),
-    "b.danish": ("På dansk", "På dansk"),
-    "row.change": ("Ret", "Change"),
-    "row.add": ("Tilføj", "Add"),
-    "edit.cmd": ("ret {label}", "change {label}"),
+#: The question for each field, and for the sender's own address on an update.
+QUESTIONS: dict[str, str] = {
+    "title": N_("chat.q.title"),
+    "organisation": N_("chat.q.organisation"),
+    "description": N_("chat.q.description"),
+    "status": N_("chat.q.status"),
+    "participants": N_("chat.q.participants"),
+    "regions": N_("chat.q.regions"),
+    "contact_name": N_("chat.q.contact_name"),
+    "contact_email": N_("chat.q.contact_email"),
+    "municipalities": N_("chat.q.municipalities"),
+    "patient_groups": N_("chat.q.patient_groups"),
+    "technology": N_("chat.q.technology"),
+    "start_date": N_("chat.q.start_date"),
+    "end_date": N_("chat.q.end_date"),
+    "contact_phone": N_("chat.q.contact_phone"),
+    "evaluation_url": N_("chat.q.evaluation_url"),
+    "website": N_("chat.q.website"),
+    "sender_email": N_("chat.q.sender_email"),
 }
-
-
-def text(key: str, lang: str, **kw: Any) -> str:
-    """One of the texts above in ``lang`` with ``{placeholders}`` filled."""
-    da, en = T[key]
-    return (en if lang == "en" else da).format(**kw)
+assert set(FIELD_KEYS) <= set(QUESTIONS), "every field has its question"
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,7 +234,7 @@ Effect = FindDuplicates | LoadEntry | Submit
 class ChatState:
     """Everything the conversation remembers (stored as JSON between messages)."""
 
-    lang: str = "da"
+    lang: str = DEFAULT_LANGUAGE
     mode: str = "new"               # new | update
     origin: str = "chat"            # chat | duplicate | token | page
     step: str = MANDATORY_ORDER[0]  # a field key, dup_question, summary, update_menu,
@@ -444,6 +317,11 @@ def _display(key: str, value: Any, lang: str) -> str:
     return format_value(key, value, lang) if _has(value) else "—"
 
 
+def _command(label: str, kind: str = "command") -> Button:
+    """A button that types its own label."""
+    return Button(label, label, kind)
+
+
 def _input_kind(key: str) -> str:
     return {"description": "textarea", "contact_email": "email", "contact_phone": "tel",
             "evaluation_url": "url", "website": "url"}.get(key, "text")
@@ -471,29 +349,29 @@ def _ask(state: ChatState, key: str, *, lead: str = "", tone: str = "question",
     lang = state.lang
     current = state.values.get(key)
     parts = [lead] if lead else []
-    parts.append(text(f"q.{key}", lang))
+    parts.append(text(lang, QUESTIONS[key]))
     if _has(current):
-        parts.append(text("now", lang, value=format_value(key, current, lang)))
+        parts.append(text(lang, "chat.now", value=format_value(key, current, lang)))
     buttons, multi = _choices(key, lang, current)
     commands: list[Button] = list(extra)
     if key == "regions":
-        commands.append(Button(text("b.whole_country", lang), text("b.whole_country", lang)))
+        commands.append(_command(text(lang, "chat.b.whole_country")))
     if _has(current):
-        commands.append(Button(text("b.keep", lang), text("b.keep", lang)))
+        commands.append(_command(text(lang, "chat.b.keep")))
     optional = key not in MANDATORY_FIELDS
     if optional and _has(current):
-        commands.append(Button(text("b.clear", lang), text("b.clear", lang)))
+        commands.append(_command(text(lang, "chat.b.clear")))
     elif optional:
-        commands.append(Button(text("b.skip", lang), text("b.skip", lang)))
+        commands.append(_command(text(lang, "chat.b.skip")))
         if state.mode == "new" and state.return_to is None:
-            commands.append(Button(text("b.skip_rest", lang), text("b.skip_rest", lang)))
+            commands.append(_command(text(lang, "chat.b.skip_rest")))
     if state.history or state.return_to:
-        commands.append(Button(text("b.back", lang), text("b.back", lang)))
+        commands.append(_command(text(lang, "chat.b.back")))
     progress = ""
     if state.mode == "new" and state.return_to is None:
-        progress = (text("progress", lang, n=MANDATORY_ORDER.index(key) + 1,
+        progress = (text(lang, "chat.progress", n=MANDATORY_ORDER.index(key) + 1,
                          total=len(MANDATORY_ORDER))
-                    if key in MANDATORY_ORDER else text("optional", lang))
+                    if key in MANDATORY_ORDER else text(lang, "chat.optional"))
     return Reply("\n".join(parts), tone=tone, buttons=buttons + tuple(commands), multi=multi,
                  field=key, input=_input_kind(key), progress=progress)
 
@@ -502,11 +380,11 @@ def _ask_dup(state: ChatState, lead: str = "") -> Reply:
     lang = state.lang
     cand = state.candidates[0]
     org = f" ({cand['organisation']})" if cand.get("organisation") else ""
-    body = text("dup.question", lang, title=cand.get("title") or "?", org=org)
+    body = text(lang, "chat.dup.question", title=cand.get("title") or "?", org=org)
     return Reply("\n".join(p for p in (lead, body) if p), tone="question", buttons=(
-        Button(text("b.yes_dup", lang), text("b.yes_dup", lang)),
-        Button(text("b.no_dup", lang), text("b.no_dup", lang)),
-        Button(text("b.back", lang), text("b.back", lang))))
+        _command(text(lang, "chat.b.yes_dup")),
+        _command(text(lang, "chat.b.no_dup")),
+        _command(text(lang, "chat.b.back"))))
 
 
 def _rows(state: ChatState, *, compare: bool) -> tuple[SummaryRow, ...]:
@@ -522,18 +400,19 @@ def _rows(state: ChatState, *, compare: bool) -> tuple[SummaryRow, ...]:
             changed = bool(diff_record({key: before}, {key: value}))
             old = _display(key, before, lang) if changed else ""
         rows.append(SummaryRow(key, label, _display(key, value, lang),
-                        text("edit.cmd", lang, label=label.casefold()),
-                        text("row.change" if _has(value) else "row.add", lang),
+                        text(lang, "chat.edit.cmd", label=label.casefold()),
+                        text(lang, "chat.row.change") if _has(value)
+                        else text(lang, "chat.row.add"),
                         changed, old))
     return tuple(rows)
 
 
 def _summary(state: ChatState, lead: str = "") -> Reply:
     lang = state.lang
-    body = "\n".join(p for p in (lead, text("summary", lang)) if p)
+    body = "\n".join(p for p in (lead, text(lang, "chat.summary")) if p)
     return Reply(body, tone="summary", rows=_rows(state, compare=False), buttons=(
-        Button(text("b.submit", lang), text("b.submit", lang), "primary"),
-        Button(text("b.back", lang), text("b.back", lang))))
+        _command(text(lang, "chat.b.submit"), "primary"),
+        _command(text(lang, "chat.b.back"))))
 
 
 def changes(state: ChatState) -> dict[str, Any]:
@@ -545,32 +424,31 @@ def _menu(state: ChatState, lead: str = "") -> Reply:
     lang = state.lang
     changed = changes(state)
     if changed:
-        body = (text("update.changed1", lang) if len(changed) == 1
-                else text("update.changed", lang, n=len(changed)))
-        send = text("b.submit_changes", lang)
-        buttons = [Button(send, send, "primary"),
-                   Button(text("b.discard", lang), text("b.discard", lang))]
+        n_ = ngettext(lang)
+        body = n_("chat.update.changed", "chat.update.changed.plural", len(changed))
+        buttons = [_command(text(lang, "chat.b.submit_changes"), "primary"),
+                   _command(text(lang, "chat.b.discard"))]
     else:
-        body = text("update.menu", lang, title=state.original.get("title") or "")
-        buttons = [Button(text("b.all_correct", lang), text("b.all_correct", lang), "primary")]
+        body = text(lang, "chat.update.menu", title=state.original.get("title") or "")
+        buttons = [_command(text(lang, "chat.b.all_correct"), "primary")]
     if state.origin == "duplicate":
-        buttons.append(Button(text("b.back", lang), text("b.back", lang)))
+        buttons.append(_command(text(lang, "chat.b.back")))
     return Reply("\n".join(p for p in (lead, body) if p), tone="summary",
                  rows=_rows(state, compare=True), buttons=tuple(buttons))
 
 
 def _ask_sender(state: ChatState, lead: str = "") -> Reply:
     lang = state.lang
-    body = text("q.sender_email", lang)
+    body = text(lang, QUESTIONS["sender_email"])
     return Reply("\n".join(p for p in (lead, body) if p), tone="question", input="email",
                  field="contact_email",
-                 buttons=(Button(text("b.back", lang), text("b.back", lang)),))
+                 buttons=(_command(text(lang, "chat.b.back")),))
 
 
 def _done(state: ChatState) -> Reply:
     lang = state.lang
-    return Reply(text("done.again", lang), tone="info",
-                 buttons=(Button(text("b.restart", lang), text("b.restart", lang)),))
+    return Reply(text(lang, "chat.done.again"), tone="info",
+                 buttons=(_command(text(lang, "chat.b.restart")),))
 
 
 def current(state: ChatState, lead: str = "") -> list[Reply]:
@@ -596,40 +474,49 @@ def current(state: ChatState, lead: str = "") -> list[Reply]:
 # ---------------------------------------------------------------------------------------
 # Starting
 
-def _lang(lang: str | None) -> str:
-    return "en" if lang == "en" else "da"
+def switch_command(lang: str) -> str:
+    """What to say to continue in ``lang``: its switch button, in that language."""
+    return text(lang, "chat.b.language")
 
 
-def _switch_button(lang: str) -> Button:
-    label = text("b.danish", lang) if lang == "en" else text("b.english", lang)
-    return Button(label, label)
+def language_asked_for(folded: str) -> str | None:
+    """The language a message asks to continue in ("English please", "på dansk"), if any."""
+    for code in languages():
+        if folded in LANGUAGE_COMMANDS.get(code, ()) or folded == fold(switch_command(code)):
+            return code
+    return None
 
 
-def start(lang: str = "da") -> ChatStep:
+def _switch_buttons(lang: str) -> tuple[Button, ...]:
+    """One button for each other language, in that language."""
+    return tuple(_command(switch_command(code)) for code in other_languages(lang))
+
+
+def start(lang: str = DEFAULT_LANGUAGE) -> ChatStep:
     """A fresh registration: the welcome and the first question."""
-    state = ChatState(lang=_lang(lang))
-    welcome = Reply(text("welcome", state.lang), buttons=(_switch_button(state.lang),))
+    state = ChatState(lang=language_of(lang))
+    welcome = Reply(text(state.lang, "chat.welcome"), buttons=_switch_buttons(state.lang))
     return ChatStep(state, [welcome, _ask(state, state.step)])
 
 
 def start_update(record: dict[str, Any], *, initiative_id: int, version: int,
-                 lang: str = "da") -> ChatStep:
+                 lang: str = DEFAULT_LANGUAGE) -> ChatStep:
     """A conversation opened from a reminder's or receipt's personal link: the entry's
     current values, ready to confirm or change."""
-    state = ChatState(lang=_lang(lang), mode="update", origin="token", step="update_menu")
+    state = ChatState(lang=language_of(lang), mode="update", origin="token", step="update_menu")
     _load_entry(state, record, initiative_id, version)
     name = (record.get("contact_name") or "").split(" ")[0]
-    lead = text("update.greeting", state.lang, name=name) if name else ""
+    lead = text(state.lang, "chat.update.greeting", name=name) if name else ""
     return ChatStep(state, [_menu(state, lead)])
 
 
 def start_page_update(record: dict[str, Any], *, initiative_id: int, version: int,
-                      lang: str = "da") -> ChatStep:
+                      lang: str = DEFAULT_LANGUAGE) -> ChatStep:
     """A conversation opened from an entry's public page ("correct this entry"): its
     current values, ready to change. Anyone can open it, so — as after "yes, it is this
     one" — the person gives an e-mail address and the proposal waits for it to be
     verified before it reaches the queue."""
-    state = ChatState(lang=_lang(lang), mode="update", origin="page", step="update_menu")
+    state = ChatState(lang=language_of(lang), mode="update", origin="page", step="update_menu")
     _load_entry(state, record, initiative_id, version)
     return ChatStep(state, [_menu(state)])
 
@@ -724,7 +611,8 @@ def _answer(state: ChatState, key: str, raw: str, folded: str) -> ChatStep:
             state.skipped.append(key)
         return _after_answer(state, key)
     if not optional and folded in SKIP_MANDATORY:
-        return ChatStep(state, [_ask(state, key, lead=text("required", lang), tone="problem")])
+        return ChatStep(state, [_ask(state, key, lead=text(lang, "chat.required"),
+                                    tone="problem")])
     got = normalise(key, raw, lang)
     if got.problem is not None:
         return ChatStep(state, [_problem(state, key, got.problem, raw)])
@@ -732,11 +620,13 @@ def _answer(state: ChatState, key: str, raw: str, folded: str) -> ChatStep:
         if optional:
             state.values[key] = _empty(key)
             return _after_answer(state, key)
-        return ChatStep(state, [_ask(state, key, lead=text("required", lang), tone="problem")])
+        return ChatStep(state, [_ask(state, key, lead=text(lang, "chat.required"),
+                                    tone="problem")])
     limit = MAX_CHARS.get(key)
     if limit and len(str(got.value)) > limit:
-        return ChatStep(state, [_ask(state, key, lead=text("too_long", lang, n=limit),
-                                    tone="problem")])
+        n_ = ngettext(lang)
+        lead = n_("chat.too_long", "chat.too_long.plural", limit)
+        return ChatStep(state, [_ask(state, key, lead=lead, tone="problem")])
     state.values[key] = got.value
     if key in state.skipped:
         state.skipped.remove(key)
@@ -750,7 +640,7 @@ def _problem(state: ChatState, key: str, problem: Problem, raw: str) -> Reply:
         value = (raw.replace(problem.value, problem.suggestion, 1)
                  if problem.value and problem.value in raw else problem.suggestion)
         extra = (Button(problem.suggestion, value, "suggestion"),)
-    lead = f"{problem.message} {text('retry', state.lang)}"
+    lead = " ".join((problem.message, text(state.lang, "chat.retry")))
     return _ask(state, key, lead=lead, tone="problem", extra=extra)
 
 
@@ -775,9 +665,9 @@ def _back(state: ChatState) -> ChatStep:
             state.saved_new = None
             state.sender_email = None
             return _goto(state, "dup_question")
-        return ChatStep(state, [_menu(state, text("nothing_before", lang))])
+        return ChatStep(state, [_menu(state, text(lang, "chat.nothing_before"))])
     if not state.history:
-        return ChatStep(state, current(state, text("nothing_before", lang)))
+        return ChatStep(state, current(state, text(lang, "chat.nothing_before")))
     previous = state.history.pop()
     state.candidates = [] if state.step == "dup_question" else state.candidates
     return _goto(state, previous)
@@ -806,13 +696,13 @@ def _apply_form(state: ChatState, raw: str) -> tuple[bool, list[str]]:
 
 def _summary_input(state: ChatState, raw: str, folded: str) -> ChatStep:
     lang = state.lang
-    if folded in SUBMIT or folded in CONFIRM_ALL or folded == fold(text("b.submit", lang)):
+    if folded in SUBMIT or folded in CONFIRM_ALL or folded == fold(text(lang, "chat.b.submit")):
         missing = _missing(state)
         if missing:
             names = ", ".join(form_label(k, lang) for k in missing)
             state.step = missing[0]
             return ChatStep(state, [_ask(state, missing[0],
-                                        lead=text("summary.missing", lang, fields=names))])
+                                        lead=text(lang, "chat.summary.missing", fields=names))])
         state.awaiting = "submit"
         proposed = {k: v for k, v in state.values.items() if k in FIELD_KEYS and _has(v)}
         return ChatStep(state, [], Submit(
@@ -832,7 +722,7 @@ def _summary_input(state: ChatState, raw: str, folded: str) -> ChatStep:
     key = field_for(raw)
     if key:
         return _edit(state, key)
-    return ChatStep(state, [_summary(state, text("summary.help", lang))])
+    return ChatStep(state, [_summary(state, text(lang, "chat.summary.help"))])
 
 
 def _menu_input(state: ChatState, raw: str, folded: str) -> ChatStep:
@@ -850,7 +740,7 @@ def _menu_input(state: ChatState, raw: str, folded: str) -> ChatStep:
     key = field_for(raw)
     if key:
         return _edit(state, key)
-    return ChatStep(state, [_menu(state, text("update.help", lang))])
+    return ChatStep(state, [_menu(state, text(lang, "chat.update.help"))])
 
 
 def _submit_update(state: ChatState) -> ChatStep:
@@ -872,8 +762,9 @@ def _submit_update(state: ChatState) -> ChatStep:
 def _sender_input(state: ChatState, raw: str) -> ChatStep:
     got = normalise("contact_email", raw, state.lang)
     if not got.ok:
-        lead = (got.problem.message if got.problem else text("required", state.lang))
-        return ChatStep(state, [_ask_sender(state, f"{lead} {text('retry', state.lang)}")])
+        lead = (got.problem.message if got.problem else text(state.lang, "chat.required"))
+        retry = text(state.lang, "chat.retry")
+        return ChatStep(state, [_ask_sender(state, f"{lead} {retry}")])
     state.sender_email = got.value
     return _submit_update(state)
 
@@ -882,15 +773,15 @@ def _dup_input(state: ChatState, folded: str) -> ChatStep:
     if not state.candidates:
         return _goto(state, state.after_dup or "summary")
     lang = state.lang
-    if folded in YES or folded == fold(text("b.yes_dup", lang)):
+    if folded in YES or folded == fold(text(lang, "chat.b.yes_dup")):
         state.awaiting = "entry"
         return ChatStep(state, [], LoadEntry(int(state.candidates[0]["initiative_id"])))
-    if folded in NO or folded == fold(text("b.no_dup", lang)):
+    if folded in NO or folded == fold(text(lang, "chat.b.no_dup")):
         state.declined.append(int(state.candidates.pop(0)["initiative_id"]))
         if state.candidates:
             return ChatStep(state, [_ask_dup(state)])
         return _goto(state, state.after_dup or "summary")
-    return ChatStep(state, [_ask_dup(state, text("dup.yes_or_no", lang))])
+    return ChatStep(state, [_ask_dup(state, text(lang, "chat.dup.yes_or_no"))])
 
 
 # ---------------------------------------------------------------------------------------
@@ -902,11 +793,12 @@ def handle(state: ChatState, raw: str) -> ChatStep:
     state.awaiting = None
     raw = raw.strip()
     folded = fold(raw)
-    if folded in ENGLISH or folded in DANISH:
-        state.lang = "en" if folded in ENGLISH else "da"
-        return ChatStep(state, current(state, text("lang.switched", state.lang)))
-    if folded in RESTART or (state.step == "done" and folded == fold(text("b.restart",
-                                                                            state.lang))):
+    asked_for = language_asked_for(folded)
+    if asked_for is not None:
+        state.lang = asked_for
+        return ChatStep(state, current(state, text(state.lang, "chat.lang.switched")))
+    if folded in RESTART or (state.step == "done"
+                             and folded == fold(text(state.lang, "chat.b.restart"))):
         fresh = start(state.lang)
         fresh.state.submissions = state.submissions
         return fresh
@@ -957,8 +849,8 @@ def on_entry(state: ChatState, record: dict[str, Any] | None, *, initiative_id: 
         state.candidates = [c for c in state.candidates
                             if int(c["initiative_id"]) != initiative_id]
         if state.candidates:
-            return ChatStep(state, [_ask_dup(state, text("dup.gone", state.lang))])
-        return _goto(state, state.after_dup or "summary", lead=text("dup.gone", state.lang))
+            return ChatStep(state, [_ask_dup(state, text(state.lang, "chat.dup.gone"))])
+        return _goto(state, state.after_dup or "summary", lead=text(state.lang, "chat.dup.gone"))
     state.saved_new = {"values": copy.deepcopy(state.values), "skipped": list(state.skipped),
                        "history": list(state.history), "candidates": state.candidates,
                        "after_dup": state.after_dup}
@@ -966,7 +858,7 @@ def on_entry(state: ChatState, record: dict[str, Any] | None, *, initiative_id: 
     state.candidates = []
     _load_entry(state, record, initiative_id, version)
     state.step = "update_menu"
-    return ChatStep(state, [_menu(state, text("update.switched", state.lang))])
+    return ChatStep(state, [_menu(state, text(state.lang, "chat.update.switched"))])
 
 
 def on_submitted(state: ChatState, *, stored: bool, verify_email: str | None = None,
@@ -981,13 +873,15 @@ def on_submitted(state: ChatState, *, stored: bool, verify_email: str | None = N
     state.submissions += 1
     state.step = "done"
     if not stored:
-        message = text("done.already", lang)
+        message = text(lang, "chat.done.already")
     elif verify_email:
-        message = text("done.verify", lang, email=verify_email, hours=verify_hours)
+        n_ = ngettext(lang)
+        message = n_("chat.done.verify", "chat.done.verify.plural", verify_hours,
+                     email=verify_email)
     elif kind == "confirmation":
-        message = text("done.confirmation", lang, title=state.original.get("title") or "")
+        message = text(lang, "chat.done.confirmation", title=state.original.get("title") or "")
     else:
-        message = text("done.update", lang)
+        message = text(lang, "chat.done.update")
     return ChatStep(state, [Reply(message, tone="done"), _done(state)])
 
 
@@ -995,5 +889,5 @@ __all__ = [
     "Button", "ChatState", "DUPLICATE_SCORE", "Effect", "FLOW", "FindDuplicates",
     "LoadEntry", "MANDATORY_ORDER", "OPTIONAL_ORDER", "ChatStep", "Reply", "SummaryRow", "Submit",
     "changes", "current", "field_for", "fold", "handle", "next_field", "on_duplicates",
-    "on_entry", "on_submitted", "start", "start_update", "text",
+    "on_entry", "on_submitted", "start", "start_update", "switch_command",
 ]
