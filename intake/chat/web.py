@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,8 +23,16 @@ from aiohttp import WSMsgType, web
 
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.i18n import LANGUAGES, gettext, register, request_language
-from bot.core.pages import render
+from bot.core.i18n import (
+    N_,
+    babel_locale,
+    languages,
+    ngettext,
+    other_languages,
+    text,
+    texts_for,
+)
+from bot.core.pages import render, request_language
 from bot.core.settings import Settings
 from intake.chat import conversation as chat
 from intake.chat.store import (
@@ -46,155 +55,57 @@ CHOICE_FIELD = "choice"
 CSRF_FIELD = "csrf"
 
 # ---------------------------------------------------------------------------------------
-# Page texts
+# Texts: the ``chat`` catalogue (bot/locale/<language>/LC_MESSAGES/chat.po)
 
-TEXTS: dict[str, dict[str, str]] = {
-    "da": {
-        "chat.title": "Indmeld et telemedicinsk initiativ",
-        "chat.update_title": "Opdatér et initiativ",
-        "chat.intro": "Svar på spørgsmålene – det tager omkring 5 minutter. Redaktionen "
-                      "hos MedCom gennemgår alt, før det vises i landkortet.",
-        "chat.noscript": "Chatten kræver JavaScript. Du kan bruge den enkle formular i "
-                         "stedet:",
-        "chat.noscript_link": "Åbn formularen",
-        "chat.use_form": "Virker chatten ikke? Brug den enkle formular",
-        "chat.answer": "Dit svar",
-        "chat.placeholder": "Skriv dit svar …",
-        "chat.send": "Send",
-        "chat.continue": "Fortsæt",
-        "chat.lang_button": "English",
-        "chat.lang_command": "English please",
-        "chat.connecting": "Forbinder …",
-        "chat.reconnecting": "Forbindelsen blev afbrudt. Prøver igen …",
-        "chat.offline": "Chatten kan ikke komme i forbindelse. Brug den enkle formular:",
-        "chat.you": "Du",
-        "chat.bot": "Landkortet",
-        "chat.typing": "Landkortet skriver …",
-        "chat.changed": "ændret",
-        "chat.before": "før",
-        "chat.chars_left": "tegn tilbage",
-        "chat.error.too_long": "Beskeden er for lang. Forkort den, og prøv igen.",
-        "chat.error.empty": "Skriv et svar først.",
-        "chat.error.rate_limited": "Du skriver lidt for hurtigt. Vent et øjeblik, og prøv "
-                                   "igen.",
-        "chat.error.session_limit": "Der er startet for mange samtaler fra din forbindelse. "
-                                    "Prøv igen om en time.",
-        "chat.error.no_session": "Samtalen kunne ikke findes. Genindlæs siden.",
-        "chat.error.csrf": "Formularen var forældet. Prøv igen.",
-        "chat.error.bad_message": "Beskeden kunne ikke læses.",
-        "chat.error.server": "Noget gik galt hos os. Prøv igen om lidt – dit svar er ikke "
-                             "gemt.",
-        "chat.form.title": "Indmeld et telemedicinsk initiativ (enkel formular)",
-        "chat.form.choose": "Vælg en eller flere, og tryk Fortsæt",
-        "chat.form.to_chat": "Skift til chatten",
-        "chat.form.earlier": "Tidligere i samtalen",
-        "chat.link.invalid_title": "Linket virker ikke længere",
-        "chat.link.invalid": "Linket er udløbet eller ugyldigt. Du kan stadig svare på "
-                             "påmindelsesmailen – eller indmelde et initiativ i chatten.",
-        "chat.link.limit_title": "For mange samtaler",
-        "chat.link.waiting_title": "Dit forslag venter på redaktionen",
-        "chat.link.waiting": "Redaktionen har ikke behandlet dit forslag endnu. Når det er "
-                             "godkendt, åbner dette link initiativet, så du kan rette det. "
-                             "Vil du tilføje noget nu, så svar på vores mail.",
-        "chat.link.to_chat": "Gå til chatten",
-        "chat.verify.title": "Bekræft din e-mailadresse",
-        "chat.verify.intro_new": "Tryk på knappen for at bekræfte din indmelding af",
-        "chat.verify.intro_update": "Tryk på knappen for at bekræfte dine oplysninger om",
-        "chat.verify.after": "Derefter går det videre til MedCom's redaktion, som "
-                             "gennemgår det, før det vises i landkortet.",
-        "chat.verify.button": "Bekræft",
-        "chat.verify.done_title": "Tak – det er bekræftet",
-        "chat.verify.done": "Det er nu sendt til redaktionen, som gennemgår det, før det "
-                            "vises i landkortet.",
-        "chat.verify.already_title": "Allerede bekræftet",
-        "chat.verify.already": "Det er allerede bekræftet og sendt til redaktionen – tak.",
-        "chat.verify.expired_title": "Linket er udløbet",
-        "chat.verify.expired": "Bekræftelseslinket virker kun i en begrænset tid. Du er "
-                               "velkommen til at indmelde initiativet igen.",
-        "chat.verify.invalid_title": "Linket er ugyldigt",
-        "chat.verify.invalid": "Linket kunne ikke genkendes. Tjek, at hele linket fra "
-                               "mailen er med.",
-    },
-    "en": {
-        "chat.title": "Register a telemedicine initiative",
-        "chat.update_title": "Update an initiative",
-        "chat.intro": "Answer the questions – it takes about 5 minutes. MedCom's editors "
-                      "review everything before it appears in the map.",
-        "chat.noscript": "The chat needs JavaScript. You can use the simple form instead:",
-        "chat.noscript_link": "Open the form",
-        "chat.use_form": "Chat not working? Use the simple form",
-        "chat.answer": "Your answer",
-        "chat.placeholder": "Type your answer …",
-        "chat.send": "Send",
-        "chat.continue": "Continue",
-        "chat.lang_button": "Dansk",
-        "chat.lang_command": "På dansk",
-        "chat.connecting": "Connecting …",
-        "chat.reconnecting": "The connection was lost. Trying again …",
-        "chat.offline": "The chat cannot connect. Use the simple form:",
-        "chat.you": "You",
-        "chat.bot": "The map",
-        "chat.typing": "The map is typing …",
-        "chat.changed": "changed",
-        "chat.before": "before",
-        "chat.chars_left": "characters left",
-        "chat.error.too_long": "The message is too long. Shorten it and try again.",
-        "chat.error.empty": "Type an answer first.",
-        "chat.error.rate_limited": "You are typing a little too fast. Wait a moment and "
-                                   "try again.",
-        "chat.error.session_limit": "Too many conversations have been started from your "
-                                    "connection. Please try again in an hour.",
-        "chat.error.no_session": "The conversation could not be found. Reload the page.",
-        "chat.error.csrf": "The form had expired. Please try again.",
-        "chat.error.bad_message": "The message could not be read.",
-        "chat.error.server": "Something went wrong on our side. Please try again in a "
-                             "moment – your answer was not saved.",
-        "chat.form.title": "Register a telemedicine initiative (simple form)",
-        "chat.form.choose": "Choose one or more, then press Continue",
-        "chat.form.to_chat": "Switch to the chat",
-        "chat.form.earlier": "Earlier in the conversation",
-        "chat.link.invalid_title": "This link no longer works",
-        "chat.link.invalid": "The link has expired or is not valid. You can still answer "
-                             "the reminder e-mail – or register an initiative in the chat.",
-        "chat.link.limit_title": "Too many conversations",
-        "chat.link.waiting_title": "Your proposal is waiting for the editors",
-        "chat.link.waiting": "The editors have not handled your proposal yet. Once it is "
-                             "approved, this link opens the initiative so you can correct "
-                             "it. To add something now, reply to our mail.",
-        "chat.link.to_chat": "Go to the chat",
-        "chat.verify.title": "Confirm your e-mail address",
-        "chat.verify.intro_new": "Press the button to confirm your registration of",
-        "chat.verify.intro_update": "Press the button to confirm your details about",
-        "chat.verify.after": "It then goes on to MedCom's editors, who review it before it "
-                             "appears in the map.",
-        "chat.verify.button": "Confirm",
-        "chat.verify.done_title": "Thank you – it is confirmed",
-        "chat.verify.done": "It has been sent to the editors, who review it before it "
-                            "appears in the map.",
-        "chat.verify.already_title": "Already confirmed",
-        "chat.verify.already": "It has already been confirmed and sent to the editors – "
-                               "thank you.",
-        "chat.verify.expired_title": "The link has expired",
-        "chat.verify.expired": "The confirmation link only works for a limited time. You "
-                               "are welcome to register the initiative again.",
-        "chat.verify.invalid_title": "The link is not valid",
-        "chat.verify.invalid": "The link was not recognised. Check that the whole link "
-                               "from the e-mail is there.",
-    },
-}
-register(TEXTS)
-# Texts the browser script needs, in both languages (the chat can switch mid-way).
-JS_TEXT_KEYS = ("chat.send", "chat.continue", "chat.lang_button", "chat.lang_command",
-                "chat.connecting", "chat.reconnecting", "chat.offline", "chat.you",
-                "chat.bot", "chat.typing", "chat.changed", "chat.before",
-                "chat.chars_left", "chat.placeholder", "chat.use_form",
-                "chat.error.too_long", "chat.error.empty", "chat.error.rate_limited",
-                "chat.error.session_limit", "chat.error.no_session",
-                "chat.error.bad_message", "chat.error.server")
+#: Texts the browser script needs, in every language (the chat can switch mid-way).
+JS_TEXT_KEYS = (N_("chat.send"), N_("chat.continue"), N_("chat.connecting"),
+                N_("chat.reconnecting"), N_("chat.offline"), N_("chat.you"), N_("chat.bot"),
+                N_("chat.typing"), N_("chat.changed"), N_("chat.before"),
+                N_("chat.placeholder"), N_("chat.use_form"), N_("chat.error.too_long"),
+                N_("chat.error.empty"), N_("chat.error.rate_limited"),
+                N_("chat.error.session_limit"), N_("chat.error.no_session"),
+                N_("chat.error.bad_message"), N_("chat.error.server"))
+#: Errors the plain form shows (``?error=<code>``), by code.
+_FORM_ERRORS = {"too_long": N_("chat.error.too_long"), "empty": N_("chat.error.empty"),
+                "rate_limited": N_("chat.error.rate_limited"),
+                "session_limit": N_("chat.error.session_limit"),
+                "no_session": N_("chat.error.no_session"), "csrf": N_("chat.error.csrf"),
+                "server": N_("chat.error.server")}
 
 
-def js_texts() -> dict[str, dict[str, str]]:
-    return {lang: {k: gettext(lang)(k) for k in JS_TEXT_KEYS} for lang in LANGUAGES}
+def _by_plural_category(lang: str, form: Callable[[int], str]) -> dict[str, str]:
+    """A text with a count, once for each CLDR plural category of ``lang`` ("one",
+    "other", …): the browser picks one with ``Intl.PluralRules`` and fills in ``%(n)s``."""
+    rule = babel_locale(lang).plural_form
+    samples: dict[str, int] = {}
+    for n in range(1000):
+        samples.setdefault(rule(n), n)
+        if len(samples) > len(rule.tags):  # every tag and "other"
+            break
+    return {category: form(n) for category, n in samples.items()}
+
+
+def _chars_left(lang: str) -> dict[str, str]:
+    n_ = ngettext(lang)
+
+    def form(n: int) -> str:
+        # n="%(n)s" leaves the placeholder for the browser to fill in.
+        return n_("chat.chars_left", "chat.chars_left.plural", n, n="%(n)s")
+    return _by_plural_category(lang, form)
+
+
+def js_texts() -> dict[str, dict[str, Any]]:
+    """The words chat.js shows, by language."""
+    return {lang: {**texts_for(JS_TEXT_KEYS, lang), "chat.chars_left": _chars_left(lang)}
+            for lang in languages()}
+
+
+def language_switch(lang: str) -> list[dict[str, str]]:
+    """The chat's language buttons: every other language, named in that language, and what
+    the button says to the conversation to continue in it."""
+    return [{"lang": code, "label": text(code, "language.name"),
+             "command": chat.switch_command(code)}
+            for code in other_languages(lang)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,7 +132,7 @@ def set_key_cookie(response: web.StreamResponse, request: web.Request, key: str)
 
 def _explicit_lang(request: web.Request) -> str | None:
     lang = request.query.get("lang")
-    return lang if lang in LANGUAGES else None
+    return lang if lang in languages() else None
 
 
 def _lang(request: web.Request) -> str:
@@ -240,17 +151,13 @@ def origin_allowed(request: web.Request) -> bool:
     return origin in allowed
 
 
-def _switch_command(lang: str) -> str:
-    return "English please" if lang == "en" else "På dansk"
-
-
 async def _view(request: web.Request, key: str) -> View:
     """The conversation in the language asked for. When the site's language link was
     followed (``?lang=``), the stored conversation switches language too."""
     wanted = _explicit_lang(request)
     view = await store(request).view(key, wanted or _lang(request))
     if wanted and view.stored and view.lang != wanted:
-        await store(request).say(key, _switch_command(wanted), ip=request.remote,
+        await store(request).say(key, chat.switch_command(wanted), ip=request.remote,
                                  lang=wanted)
         view = await store(request).view(key, wanted)
     return view
@@ -274,7 +181,8 @@ def _chat_response(request: web.Request, key: str, set_cookie: bool, lang: str, 
                    update: bool = False) -> web.Response:
     settings = request.app[SETTINGS]
     response = render(request, "chat.html", lang=lang, texts=js_texts(),
-                      max_chars=settings.chat_max_message_chars, update=update)
+                      switch=language_switch(lang), max_chars=settings.chat_max_message_chars,
+                      update=update)
     response.headers["Cache-Control"] = "no-store"
     if set_cookie:
         set_key_cookie(response, request, key)
@@ -337,7 +245,8 @@ async def _chat_socket(request: web.Request, settings: Settings) -> web.WebSocke
         await ws.close()
         return ws
     view = await store(request).view(key, lang)
-    await ws.send_json({"type": "history", "lang": view.lang, "messages": view.transcript})
+    await ws.send_json({"type": "history", "lang": view.lang,
+                        "switch": language_switch(view.lang), "messages": view.transcript})
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             if msg.type == WSMsgType.ERROR:
@@ -366,6 +275,7 @@ async def _chat_socket(request: web.Request, settings: Settings) -> web.WebSocke
             continue
         lang = turn.lang
         await ws.send_json({"type": "bot", "lang": turn.lang,
+                            "switch": language_switch(turn.lang),
                             "replies": [r.as_dict() for r in turn.replies]})
     return ws
 
@@ -391,13 +301,8 @@ def _entries(transcript: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], in
 async def form_page(request: web.Request) -> web.Response:
     key, is_new = _key(request)
     view = await _view(request, key)
-    error = request.query.get("error")
     return _form_response(request, key, is_new, view.transcript, view.lang,
-                          error=error if error in _FORM_ERRORS else None)
-
-
-_FORM_ERRORS = ("too_long", "empty", "rate_limited", "session_limit", "no_session", "csrf",
-                "server")
+                          error=request.query.get("error"))
 
 
 def _form_response(request: web.Request, key: str, set_cookie: bool,
@@ -409,7 +314,8 @@ def _form_response(request: web.Request, key: str, set_cookie: bool,
     response = render(request, "chat_form.html", status=status, lang=lang,
                       earlier=entries[:earlier_from], recent=entries[earlier_from:live],
                       current=entries[live:], csrf=csrf_token(settings, key),
-                      csrf_field=CSRF_FIELD, error=error,
+                      csrf_field=CSRF_FIELD, error=_FORM_ERRORS.get(error or ""),
+                      switch=language_switch(lang),
                       max_chars=settings.chat_max_message_chars)
     response.headers["Cache-Control"] = "no-store"
     if set_cookie:
@@ -457,9 +363,9 @@ async def entry_link(request: web.Request) -> web.Response:
 
 # Why a personal link did not open a conversation: (heading, text, HTTP status).
 _LINK_NOTICES = {
-    "session_limit": ("chat.link.limit_title", "chat.error.session_limit", 429),
-    "waiting": ("chat.link.waiting_title", "chat.link.waiting", 200),
-    "invalid": ("chat.link.invalid_title", "chat.link.invalid", 404),
+    "session_limit": (N_("chat.link.limit_title"), N_("chat.error.session_limit"), 429),
+    "waiting": (N_("chat.link.waiting_title"), N_("chat.link.waiting"), 200),
+    "invalid": (N_("chat.link.invalid_title"), N_("chat.link.invalid"), 404),
 }
 
 
@@ -471,7 +377,7 @@ async def _opened_response(request: web.Request, opened: Opened) -> web.Response
     if opened.key is None:
         title, body, status = _LINK_NOTICES.get(opened.error or "", _LINK_NOTICES["invalid"])
         response = render(request, "chat_notice.html", status=status, heading=title,
-                          body=body, link="/chat", link_text="chat.link.to_chat")
+                          body=body, link="/chat", link_text=N_("chat.link.to_chat"))
         response.headers["Cache-Control"] = "no-store"
         return response
     view = await store(request).view(opened.key, wanted or _lang(request))

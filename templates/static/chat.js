@@ -2,9 +2,12 @@
  *
  * Talks JSON over a WebSocket at /chat/ws:
  *   → {type: "say", text}
- *   ← {type: "history", lang, messages: [{from: "user", text} | {from: "bot", reply}]}
- *   ← {type: "bot", lang, replies: [reply]}
+ *   ← {type: "history", lang, switch, messages: [{from: "user", text} | {from: "bot", reply}]}
+ *   ← {type: "bot", lang, switch, replies: [reply]}
  *   ← {type: "error", code}
+ * "switch" lists the other languages: [{lang, label, command}]; a language button says
+ * its command. The page's #chat-texts holds this script's words in every language, each
+ * language's under its code; a text with a count is given by plural category.
  * Every text from the server or the person is put on the page with textContent, never
  * as markup. A button is only a shortcut for typing its value.
  */
@@ -15,7 +18,7 @@
   if (!root || !("WebSocket" in window)) { return; }
 
   var texts = JSON.parse(document.getElementById("chat-texts").textContent);
-  var lang = root.getAttribute("data-lang") || "da";
+  var lang = root.getAttribute("data-lang");
   var maxChars = parseInt(root.getAttribute("data-max"), 10) || 2000;
   var log = document.getElementById("chat-log");
   var statusEl = document.getElementById("chat-status");
@@ -23,7 +26,7 @@
   var input = document.getElementById("chat-input");
   var sendBtn = document.getElementById("chat-send");
   var counter = document.getElementById("chat-counter");
-  var langBtn = document.getElementById("chat-lang");
+  var langBox = document.getElementById("chat-lang");
   var fallback = document.getElementById("chat-fallback");
 
   var ws = null;
@@ -34,7 +37,16 @@
   var pendingText = null;
 
   function t(key) {
-    return (texts[lang] && texts[lang][key]) || (texts.da && texts.da[key]) || key;
+    return (texts[lang] && texts[lang][key]) || key;
+  }
+
+  function tn(key, n) {
+    /* A text with a count: the form for n's plural category in this language. */
+    var forms = (texts[lang] && texts[lang][key]) || {};
+    var category = "other";
+    try { category = new Intl.PluralRules(lang).select(n); } catch (e) { /* no Intl */ }
+    var form = forms[category] || forms.other || key;
+    return form.replace("%(n)s", n.toLocaleString(lang));
   }
 
   function el(tag, className, text) {
@@ -216,8 +228,6 @@
     input.rows = kind === "textarea" ? 4 : 1;
     input.placeholder = t("chat.placeholder");
     sendBtn.textContent = t("chat.send");
-    langBtn.textContent = t("chat.lang_button");
-    langBtn.setAttribute("lang", lang === "da" ? "en" : "da");
     document.documentElement.setAttribute("lang", lang);
     autosize();
   }
@@ -288,7 +298,7 @@
     var max = Math.round(window.innerHeight * 0.35);
     input.style.height = Math.min(input.scrollHeight + 2, max) + "px";
     var left = maxChars - input.value.length;
-    counter.textContent = left < maxChars * 0.2 ? left + " " + t("chat.chars_left") : "";
+    counter.textContent = left < maxChars * 0.2 ? tn("chat.chars_left", left) : "";
   }
 
   composer.addEventListener("submit", function (event) {
@@ -310,14 +320,30 @@
   });
   input.addEventListener("input", autosize);
 
-  langBtn.addEventListener("click", function () { send(t("chat.lang_command"), null, true); });
+  function renderSwitch(languages) {
+    /* One button for each other language, labelled in that language. */
+    langBox.textContent = "";
+    languages.forEach(function (other) {
+      var b = el("button", "secondary chat-lang", other.label);
+      b.type = "button";
+      b.setAttribute("lang", other.lang);
+      b.setAttribute("data-command", other.command);
+      langBox.appendChild(b);
+    });
+  }
+
+  langBox.addEventListener("click", function (event) {
+    var b = event.target.closest ? event.target.closest("button[data-command]") : null;
+    if (b) { send(b.getAttribute("data-command"), null, true); }
+  });
 
   /* ---- the connection --------------------------------------------------------------- */
 
   function receive(event) {
     var data;
     try { data = JSON.parse(event.data); } catch (e) { return; }
-    if (data.lang === "da" || data.lang === "en") { lang = data.lang; }
+    if (data.lang && Object.prototype.hasOwnProperty.call(texts, data.lang)) { lang = data.lang; }
+    if (Array.isArray(data.switch)) { renderSwitch(data.switch); }
     if (data.type === "history") {
       waiting = false;
       sendBtn.disabled = false;
@@ -365,7 +391,7 @@
       failures = 0;
       setStatus("");
       composer.hidden = false;
-      langBtn.hidden = false;
+      langBox.hidden = false;
       fallback.classList.remove("prominent");
     });
     socket.addEventListener("message", receive);
