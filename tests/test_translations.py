@@ -22,8 +22,9 @@ from bot.app import create_app
 from bot.core import i18n
 from bot.core.db import Database
 from bot.core.settings import Settings
-from bot.registry.vocabulary import MUNICIPALITIES, PARTICIPANTS, REGIONS, STATUSES
-from tests.moderation_support import add_user, login, use_fast_hashes  # noqa: F401
+from bot.registry.record import LABELS
+from bot.registry.vocabulary import MUNICIPALITIES, PARTICIPANTS, REGIONS, SECTORS, STATUSES
+from tests.moderation_support import add_user, login, use_fast_hashes
 from tests.public_seed import sample_entries, seed_sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,22 +190,32 @@ def pseudo(tmp_path: Path) -> Iterator[None]:
 class _VisibleText(HTMLParser):
     """The text a reader sees (and the labels a screen reader reads)."""
 
-    HIDDEN = {"script", "style"}
+    # Scripts are not read; code (API parameters, a curl line) is not translated.
+    HIDDEN = {"script", "style", "code", "pre", "kbd", "samp"}
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+            "source", "track", "wbr"}
 
-    def __init__(self) -> None:
+    def __init__(self, lang: str) -> None:
         super().__init__()
+        self.lang = lang
         self.parts: list[str] = []
         self._hidden = 0
+        self._open: list[bool] = []  # per open element: does it hide its content?
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.HIDDEN:
+        # Content marked as written in another language (an administrator's page not yet
+        # translated) is not interface text.
+        foreign = tag != "html" and any(n == "lang" and v != self.lang for n, v in attrs)
+        if tag in self.HIDDEN or foreign:
             self._hidden += 1
+        if tag not in self.VOID:
+            self._open.append(tag in self.HIDDEN or foreign)
         for name, value in attrs:
             if name in ("aria-label", "title", "placeholder", "alt") and value:
                 self.parts.append(value)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self.HIDDEN:
+        if tag not in self.VOID and self._open and self._open.pop():
             self._hidden = max(0, self._hidden - 1)
 
     def handle_data(self, data: str) -> None:
@@ -225,35 +236,41 @@ def _data_words() -> set[str]:
     for record in sample_entries(30):
         for value in record.values():
             add(value)
-    for vocabulary in (STATUSES, PARTICIPANTS, REGIONS):
+    for vocabulary in (STATUSES, PARTICIPANTS, REGIONS, SECTORS):
         for term in vocabulary:
             add([term.da, term.en])
     add(list(MUNICIPALITIES))
-    add(["MedCom", "anna", "moderator", "admin", "example", "org", "http", "https", "www",
+    # Field labels are the reply form's words, which the parser reads back: vocabulary.
+    add([label for by_lang in LABELS.values() for labels in by_lang.values()
+         for label in labels])
+    # The links to the other languages are named in those languages (their catalogues).
+    add([i18n.text(code, "language.name") for code in ("da", "en")])
+    add(["MedCom", "anna", "test", "moderator", "admin", "example", "org", "http", "https", "www",
          "landkort", "csv", "json", "xlsx", "api", "atom", "a", "b", "c", "d", "e", "f", "x",
-         "projekt", "i_drift", "under_udbredelse", "afsluttet"])
+         "projekt", "i_drift", "under_udbredelse", "afsluttet",
+         "zzzxq",  # the search the visitor typed, shown back to them
+         "CC", "BY"])  # the data licence's name (a setting)
     # Month names and weekdays come from Babel (CLDR), formatted for the language.
     add("januar februar marts april maj juni juli august september oktober november "
         "december jan feb mar apr jun jul aug sep okt nov dec".split())
     return words
 
 
-def _unwrapped(text: str, allowed: set[str]) -> list[str]:
-    left = []
-    for part in text:
-        while True:
-            stripped = re.sub(r"⟦[^⟦⟧]*⟧", " ", part)
-            if stripped == part:
-                break
-            part = stripped
-        for word in re.findall(r"[^\W\d_]+", part):
-            if word.casefold() not in allowed:
-                left.append(word)
-    return left
+def _unwrapped(parts: list[str], allowed: set[str]) -> list[str]:
+    # One string: a catalogue text with markup inside (a bold title) spans several nodes.
+    text = " ".join(parts)
+    text = re.sub(r"[^\s⟦⟧]+@[^\s⟦⟧]+|https?://[^\s⟦⟧]+|/[\w/-]+", " ", text)  # addresses, paths
+    while True:
+        stripped = re.sub(r"⟦[^⟦⟧]*⟧", " ", text)
+        if stripped == text:
+            break
+        text = stripped
+    return [word for word in re.findall(r"[^\W\d_]+", text)
+            if word.casefold() not in allowed]
 
 
 def _assert_wrapped(html: str, where: str, allowed: set[str]) -> None:
-    parser = _VisibleText()
+    parser = _VisibleText("xx")
     parser.feed(html)
     left = _unwrapped(parser.parts, allowed)
     assert not left, f"{where}: text not from a catalogue: {sorted(set(left))[:30]}"
@@ -270,19 +287,27 @@ async def app_client(sqlite_db: Database, settings: Settings
 @pytest.mark.asyncio
 async def test_pseudo_locale_public_and_moderation_pages(
         pseudo: None, sqlite_db: Database, app_client: TestClient[Any, Any],
-        use_fast_hashes: None) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fast_hashes(monkeypatch)
     await seed_sample(sqlite_db, 30)
     allowed = _data_words()
     pages = ["/", "/?q=KOL", "/?status=i_drift&region=nordjylland", "/?q=zzzxq",
              "/statistik", "/api", "/om", "/tilgaengelighed", "/privatliv", "/licens",
              "/indmeld", "/findes-ikke", "/login"]
     first = await app_client.get("/api/initiatives?limit=1")
-    slug = (await first.json())["items"][0]["slug"]
-    pages.append(f"/initiativ/{slug}")
+    item = (await first.json())["items"][0]
+    pages.append(f"/initiativ/{item['slug']}")
+    # The chat, and the pages a mail links to (with a real token, and with a dead one).
+    from bot.mail.tokens import issue_token
+    async with sqlite_db.write() as session:
+        token = await issue_token(session, purpose="reminder", initiative_id=item["id"])
+    pages += ["/chat", "/chat/form", f"/bekraeft/{token}", f"/ret/{token}",
+              f"/samtykke/{token}", "/bekraeft/" + "x" * 43, "/ret/" + "x" * 43,
+              "/unsubscribe/" + "x" * 43, "/chat/verify/" + "x" * 43]
     for url in pages:
         sep = "&" if "?" in url else "?"
         resp = await app_client.get(f"{url}{sep}lang=xx")
-        assert resp.status in (200, 404), url
+        assert resp.status in (200, 400, 403, 404, 410), (url, resp.status)
         _assert_wrapped(await resp.text(), url, allowed)
     await add_user(sqlite_db, "anna", "admin")
     await login(app_client, "anna")
@@ -291,3 +316,87 @@ async def test_pseudo_locale_public_and_moderation_pages(
         resp = await app_client.get(f"{url}?lang=xx")
         assert resp.status == 200, url
         _assert_wrapped(await resp.text(), url, allowed)
+
+
+def _mail_cases() -> dict[str, list[dict[str, Any]]]:
+    """Every mail with contexts that take its branches (new/update, empty/full, plurals)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Europe/Copenhagen")
+    entries = [{"id": 1, "title": "KOL hjemme", "slug": "kol"},
+               {"id": 2, "title": "Hjertesvigt", "slug": "hjerte"}]
+    bounces = [{"address": "a@example.dk", "status": "550", "permanent": True},
+               {"address": "b@example.dk", "status": None, "permanent": False}]
+    digest = {"date": "2026-03-02", "timezone": zone, "base_url": "http://x", "limit": 1,
+              "queue_size": 3, "new_bounces": bounces, "needs_new_contact": entries,
+              "needs_new_contact_total": 2, "unconfirmed_new": entries, "unconfirmed_total": 5,
+              "oldest": {"id": 7, "created": datetime(2026, 3, 1, 12, 0), "age_days": 1}}
+    empty_digest = {**digest, "queue_size": 0, "oldest": None, "new_bounces": [],
+                    "needs_new_contact": [], "needs_new_contact_total": 0,
+                    "unconfirmed_new": [], "unconfirmed_total": 0}
+    person = {"person": "Mette", "title": "KOL hjemme", "submission_id": 1, "base_url": "x"}
+    return {
+        "chat_verify": [{"title": "KOL", "kind": kind, "link": "http://x/v/T", "hours": h,
+                         "site": "Landkort"} for kind, h in (("new", 48), ("update", 1))],
+        "digest": [digest, {**digest, "limit": 25, "queue_size": 1}, empty_digest],
+        "needs_info": [{**person, "message": "Hvad er status", "kind": kind}
+                       for kind in ("new", "update")],
+        "opt_out": [{"contact_name": "Mette", "email": "m@example.dk", "titles": ["KOL"]},
+                    {"contact_name": "", "email": "m@example.dk", "titles": []}],
+        "opt_out_confirm": [{"contact_name": "Mette", "email": "m@example.dk",
+                             "link": "http://x/afmeld/T"}],
+        "problems": [{"person": "Mette", "title": "KOL", "link": "http://x/chat/u/T",
+                      "problems": ["Ukendt felt"], "form": ["Titel: KOL"]},
+                     {"person": "", "title": "", "link": "", "problems": ["P"],
+                      "form": ["Titel: "]}],
+        "receipt": [{"person": "Mette", "title": "KOL", "link": "L", "kind": kind,
+                     "changed": changed}
+                    for kind, changed in (("new", []), ("confirmation", []),
+                                          ("contact_change", ["Status"]),
+                                          ("update", ["Status", "Slutdato"]), ("", []))],
+        "rejection": [{**person, "reason": "Dublet", "kind": kind}
+                      for kind in ("new", "update")],
+        "thanks": [{"person": "Mette", "entries": [
+            {"title": "KOL", "url": "http://x/initiativ/kol", "confirmed": True},
+            {"title": "B", "url": "http://x/initiativ/b", "confirmed": False}]}],
+    }
+
+
+def _context_words(value: Any, into: set[str]) -> None:
+    if isinstance(value, dict):
+        for v in value.values():
+            _context_words(v, into)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _context_words(v, into)
+    elif isinstance(value, str):
+        into.update(w.casefold() for w in re.findall(r"[^\W\d_]+", value))
+
+
+def test_pseudo_locale_mails(pseudo: None, settings: Settings) -> None:
+    """Every mail, every branch, in the pseudo-locale: subject, text and HTML part."""
+    from bot.campaigns.reminders import render_reminder
+    from bot.mail.templates import render_mail
+
+    allowed = _data_words()
+    rendered = []
+    for name, contexts in _mail_cases().items():
+        for context in contexts:
+            _context_words(context, allowed)
+            rendered.append((name, render_mail(name, "xx", **context)))
+    record = {"title": "KOL hjemme", "contact_name": "Mette", "status": "i_drift"}
+    _context_words(record, allowed)
+    for step in (1, 2, 3):
+        for consent in (True, False, None):
+            rendered.append((f"reminder {step}", render_reminder(
+                settings, record, step=step, lang="xx", reply_token="T" * 32,
+                unsubscribe_token="U" * 32, consent=consent)))
+    assert len(rendered) > 25
+    for name, mail in rendered:
+        _assert_wrapped(f"<p>{mail.subject}</p>", f"{name} subject", allowed)
+        # The text part is plain text: escape it so a "<" in it is not read as a tag.
+        from html import escape
+        _assert_wrapped(f"<pre-text>{escape(mail.text)}</pre-text>", f"{name} text", allowed)
+        if mail.html:
+            _assert_wrapped(mail.html, f"{name} html", allowed)

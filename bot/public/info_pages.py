@@ -18,6 +18,7 @@ from aiohttp import web
 from markdown_it import MarkdownIt
 
 from bot.core.appkeys import SETTINGS
+from bot.core.i18n import DEFAULT_LANGUAGE
 from bot.core.pages import render, request_language
 from bot.core.settings import Settings
 
@@ -32,34 +33,41 @@ _TAGS = {"h1", "h2", "h3", "p", "ul", "ol", "li", "a", "strong", "em", "code", "
 
 
 
-def page_file(settings: Settings, name: str, lang: str) -> Path:
-    """The Markdown file of page ``name`` in ``lang``: the administrator's own if there
-    is one, else the packaged one."""
-    if settings.content_dir:
-        own = Path(settings.content_dir) / lang / f"{name}.md"
-        if own.is_file():
-            return own
-    return CONTENT / lang / f"{name}.md"
+def page_file(settings: Settings, name: str, lang: str) -> tuple[Path, str]:
+    """The Markdown file of page ``name`` and the language it is written in: the
+    administrator's own in ``lang`` if there is one, else the packaged one in ``lang``,
+    else (a language nobody has written the page in yet) the default language's."""
+    for candidate in dict.fromkeys((lang, DEFAULT_LANGUAGE)):
+        if settings.content_dir:
+            own = Path(settings.content_dir) / candidate / f"{name}.md"
+            if own.is_file():
+                return own, candidate
+        packaged = CONTENT / candidate / f"{name}.md"
+        if packaged.is_file():
+            return packaged, candidate
+    raise FileNotFoundError(f"no page {name!r} in {lang} or {DEFAULT_LANGUAGE}")
 
 
-def page_html(settings: Settings, name: str, lang: str) -> str:
-    """The page as clean HTML, with the settings' values filled in."""
-    text = page_file(settings, name, lang).read_text(encoding="utf-8")
+def page_html(settings: Settings, name: str, lang: str) -> tuple[str, str]:
+    """The page as clean HTML with the settings' values filled in, and its language."""
+    path, written_in = page_file(settings, name, lang)
+    text = path.read_text(encoding="utf-8")
     for key, value in (("licence", settings.data_licence),
                        ("licence_url", settings.data_licence_url),
                        ("intake_address", settings.intake_address),
                        ("retention_days", str(settings.retention_days))):
         text = text.replace("{{" + key + "}}", value)
     return nh3.clean(_MARKDOWN.render(text), tags=_TAGS,
-                     attributes={"a": {"href"}}, link_rel=None)
+                     attributes={"a": {"href"}}, link_rel=None), written_in
 
 
 def _handler(name: str) -> Any:
     async def info_page(request: web.Request) -> web.Response:
         settings = request.app[SETTINGS]
         lang = request_language(request, settings.language)
-        return render(request, "info_page.html", name=name, lang=lang,
-                      body=page_html(settings, name, lang))
+        body, written_in = page_html(settings, name, lang)
+        return render(request, "info_page.html", name=name, lang=lang, body=body,
+                      body_lang=written_in)
     return info_page
 
 

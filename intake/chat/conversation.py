@@ -25,7 +25,6 @@ from typing import Any
 
 from bot.core.i18n import (
     DEFAULT_LANGUAGE,
-    N_,
     language_of,
     languages,
     ngettext,
@@ -114,27 +113,10 @@ EDIT_RE = re.compile(r"^(?:ret|ændr|aendr|rediger|change|edit|fix)\s+(.+)$")
 # Texts: every sentence the bot says is in the ``chat`` catalogue
 # (bot/locale/<language>/LC_MESSAGES/chat.po), looked up with ``text(lang, "chat.…")``.
 
-#: The question for each field, and for the sender's own address on an update.
-QUESTIONS: dict[str, str] = {
-    "title": N_("chat.q.title"),
-    "organisation": N_("chat.q.organisation"),
-    "description": N_("chat.q.description"),
-    "status": N_("chat.q.status"),
-    "participants": N_("chat.q.participants"),
-    "regions": N_("chat.q.regions"),
-    "contact_name": N_("chat.q.contact_name"),
-    "contact_email": N_("chat.q.contact_email"),
-    "municipalities": N_("chat.q.municipalities"),
-    "patient_groups": N_("chat.q.patient_groups"),
-    "technology": N_("chat.q.technology"),
-    "start_date": N_("chat.q.start_date"),
-    "end_date": N_("chat.q.end_date"),
-    "contact_phone": N_("chat.q.contact_phone"),
-    "evaluation_url": N_("chat.q.evaluation_url"),
-    "website": N_("chat.q.website"),
-    "sender_email": N_("chat.q.sender_email"),
-}
-assert set(FIELD_KEYS) <= set(QUESTIONS), "every field has its question"
+#: The question for each field (``chat.q.<field>``; derived from the one field list, so
+#: a new field needs only its question in the catalogue, which tests/test_translations.py
+#: checks), and for the sender's own address on an update.
+QUESTIONS: dict[str, str] = {key: f"chat.q.{key}" for key in (*FIELD_KEYS, "sender_email")}
 
 
 # ---------------------------------------------------------------------------------------
@@ -150,6 +132,7 @@ class Button:
     kind: str = "command"   # option | command | primary | suggestion
     help: str = ""
     selected: bool = False
+    lang: str = ""          # set when the label is in another language than the chat's
 
 
 @dataclass(frozen=True)
@@ -489,7 +472,8 @@ def language_asked_for(folded: str) -> str | None:
 
 def _switch_buttons(lang: str) -> tuple[Button, ...]:
     """One button for each other language, in that language."""
-    return tuple(_command(switch_command(code)) for code in other_languages(lang))
+    return tuple(Button(switch_command(code), switch_command(code), lang=code)
+                 for code in other_languages(lang))
 
 
 def start(lang: str = DEFAULT_LANGUAGE) -> ChatStep:

@@ -347,7 +347,7 @@ async def _opt_out_link_mail(ctx: _Ctx, contact: Contact) -> str:
         return "suppressed:daily_limit"
     token = await issue_token(ctx.session, purpose="unsubscribe", contact_id=contact.id,
                               ttl=OPT_OUT_LINK_TTL)
-    lang = contact.language if contact.language in ("da", "en") else ctx.lang
+    lang = language_of(contact.language) if contact.language else ctx.lang
     mail = render_mail("opt_out_confirm", lang, contact_name=contact.name or "",
                        email=contact.email, link=unsubscribe_url(ctx.settings, token))
     msg = compose(ctx.settings, to_addr=contact.email, mail=mail, kind="opt_out_confirm",
@@ -368,7 +368,7 @@ async def _opt_out_confirmation(ctx: _Ctx, contact: Contact) -> str:
     titles = list((await ctx.session.scalars(select(Initiative.title).where(
         Initiative.contact_id == contact.id, Initiative.merged_into_id.is_(None))
         .order_by(Initiative.title))).all())
-    lang = contact.language if contact.language in ("da", "en") else ctx.lang
+    lang = language_of(contact.language) if contact.language else ctx.lang
     mail = render_mail("opt_out", lang, contact_name=contact.name or "",
                        email=contact.email or ctx.sender, titles=titles)
     msg = compose(ctx.settings, to_addr=contact.email or ctx.sender, mail=mail, kind="opt_out",

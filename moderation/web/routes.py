@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.i18n import languages
+from bot.core.i18n import gettext, languages
 from bot.core.pages import PageError, render, request_language
 from bot.mail.contacts import record_consent
 from bot.registry.vocabulary import REGIONS, label_of
@@ -354,8 +354,14 @@ async def audit(request: web.Request) -> web.Response:
     events, older = await lists.audit_events(request.app[DB], filters,
                                              before=_int(request.query.get("before")))
     actions = await lists.audit_actions(request.app[DB])
+    _ = gettext(_lang(request))
+
+    def action_label(action: str) -> str:
+        # An action with a name in the catalogue reads as words; an unknown one as its code.
+        named = _(f"audit.{action}")
+        return action if named == f"audit.{action}" else named
     return page(request, "audit.html", filters=filters, events=events, older=older,
-                actions=actions, urlencode=urlencode)
+                actions=actions, urlencode=urlencode, action_label=action_label)
 
 
 @routes.get("/moderation/contacts", name="contacts")

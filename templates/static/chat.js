@@ -168,6 +168,7 @@
       commands.forEach(function (cmd) {
         var b = el("button", cmd.kind === "suggestion" || cmd.kind === "primary" ? cmd.kind : "secondary", cmd.label);
         b.type = "button";
+        if (cmd.lang) { b.setAttribute("lang", cmd.lang); }
         b.addEventListener("click", function () { send(cmd.value, cmd.label, true); });
         row.appendChild(b);
       });
