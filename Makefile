@@ -5,13 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-aiosqlite test-faults lint typecheck bench clean
+.PHONY: install messages demo test test-aiosqlite test-faults lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "landkort needs Python 3.11 or newer"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,demo]'
+	$(BIN)/python tools/messages.py --compile-only
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +31,9 @@ test-aiosqlite: $(STAMP)  ## the database-heavy SQLite tests through the aiosqli
 
 test-faults: $(STAMP)  ## kill -9 rounds and outages (prints rounds, mails, duplicates, losses)
 	$(BIN)/pytest -m faults tests/faults
+
+messages: $(STAMP)  ## extract texts into the catalogues (bot/locale), report gaps, compile .mo
+	$(BIN)/python tools/messages.py --unused
 
 lint: $(STAMP)  ## ruff, mypy and the import contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check bot intake moderation tests benchmarks
