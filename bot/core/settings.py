@@ -26,6 +26,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bot.core.i18n import languages
+
 ENV_PREFIX = "LANDKORT_"
 CONFIG_ENV = "LANDKORT_CONFIG"
 DEFAULT_CONFIG_FILE = "landkort.toml"
@@ -62,7 +64,8 @@ class Settings:
                                  "HOSTNAME-PID.")
     log_level: str = setting("INFO", "Logging level.",
                              choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    language: str = setting("da", "Default language of pages and mails.", choices=("da", "en"))
+    language: str = setting("da", "Default language of pages and mails: one with catalogues "
+                                  "under bot/locale (da, en; docs/translating.md adds more).")
 
     # --- web -----------------------------------------------------------------------------
     http_host: str = setting("127.0.0.1", "Address the web app listens on.")
@@ -232,6 +235,9 @@ class Settings:
             value = getattr(self, f.name)
             if choices and value not in choices:
                 problems.append(f"{f.name} = {value!r}: must be one of {', '.join(choices)}")
+        if self.language not in languages():  # the catalogues decide which languages exist
+            problems.append(f"language = {self.language!r}: must be one of "
+                            f"{', '.join(languages())} (the catalogues under bot/locale)")
         if need_secret and len(self.secret_key) < 16:
             problems.append("secret_key is missing or shorter than 16 characters: set "
                             "LANDKORT_SECRET_KEY or secret_key in landkort.toml (e.g. "
