@@ -456,37 +456,55 @@ def map_counts(rows: Sequence[catalogue.CatalogueRow]) -> tuple[Counter[str], Co
 
 
 def render_map(region_counts: dict[str, int], muni_counts: dict[str, int], lang: str,
-               lang_param: Sequence[tuple[str, str]] = ()) -> str:
+               lang_param: Sequence[tuple[str, str]] = (),
+               selected_municipalities: Sequence[str] = (),
+               selected_regions: Sequence[str] = ()) -> str:
     """The map SVG with links into the catalogue."""
     _ = gettext(lang)
     texts = map_svg.MapTexts(
         title=_("pub.map.title"), desc=_("pub.map.desc"),
         initiatives=lambda n: ngettext(lang)("pub.count", "pub.count.plural", n),
+        municipality=lambda name: _("pub.map.municipality", name=name),
         region_label=lambda k: _label("regions", k, lang),
-        legend_regions=_("pub.map.legend.regions"),
-        legend_municipalities=_("pub.map.legend.municipalities"),
-        capital_area=_("pub.map.capital"), bornholm=_("pub.map.bornholm"))
+        capital_area=_("pub.map.capital"), bornholm=_("pub.map.bornholm"),
+        credit=_("pub.map.credit"))
     return map_svg.draw_map(
-        region_counts, muni_counts, texts,
+        muni_counts, texts, region_counts=region_counts,
         region_href=lambda k: _href("/", [("region", k), *lang_param]),
-        municipality_href=lambda m: _href("/", [("municipality", m), *lang_param]))
+        municipality_href=lambda m: _href("/", [("municipality", m), *lang_param]),
+        selected_municipalities=selected_municipalities, selected_regions=selected_regions)
 
 
 async def map_page(request: web.Request) -> web.Response:
+    """``/kort``: the choropleth, its legend and the numbers behind it. Opened with the
+    catalogue's ``?municipality=`` or ``?region=`` the map outlines what was chosen."""
     lang = _lang(request)
+    _ = gettext(lang)
     async with request.app[DB].read() as session:
         rows = await catalogue.load_rows(session)
     regions, munis = map_counts(rows)
     lang_param = [("lang", lang)] if "lang" in request.query else []
-    svg = render_map(dict(regions), dict(munis), lang, lang_param)
+    chosen_munis = [m for m in MUNICIPALITIES if m in request.query.getall("municipality", [])]
+    chosen_regions = [k for k in REGION_KEYS if k in request.query.getall("region", [])]
+    svg = render_map(dict(regions), dict(munis), lang, lang_param, chosen_munis,
+                     chosen_regions)
+    classes = map_svg.colour_classes(max(munis.values(), default=0))
     region_rows = [{"label": _label("regions", t.key, lang), "count": regions.get(t.key, 0),
-                    "href": _href("/", [("region", t.key), *lang_param])} for t in REGIONS]
-    muni_rows = [{"label": m, "count": munis.get(m, 0),
+                    "href": _href("/", [("region", t.key), *lang_param]),
+                    "selected": t.key in chosen_regions} for t in REGIONS]
+    muni_rows = [{"label": m, "count": munis.get(m, 0), "selected": m in chosen_munis,
+                  "colour": map_svg.colour_for(munis.get(m, 0), classes),
                   "region": _label("regions", map_svg.MUNICIPALITY_REGION[m], lang),
                   "href": _href("/", [("municipality", m), *lang_param])}
                  for m in sorted(MUNICIPALITIES, key=catalogue._title_key)]
+    selected = [_("pub.map.municipality", name=m) for m in chosen_munis] + [
+        _label("regions", k, lang) for k in chosen_regions]
+    selected_href = _href("/", [*(("municipality", m) for m in chosen_munis),
+                                *(("region", k) for k in chosen_regions), *lang_param])
     return _page(request, "public/map.html", svg=Markup(svg), region_rows=region_rows,
-                 muni_rows=muni_rows, published=len(rows))
+                 muni_rows=muni_rows, published=len(rows),
+                 legend=[{"colour": c.colour, "label": c.label} for c in classes],
+                 selected=", ".join(selected), selected_href=selected_href)
 
 
 # ---------------------------------------------------------------------------------------
