@@ -176,3 +176,62 @@ async def test_new_public_pages_are_accessible_and_fit_a_phone(browser: Any,
                                       full_page=True)
         finally:
             await context.close()
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+async def test_map_links_every_municipality_outlines_the_filter_and_fits_a_phone(
+        browser: Any, public_server: str, lang: str) -> None:
+    """/kort at a desktop and a phone width: all 98 municipalities drawn and linked (on
+    the map and in the table), the filter outlined, axe-core finds nothing, nothing wider
+    than the screen. Photographed as /tmp/shots/map-<lang>-<width>[-filter].png."""
+    from axe_playwright_python.async_playwright import Axe
+
+    from bot.registry.vocabulary import MUNICIPALITIES
+
+    shots = Path("/tmp/shots")
+    shots.mkdir(exist_ok=True)
+    for width in (1366, 390):
+        context = await browser.new_context(viewport={"width": width, "height": 900})
+        page = await context.new_page()
+        try:
+            await page.goto(f"{public_server}/kort?lang={lang}")
+            links = page.locator("svg.map a.municipality-link")
+            names = await links.evaluate_all("els => els.map(e => e.dataset.municipality)")
+            assert sorted(names) == sorted(MUNICIPALITIES)
+            sizes = await links.evaluate_all(
+                "els => els.map(e => { const r = e.getBoundingClientRect();"
+                " return Math.min(r.width, r.height); })")
+            assert min(sizes) > 2  # every shape is drawn, none collapsed
+            assert await page.locator(".muni-table tbody a").count() == 98
+            assert await page.locator(".map-legend li").count() >= 2
+            results = await Axe().run(page)
+            assert results.violations_count == 0, results.generate_report()
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            await page.screenshot(path=str(shots / f"map-{lang}-{width}.png"), full_page=True)
+            # A tap on a small municipality in the enlarged capital area follows its link.
+            async with page.expect_navigation():
+                await page.locator('svg.map .inset-capital a.municipality-link'
+                                   '[data-municipality="Frederiksberg"]').click()
+            assert _query(page.url)["municipality"] == ["Frederiksberg"]
+
+            await page.goto(f"{public_server}/kort?municipality=Aalborg&lang={lang}")
+            current = page.locator('svg.map a[aria-current="true"]')
+            assert await current.count() == 1
+            assert await current.get_attribute("data-municipality") == "Aalborg"
+            assert await page.locator("svg.map g.highlight path").count() == 2  # halo, line
+            assert await page.locator(".muni-table tr.selected").inner_text() != ""
+            assert await page.locator(".map-selected a").get_attribute("href") == (
+                f"/?municipality=Aalborg&lang={lang}")
+            results = await Axe().run(page)
+            assert results.violations_count == 0, results.generate_report()
+            await page.screenshot(path=str(shots / f"map-{lang}-{width}-aalborg.png"))
+
+            await page.goto(f"{public_server}/kort?region=hovedstaden&lang={lang}")
+            current = page.locator('svg.map a[aria-current="true"]')
+            assert await current.count() == 1
+            assert await current.get_attribute("href") == f"/?region=hovedstaden&lang={lang}"
+            assert await page.locator("svg.map g.highlight").count() == 3  # + panel, Bornholm
+            await page.locator("svg.map").screenshot(
+                path=str(shots / f"map-{lang}-{width}-hovedstaden.png"))
+        finally:
+            await context.close()
