@@ -535,12 +535,13 @@ async def test_audit_log_filters(client: Client, anna: str, db: Database,
         html = await (await client.get(f"/moderation/audit?{query}")).text()
         return html[html.index("<tbody>"):]
 
+    # Actions read as words ("Sag godkendt"), filtered by their codes.
     html = await rows("actor=anna")
-    assert "submission.approved" in html and "submission.created" not in html
-    assert "submission.created" in await rows("action=submission.created")
+    assert "Sag godkendt" in html and "Sag oprettet" not in html
+    assert "Sag oprettet" in await rows("action=submission.created")
     today = dbnow().strftime("%Y-%m-%d")
-    assert "submission.approved" in await rows(f"from={today}&to={today}")
-    assert "submission.approved" not in await rows("to=2000-01-01")
+    assert "Sag godkendt" in await rows(f"from={today}&to={today}")
+    assert "Sag godkendt" not in await rows("to=2000-01-01")
 
 
 @pytest.mark.asyncio
