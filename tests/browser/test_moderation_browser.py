@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.core.i18n import text
 from bot.mail.models import OutboxMessage
 from bot.registry.models import Initiative
 from bot.registry.repository import create_initiative
@@ -138,7 +139,9 @@ async def test_a_form_without_its_csrf_token_is_refused(live_app: LiveApp, page:
     await page.eval_on_selector(
         "#approve", "b => b.form.querySelector('input[name=csrf_token]').remove()")
     await page.locator("#approve").click()
-    await page.get_by_text("CSRF check failed").wait_for()
+    # A page of the site, in the moderator's language, saying what to do.
+    await page.get_by_text(text("da", "err.form_expired")).wait_for()
+    assert await page.locator("h1").inner_text() == text("da", "err.403.title")
     assert await state_of(live_app, sub.id) == "pending"
 
 
