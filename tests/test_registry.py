@@ -101,10 +101,12 @@ async def test_models_and_migrations_agree(db: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    from bot.core.migrate import include_name
     from bot.schema import metadata
 
     def diff(connection: object) -> list[object]:
-        ctx = MigrationContext.configure(connection, opts={"compare_type": False})  # type: ignore[arg-type]
+        ctx = MigrationContext.configure(connection, opts={  # type: ignore[arg-type]
+            "compare_type": False, "include_name": include_name})
         return list(compare_metadata(ctx, metadata))
 
     async with db.engine.connect() as conn:

@@ -21,6 +21,15 @@ from bot.core.db import Database
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """What Alembic's autogenerate compares: not the search index's parts no model
+    declares — SQLite's FTS5 table and its shadow tables (``search_fts*``), PostgreSQL's
+    GIN expression index (migration 0010)."""
+    if type_ == "table" and name and name.startswith("search_fts"):
+        return False
+    return not (type_ == "index" and name == "ix_search_entries_document")
+
+
 def alembic_config() -> Config:
     # Alembic logs every step at INFO; landkort's own messages say what matters.
     logging.getLogger("alembic").setLevel(logging.WARNING)

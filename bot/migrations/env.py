@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from bot.core.migrate import include_name
 from bot.schema import metadata
 
 config = context.config
@@ -17,6 +18,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()

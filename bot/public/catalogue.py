@@ -1,52 +1,38 @@
 """Queries over the published registry: search, filters, facets, sorting and paging.
 
-Used by the catalogue page, the JSON API and the CSV export, so the three always agree.
-
-How filtering works (and why). Published means ``merged_into_id IS NULL``; that is done
-in SQL. Everything else — the free-text search and the filters on the JSON list columns
-(regions, municipalities, participants, patient groups, technology) as well as status and
-sector — is done in Python over one query that loads the light columns of all published
-entries. The registry holds hundreds to a few thousand entries, so this costs
-milliseconds, and it buys:
-
-* identical behaviour on SQLite and PostgreSQL (JSON operators differ; ``LIKE`` on JSON
-  text would have to deal with escaped non-ASCII characters and partial matches);
-* real case-insensitive matching of Danish text (``str.casefold``; SQLite's ``lower()``
-  only folds ASCII, so "Ærø" would not match "ærø");
-* facet counts (how many results each filter value would give) from the same pass.
-
-Should the registry ever grow by orders of magnitude, move search to SQL (PostgreSQL
-full text, SQLite FTS5) behind :func:`search`; callers would not change.
+Used by the catalogue page, the JSON API, the CSV export and the map, so they always
+agree. Everything is SQL over the search index (:mod:`bot.registry.search_index`:
+SQLite FTS5 or PostgreSQL full text for the words, ``search_facets`` for the filters and
+their counts); only the page of results is loaded, so a request costs the same at 300
+entries as at 10,000 (``benchmarks/public.py``). Published means ``merged_into_id IS
+NULL``.
 """
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import snowballstemmer
+from markupsafe import Markup, escape
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.registry.models import Initiative
+from bot.registry.models import Initiative, SearchEntry, SearchFacet
 from bot.registry.record import FIELD_KEYS, LIST_FIELDS
-from bot.registry.vocabulary import PARTICIPANTS, REGIONS
+from bot.registry.search_index import (
+    FACETS,
+    fold,
+    query_terms,
+    sort_key,
+    text_matches,
+)
 
-# Query parameter → the list (or scalar) attribute it filters on.
-FILTER_PARAMS: tuple[str, ...] = ("status", "region", "municipality", "participant",
-                                  "patient_group", "technology", "sector")
-FILTER_COLUMNS: dict[str, str] = {
-    "status": "status", "region": "regions", "municipality": "municipalities",
-    "participant": "participants", "patient_group": "patient_groups",
-    "technology": "technology", "sector": "sector",
-}
+# Query parameter → the list (or scalar) attribute it filters on (the index's facets).
+FILTER_PARAMS: tuple[str, ...] = tuple(FACETS)
+FILTER_COLUMNS: dict[str, str] = FACETS
 SORTS: tuple[str, ...] = ("title", "updated", "confirmed", "start")
 MAX_QUERY_CHARS = 200
 
@@ -137,10 +123,6 @@ class CatalogueRow:
     updated_at: datetime | None
     unconfirmed: bool
     needs_new_contact: bool
-    haystack: str = field(repr=False, compare=False, default="")
-    # The folded title and organisation, for relevance (a word in the title counts most).
-    title_f: str = field(repr=False, compare=False, default="")
-    org_f: str = field(repr=False, compare=False, default="")
 
     def column(self, name: str) -> tuple[str, ...]:
         """A filter's values on this row (scalars as a one-element tuple)."""
@@ -148,11 +130,6 @@ class CatalogueRow:
         if isinstance(value, tuple):
             return value
         return (value,) if value else ()
-
-
-def fold(text: str) -> str:
-    """Case-fold for search: "ÆRØ" and "ærø" match; so do "aa"/"å" spellings of towns."""
-    return " ".join(text.casefold().replace("aa", "å").split())
 
 
 _ROW_COLUMNS = (
@@ -168,164 +145,67 @@ def _tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in (value or []))
 
 
-async def load_rows(session: AsyncSession) -> list[CatalogueRow]:
-    """The light columns of every published entry (merged duplicates left out)."""
-    result = await session.execute(select(*_ROW_COLUMNS)
-                                   .where(Initiative.merged_into_id.is_(None)))
-    rows: list[CatalogueRow] = []
+async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[CatalogueRow]:
+    """The light columns of the entries ``ids``, in that order (one page of results)."""
+    if not ids:
+        return []
+    result = await session.execute(select(*_ROW_COLUMNS).where(Initiative.id.in_(list(ids))))
+    by_id: dict[int, CatalogueRow] = {}
     for r in result.all():
-        patient_groups, technology = _tuple(r.patient_groups), _tuple(r.technology)
-        regions, participants = _tuple(r.regions), _tuple(r.participants)
-        # Places and sectors are searched too ("KOL Aalborg", "hjertesvigt Midtjylland").
-        haystack = fold(" ".join([r.title or "", r.description or "", r.organisation or "",
-                                  *patient_groups, *technology, *_tuple(r.municipalities),
-                                  *(_PLACE_WORDS.get(k, k) for k in regions),
-                                  *(_PLACE_WORDS.get(k, k) for k in participants)]))
-        rows.append(CatalogueRow(
+        by_id[r.id] = CatalogueRow(
             id=r.id, slug=r.slug, title=r.title or "", description=r.description or "",
             organisation=r.organisation or "", status=r.status, sector=r.sector,
-            participants=participants, regions=regions,
-            municipalities=_tuple(r.municipalities), patient_groups=patient_groups,
-            technology=technology, start_date=r.start_date,
+            participants=_tuple(r.participants), regions=_tuple(r.regions),
+            municipalities=_tuple(r.municipalities), patient_groups=_tuple(r.patient_groups),
+            technology=_tuple(r.technology), start_date=r.start_date,
             last_confirmed_at=r.last_confirmed_at, updated_at=r.updated_at,
-            unconfirmed=bool(r.unconfirmed), needs_new_contact=bool(r.needs_new_contact),
-            haystack=haystack, title_f=fold(r.title or ""), org_f=fold(r.organisation or "")))
-    return rows
+            unconfirmed=bool(r.unconfirmed), needs_new_contact=bool(r.needs_new_contact))
+    return [by_id[i] for i in ids if i in by_id]
 
 
-# Region and participant keys as people write them, in both languages.
-_PLACE_WORDS: dict[str, str] = {
-    t.key: f"{t.da} {t.en}" for t in (*REGIONS, *PARTICIPANTS)}
-SYNONYMS_FILE = Path(__file__).resolve().parent / "data" / "synonyms.txt"
-_STEMMER = snowballstemmer.stemmer("danish")
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
-@lru_cache(maxsize=1)
-def synonyms() -> dict[str, frozenset[str]]:
-    """Folded word or phrase → its group (``data/synonyms.txt``: KOL ↔ COPD, …)."""
-    groups: dict[str, frozenset[str]] = {}
-    for line in SYNONYMS_FILE.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        group = frozenset(fold(w) for w in line.split(",") if w.strip())
-        for word in group:
-            groups[word] = groups.get(word, frozenset()) | group
-    return groups
+def _matching(dialect: str, filters: Filters, *, skip: str | None = None) -> Select[Any]:
+    """The ids of the published entries that match the search and every filter (but
+    ``skip``): SQL over the search index, nothing loaded."""
+    query = select(Initiative.id).where(Initiative.merged_into_id.is_(None))
+    terms = query_terms(filters.q)
+    if terms:
+        found = text_matches(dialect, terms).subquery()
+        query = query.where(Initiative.id.in_(select(found.c.id)))
+    for name in FILTER_PARAMS:
+        wanted = filters.values(name)
+        if name != skip and wanted:
+            query = query.where(Initiative.id.in_(
+                select(SearchFacet.initiative_id).where(
+                    SearchFacet.facet == name,
+                    SearchFacet.value.in_(sorted({fold(v) for v in wanted})))))
+    return query
 
 
-def _word_pattern(text: str) -> re.Pattern[str]:
-    """``text`` at the start of a word (its words separated by any white space)."""
-    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in text.split()))
-
-
-@dataclass(frozen=True)
-class SearchTerm:
-    """One thing the searcher asked for: the word or phrase as typed, and every form that
-    counts as finding it (its synonyms, its Danish stem)."""
-
-    text: str
-    patterns: tuple[re.Pattern[str], ...]
-
-
-def query_terms(q: str) -> list[SearchTerm]:
-    """The terms of a query. A phrase of the synonym list ("heart failure") is one term;
-    every other word is one. A term is found by any of its forms at the start of a word:
-    itself ("kol" finds "KOL-patienter", not "psykolog"), its synonyms ("copd" finds
-    "KOL"), and its Danish stem ("hjertesvigtspatienter" finds "hjertesvigt…")."""
-    words = fold(q).split()
-    groups = synonyms()
-    terms: list[SearchTerm] = []
-    i = 0
-    while i < len(words):
-        for n in (4, 3, 2, 1):
-            phrase = " ".join(words[i:i + n])
-            if n == 1 or phrase in groups:
-                break
-        forms = {phrase} | set(groups.get(phrase, ()))
-        if n == 1:
-            stem = _STEMMER.stemWord(phrase)
-            if len(stem) >= 4:
-                forms.add(stem)
-            head = _compound_head(phrase)
-            if head:
-                forms.add(head)
-        terms.append(SearchTerm(phrase, tuple(_word_pattern(f) for f in sorted(forms))))
-        i += n
-    return terms
-
-
-def _compound_head(word: str) -> str | None:
-    """The first part of a Danish compound joined by "s" ("hjertesvigt|s|patienter"), when
-    both parts are long enough to mean something on their own."""
-    for k in range(len(word) - 5, 5, -1):
-        if word[k] == "s" and word[:k].isalpha():
-            return word[:k]
-    return None
-
-
-def matches_text(row: CatalogueRow, q: str | Sequence[SearchTerm]) -> bool:
-    """Every term of ``q`` is found (itself, a synonym or its stem at the start of a word)
-    in the title, description, organisation, patient groups, technology, municipalities,
-    regions or participants (case-insensitive)."""
-    terms = query_terms(q) if isinstance(q, str) else q
-    return all(any(p.search(row.haystack) for p in t.patterns) for t in terms)
-
-
-def relevance(row: CatalogueRow, terms: Sequence[SearchTerm]) -> int:
-    """How well a matching row fits: a term in the title counts 3, in the organisation 2,
-    elsewhere 1."""
-    score = 0
-    for t in terms:
-        if any(p.search(row.title_f) for p in t.patterns):
-            score += 3
-        elif any(p.search(row.org_f) for p in t.patterns):
-            score += 2
-        else:
-            score += 1
-    return score
-
-
-def matches_filter(row: CatalogueRow, name: str, wanted: Sequence[str]) -> bool:
-    """The row has any of the wanted values (case-insensitive for free-text lists)."""
-    if not wanted:
-        return True
-    have = {fold(v) for v in row.column(name)}
-    return any(fold(w) in have for w in wanted)
-
-
-def _predicate(filters: Filters, skip: str | None = None) -> Callable[[CatalogueRow], bool]:
-    active = [(n, filters.values(n)) for n in FILTER_PARAMS if n != skip and filters.values(n)]
-    patterns = query_terms(filters.q)
-
-    def ok(row: CatalogueRow) -> bool:
-        if patterns and not matches_text(row, patterns):
-            return False
-        return all(matches_filter(row, n, w) for n, w in active)
-    return ok
-
-
-_DANISH = {ord("æ"): "{a", ord("ø"): "{b", ord("å"): "{c"}
-
-
-def _title_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key for titles and names: Danish alphabet order (… z, æ, ø, å; Unicode puts
-    å before æ) and numbers by value ("nr. 2" before "nr. 10")."""
-    parts = re.split(r"(\d+)", text.casefold().translate(_DANISH))
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
-
-
-def sort_rows(rows: list[CatalogueRow], sort: str) -> list[CatalogueRow]:
-    """Order results: title (A–Å), updated (newest first), confirmed (newest first; never
-    confirmed last), start (newest start date first; unknown last)."""
-    by_title = sorted(rows, key=lambda r: (_title_key(r.title), r.id))
-    if sort == "updated":
-        return sorted(by_title, key=lambda r: r.updated_at or datetime.min, reverse=True)
-    if sort == "confirmed":
-        return sorted(by_title, key=lambda r: r.last_confirmed_at or datetime.min,
-                      reverse=True)
-    if sort == "start":
-        return sorted(by_title, key=lambda r: r.start_date or "", reverse=True)
-    return by_title
+def _ordered(dialect: str, filters: Filters) -> Select[Any]:
+    """The matching ids in the order asked for: title (A–Å, the Danish way), updated or
+    confirmed (newest first), start (newest start first; unknown last). With a search
+    and the default order, the best fitting first (BM25 / ts_rank), then by title."""
+    matching = _matching(dialect, filters).subquery()
+    query = (select(Initiative.id)
+             .join(SearchEntry, SearchEntry.initiative_id == Initiative.id)
+             .where(Initiative.id.in_(select(matching.c.id))))
+    by_title = (SearchEntry.sort_title, Initiative.id)
+    terms = query_terms(filters.q)
+    if filters.sort == "updated":
+        return query.order_by(Initiative.updated_at.desc().nulls_last(), *by_title)
+    if filters.sort == "confirmed":
+        return query.order_by(Initiative.last_confirmed_at.desc().nulls_last(), *by_title)
+    if filters.sort == "start":
+        return query.order_by(Initiative.start_date.desc().nulls_last(), *by_title)
+    if terms:
+        ranked = text_matches(dialect, terms).subquery()
+        return query.join(ranked, ranked.c.id == Initiative.id).order_by(ranked.c.rank,
+                                                                          *by_title)
+    return query.order_by(*by_title)
 
 
 @dataclass(frozen=True)
@@ -337,7 +217,6 @@ class Result:
     offset: int
     limit: int
     facets: dict[str, dict[str, int]]
-    matched_ids: list[int]
 
     @property
     def has_next(self) -> bool:
@@ -348,39 +227,102 @@ class Result:
         return self.offset > 0
 
 
-def facet_counts(rows: Iterable[CatalogueRow], filters: Filters) -> dict[str, dict[str, int]]:
+async def facet_counts(session: AsyncSession, filters: Filters) -> dict[str, dict[str, int]]:
     """For each filter: how many entries each of its values would give, with every *other*
     filter (and the search) applied — the numbers shown next to the filter choices.
-    Values are keyed by :func:`fold`."""
-    rows = list(rows)
-    out: dict[str, dict[str, int]] = {}
-    for name in FILTER_PARAMS:
-        pred = _predicate(filters, skip=name)
-        counts: Counter[str] = Counter()
-        for row in rows:
-            if pred(row):
-                counts.update({fold(v) for v in row.column(name)})
-        out[name] = dict(counts)
+    Values are keyed by :func:`fold`. One grouped query for the filters not in use, one
+    for each filter in use."""
+    dialect = _dialect(session)
+    out: dict[str, dict[str, int]] = {name: {} for name in FILTER_PARAMS}
+    active = [name for name in FILTER_PARAMS if filters.values(name)]
+    groups = [([n for n in FILTER_PARAMS if n not in active], None)] + [([n], n) for n in active]
+    for names, skip in groups:
+        if not names:
+            continue
+        matching = _matching(dialect, filters, skip=skip).subquery()
+        rows = await session.execute(
+            select(SearchFacet.facet, SearchFacet.value, func.count())
+            .where(SearchFacet.facet.in_(names),
+                   SearchFacet.initiative_id.in_(select(matching.c.id)))
+            .group_by(SearchFacet.facet, SearchFacet.value))
+        for facet, value, count in rows.all():
+            out[facet][value] = int(count)
     return out
 
 
-def filter_rows(rows: Iterable[CatalogueRow], filters: Filters) -> list[CatalogueRow]:
-    """The rows matching the search and every filter, sorted as asked; with a search,
-    the default order (title) puts the best-fitting entries first."""
-    pred = _predicate(filters)
-    found = sort_rows([r for r in rows if pred(r)], filters.sort)
-    if filters.q and filters.sort == "title":
-        terms = query_terms(filters.q)
-        found.sort(key=lambda r: -relevance(r, terms))  # stable: title order within
-    return found
+async def matching_ids(session: AsyncSession, filters: Filters) -> list[int]:
+    """Every matching entry's id, in the order asked for (the export)."""
+    return list((await session.scalars(_ordered(_dialect(session), filters))).all())
 
 
-def did_you_mean(rows: Iterable[CatalogueRow], q: str) -> str | None:
+async def search(session: AsyncSession, filters: Filters, *, offset: int = 0,
+                 limit: int = 25, facets: bool = False) -> Result:
+    """Search the published registry: one page of matching rows, the total, and (when
+    asked) facet counts — all from the search index, so the cost follows the page, not
+    the registry."""
+    dialect = _dialect(session)
+    offset = max(0, offset)
+    total = int(await session.scalar(
+        select(func.count()).select_from(_matching(dialect, filters).subquery())) or 0)
+    ids = list((await session.scalars(
+        _ordered(dialect, filters).offset(offset).limit(limit))).all())
+    return Result(rows=await load_rows(session, ids), total=total, offset=offset,
+                  limit=limit, facets=await facet_counts(session, filters) if facets else {})
+
+
+async def published_summary(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many entries are published, and when one last changed."""
+    row = (await session.execute(
+        select(func.count(), func.max(Initiative.updated_at))
+        .where(Initiative.merged_into_id.is_(None)))).one()
+    return int(row[0] or 0), row[1]
+
+
+async def value_counts(session: AsyncSession, facet: str) -> dict[str, int]:
+    """Published entries per value of one filter, by the value as written (the map)."""
+    rows = await session.execute(
+        select(func.min(SearchFacet.label), func.count())
+        .where(SearchFacet.facet == facet).group_by(SearchFacet.value))
+    return {str(label): int(count) for label, count in rows.all()}
+
+
+async def free_values(session: AsyncSession) -> dict[str, list[str]]:
+    """Every patient group and technology used by a published entry, sorted the Danish
+    way (for the filter menus)."""
+    rows = await session.execute(
+        select(SearchFacet.facet, func.min(SearchFacet.label))
+        .where(SearchFacet.facet.in_(("patient_group", "technology")))
+        .group_by(SearchFacet.facet, SearchFacet.value))
+    out: dict[str, list[str]] = {"patient_group": [], "technology": []}
+    for facet, label in rows.all():
+        out[facet].append(str(label))
+    return {k: sorted(v, key=sort_key) for k, v in out.items()}
+
+
+_vocabulary_cache: dict[tuple[int, Any], frozenset[str]] = {}
+
+
+async def _vocabulary(session: AsyncSession) -> frozenset[str]:
+    """The words the registry uses (4 letters or more), read once per change of it."""
+    count, updated = await published_summary(session)
+    key = (count, updated)
+    if key not in _vocabulary_cache:
+        found: set[str] = set()
+        result = await session.stream(select(SearchEntry.title_words,
+                                             SearchEntry.organisation_words,
+                                             SearchEntry.other_words))
+        async for row in result:
+            for part in row:
+                found.update(w for w in part.split() if len(w) >= 4 and w.isalpha())
+        _vocabulary_cache.clear()
+        _vocabulary_cache[key] = frozenset(found)
+    return _vocabulary_cache[key]
+
+
+async def did_you_mean(session: AsyncSession, q: str) -> str | None:
     """For a search that found nothing: the query with each unknown word replaced by the
     closest word the registry itself uses ("hjertsvigt" → "hjertesvigt"), or None."""
-    vocabulary: set[str] = set()
-    for row in rows:
-        vocabulary.update(w for w in re.findall(r"[^\W\d_]{4,}", row.haystack))
+    vocabulary = await _vocabulary(session)
     if not vocabulary:
         return None
     out, changed = [], False
@@ -397,16 +339,26 @@ def did_you_mean(rows: Iterable[CatalogueRow], q: str) -> str | None:
     return " ".join(out) if changed else None
 
 
-async def search(session: AsyncSession, filters: Filters, *, offset: int = 0,
-                 limit: int = 25, facets: bool = False) -> Result:
-    """Search the published registry: one page of matching rows, the total, and (when
-    asked) facet counts."""
-    rows = await load_rows(session)
-    matched = filter_rows(rows, filters)
-    offset = max(0, offset)
-    return Result(rows=matched[offset:offset + limit], total=len(matched), offset=offset,
-                  limit=limit, facets=facet_counts(rows, filters) if facets else {},
-                  matched_ids=[r.id for r in matched])
+def highlight(text: str, q: str) -> Markup:
+    """``text`` escaped, with what the search found marked (``<mark>``)."""
+    terms = query_terms(q)
+    spans: list[tuple[int, int]] = []
+    for term in terms:
+        for pattern in term.patterns:
+            for m in pattern.finditer(text):
+                end = m.end()
+                while end < len(text) and text[end].isalnum():  # the whole word
+                    end += 1
+                spans.append((m.start(), end))
+    out, at = [], 0
+    for start, end in sorted(spans):
+        if start < at:
+            continue
+        out += [escape(text[at:start]), Markup("<mark>"), escape(text[start:end]),
+                Markup("</mark>")]
+        at = end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
 
 
 async def load_initiatives(session: AsyncSession, ids: Sequence[int]) -> list[Initiative]:
@@ -420,25 +372,6 @@ async def load_initiatives(session: AsyncSession, ids: Sequence[int]) -> list[In
                                            .where(Initiative.id.in_(chunk)))).unique():
             found[item.id] = item
     return [found[i] for i in ids if i in found]
-
-
-async def distinct_values(session: AsyncSession) -> dict[str, list[str]]:
-    """Every patient group and technology used by a published entry, sorted (for the
-    filter menus)."""
-    rows = await load_rows(session)
-    return values_of(rows)
-
-
-def values_of(rows: Iterable[CatalogueRow]) -> dict[str, list[str]]:
-    groups: dict[str, str] = {}
-    techs: dict[str, str] = {}
-    for r in rows:
-        for v in r.patient_groups:
-            groups.setdefault(fold(v), v)
-        for v in r.technology:
-            techs.setdefault(fold(v), v)
-    return {"patient_group": sorted(groups.values(), key=_title_key),
-            "technology": sorted(techs.values(), key=_title_key)}
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.i18n import format_date, gettext, languages, ngettext
@@ -175,7 +176,7 @@ def _options(name: str, lang: str, filters: Filters, facets: dict[str, dict[str,
     if name in VOCAB:
         pairs = [(t.key, t.label(lang)) for t in VOCAB[name]]
     elif name == "municipality":
-        pairs = [(m, m) for m in sorted(MUNICIPALITIES, key=catalogue._title_key)]
+        pairs = [(m, m) for m in sorted(MUNICIPALITIES, key=catalogue.sort_key)]
     else:
         pairs = [(v, v) for v in free.get(name, [])]
     known = {fold(v) for v, _ in pairs}
@@ -194,16 +195,20 @@ async def catalogue_page(request: web.Request) -> web.Response:
     except ValueError:
         page = 1
     async with request.app[DB].read() as session:
-        rows = await catalogue.load_rows(session)
-    matched = catalogue.filter_rows(rows, filters)
-    # Nothing found for a search: "Mente du …?" from the registry's own words.
-    suggestion = catalogue.did_you_mean(rows, filters.q) if filters.q and not matched else None
-    facets = catalogue.facet_counts(rows, filters)
-    free = catalogue.values_of(rows)
-    updated = max((r.updated_at for r in rows if r.updated_at), default=None)
-    pages = max(1, -(-len(matched) // PER_PAGE))
-    page = min(page, pages)
-    shown = matched[(page - 1) * PER_PAGE: page * PER_PAGE]
+        found = await catalogue.search(session, filters, offset=(page - 1) * PER_PAGE,
+                                       limit=PER_PAGE, facets=True)
+        pages = max(1, -(-found.total // PER_PAGE))
+        if page > pages:  # past the end (a stale link): the last page
+            page = pages
+            found = await catalogue.search(session, filters, offset=(page - 1) * PER_PAGE,
+                                           limit=PER_PAGE, facets=True)
+        published, updated = await catalogue.published_summary(session)
+        free = await catalogue.free_values(session)
+        # Nothing found for a search: "Mente du …?" from the registry's own words.
+        suggestion = (await catalogue.did_you_mean(session, filters.q)
+                      if filters.q and not found.total else None)
+    facets = found.facets
+    shown = found.rows
     lang_param = [("lang", lang)] if "lang" in request.query else []
 
     def page_href(n: int) -> str:
@@ -224,11 +229,12 @@ async def catalogue_page(request: web.Request) -> web.Response:
         "badge": STATUS_BADGE.get(r.status or "", ""),
         "regions": [_label("regions", k, lang) for k in r.regions],
         "confirmed": format_date(r.last_confirmed_at, lang),
-        "excerpt": _excerpt(r.description),
+        "excerpt": catalogue.highlight(_excerpt(r.description), filters.q),
+        "title_marked": catalogue.highlight(r.title, filters.q),
     } for r in shown]
     return _page(
         request, "public/catalogue.html", filters=filters, results=results,
-        total=len(matched), published=len(rows), page=page, pages=pages,
+        total=found.total, published=published, page=page, pages=pages,
         first=(page - 1) * PER_PAGE + 1, last=(page - 1) * PER_PAGE + len(shown),
         prev_href=page_href(page - 1) if page > 1 else None,
         next_href=page_href(page + 1) if page < pages else None,
@@ -444,14 +450,12 @@ def stats_payload(stats: Stats) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # map
 
-def map_counts(rows: Sequence[catalogue.CatalogueRow]) -> tuple[Counter[str], Counter[str]]:
-    """Entries per region and per municipality."""
-    regions: Counter[str] = Counter()
-    munis: Counter[str] = Counter()
+async def map_counts(session: AsyncSession) -> tuple[Counter[str], Counter[str]]:
+    """Published entries per region and per municipality (grouped in SQL)."""
     known = set(MUNICIPALITIES)
-    for r in rows:
-        regions.update(set(r.regions))
-        munis.update(set(m for m in r.municipalities if m in known))
+    regions = Counter(await catalogue.value_counts(session, "region"))
+    munis = Counter({m: n for m, n in (await catalogue.value_counts(
+        session, "municipality")).items() if m in known})
     return regions, munis
 
 
@@ -481,8 +485,8 @@ async def map_page(request: web.Request) -> web.Response:
     lang = _lang(request)
     _ = gettext(lang)
     async with request.app[DB].read() as session:
-        rows = await catalogue.load_rows(session)
-    regions, munis = map_counts(rows)
+        regions, munis = await map_counts(session)
+        published, _updated = await catalogue.published_summary(session)
     lang_param = [("lang", lang)] if "lang" in request.query else []
     chosen_munis = [m for m in MUNICIPALITIES if m in request.query.getall("municipality", [])]
     chosen_regions = [k for k in REGION_KEYS if k in request.query.getall("region", [])]
@@ -496,13 +500,13 @@ async def map_page(request: web.Request) -> web.Response:
                   "colour": map_svg.colour_for(munis.get(m, 0), classes),
                   "region": _label("regions", map_svg.MUNICIPALITY_REGION[m], lang),
                   "href": _href("/", [("municipality", m), *lang_param])}
-                 for m in sorted(MUNICIPALITIES, key=catalogue._title_key)]
+                 for m in sorted(MUNICIPALITIES, key=catalogue.sort_key)]
     selected = [_("pub.map.municipality", name=m) for m in chosen_munis] + [
         _label("regions", k, lang) for k in chosen_regions]
     selected_href = _href("/", [*(("municipality", m) for m in chosen_munis),
                                 *(("region", k) for k in chosen_regions), *lang_param])
     return _page(request, "public/map.html", svg=Markup(svg), region_rows=region_rows,
-                 muni_rows=muni_rows, published=len(rows),
+                 muni_rows=muni_rows, published=published,
                  legend=[{"colour": c.colour, "label": c.label} for c in classes],
                  selected=", ".join(selected), selected_href=selected_href)
 
@@ -641,16 +645,16 @@ async def export_csv(request: web.Request) -> web.Response:
     filters = Filters.from_query(request.query)
     base = request.app[SETTINGS].base_url.rstrip("/")
     async with request.app[DB].read() as session:
-        rows = await catalogue.load_rows(session)
-        matched = catalogue.filter_rows(rows, filters)
-        items = await catalogue.load_initiatives(session, [r.id for r in matched])
+        items = await catalogue.load_initiatives(
+            session, await catalogue.matching_ids(session, filters))
+        _count, updated = await catalogue.published_summary(session)
     excel = request.query.get("format") == "excel"
     body = csv_text([catalogue.public_record(i, base) for i in items], lang, excel=excel)
     name = "telemedicinsk-landkort-excel.csv" if excel else "telemedicinsk-landkort.csv"
     return web.Response(body=body.encode("utf-8"), headers={
         **CORS, "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="{name}"',
-        **last_modified(max((r.updated_at for r in rows if r.updated_at), default=None))})
+        **last_modified(updated)})
 
 
 FEED_SIZE = 50

@@ -54,6 +54,28 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_stats)
 
+    p = sub.add_parser("reindex", help="rebuild the catalogue's search index",
+                       description="Index every published entry afresh (full text and "
+                                   "filter values). The index is kept in step with every "
+                                   "change; this repairs it after a restore or by hand.")
+    p.set_defaults(func=cmd_reindex)
+
+
+async def cmd_reindex(args: argparse.Namespace) -> int:
+    """``landkort reindex``: rebuild the search index in one transaction."""
+    from bot.core.commandline import open_database
+    from bot.registry.search_index import rebuild
+
+    settings = settings_from_args(args)
+    db = await open_database(settings)
+    try:
+        async with db.write() as session:
+            count = await rebuild(session)
+    finally:
+        await db.dispose()
+    print(f"search index rebuilt: {count} published entries")
+    return 0
+
 
 async def cmd_import(args: argparse.Namespace) -> int:
     """``landkort import FILE.csv [--skip-invalid] [--dry-run]``."""

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -138,4 +139,34 @@ class InitiativeVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
 
 
-__all__ = ["Contact", "Initiative", "InitiativeVersion", "field_column"]
+class SearchEntry(Base):
+    """A published entry as the catalogue searches it (bot.registry.search_index): its
+    folded words by where they stand, and the key its title sorts by. Written in the
+    same transaction as the entry; SQLite keeps a full-text copy in the FTS5 table
+    ``search_fts`` and PostgreSQL a GIN index over the same words (migration 0010)."""
+
+    __tablename__ = "search_entries"
+
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), primary_key=True)
+    sort_title: Mapped[str] = mapped_column(Text, index=True)
+    title_words: Mapped[str] = mapped_column(Text)
+    organisation_words: Mapped[str] = mapped_column(Text)
+    other_words: Mapped[str] = mapped_column(Text)
+
+
+class SearchFacet(Base):
+    """One filter value of a published entry (its status, each region, municipality,
+    participant, patient group, technology and its sector): filters and their counts are
+    SQL over this table."""
+
+    __tablename__ = "search_facets"
+    __table_args__ = (Index("ix_search_facets_value", "facet", "value"),)
+
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), primary_key=True)
+    facet: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)  # folded
+    label: Mapped[str] = mapped_column(String(200))  # as written
+
+
+__all__ = ["Contact", "Initiative", "InitiativeVersion", "SearchEntry", "SearchFacet",
+           "field_column"]

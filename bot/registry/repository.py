@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import dbnow
+from bot.registry import search_index
 from bot.registry.models import Contact, Initiative, InitiativeVersion
 from bot.registry.record import CONTACT_FIELDS, INITIATIVE_FIELDS, LIST_FIELDS
 from bot.registry.vocabulary import sector_of
@@ -147,6 +148,8 @@ async def _write_version(session: AsyncSession, initiative: Initiative, changed:
         note=note)
     session.add(version)
     await session.flush()
+    # The search index changes with the entry, in the same transaction (never behind).
+    await search_index.refresh(session, initiative)
     return version
 
 
