@@ -32,6 +32,29 @@ test-aiosqlite: $(STAMP)  ## the database-heavy SQLite tests through the aiosqli
 test-faults: $(STAMP)  ## kill -9 rounds and outages (prints rounds, mails, duplicates, losses)
 	$(BIN)/pytest -m faults tests/faults
 
+# Every dependency at the minimum pyproject.toml declares (constraints/floors.txt), in a
+# venv of its own made afresh, and a fast subset: the parser, the registry and migrations
+# on SQLite, the public and moderation web apps, LMTP, IMAP (pymap), SMTP and the
+# catalogues. Outside services are not required here (LANDKORT_TEST_REQUIRE_ALL empty).
+FLOORS_VENV  := .venv-floors
+FLOORS_TESTS := tests/test_parse_*.py tests/test_registry.py tests/test_csv_import.py \
+	tests/test_duplicates.py tests/test_public_catalogue.py tests/test_public_pages.py \
+	tests/test_translations.py tests/test_moderation_web.py tests/test_intake_processor.py \
+	tests/test_intake_lmtp.py tests/test_imap_client.py tests/test_sandbox.py \
+	tests/test_outbox_sender.py tests/test_sqlite_inline.py tests/test_migration_lock.py
+
+.PHONY: test-floors
+
+test-floors:  ## a fast subset with every dependency at its declared minimum (constraints/floors.txt)
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "landkort needs Python 3.11 or newer"'
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/pip install --quiet --upgrade pip
+	$(FLOORS_VENV)/bin/pip install --quiet -c constraints/floors.txt -e '.[test,demo]'
+	$(FLOORS_VENV)/bin/python tools/messages.py --compile-only
+	LANDKORT_TEST_REQUIRE_ALL= $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider \
+		-m 'not postgres and not browser and not dovecot' $(FLOORS_TESTS)
+
 messages: $(STAMP)  ## extract texts into the catalogues (bot/locale), report gaps, compile .mo
 	$(BIN)/python tools/messages.py --unused
 
