@@ -42,8 +42,9 @@ FLOORS_TESTS := tests/test_parse_*.py tests/test_registry.py tests/test_csv_impo
 	tests/test_translations.py tests/test_moderation_web.py tests/test_intake_processor.py \
 	tests/test_intake_lmtp.py tests/test_imap_client.py tests/test_sandbox.py \
 	tests/test_outbox_sender.py tests/test_sqlite_inline.py tests/test_migration_lock.py
+LOCK_VENV    := .venv-lock
 
-.PHONY: test-floors
+.PHONY: test-floors lock
 
 test-floors:  ## a fast subset with every dependency at its declared minimum (constraints/floors.txt)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "landkort needs Python 3.11 or newer"'
@@ -54,6 +55,22 @@ test-floors:  ## a fast subset with every dependency at its declared minimum (co
 	$(FLOORS_VENV)/bin/python tools/messages.py --compile-only
 	LANDKORT_TEST_REQUIRE_ALL= $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider \
 		-m 'not postgres and not browser and not dovecot' $(FLOORS_TESTS)
+
+lock:  ## refresh constraints/ci-lock.txt: a fresh venv at the newest versions, frozen
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "landkort needs Python 3.11 or newer"'
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[test,demo]'
+	{ printf '%s\n' \
+	    '# The versions CI tests at the top: what a fresh install of .[test,demo] resolved to' \
+	    "# on $$(date -u +%F) with Python $$($(LOCK_VENV)/bin/python -c 'import platform; print(platform.python_version())')." \
+	    '# CI itself installs the newest versions (make install), so this is the set of that day,' \
+	    '# to compare with or to reproduce: pip install -c constraints/ci-lock.txt -e ".[test,demo]"' \
+	    '# Refresh with `make lock` (a fresh venv, pip install -e ".[test,demo]", pip freeze).'; \
+	  $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > constraints/ci-lock.txt.new
+	mv constraints/ci-lock.txt.new constraints/ci-lock.txt
+	rm -rf $(LOCK_VENV)
 
 messages: $(STAMP)  ## extract texts into the catalogues (bot/locale), report gaps, compile .mo
 	$(BIN)/python tools/messages.py --unused
