@@ -59,12 +59,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database, dbnow
-from bot.core.i18n import language_of
+from bot.core.i18n import language_of, language_query
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from bot.mail import outbox
 from bot.mail.models import CampaignStep, ReplyToken
-from bot.mail.templates import RenderedMail, lang_param, render_mail
+from bot.mail.templates import RenderedMail, render_mail
 from bot.mail.tokens import hash_token, new_token
 from bot.registry.models import Contact, Initiative
 from bot.registry.vocabulary import STATUSES
@@ -376,7 +376,7 @@ def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int,
     from bot.registry.fields import form_lines
 
     lang = language_of(lang)
-    query = lang_param(lang)
+    query = language_query(lang)
     statuses = [{"label": t.label(lang), "help": t.help(lang)} for t in STATUSES]
     return render_mail(
         "reminder", lang, step=step, title=record.get("title") or "",

@@ -16,12 +16,13 @@ a web request is ``bot.core.pages.request_language``.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
@@ -148,6 +149,13 @@ def other_languages(lang: str) -> tuple[str, ...]:
     return tuple(code for code in languages() if code != lang)
 
 
+def language_query(lang: str | None) -> str:
+    """``?lang=xx`` for a link that should keep a language other than the default (the
+    pages' default needs none), else ""."""
+    code = language_of(lang)
+    return "" if code == DEFAULT_LANGUAGE else "?" + urlencode({"lang": code})
+
+
 def _format(text: str, params: dict[str, Any]) -> str:
     return text % params if params else text
 
@@ -256,6 +264,3 @@ def format_share(value: float, lang: str | None = None, *, decimals: int = 0) ->
         pattern = pattern.replace("#,##0", "#,##0." + "0" * decimals, 1)
     return format_percent(value, format=pattern, locale=locale)
 
-
-#: For modules that only need the signature of a translation function.
-Translate = Callable[[str], str]

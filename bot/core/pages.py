@@ -26,11 +26,6 @@ def request_language(request: web.Request, default: str = i18n.DEFAULT_LANGUAGE)
     return i18n.language_of(default)
 
 
-def language_query(lang: str) -> str:
-    """``?lang=xx`` to keep a language that is not the default on a link, else ""."""
-    return "" if lang == i18n.DEFAULT_LANGUAGE else "?" + urlencode({"lang": lang})
-
-
 def language_links(request: web.Request, lang: str) -> list[dict[str, str]]:
     """Links to this page in every other language, each named in its own language."""
     params = [(k, v) for k, v in request.query.items() if k not in ("lang", "page")]
@@ -44,7 +39,7 @@ def page_context(request: web.Request, lang: str) -> dict[str, Any]:
     return {"_": i18n.gettext(lang), "n_": i18n.ngettext(lang), "lang": lang,
             "format_date": lambda value, format="long": i18n.format_date(value, lang,
                                                                          format=format),
-            "lang_query": language_query(lang),
+            "lang_query": i18n.language_query(lang),
             "lang_links": language_links(request, lang),
             "request": request, "path": request.path}
 

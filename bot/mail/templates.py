@@ -19,7 +19,6 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import jinja2
 from markupsafe import Markup, escape
@@ -54,13 +53,6 @@ def _env() -> jinja2.Environment:
     )
     env.filters["br"] = _br
     return env
-
-
-def lang_param(lang: str | None) -> str:
-    """``?lang=xx`` for a link in a mail to a page that should keep the mail's language;
-    "" for the default language (the pages' default)."""
-    code = i18n.language_of(lang)
-    return "" if code == i18n.DEFAULT_LANGUAGE else "?" + urlencode({"lang": code})
 
 
 def _helpers(lang: str, *, html: bool) -> dict[str, Any]:
@@ -109,4 +101,4 @@ def render_mail(name: str, lang: str | None, **context: Any) -> RenderedMail:
     return RenderedMail(subject=" ".join(subject.split()), text=text, html=html)
 
 
-__all__ = ["RenderedMail", "lang_param", "render_mail"]
+__all__ = ["RenderedMail", "render_mail"]

@@ -30,9 +30,8 @@ from bot.registry.search_index import (
     text_matches,
 )
 
-# Query parameter → the list (or scalar) attribute it filters on (the index's facets).
+# The filters (query parameters), the search index's facets.
 FILTER_PARAMS: tuple[str, ...] = tuple(FACETS)
-FILTER_COLUMNS: dict[str, str] = FACETS
 SORTS: tuple[str, ...] = ("title", "updated", "confirmed", "start")
 MAX_QUERY_CHARS = 200
 
@@ -124,12 +123,6 @@ class CatalogueRow:
     unconfirmed: bool
     needs_new_contact: bool
 
-    def column(self, name: str) -> tuple[str, ...]:
-        """A filter's values on this row (scalars as a one-element tuple)."""
-        value = getattr(self, FILTER_COLUMNS[name])
-        if isinstance(value, tuple):
-            return value
-        return (value,) if value else ()
 
 
 _ROW_COLUMNS = (
