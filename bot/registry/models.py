@@ -99,7 +99,8 @@ class Initiative(Base):
     # A duplicate merged into another entry is kept (history) but no longer published.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow,
+                                                 index=True)
 
     contact: Mapped[Contact | None] = relationship(back_populates="initiatives", lazy="selectin")
 
@@ -160,7 +161,8 @@ class SearchFacet(Base):
     SQL over this table."""
 
     __tablename__ = "search_facets"
-    __table_args__ = (Index("ix_search_facets_value", "facet", "value"),)
+    # With the label in the index, the menus' labels are read from the index alone.
+    __table_args__ = (Index("ix_search_facets_value", "facet", "value", "label"),)
 
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), primary_key=True)
     facet: Mapped[str] = mapped_column(String(32), primary_key=True)

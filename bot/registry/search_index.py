@@ -89,9 +89,11 @@ class SearchTerm:
                                 re.IGNORECASE) for f in self.forms)
 
 
-def query_terms(q: str) -> list[SearchTerm]:
+@lru_cache(maxsize=512)
+def query_terms(q: str) -> tuple[SearchTerm, ...]:
     """The terms of a query. A phrase of the synonym list ("heart failure") is one term;
-    every other word is one."""
+    every other word is one. Cached: a catalogue page asks for them once per query and
+    once per highlighted title and snippet, and stemming is the costly part."""
     found = words(q).split()
     groups = synonyms()
     terms: list[SearchTerm] = []
@@ -114,7 +116,7 @@ def query_terms(q: str) -> list[SearchTerm]:
                       if not any(o != f and f.startswith(o) and " " not in o for o in forms))
         terms.append(SearchTerm(phrase, tuple(kept)))
         i += n
-    return terms
+    return tuple(terms)
 
 
 def _compound_head(word: str) -> str | None:

@@ -51,9 +51,13 @@ async def test_catalogue_filters_work_with_and_without_javascript(public_server:
     total = await _count(page)
     assert total > 0
     assert await page.locator("h1").inner_text() == "Telemedicinske initiativer i Danmark"
-    # Choosing a region submits the form (public.js) and gives a shareable address.
+    # Choosing a region does not navigate by itself (WCAG 3.2.2 On Input); the
+    # "Vis resultater" button applies it and gives a shareable address.
+    await page.select_option("#f-region", "nordjylland")
+    await page.wait_for_timeout(300)
+    assert _query(page.url) == {}
     async with page.expect_navigation():
-        await page.select_option("#f-region", "nordjylland")
+        await page.click(".filter-actions button[type=submit]")
     assert _query(page.url) == {"region": ["nordjylland"]}
     in_region = await _count(page)
     assert 0 < in_region < total
