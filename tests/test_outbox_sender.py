@@ -305,6 +305,45 @@ async def test_two_senders_never_send_a_row_twice(db: Database, settings: Settin
 
 
 @pytest.mark.asyncio
+async def test_the_relay_never_gets_a_mail_while_the_one_before_is_unrecorded(
+        db: Database, settings: Settings) -> None:
+    """Mail k is recorded while mail k + 1's envelope goes out, and k + 1's DATA ends only
+    after that commit: when recording fails, each connection has handed the relay one
+    mail and no more; those are resent once after their lease, the rest sent once."""
+    async with SmtpSink() as sink:
+        s = sink_settings(settings, sink, smtp_concurrency=2)
+        clock = Clock()
+        for i in range(6):
+            await put(db, s, f"m{i}@example.dk", now=clock())
+        worker = sender(s, db, clock)
+
+        async def broken(items: list[Any]) -> None:
+            raise OSError("disk full")
+
+        worker.recorder._record = broken  # type: ignore[method-assign]
+        try:
+            await worker.drain()
+        finally:
+            await worker.stop()
+        assert len(sink.messages) == 2  # one per connection, none behind it
+        assert worker.recorder.commits == 0
+        states = sorted(r.state for r in await rows(db))
+        assert states.count("sending") == 2  # accepted, unrecorded: the lease brings them back
+        worker = sender(s, db, clock)
+        try:
+            for _ in range(4):
+                clock.advance(s.outbox_lease_seconds + 7 * 3600)
+                await worker.drain()
+        finally:
+            await worker.stop()
+        assert {r.state for r in await rows(db)} == {"sent"}
+        received = sorted(m.rcpt_tos[0] for m in sink.messages)
+        assert len(received) == 8 and sorted(set(received)) == [
+            f"m{i}@example.dk" for i in range(6)]
+        assert 0 < worker.recorder.commits <= 6
+
+
+@pytest.mark.asyncio
 async def test_one_connection_carries_many_messages(db: Database, settings: Settings) -> None:
     async with SmtpSink() as sink:
         s = sink_settings(settings, sink, smtp_concurrency=2)

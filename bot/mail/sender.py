@@ -25,11 +25,12 @@ receiving systems and mail clients fold the copies). It is at most one duplicate
 such crash, never a loop: the resend is recorded like any send, and a claim is
 exclusive (SKIP LOCKED / BEGIN IMMEDIATE), so two live workers never hold the same row.
 Closing this window entirely would need the relay to deduplicate by Message-ID; SMTP
-has no transaction we could commit together with ours. Each accepted mail is committed
-at once (``record_every=1``, the default), so a crash leaves at most the mails in flight
-on its connections unrecorded. ``record_every=N`` commits accepted mails in groups of N
-(fewer transactions, for bulk runs); it widens the window to one group, each mail of
-which can still be resent at most once.
+has no transaction we could commit together with ours. A connection never has more
+than one accepted, unrecorded mail: after the relay accepts mail *k* it sends mail
+*k + 1*'s ``MAIL`` and ``RCPT`` while *k* is being recorded, and ends *k + 1*'s ``DATA``
+only once that commit returned (:class:`SentRecorder`; the commit is shared by every
+connection whose mail is waiting). So a crash leaves at most one unrecorded mail per
+connection, each of which can be resent once.
 
 A worker also never sends a row whose lease it may have lost: before each message it
 checks its own clock against the lease, and gives the row up if the lease has run out.
@@ -37,6 +38,7 @@ checks its own clock against the lease, and gives the row up if the lease has ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -159,7 +161,15 @@ class Connection:
         self.messages = 0
         self.connects = 0
 
-    async def send(self, claimed: ClaimedMail) -> SendResult:
+    async def send(self, claimed: ClaimedMail, *,
+                   before_data: Callable[[], Awaitable[None]] | None = None) -> SendResult:
+        """Send one mail: ``MAIL``, ``RCPT``, then ``before_data()``, then ``DATA``.
+
+        The relay takes responsibility for a mail only with its reply to the end of
+        ``DATA`` (RFC 5321 §4.1.1.4, §6.1), so whatever ``before_data`` waits for — the
+        commit that records the previous mail sent on this connection — overlaps this
+        mail's envelope yet still finishes before the relay can accept it. If it fails,
+        the connection is closed mid-transaction and the relay delivers nothing."""
         try:
             if self._client is None or not self._client.is_connected:
                 await self.close()
@@ -167,19 +177,34 @@ class Connection:
                 await client.connect()
                 self._client = client
                 self.connects += 1
-            errors, response = await self._client.sendmail(
-                claimed.from_addr, [claimed.to_addr], claimed.raw)
+            client = self._client
+            options = ([f"SIZE={len(claimed.raw)}"] if client.supports_extension("size")
+                       else [])
+            try:
+                await client.mail(claimed.from_addr, options=options)
+                try:
+                    await client.rcpt(claimed.to_addr)
+                except aiosmtplib.SMTPRecipientRefused as exc:
+                    raise aiosmtplib.SMTPRecipientsRefused([exc]) from exc
+                if before_data is not None:
+                    await before_data()
+                response = await client.data(claimed.raw)
+            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+                with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
+                    await client.rset()  # a clean envelope for the next mail
+                raise
         except asyncio.CancelledError:
             await self.close()
             raise
         except Exception as exc:  # noqa: BLE001 - classified, recorded, retried
             result = classify_error(exc)
             if result.outcome == "retry" and (result.code is None or result.code == 421):
-                # Connection trouble or 421 "closing channel": start over next time.
+                # Connection trouble, 421 "closing channel", or the previous mail's
+                # record failed: start over next time.
                 await self.close()
             return result
         self.messages += 1
-        return SendResult("sent", 250, response)
+        return SendResult("sent", 250, response.message)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -195,6 +220,71 @@ class Connection:
             client.close()
 
 
+class SentRecorder:
+    """Records accepted mails as ``sent``, lazily and in groups.
+
+    :meth:`add` only notes an accepted mail. The commit starts when a connection needs
+    it — just before the end of ``DATA`` of its next mail (:meth:`settle`, through
+    :meth:`Connection.send`) — and records every mail noted by then, from every
+    connection, in one transaction. So a connection never has more than one accepted,
+    unrecorded mail, the commit runs while the relay handles that connection's next
+    envelope, and the connections share commits instead of taking turns."""
+
+    def __init__(self, record: Callable[[list[ClaimedMail]], Awaitable[None]]) -> None:
+        self._record = record
+        self._waiting: list[tuple[ClaimedMail, asyncio.Future[None]]] = []
+        self._runner: asyncio.Task[None] | None = None
+        self.commits = 0
+
+    def add(self, item: ClaimedMail) -> asyncio.Future[None]:
+        """Note an accepted mail; the future is done once it is recorded."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        self._waiting.append((item, future))
+        return future
+
+    def _start(self) -> None:
+        if self._waiting and (self._runner is None or self._runner.done()):
+            self._runner = asyncio.create_task(self._run(), name="outbox-record-sent")
+
+    async def settle(self, future: asyncio.Future[None]) -> None:
+        """Wait until the mail behind ``future`` is recorded (committing it, and every
+        other mail noted so far, if no commit is under way); raises if that failed."""
+        if not future.done():
+            self._start()
+        await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._record([item for item, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each waiting connection sees it
+                log.error("outbox: could not record %d sent mail(s); their leases bring "
+                          "them back: %s", len(batch), exc)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                self.commits += 1
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def flush(self) -> None:
+        """Record every mail noted so far (or log why that failed)."""
+        self._start()
+        while self._runner is not None and not self._runner.done():
+            await asyncio.shield(self._runner)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """A record that failed is logged by the recorder; a connection that stopped
+    waiting for it must not leave "exception was never retrieved" behind."""
+    if not future.cancelled():
+        future.exception()
+
+
 class OutboxSender(LoopWorker):
     """The sender worker (see the module docstring)."""
 
@@ -204,8 +294,7 @@ class OutboxSender(LoopWorker):
                  clock: Clock = dbnow,
                  client_factory: Callable[[], aiosmtplib.SMTP] | None = None,
                  batch_size: int | None = None, idle_seconds: float = 2.0,
-                 retry_base_seconds: float = 60.0, rng: random.Random | None = None,
-                 record_every: int = 1) -> None:
+                 retry_base_seconds: float = 60.0, rng: random.Random | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.db = db
@@ -224,12 +313,11 @@ class OutboxSender(LoopWorker):
         self.sent = 0
         self.retried = 0
         self.failed = 0
-        self.record_every = record_every
-        self._sent_pending: list[ClaimedMail] = []
-        self._record_lock = asyncio.Lock()
+        self.recorder = SentRecorder(self._record_sent)
 
     async def stop(self, timeout: float = 30.0) -> None:
         await super().stop(timeout)
+        await self.recorder.flush()
         for conn in self.connections:
             await conn.close()
 
@@ -253,50 +341,58 @@ class OutboxSender(LoopWorker):
         try:
             await asyncio.gather(*workers)
         finally:
-            await asyncio.shield(self._flush_sent())
+            await asyncio.shield(self.recorder.flush())
         if untried:
             await outbox.release(self.db, untried, owner=self.owner)
         return len(claimed) - len(untried)
 
-    async def _flush_sent(self) -> None:
-        """Record the accepted mails not recorded yet (one transaction)."""
-        async with self._record_lock:
-            pending, self._sent_pending = self._sent_pending, []
-            if pending:
-                await outbox.record_sent_many(self.db, pending, now=self.clock())
+    async def _record_sent(self, items: list[ClaimedMail]) -> None:
+        await outbox.record_sent_many(self.db, items, now=self.clock())
 
     async def _drain(self, conn: Connection, queue: asyncio.Queue[ClaimedMail],
                      untried: list[ClaimedMail]) -> None:
-        while not queue.empty():
-            item = queue.get_nowait()
-            if self.stopping:
-                # Graceful stop: finish what is in flight, start nothing new.
-                untried.append(item)
-                continue
-            try:
-                await self._send_one(conn, item)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - ours: logged, the lease brings it back
-                log.exception("outbox %s: could not record the outcome; the lease will "
-                              "bring it back", item.id)
+        recorded: asyncio.Future[None] | None = None  # the last mail sent here
+        try:
+            while not queue.empty():
+                item = queue.get_nowait()
+                if self.stopping:
+                    # Graceful stop: finish what is in flight, start nothing new.
+                    untried.append(item)
+                    continue
+                try:
+                    recorded = await self._send_one(conn, item, recorded)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - ours: logged, the lease brings it back
+                    log.exception("outbox %s: could not record the outcome; the lease "
+                                  "will bring it back", item.id)
+        finally:
+            if recorded is not None:
+                with contextlib.suppress(Exception):  # logged by the recorder
+                    await self.recorder.settle(recorded)
 
-    async def _send_one(self, conn: Connection, item: ClaimedMail) -> None:
+    async def _send_one(self, conn: Connection, item: ClaimedMail,
+                        recorded: asyncio.Future[None] | None) -> asyncio.Future[None] | None:
+        """Send one mail; returns the future of its "sent" record (or, when it was not
+        sent, the previous one's, still to be awaited)."""
         if self.clock() >= item.lease_until:
             # We were too slow: another worker may own it now. Leave it.
             log.warning("outbox %s: lease ran out before sending; left to the next claim",
                         item.id)
-            return
+            return recorded
+
+        async def previous_recorded() -> None:
+            if recorded is not None:
+                await self.recorder.settle(recorded)
+
         await self.bucket.acquire()
-        result = await conn.send(item)
+        result = await conn.send(item, before_data=previous_recorded)
         now = self.clock()
         if result.outcome == "sent":
-            self._sent_pending.append(item)
             self.sent += 1
-            if len(self._sent_pending) >= self.record_every:
-                await self._flush_sent()
             log.debug("outbox %s sent to %s", item.id, item.to_addr)
-        elif result.outcome == "failed":
+            return self.recorder.add(item)
+        if result.outcome == "failed":
             await outbox.record_failed(self.db, item, now=now, code=result.code,
                                        error=result.error,
                                        recipient_refused=result.recipient_refused)
@@ -313,6 +409,7 @@ class OutboxSender(LoopWorker):
             level = logging.WARNING if state == "failed" else logging.INFO
             log.log(level, "outbox %s to %s: %s (attempt %d) → %s", item.id, item.to_addr,
                     result.error, item.attempts, state)
+        return recorded
 
     async def drain(self) -> int:
         """Send everything that is due now (CLI, tests, benchmark); returns the count."""

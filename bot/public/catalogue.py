@@ -4,7 +4,7 @@ Used by the catalogue page, the JSON API, the CSV export and the map, so they al
 agree. Everything is SQL over the search index (:mod:`bot.registry.search_index`:
 SQLite FTS5 or PostgreSQL full text for the words, ``search_facets`` for the filters and
 their counts); only the page of results is loaded, so a request costs the same at 300
-entries as at 10,000 (``benchmarks/public.py``). Published means ``merged_into_id IS
+entries as at 10,000 (``benchmarks/public_site.py``). Published means ``merged_into_id IS
 NULL``.
 """
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _constraints(dialect: str, filters: Filters, *, skip: str | None = None,
     the query; every further filter is an ``EXISTS`` probe on the facet table's primary
     key (entry, facet, value), so 715 hits of "KOL" are checked against a status in 715
     look-ups instead of intersecting with the 3,663 entries in operation (2× at 10,000
-    entries, ``benchmarks/public.py``). ``driven``: something else (a join) drives, all
+    entries, ``benchmarks/public_site.py``). ``driven``: something else (a join) drives, all
     conditions are probes."""
     out: list[ColumnElement[bool]] = []
     terms = query_terms(filters.q)
@@ -261,7 +261,7 @@ async def facet_counts(session: AsyncSession, filters: Filters) -> dict[str, dic
             matching = select(SearchEntry.initiative_id).where(*constraints).subquery()
             # Start from the matching entries and look their facet rows up by primary
             # key; left to itself SQLite's planner walks the (facet, value) index over
-            # every entry instead, 15× slower at 10,000 entries (benchmarks/public.py).
+            # every entry instead, 15× slower at 10,000 entries (benchmarks/public_site.py).
             query = (query.select_from(matching)
                      .join(SearchFacet, SearchFacet.initiative_id == matching.c.initiative_id)
                      .where(_unindexed(dialect, SearchFacet.facet).in_(names)))

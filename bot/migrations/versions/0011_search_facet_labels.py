@@ -6,7 +6,7 @@ Revises: 0010
 The catalogue's filter menus list every patient group and technology by the label as
 written (``min(label)`` per folded value). With ``label`` outside the index, SQLite read
 25,000 table rows for that on every catalogue request at 10,000 entries (27 ms); with it
-inside, the grouped scan stays in the index (benchmarks/public.py). ``initiatives``
+inside, the grouped scan stays in the index (benchmarks/public_site.py). ``initiatives``
 gets an index on ``updated_at`` for "last updated" and the "recently updated" order.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/public.py [--n 10000] [--requests 50] [--concurrency 8]
+    .venv/bin/python benchmarks/public_site.py [--n 10000] [--requests 50] [--concurrency 8]
                                           [--duration 5] [--api] [--skip-datasette] [--json]
 
 1. Seeds N published entries with varied text (titles, descriptions with patient groups,
