@@ -13,14 +13,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import jinja2
 from aiohttp import web
-from sqlalchemy import text
 
 import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
+from bot import observability
 from bot.core.appkeys import DB, EXTRA, PAGES, SETTINGS, WORKERS
 from bot.core.db import Database
 from bot.core.pages import PageError, render
 from bot.core.settings import Settings
 from bot.mail.templates import TEMPLATES_DIR
+from bot.observability import request_metrics
 
 log = logging.getLogger(__name__)
 
@@ -88,23 +89,8 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
-async def healthz(request: web.Request) -> web.Response:
-    db = request.app[DB]
-    try:
-        async with db.read() as session:
-            await session.execute(text("SELECT 1"))
-        database = "ok"
-    except Exception as exc:  # noqa: BLE001 - reported, not raised: this is a probe
-        database = f"error: {type(exc).__name__}"
-    workers = [w.name for w in request.app[WORKERS]]
-    status = 200 if database == "ok" else 503
-    return web.json_response({"status": "ok" if status == 200 else "degraded",
-                              "database": database, "workers": workers}, status=status)
-
-
-
 # Paths whose errors stay plain (programs read them, or nothing around them is a page).
-_PLAIN_ERRORS = ("/api", "/healthz", "/static", "/chat/ws")
+_PLAIN_ERRORS = ("/api", "/healthz", "/metrics", "/static", "/chat/ws")
 
 
 @web.middleware
@@ -136,7 +122,7 @@ def create_app(settings: Settings, db: Database, *,
                components: Sequence[str] = COMPONENTS, start_workers: bool = True,
                middlewares: Sequence[object] = ()) -> web.Application:
     """Build the web application for ``settings`` on ``db``."""
-    app = web.Application(middlewares=[forwarded_headers, error_pages,
+    app = web.Application(middlewares=[request_metrics, forwarded_headers, error_pages,
                                        *middlewares],  # type: ignore[list-item]
                           client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
@@ -145,7 +131,7 @@ def create_app(settings: Settings, db: Database, *,
     app[PAGES] = page_environment()
     app[EXTRA] = {}
     app.on_response_prepare.append(security_headers)
-    app.router.add_get("/healthz", healthz, name="healthz")
+    observability.setup(app)  # /healthz, /metrics
     app.router.add_static("/static", TEMPLATES_DIR / "static", name="static")
     for name in components:
         importlib.import_module(name).setup(app)

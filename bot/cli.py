@@ -34,12 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE",
                         help="settings file (default: $LANDKORT_CONFIG or ./landkort.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"landkort {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
         module.register(sub)
     return parser
+
+
+def version() -> str:
+    """The installed package's version (pyproject.toml), or "unknown" in a bare checkout."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("landkort")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 WIRE_LOGGERS = ("aiosqlite", "aioimaplib", "aiosmtplib", "mail.log", "asyncpg")

@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = dbsub.add_parser("status", help="show the schema revision")
     p.set_defaults(func=cmd_db_status)
 
+    p = sub.add_parser("info", help="version, config file, database (password masked), mail "
+                                    "settings and the schema's migration state")
+    p.set_defaults(func=cmd_info)
+
     cfg = sub.add_parser("config", help="settings")
     cfgsub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
     cfgsub.required = True
@@ -157,6 +161,59 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     settings.validate(need_secret=args.for_run)
     print("settings OK")
     return 0
+
+
+async def cmd_info(args: argparse.Namespace) -> int:
+    """What an operator asks first (like ``mailman info``): which code, which settings file,
+    which database and mail servers, and whether the schema is current. Exit 1 when the
+    database cannot be read or lags the code."""
+    import os
+    from pathlib import Path
+
+    from bot.cli import version
+    from bot.core.db import Database
+    from bot.core.migrate import current_revision, head_revision
+    from bot.core.settings import CONFIG_ENV, DEFAULT_CONFIG_FILE
+
+    settings = settings_from_args(args)
+    config = args.config or os.environ.get(CONFIG_ENV, "")
+    if not config:
+        config = DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).exists() else ""
+    head = head_revision()
+    try:
+        db = Database(settings.effective_database_url,
+                      sqlite_inline=settings.sqlite_driver == "inline")
+        try:
+            current = await current_revision(db)
+        finally:
+            await db.dispose()
+        state = ("current" if current == head else
+                 f"{current or '(empty)'}, code expects {head}: run 'landkort db upgrade'")
+    except Exception as exc:  # noqa: BLE001 - reported: this is a diagnosis command
+        first_line = (str(exc).splitlines() or [""])[0]
+        current, state = None, f"unreachable ({type(exc).__name__}: {first_line})"
+    smtp = (f"{settings.smtp_host}:{settings.smtp_port} ({settings.smtp_security})"
+            if settings.smtp_enabled else "off")
+    imap = (f"{settings.imap_user}@{settings.imap_host}:{settings.imap_port} "
+            f"({settings.imap_security}), mailbox {settings.imap_mailbox}"
+            if settings.imap_enabled else "off")
+    rows = [
+        ("version", version()),
+        ("config file", str(Path(config).resolve()) if config else "(none: defaults and "
+                                                                    "LANDKORT_* variables)"),
+        ("data dir", str(Path(settings.data_dir).resolve())),
+        ("database", _mask_url(settings.effective_database_url)),
+        ("migrations", f"{current or '(none)'} — {state}"),
+        ("mail address", settings.intake_address),
+        ("smtp", smtp),
+        ("imap", imap),
+        ("language", settings.language),
+        ("base url", settings.base_url),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0 if current == head else 1
 
 
 def _mask_url(url: str) -> str:

@@ -55,6 +55,44 @@ def test_help_lists_every_command_with_help_text(capsys: pytest.CaptureFixture[s
         assert text.split()[0] in result.out
 
 
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    result = run_cli(capsys, "--version")
+    assert result.code == 0
+    assert result.out.strip() == f"landkort {version('landkort')}"
+
+
+def test_info_names_version_config_database_and_migration_state(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "landkort.toml"
+    config.write_text('[landkort]\nsmtp_enabled = true\nsmtp_host = "relay.example.dk"\n'
+                      'smtp_port = 587\nsmtp_security = "starttls"\n', encoding="utf-8")
+    isolate_env(monkeypatch, tmp_path, LANDKORT_DATA_DIR=str(tmp_path / "var"),
+                LANDKORT_CONFIG=str(config))
+    (tmp_path / "var").mkdir()
+    result = run_cli(capsys, "info")
+    assert result.code == 1  # an empty database lags the code
+    assert "code expects" in result.out and "landkort db upgrade" in result.out
+    assert str(config) in result.out
+    assert "relay.example.dk:587 (starttls)" in result.out
+    assert run_cli(capsys, "db", "upgrade").code == 0
+    result = run_cli(capsys, "info")
+    assert result.code == 0
+    lines = dict(line.split(None, 1) for line in result.out.splitlines()
+                 if line.split(None, 1)[0] in ("version", "migrations", "database"))
+    assert lines["migrations"].endswith("current")
+    assert lines["database"].startswith("sqlite+aiosqlite:///")
+    # A password in the database URL is masked.
+    monkeypatch.setenv("LANDKORT_DATABASE_URL",
+                       "postgresql+asyncpg://landkort:hemmeligt@127.0.0.1:1/none")
+    result = run_cli(capsys, "info")
+    assert result.code == 1
+    assert "hemmeligt" not in result.out and "landkort:***@127.0.0.1:1/none" in result.out
+    assert "unreachable" in result.out
+
+
 def test_run_without_a_secret_exits_1_with_a_clear_message(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,7 +30,10 @@ PUBLIC = [re.compile(p) for p in (
     r"^/bekraeft/.+", r"^/ret/.+", r"^/indmeld$",
     r"^/(om|tilgaengelighed|privatliv|licens)$", r"^/feed\.atom$",
     r"^/sandbox(/.*)?$",
-    r"^/healthz$", r"^/static(/.*)?$", r"^/login$", r"^/robots\.txt$", r"^/favicon\.ico$",
+    # /metrics: no login, but only metrics_allow addresses or the metrics_token
+    # (tests/test_observability.py); the test client's 127.0.0.1 is allowed by default.
+    r"^/healthz$", r"^/metrics$", r"^/static(/.*)?$", r"^/login$", r"^/robots\.txt$",
+    r"^/favicon\.ico$",
 )]
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 

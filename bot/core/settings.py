@@ -15,6 +15,7 @@ a host …) and raises :class:`SettingsError` with a message a person can act on
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import socket
@@ -75,6 +76,15 @@ class Settings:
     trusted_proxies: str = setting("", "Comma-separated addresses of reverse proxies whose "
                                    "X-Forwarded-For and X-Forwarded-Proto headers are believed "
                                    "(e.g. 127.0.0.1 behind a local nginx). Empty: none.")
+    metrics_allow: str = setting("127.0.0.1,::1", "Comma-separated addresses or networks "
+                                 "(CIDR) that may read /metrics and the detailed /healthz "
+                                 "(the client address after trusted_proxies).")
+    metrics_token: str = setting("", "A bearer token that also opens /metrics and the "
+                                 "detailed /healthz from anywhere (Authorization: Bearer "
+                                 "TOKEN). Empty: addresses only.", secret=True)
+    health_stuck_seconds: float = setting(900.0, "/healthz answers 503 when a running worker "
+                                        "has not finished a round without error for this "
+                                        "long.")
     session_max_age_hours: int = setting(12, "How long a moderator stays logged in.")
     login_max_failures: int = setting(5, "Failed logins (per account and per address) before "
                                       "logins are throttled.")
@@ -242,6 +252,15 @@ class Settings:
             problems.append("secret_key is missing or shorter than 16 characters: set "
                             "LANDKORT_SECRET_KEY or secret_key in landkort.toml (e.g. "
                             "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        if self.metrics_token and len(self.metrics_token) < 32:
+            problems.append("metrics_token is shorter than 32 characters (at least 128 "
+                            "bits: python3 -c 'import secrets; print(secrets.token_urlsafe"
+                            "(32))')")
+        for entry in filter(None, (e.strip() for e in self.metrics_allow.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                problems.append(f"metrics_allow: {entry!r} is not an address or network")
         if self.imap_enabled:
             for name in ("imap_host", "imap_user", "imap_password"):
                 if not getattr(self, name):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,24 @@ class LoopWorker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        # For /healthz and /metrics (wall-clock seconds since the epoch): when the loop
+        # started, when a round last finished without an error, and the last error.
+        self.started_at: float | None = None
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self._round_failed = False
+
+    def note_error(self, text: str) -> None:
+        """Report an error the worker handled itself (a reconnect, a backoff): this round
+        does not count as a success, so /healthz sees a worker that keeps failing."""
+        self.last_error = text[:500]
+        self.last_error_at = time.time()
+        self._round_failed = True
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     @property
     def stopping(self) -> bool:
@@ -48,6 +67,7 @@ class LoopWorker:
 
     async def start(self) -> None:
         self._stopping.clear()
+        self.started_at = time.time()
         self._task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -75,13 +95,17 @@ class LoopWorker:
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
+            self._round_failed = False
             try:
                 handled = await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                self.note_error(f"{type(exc).__name__}: {exc}")
                 log.exception("%s: error in loop; going on after a pause", self.name)
                 await self._pause(self.error_pause_seconds)
                 continue
+            if not self._round_failed:
+                self.last_success = time.time()
             if not handled and not self._stopping.is_set():
                 await self._pause(self.idle_seconds)

@@ -50,6 +50,7 @@ from typing import Any
 import aiosmtplib
 
 from bot.core.db import Database, dbnow
+from bot.core.metrics import MAIL_SEND_FAILURES, MAIL_SENT
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from bot.mail import outbox
@@ -390,8 +391,10 @@ class OutboxSender(LoopWorker):
         now = self.clock()
         if result.outcome == "sent":
             self.sent += 1
+            MAIL_SENT.inc()
             log.debug("outbox %s sent to %s", item.id, item.to_addr)
             return self.recorder.add(item)
+        MAIL_SEND_FAILURES.labels(result.outcome).inc()
         if result.outcome == "failed":
             await outbox.record_failed(self.db, item, now=now, code=result.code,
                                        error=result.error,
@@ -400,6 +403,8 @@ class OutboxSender(LoopWorker):
             log.info("outbox %s to %s failed permanently: %s", item.id, item.to_addr,
                      result.error)
         else:
+            if result.code is None:  # the relay is unreachable: /healthz should know
+                self.note_error(f"SMTP: {result.error}")
             delay = outbox.backoff_seconds(item.attempts, base=self.retry_base_seconds,
                                            rng=self.rng)
             state = await outbox.record_retry(

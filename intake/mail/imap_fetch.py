@@ -50,6 +50,7 @@ from aioimaplib import aioimaplib
 
 from bot.core.db import Database
 from bot.core.leases import LeaseKeeper
+from bot.core.metrics import IMAP_FETCHED
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from intake.inbox.store import Incoming, get_cursor, reset_cursor, store_batch
@@ -267,6 +268,7 @@ class ImapFetcher(LoopWorker):
                 ssl.SSLError) as exc:
             log.warning("IMAP %s: %s: %s; reconnecting in %.1fs", self.key,
                         type(exc).__name__, exc, self._backoff)
+            self.note_error(f"IMAP {type(exc).__name__}: {exc}")
             await self._disconnect()
             await self._pause(self._backoff)
             self._backoff = min(self._backoff * 2, self.backoff_max)
@@ -442,6 +444,7 @@ class ImapFetcher(LoopWorker):
             self._last_uid = max(self._last_uid, *done)
         self.fetched += len(done)
         self.stored += created
+        IMAP_FETCHED.inc(created)
         if done:
             await self.after_commit(done)
             await self.after_store(uid_set(done))

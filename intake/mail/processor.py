@@ -27,6 +27,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, func, select, update
 
 from bot.core.db import Database, dbnow
+from bot.core.metrics import MAIL_PROCESSED, MAIL_PROCESSING_FAILURES
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from bot.mail.models import OutboxMessage
@@ -109,6 +110,7 @@ async def process_claimed(db: Database, settings: Settings, claimed: ClaimedMess
             **lease, "b_kind": parsed.kind, "b_outcome": outcome.outcome, "b_now": dbnow(),
             "b_from": _clean(parsed.from_addr)[:320] or None,
             "b_subject": _clean(parsed.subject)[:1000] or None, "b_detail": detail})
+    MAIL_PROCESSED.labels(parsed.kind, outcome.outcome).inc()
     log.info("inbound %s: %s → %s%s", claimed.id, parsed.kind, outcome.outcome,
              f" (submission {outcome.submission_id})" if outcome.submission_id else "")
     return outcome
@@ -152,6 +154,7 @@ class Processor(LoopWorker):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # ours: retried, then quarantined
+                MAIL_PROCESSING_FAILURES.inc()
                 log.error("inbound %s: processing failed (attempt %d): %s", claimed.id,
                           claimed.attempts, exc, exc_info=True)
                 error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
