@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.core.commandline import CommandError
+from bot.core.logformat import TEXT_FORMAT
 from bot.core.settings import SettingsError
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        format=TEXT_FORMAT)
     # These log the wire at DEBUG: whole mails and SQL parameters, i.e. reply and
     # unsubscribe tokens and personal data. -v is for landkort's own debug messages.
     for name in WIRE_LOGGERS:

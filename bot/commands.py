@@ -61,7 +61,11 @@ async def serve(settings: Settings, db: Database, *, banner: list[str] | None = 
     from bot.app import create_app
 
     app = create_app(settings, db)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    from bot.observability import RouteAccessLogger
+
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=RouteAccessLogger,
+                           access_log=(logging.getLogger("landkort.access")
+                                       if settings.access_log else None))
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()

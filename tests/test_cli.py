@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -146,6 +147,38 @@ def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
     output = log.read_text(errors="replace")
     assert f"running on http://127.0.0.1:{port}" in output
     assert "Traceback" not in output
+
+
+def test_run_logs_json_and_an_access_log_without_tokens(tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    token = "Zm9vYmFyLXNlY3JldC10b2tlbi0xMjM0NTY3ODkw"
+    config = tmp_path / "landkort.toml"
+    config.write_text(f'data_dir = "{tmp_path / "var"}"\n'
+                      f'secret_key = "run-test-secret-0123456789abcdef"\n'
+                      f'log_format = "json"\naccess_log = true\n'
+                      f"http_port = {port}\n", encoding="utf-8")
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(landkort_command("--config", str(config), "run"),
+                                cwd=tmp_path, env=clean_env(), stdout=subprocess.DEVNULL,
+                                stderr=out)
+        try:
+            wait_for_health(proc, port, log=log)
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/unsubscribe/{token}",
+                                       timeout=5).read()
+        finally:
+            code = stop(proc)
+    assert code == 0, log.read_text(errors="replace")
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert records and {"time", "level", "logger", "message"} <= set(records[0])
+    access = [r["message"] for r in records if r["logger"] == "landkort.access"]
+    assert any(m.startswith("GET /healthz 200") for m in access), access
+    assert any(m.startswith("GET /unsubscribe/{token} ") for m in access), access
+    assert token not in log.read_text()
 
 
 def test_demo_serves_healthz(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING, Any
 
+from bot.core.logformat import apply_format
 from bot.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
     settings = load_settings(getattr(args, "config", None), **overrides)
     if not getattr(args, "verbose", False):
         logging.getLogger().setLevel(settings.log_level)
+    apply_format(settings.log_format)
     return settings
 
 

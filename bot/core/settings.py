@@ -65,6 +65,10 @@ class Settings:
                                  "HOSTNAME-PID.")
     log_level: str = setting("INFO", "Logging level.",
                              choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_format: str = setting("text", "Log lines as text, or as one JSON object per line "
+                              "(for a log collector).", choices=("text", "json"))
+    access_log: bool = setting(False, "Log every HTTP request (method, route pattern, status, "
+                               "time; never the path, which may carry a token).")
     language: str = setting("da", "Default language of pages and mails: one with catalogues "
                                   "under bot/locale (da, en; docs/translating.md adds more).")
 
