@@ -18,6 +18,7 @@ import bot.schema  # noqa: F401  (every table: Database checks the schema is who
 from bot import observability
 from bot.core.appkeys import DB, EXTRA, PAGES, SETTINGS, WORKERS
 from bot.core.db import Database
+from bot.core.i18n import format_moment
 from bot.core.pages import PageError, render
 from bot.core.settings import Settings
 from bot.mail.templates import TEMPLATES_DIR
@@ -37,12 +38,15 @@ COMPONENTS: tuple[str, ...] = (
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def page_environment() -> jinja2.Environment:
-    """Jinja2 for pages: autoescaped, so text from mail or chat is always escaped."""
-    return jinja2.Environment(
+def page_environment(timezone: str = "Europe/Copenhagen") -> jinja2.Environment:
+    """Jinja2 for pages: autoescaped, so text from mail or chat is always escaped.
+    ``value|moment`` shows a stored (UTC) time in ``timezone``, with the zone named."""
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "pages")),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True)
+    env.filters["moment"] = lambda value: format_moment(value, timezone)
+    return env
 
 
 @web.middleware
@@ -128,7 +132,7 @@ def create_app(settings: Settings, db: Database, *,
     app[SETTINGS] = settings
     app[DB] = db
     app[WORKERS] = []
-    app[PAGES] = page_environment()
+    app[PAGES] = page_environment(settings.timezone)
     app[EXTRA] = {}
     app.on_response_prepare.append(security_headers)
     observability.setup(app)  # /healthz, /metrics

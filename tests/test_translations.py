@@ -243,6 +243,8 @@ def _data_words() -> set[str]:
     # Field labels are the reply form's words, which the parser reads back: vocabulary.
     add([label for by_lang in LABELS.values() for labels in by_lang.values()
          for label in labels])
+    # Time-zone abbreviations come from the tz database (format_moment), not a catalogue.
+    add(["CET", "CEST"])
     # The links to the other languages are named in those languages (their catalogues).
     add([i18n.text(code, "language.name") for code in ("da", "en")])
     add(["MedCom", "anna", "test", "moderator", "admin", "example", "org", "http", "https", "www",
@@ -400,3 +402,22 @@ def test_pseudo_locale_mails(pseudo: None, settings: Settings) -> None:
         _assert_wrapped(f"<pre-text>{escape(mail.text)}</pre-text>", f"{name} text", allowed)
         if mail.html:
             _assert_wrapped(mail.html, f"{name} html", allowed)
+
+
+def test_times_are_shown_in_the_registry_s_zone_with_the_zone_named() -> None:
+    """A reply stored at 04:25 UTC reads 05:25 CET in winter and 06:25 CEST in summer,
+    in pages and in mails; the database and the API keep UTC."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.app import page_environment
+    from bot.core.i18n import format_datetime, format_moment
+
+    winter, summer = datetime(2026, 12, 3, 4, 25), datetime(2026, 7, 3, 4, 25)
+    assert format_moment(winter, "Europe/Copenhagen") == "2026-12-03 05:25 CET"
+    assert format_moment(summer, "Europe/Copenhagen") == "2026-07-03 06:25 CEST"
+    macros = page_environment("Europe/Copenhagen").get_template("moderation/macros.html")
+    html = str(macros.module.when(winter))  # type: ignore[attr-defined]
+    assert 'datetime="2026-12-03T04:25:00Z"' in html and "05:25 CET" in html
+    mail = format_datetime(winter, "da", format="short", tzinfo=ZoneInfo("Europe/Copenhagen"))
+    assert "05.25" in mail and mail.endswith(" CET")

@@ -18,11 +18,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
@@ -246,9 +247,26 @@ def format_date(value: date | datetime | str | None, lang: str | None = None,
 
 def format_datetime(value: datetime, lang: str | None = None, *,
                     format: str = "medium", tzinfo: Any = None) -> str:
-    """A moment for people, in ``tzinfo`` when given."""
-    return babel_format_datetime(value, format=format, tzinfo=tzinfo,
+    """A moment for people, in ``tzinfo`` when given, then with that zone named ("CET",
+    "CEST"): a time in a mail must not leave the reader guessing. Naive values are UTC,
+    as the database keeps them."""
+    text = babel_format_datetime(value, format=format, tzinfo=tzinfo,
                                  locale=babel_locale(lang))
+    if tzinfo is None:
+        return text
+    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return f"{text} {moment.astimezone(tzinfo).tzname()}"
+
+
+def format_moment(value: datetime | None, zone: str) -> str:
+    """A stored moment (naive UTC, as the database keeps it) as people read it where the
+    registry is run: ``2026-12-03 05:25 CET`` in ``Europe/Copenhagen`` (CEST in summer).
+    The zone is always named, so a reader never has to guess whether a time is UTC."""
+    if value is None:
+        return ""
+    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return babel_format_datetime(moment, "yyyy-MM-dd HH:mm zzz", tzinfo=ZoneInfo(zone),
+                                 locale="en_GB")
 
 
 def format_number(value: float, lang: str | None = None) -> str:

@@ -86,10 +86,6 @@ class QueueRow:
     claimed_at: datetime | None
     initiative_id: int | None
 
-    @property
-    def received(self) -> str:
-        return self.created_at.strftime("%Y-%m-%d %H:%M")
-
 
 @dataclass(frozen=True)
 class QueuePage:
