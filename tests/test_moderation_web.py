@@ -202,21 +202,21 @@ async def test_queue_lists_open_items_oldest_first_with_filters(
     c = await make_submission(kind="update", initiative=entry, proposed={"title": "Tredje"})
     await make_submission(kind="new", proposed={"title": "Afgjort"}, state="approved")
     html = await (await client.get("/moderation")).text()
-    assert html.index(f"#{a.id} ") < html.index(f"#{b.id} ") < html.index(f"#{c.id} ")
+    assert html.index(f"S-{a.id} ") < html.index(f"S-{b.id} ") < html.index(f"S-{c.id} ")
     assert "Afgjort" not in html and "3 åbne" in html
     html = await (await client.get("/moderation?region=sjaelland")).text()
-    assert "Første forslag" in html and f"#{b.id} " not in html  # b's entry: nordjylland
+    assert "Første forslag" in html and f"S-{b.id} " not in html  # b's entry: nordjylland
     html = await (await client.get("/moderation?region=sjaelland&kind=new")).text()
-    assert f"#{a.id} " in html and f"#{b.id} " not in html
+    assert f"S-{a.id} " in html and f"S-{b.id} " not in html
     html = await (await client.get("/moderation?flag=sender_differs")).text()
-    assert f"#{b.id} " in html and f"#{a.id} " not in html
+    assert f"S-{b.id} " in html and f"S-{a.id} " not in html
     html = await (await client.get("/moderation?mine=1")).text()
     assert "Ingen åbne sager" in html
     await client.get(f"/moderation/item/{c.id}")  # looking claims nothing
-    assert f"#{c.id} " not in await (await client.get("/moderation?mine=1")).text()
+    assert f"S-{c.id} " not in await (await client.get("/moderation?mine=1")).text()
     await take_item(client, c.id)  # "Tag sagen" does
     html = await (await client.get("/moderation?mine=1")).text()
-    assert f"#{c.id} " in html and f"#{a.id} " not in html
+    assert f"S-{c.id} " in html and f"S-{a.id} " not in html
     html = await (await client.get("/moderation?lang=en")).text()
     assert "Moderation queue" in html and "3 open" in html
 
@@ -420,7 +420,7 @@ async def test_duplicate_merges_chosen_fields(client: Client, anna: str, db: Dat
         status="afsluttet"), flags=["likely_duplicate"])
     html = await (await client.get(f"/moderation/item/{sub.id}")).text()
     dup = html[html.index('id="dup-h"'):]
-    assert f"#{entry.id} Telemedicinsk hjemmemonitorering af KOL" in dup
+    assert f"Opslag {entry.id}: Telemedicinsk hjemmemonitorering af KOL" in dup
     resp = await client.post(f"/moderation/item/{sub.id}/duplicate",
                              data={"csrf_token": anna, "target": str(entry.id),
                                    "take": ["website"]}, allow_redirects=False)

@@ -64,7 +64,7 @@ async def test_login_open_item_and_approve(live_app: LiveApp, page: Any) -> None
     sub = await queue(live_app, kind="update", initiative=entry,
                       proposed={"status": "afsluttet"})
     await log_in(page, live_app)
-    await page.get_by_role("link", name=f"#{sub.id} ").click()
+    await page.get_by_role("link", name=f"S-{sub.id} ").click()
     await page.get_by_role("heading", name="Ændringer").wait_for()
     assert await page.get_by_text("Ingen arbejder på sagen.").is_visible()
     await page.get_by_role("button", name="Tag sagen").click()
@@ -150,7 +150,7 @@ async def test_script_in_mailed_text_is_shown_as_text(live_app: LiveApp, page: A
     note = "Hej <img src=x onerror=\"alert('note')\"> tak"
     sub = await queue(live_app, kind="new", proposed={"title": title}, note=note)
     await log_in(page, live_app)
-    assert await page.get_by_text(f"#{sub.id} {title}").is_visible()
+    assert await page.get_by_text(f"S-{sub.id} {title}").is_visible()
     await page.goto(f"{live_app.url}/moderation/item/{sub.id}")
     await page.locator(".item-title").wait_for()
     assert await page.locator(".item-title").inner_text() == title
