@@ -139,17 +139,24 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_db_status(args: argparse.Namespace) -> int:
+async def schema_revision(settings: Settings) -> str | None:
+    """The configured database's schema revision (None when it has none yet)."""
     from bot.core.db import Database
-    from bot.core.migrate import current_revision, head_revision
+    from bot.core.migrate import current_revision
 
-    settings = settings_from_args(args)
     db = Database(settings.effective_database_url,
                   sqlite_inline=settings.sqlite_driver == "inline")
     try:
-        rev = await current_revision(db)
+        return await current_revision(db)
     finally:
         await db.dispose()
+
+
+async def cmd_db_status(args: argparse.Namespace) -> int:
+    from bot.core.migrate import head_revision
+
+    settings = settings_from_args(args)
+    rev = await schema_revision(settings)
     head = head_revision()
     print(f"database: {rev or '(empty)'}; code: {head}"
           + ("" if rev == head else " — run 'landkort db upgrade'"))
@@ -175,8 +182,7 @@ async def cmd_info(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.cli import version
-    from bot.core.db import Database
-    from bot.core.migrate import current_revision, head_revision
+    from bot.core.migrate import head_revision
     from bot.core.settings import CONFIG_ENV, DEFAULT_CONFIG_FILE
 
     settings = settings_from_args(args)
@@ -185,12 +191,7 @@ async def cmd_info(args: argparse.Namespace) -> int:
         config = DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).exists() else ""
     head = head_revision()
     try:
-        db = Database(settings.effective_database_url,
-                      sqlite_inline=settings.sqlite_driver == "inline")
-        try:
-            current = await current_revision(db)
-        finally:
-            await db.dispose()
+        current = await schema_revision(settings)
         state = ("current" if current == head else
                  f"{current or '(empty)'}, code expects {head}: run 'landkort db upgrade'")
     except Exception as exc:  # noqa: BLE001 - reported: this is a diagnosis command

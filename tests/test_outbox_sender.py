@@ -68,6 +68,18 @@ def sender(settings: Settings, db: Database, clock: Clock, **kw: Any) -> OutboxS
     return OutboxSender(settings, db, clock=clock, rng=random.Random(1), **kw)
 
 
+async def drain_rounds(worker: OutboxSender, clock: Clock, *, rounds: int,
+                       advance: float) -> None:
+    """``rounds`` times: move the clock by ``advance`` seconds and send what is due;
+    then stop the worker."""
+    try:
+        for _ in range(rounds):
+            clock.advance(advance)
+            await worker.drain()
+    finally:
+        await worker.stop()
+
+
 @pytest.mark.asyncio
 async def test_451_451_250_is_one_mail_after_three_attempts(db: Database,
                                                             settings: Settings) -> None:
@@ -321,21 +333,13 @@ async def test_the_relay_never_gets_a_mail_while_the_one_before_is_unrecorded(
             raise OSError("disk full")
 
         worker.recorder._record = broken  # type: ignore[method-assign]
-        try:
-            await worker.drain()
-        finally:
-            await worker.stop()
+        await drain_rounds(worker, clock, rounds=1, advance=0)
         assert len(sink.messages) == 2  # one per connection, none behind it
         assert worker.recorder.commits == 0
         states = sorted(r.state for r in await rows(db))
         assert states.count("sending") == 2  # accepted, unrecorded: the lease brings them back
         worker = sender(s, db, clock)
-        try:
-            for _ in range(4):
-                clock.advance(s.outbox_lease_seconds + 7 * 3600)
-                await worker.drain()
-        finally:
-            await worker.stop()
+        await drain_rounds(worker, clock, rounds=4, advance=s.outbox_lease_seconds + 7 * 3600)
         assert {r.state for r in await rows(db)} == {"sent"}
         received = sorted(m.rcpt_tos[0] for m in sink.messages)
         assert len(received) == 8 and sorted(set(received)) == [
