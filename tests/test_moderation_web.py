@@ -316,6 +316,12 @@ async def test_edit_then_approve_parses_each_field(client: Client, anna: str, db
         assert made is not None
         assert made.regions == ["midtjylland", "nordjylland"] and made.start_date == "2020-03"
         assert made.contact is not None and made.contact.email == "ny@example.dk"
+    # The audit log says it in words: what was edited (field labels) and the version.
+    audit = await (await client.get("/moderation/audit?action=submission.approved")).text()
+    row = audit[audit.index("<tbody>"):]
+    assert "Rettet før godkendelse: " in row and "Titel" in row and "Startdato" in row
+    assert "Version 1" in row and "Type: Nyt" in row
+    assert "edited:" not in row and "forced:" not in row and "version:" not in row
 
 
 @pytest.mark.asyncio

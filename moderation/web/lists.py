@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.core.db import Database
+from bot.core.i18n import gettext
 from bot.registry.fields import form_label, format_value
 from bot.registry.models import Contact, Initiative
 from bot.registry.record import FIELD_KEYS
@@ -80,6 +81,39 @@ async def audit_actions(db: Database) -> list[str]:
     async with db.read() as session:
         return [a for a in await session.scalars(
             select(AuditEvent.action).distinct().order_by(AuditEvent.action))]
+
+
+def describe_detail(detail: Mapping[str, Any], lang: str) -> tuple[list[str], dict[str, Any]]:
+    """An audit event's detail as phrases in the moderator's language ("Rettet før
+    godkendelse: Status, Slutdato", "Version 2") and the keys no phrase covers (shown as
+    they are). False flags and empty lists say nothing and are left out."""
+    _ = gettext(lang)
+
+    def fields(keys: Any) -> str:
+        return ", ".join(form_label(str(k), lang) if k in FIELD_KEYS else str(k)
+                         for k in keys)
+    phrases: list[str] = []
+    rest: dict[str, Any] = {}
+    for key, value in detail.items():
+        if key == "kind" and value:
+            phrases.append(_("audit.detail.kind", kind=_(f"kind.{value}")))
+        elif key == "channel" and value:
+            phrases.append(_("audit.detail.channel", channel=_(f"channel.{value}")))
+        elif key in ("edited", "fields") and isinstance(value, list):
+            if value:
+                phrases.append(_(f"audit.detail.{key}", fields=fields(value)))
+        elif key == "version" and value is not None:
+            phrases.append(_("audit.detail.version", version=value))
+        elif key in ("forced", "mailed") and isinstance(value, bool):
+            if value:
+                phrases.append(_(f"audit.detail.{key}"))
+        elif key in ("reason", "message") and value:
+            phrases.append(_(f"audit.detail.{key}", text=value))
+        elif key == "source" and value is not None:
+            phrases.append(_("audit.detail.source", entry=_("ref.entry", id=value)))
+        else:
+            rest[key] = value
+    return phrases, rest
 
 
 # --- contacts --------------------------------------------------------------------------------

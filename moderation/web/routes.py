@@ -360,8 +360,10 @@ async def audit(request: web.Request) -> web.Response:
         # An action with a name in the catalogue reads as words; an unknown one as its code.
         named = _(f"audit.{action}")
         return action if named == f"audit.{action}" else named
+    lang = _lang(request)
     return page(request, "audit.html", filters=filters, events=events, older=older,
-                actions=actions, urlencode=urlencode, action_label=action_label)
+                actions=actions, urlencode=urlencode, action_label=action_label,
+                describe=lambda detail: lists.describe_detail(detail, lang))
 
 
 @routes.get("/moderation/contacts", name="contacts")
