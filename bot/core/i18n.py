@@ -254,8 +254,12 @@ def format_datetime(value: datetime, lang: str | None = None, *,
                                  locale=babel_locale(lang))
     if tzinfo is None:
         return text
-    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return f"{text} {moment.astimezone(tzinfo).tzname()}"
+    return f"{text} {_aware(value).astimezone(tzinfo).tzname()}"
+
+
+def _aware(value: datetime) -> datetime:
+    """A naive moment from the database is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def format_moment(value: datetime | None, zone: str) -> str:
@@ -264,8 +268,7 @@ def format_moment(value: datetime | None, zone: str) -> str:
     The zone is always named, so a reader never has to guess whether a time is UTC."""
     if value is None:
         return ""
-    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return babel_format_datetime(moment, "yyyy-MM-dd HH:mm zzz", tzinfo=ZoneInfo(zone),
+    return babel_format_datetime(_aware(value), "yyyy-MM-dd HH:mm zzz", tzinfo=ZoneInfo(zone),
                                  locale="en_GB")
 
 

@@ -193,13 +193,6 @@ def _constraints(dialect: str, filters: Filters, *, skip: str | None = None,
     return out
 
 
-def _matching(dialect: str, filters: Filters, *, skip: str | None = None) -> Select[Any]:
-    """The ids of the published entries that match the search and every filter (but
-    ``skip``): SQL over the search index, nothing loaded."""
-    return select(SearchEntry.initiative_id.label("id")).where(
-        *_constraints(dialect, filters, skip=skip))
-
-
 def _ordered(dialect: str, filters: Filters) -> Select[Any]:
     """The matching ids in the order asked for: title (A–Å, the Danish way), updated or
     confirmed (newest first), start (newest start first; unknown last). With a search
@@ -275,7 +268,8 @@ async def facet_counts(session: AsyncSession, filters: Filters) -> dict[str, dic
 def _unindexed(dialect: str, column: Any) -> Any:
     """``column`` such that SQLite will not pick an index on it for this condition: the
     unary ``+`` its query planner documents for exactly this ("Disqualifying WHERE clause
-    terms using unary +", https://sqlite.org/optoverview.html). As is elsewhere."""
+    terms using unary +", https://sqlite.org/optoverview.html). PostgreSQL plans this
+    join well by itself: the column unchanged."""
     if dialect == "sqlite":
         return literal_column(f"+{column.table.name}.{column.name}", column.type)
     return column
