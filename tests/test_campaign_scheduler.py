@@ -339,7 +339,7 @@ async def test_plan_reads_stale_and_never_confirmed(db: Database, settings: Sett
 async def test_stats_say_how_contacts_answered(db: Database, settings: Settings,
                                                make_initiative: MakeInitiative,
                                                make_submission: Any) -> None:
-    from bot.campaigns.reminders import campaign_stats
+    from moderation.campaign_stats import campaign_stats
 
     s = open_window(settings)
     entries = [await make_initiative() for _ in range(5)]

@@ -96,9 +96,16 @@ async def test_every_private_route_needs_login_and_csrf(full_app: Client) -> Non
     assert (await full_app.get("/moderation")).status == 200
 
 
-# Routes only administrators may use (users now; vocabularies, the mail page and
-# campaigns as they come). Every other private route is for moderators too.
-ADMIN_ONLY = {("GET", "/moderation/users"), ("POST", "/moderation/users")}
+# Routes only administrators may use (users, the mail pages; vocabularies as they
+# come). Every other private route is for moderators too.
+ADMIN_ONLY = {
+    ("GET", "/moderation/users"), ("POST", "/moderation/users"),
+    ("GET", "/moderation/mail"), ("GET", "/moderation/mail/{id}"),
+    ("POST", "/moderation/mail/{id}/retry"), ("POST", "/moderation/mail/{id}/discard"),
+    ("POST", "/moderation/mail/test"), ("GET", "/moderation/mail/received"),
+    ("GET", "/moderation/mail/addresses"), ("POST", "/moderation/mail/addresses/reset"),
+    ("GET", "/moderation/mail/campaigns"),
+}
 
 
 @pytest.mark.asyncio

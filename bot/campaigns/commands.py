@@ -188,7 +188,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
-    from bot.campaigns.reminders import CycleStats, campaign_stats
+    from moderation.campaign_stats import CycleStats, campaign_stats
 
     settings = settings_from_args(args)
     db = await _open(settings)

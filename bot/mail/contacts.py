@@ -55,3 +55,27 @@ async def record_consent(session: AsyncSession, contact_id: int, given: bool, *,
     contact.publish_consent_source = source
     await session.flush()
     return contact
+
+
+async def reset_mail_status(session: AsyncSession, contact_id: int, *,
+                            now: datetime | None = None) -> tuple[Contact, str] | None:
+    """Set a bouncing or opted-out contact's address back to ``ok`` (in the caller's
+    transaction; an administrator does this when the mailbox works again or the contact
+    asked to hear from us again). The soft-bounce count starts over; entries flagged
+    ``needs_new_contact`` because of this address are unflagged. Returns the contact and
+    its status before (None if unknown); the caller writes the audit row."""
+    contact = await session.get(Contact, contact_id, populate_existing=True)
+    if contact is None:
+        return None
+    before = contact.email_status
+    if before != "ok":
+        contact.email_status = "ok"
+        contact.soft_bounces = 0
+        contact.opted_out_at = None
+        await session.execute(
+            update(Initiative).where(Initiative.contact_id == contact.id,
+                                     Initiative.merged_into_id.is_(None))
+            .values(needs_new_contact=False).execution_options(synchronize_session=False))
+        contact.updated_at = now or dbnow()
+    await session.flush()
+    return contact, before

@@ -78,6 +78,10 @@ class ReplyToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+# The last step of a cycle: no mail, the entry is marked unconfirmed (1–3 are reminders).
+CLOSE_STEP = 4
+
+
 class CampaignStep(Base):
     """One reminder step for one entry in one yearly cycle: the idempotency key of
     campaigns is (initiative, cycle, step), unique, so no step is ever planned twice."""

@@ -43,7 +43,7 @@ from bot.core.mailheaders import message_id as clean_message_id
 from bot.core.settings import Settings
 from bot.mail.models import CampaignStep, OutboxMessage
 from bot.mail.status import apply_bounce
-from bot.mail.templates import RenderedMail
+from bot.mail.templates import RenderedMail, render_mail
 from bot.registry.models import Contact
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -449,6 +449,76 @@ async def release(db: Database, claimed: list[ClaimedMail], *, owner: str) -> in
                     attempts=OutboxMessage.attempts - 1)
             .execution_options(synchronize_session=False))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class MailActionError(Exception):
+    """An administrator's retry or discard that cannot be done; the message is a
+    catalogue key (the page shows it in the administrator's language)."""
+
+
+async def retry_mail(session: AsyncSession, outbox_id: int, *, now: datetime) -> OutboxMessage:
+    """Send a failed mail again (an administrator's "Prøv igen"), in the caller's
+    transaction: back to ``pending`` now, with its attempts counted from zero, so the
+    sender's backoff and ``smtp_max_attempts`` apply afresh. Its campaign step goes back
+    to ``planned``.
+
+    Refused when the mail is not failed, when its live tokens were already removed (the
+    links in it would not work: :func:`redact_finished`), or when its contact has opted
+    out or bounces since (reset the contact first)."""
+    row = await session.get(OutboxMessage, outbox_id, populate_existing=True)
+    if row is None:
+        raise MailActionError("err.no_mail")
+    if row.state != "failed":
+        raise MailActionError("err.mail_not_failed")
+    if row.raw_redacted:
+        raise MailActionError("err.mail_redacted")
+    if row.contact_id is not None:
+        contact = await session.get(Contact, row.contact_id)
+        if contact is not None and contact.email_status != "ok":
+            raise MailActionError("err.mail_contact_blocked")
+    row.state, row.attempts, row.next_attempt_at = "pending", 0, now
+    row.last_error, row.smtp_code = None, None
+    await session.execute(
+        update(CampaignStep).where(CampaignStep.outbox_id == row.id)
+        .values(state="planned").execution_options(synchronize_session=False))
+    await session.flush()
+    return row
+
+
+DISCARDABLE_STATES = ("pending", "failed")
+
+
+async def discard_mail(session: AsyncSession, outbox_id: int, *, reason: str) -> OutboxMessage:
+    """Never send a mail that waits or failed (an administrator's "Kassér"), in the
+    caller's transaction: ``cancelled`` with ``reason`` as its note, its campaign step
+    ``skipped``. A mail a sender holds right now (``sending``) is refused: it may be on
+    the wire."""
+    row = await session.get(OutboxMessage, outbox_id, populate_existing=True)
+    if row is None:
+        raise MailActionError("err.no_mail")
+    if row.state not in DISCARDABLE_STATES:
+        raise MailActionError("err.mail_not_discardable")
+    row.state, row.last_error = "cancelled", reason[:2000]
+    row.lease_owner = row.lease_until = None
+    await session.execute(
+        update(CampaignStep).where(CampaignStep.outbox_id == row.id)
+        .values(state="skipped", note="discarded").execution_options(synchronize_session=False))
+    await session.flush()
+    return row
+
+
+async def queue_test_mail(session: AsyncSession, settings: Settings, *, to_addr: str,
+                          lang: str, actor: str) -> OutboxMessage:
+    """Queue a short test mail (an administrator's "Send testmail"), in the caller's
+    transaction, through the same outbox, sender and relay as every other mail: when it
+    arrives, sending works end to end. No tokens, no answer expected."""
+    if not is_mail_address(to_addr):
+        raise MailActionError("err.bad_test_address")
+    mail = render_mail("test", lang, actor=actor, site=settings.base_url)
+    row = await enqueue(session, compose(settings, to_addr=to_addr, mail=mail, kind="test"),
+                        kind="test")
+    assert row is not None  # no idempotency key: always a new row
+    return row
 
 
 async def cancel_pending_for_contact(session: AsyncSession, contact_id: int,

@@ -67,6 +67,25 @@ class MailView:
     attachments: list[dict[str, Any]]
     received_at: Any
     state: str
+    reading: Reading | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How the parser read a mail, for the people who check it: what kind of mail, which
+    signals it found (a reply token, a thread), the fields with where each came from, the
+    problems it would tell the sender about, and the bounce report."""
+
+    kind: str
+    language: str
+    token_found: bool
+    in_thread: bool
+    confirmed_unchanged: bool
+    # (label, value, source): source is "label", "sentence" or "quoted_form".
+    fields: list[tuple[str, str, str]]
+    problems: list[tuple[str, str]]  # (field label, message to the sender)
+    bounce: dict[str, Any] | None
+    reply_text: str
 
 
 @dataclass
@@ -181,17 +200,33 @@ def _problem_text(problem: Problem) -> str:
     return problem.message + (f" ({problem.suggestion}?)" if problem.suggestion else "")
 
 
-def mail_view(msg: InboundMessage, own_domain: str = "example.org") -> MailView:
-    """The mail as the item page shows it. CPU work on hostile bytes: callers on the
-    event loop run it in a thread (``asyncio.to_thread``), as the processor does."""
+def mail_view(msg: InboundMessage, own_domain: str = "example.org",
+              lang: str = "da") -> MailView:
+    """The mail as the item page shows it, with how the parser read it (labels in
+    ``lang``). CPU work on hostile bytes: callers on the event loop run it in a thread
+    (``asyncio.to_thread``), as the processor does."""
     from intake.parse.message import parse_message
 
     parsed = parse_message(msg.raw, own_domain=own_domain)
     html = sanitise_html(parsed.html_body) if parsed.html_body else None
+
+    def source(key: str) -> str:
+        return ("sentence" if key in parsed.inferred
+                else "quoted_form" if key in parsed.inline else "label")
+    reading = Reading(
+        kind=parsed.kind, language=parsed.language, token_found=bool(parsed.reply_token),
+        in_thread=bool(parsed.in_reply_to or parsed.references),
+        confirmed_unchanged=parsed.confirmed_unchanged,
+        fields=[(form_label(k, lang), format_value(k, parsed.fields[k], lang), source(k))
+                for k in FIELD_KEYS if k in parsed.fields],
+        problems=[(form_label(p.field, lang) if p.field in FIELD_KEYS else "", p.message)
+                  for p in parsed.problems],
+        bounce=parsed.bounce.as_dict() if parsed.bounce else None,
+        reply_text=parsed.reply_text if parsed.kind == "reply" else "")
     return MailView(subject=parsed.subject or msg.subject or "",
                     from_addr=parsed.from_addr or msg.from_addr, text_body=parsed.text_body,
                     html_body=html, attachments=list(parsed.files),
-                    received_at=msg.received_at, state=msg.state)
+                    received_at=msg.received_at, state=msg.state, reading=reading)
 
 
 async def attachment_of(db: Database, submission_id: int, index: int

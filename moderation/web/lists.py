@@ -111,6 +111,12 @@ def describe_detail(detail: Mapping[str, Any], lang: str) -> tuple[list[str], di
             phrases.append(_(f"audit.detail.{key}", text=value))
         elif key == "source" and value is not None:
             phrases.append(_("audit.detail.source", entry=_("ref.entry", id=value)))
+        elif key in ("outbox_id", "contact_id") and value is not None:
+            phrases.append(_(f"audit.detail.{key}", id=value))
+        elif key == "to" and value:
+            phrases.append(_("audit.detail.to", address=value))
+        elif key == "status_before" and value in ("bouncing", "opted_out"):
+            phrases.append(_("audit.detail.status_before", status=_(f"ml.contact.{value}")))
         else:
             rest[key] = value
     return phrases, rest
@@ -194,14 +200,14 @@ async def quarantined(db: Database, limit: int = 200) -> list[InboundMessage]:
             .limit(limit)))
 
 
-async def inbound_message(db: Database, inbound_id: int, own_domain: str
+async def inbound_message(db: Database, inbound_id: int, own_domain: str, lang: str = "da"
                           ) -> tuple[InboundMessage, MailView, str] | None:
     async with db.read() as session:
         msg = await session.get(InboundMessage, inbound_id)
     if msg is None:
         return None
     raw_text = msg.raw[:200_000].decode("utf-8", errors="replace")
-    return msg, await asyncio.to_thread(mail_view, msg, own_domain), raw_text
+    return msg, await asyncio.to_thread(mail_view, msg, own_domain, lang), raw_text
 
 
 async def replay_inbound(db: Database, inbound_id: int, *, actor: str) -> bool:

@@ -17,13 +17,13 @@ from aiohttp import web
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
 from bot.core.i18n import gettext, languages
-from bot.core.pages import PageError, render, request_language
+from bot.core.pages import PageError
 from bot.mail.contacts import record_consent
 from bot.registry.vocabulary import REGIONS, label_of
 from moderation import decisions
 from moderation.accounts import AccountError, authenticate, create_user, set_disabled
 from moderation.audit import record_event
-from moderation.web import lists
+from moderation.web import lists, mail_routes
 from moderation.web.item_view import (
     attachment_of,
     content_disposition,
@@ -36,11 +36,9 @@ from moderation.web.security import (
     CSRF_FIELD,
     DEVICE_COOKIE,
     SESSION_COOKIE,
-    SESSION_KEY,
     clear_session_cookie,
     client_address,
     create_session,
-    current,
     end_session,
     is_known_device,
     login_csrf_token,
@@ -56,27 +54,9 @@ from moderation.web.security import (
     tokens_match,
 )
 from moderation.web.texts import reason_choices, reason_text
+from moderation.web.views import actor_of, int_param, lang_of, page, redirect
 
 routes = web.RouteTableDef()
-
-
-def page(request: web.Request, template: str, *, status: int = 200,
-         **context: Any) -> web.Response:
-    """Render a moderation page with the session's user and CSRF token bound."""
-    sess = request.get(SESSION_KEY)
-    context.setdefault("notice", None)
-    context.setdefault("error", None)
-    context.setdefault("error_detail", None)
-    return render(request, f"moderation/{template}", status=status,
-                  user=sess.user if sess else None, csrf=sess.csrf_token if sess else "",
-                  csrf_field=CSRF_FIELD, **context)
-
-
-def _int(value: Any, default: int | None = None) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return default
 
 
 def _safe_next(target: str | None) -> str:
@@ -90,19 +70,6 @@ def _safe_next(target: str | None) -> str:
 def see_other(location: str) -> web.Response:
     """A 303 redirect (after a POST) that can carry cookies."""
     return web.Response(status=303, headers={"Location": location})
-
-
-def _redirect(path: str, **query: Any) -> web.HTTPSeeOther:
-    q = {k: v for k, v in query.items() if v not in (None, "")}
-    return web.HTTPSeeOther(path + ("?" + urlencode(q) if q else ""))
-
-
-def _actor(request: web.Request) -> str:
-    return current(request).user.username
-
-
-def _lang(request: web.Request) -> str:
-    return request_language(request, request.app[SETTINGS].language)
 
 
 # --- login / logout --------------------------------------------------------------------------
@@ -166,7 +133,7 @@ async def logout(request: web.Request) -> web.Response:
 @routes.get("/moderation", name="queue")
 async def queue(request: web.Request) -> web.Response:
     filters = QueueFilters.from_query(request.query)
-    actor = _actor(request)
+    actor = actor_of(request)
     async with request.app[DB].read() as session:
         result = await fetch_queue(session, filters, actor=actor,
                                    cursor=request.query.get("after"))
@@ -176,15 +143,15 @@ async def queue(request: web.Request) -> web.Response:
                 paged=bool(request.query.get("after")),
                 done=request.query.get("done"), done_n=request.query.get("n"),
                 problems=request.query.getall("problem", []), urlencode=urlencode,
-                regions=[(t.key, label_of(REGIONS, t.key, _lang(request))) for t in REGIONS])
+                regions=[(t.key, label_of(REGIONS, t.key, lang_of(request))) for t in REGIONS])
 
 
 @routes.post("/moderation/bulk-approve")
 async def bulk_approve(request: web.Request) -> web.Response:
     form = await request.post()
-    ids = [i for i in (_int(v) for v in form.getall("ids", [])) if i is not None]
+    ids = [i for i in (int_param(v) for v in form.getall("ids", [])) if i is not None]
     done, problems = await decisions.bulk_approve_confirmations(
-        request.app[DB], ids, actor=_actor(request), settings=request.app[SETTINGS])
+        request.app[DB], ids, actor=actor_of(request), settings=request.app[SETTINGS])
     forget_counts()
     q = [("done", "bulk"), ("n", str(len(done)))] + [("problem", p) for p in problems[:10]]
     raise web.HTTPSeeOther("/moderation?" + urlencode(q))
@@ -195,15 +162,15 @@ async def bulk_approve(request: web.Request) -> web.Response:
 async def _item_page(request: web.Request, sid: int, *, status: int = 200,
                      **extra: Any) -> web.Response:
     settings = request.app[SETTINGS]
-    view = await load_item(request.app[DB], sid, lang=_lang(request),
+    view = await load_item(request.app[DB], sid, lang=lang_of(request),
                            own_domain=settings.mail_domain)
     if view is None:
         raise PageError(404, "err.no_item")
     extra.setdefault("errors", {})
     extra.setdefault("form", {})
     extra.setdefault("conflict", None)
-    return page(request, "item.html", status=status, v=view, me=_actor(request),
-                reasons=reason_choices(_lang(request)), done=request.query.get("done"), **extra)
+    return page(request, "item.html", status=status, v=view, me=actor_of(request),
+                reasons=reason_choices(lang_of(request)), done=request.query.get("done"), **extra)
 
 
 @routes.get("/moderation/item/{id:\\d+}", name="item")
@@ -236,11 +203,11 @@ async def attachment(request: web.Request) -> web.StreamResponse:
 async def claim(request: web.Request) -> web.Response:
     sid = int(request.match_info["id"])
     try:
-        await decisions.claim(request.app[DB], sid, actor=_actor(request),
+        await decisions.claim(request.app[DB], sid, actor=actor_of(request),
                               timeout_minutes=request.app[SETTINGS].claim_timeout_minutes)
     except decisions.NotFound:
         raise PageError(404, "err.no_item") from None
-    raise _redirect(f"/moderation/item/{sid}")
+    raise redirect(f"/moderation/item/{sid}")
 
 
 async def _decide(request: web.Request, sid: int, call: Any, done: str) -> web.Response:
@@ -255,7 +222,7 @@ async def _decide(request: web.Request, sid: int, call: Any, done: str) -> web.R
     except decisions.DecisionError as exc:
         return await _item_page(request, sid, status=400, error=str(exc))
     forget_counts()
-    raise _redirect("/moderation", done=done)
+    raise redirect("/moderation", done=done)
 
 
 @routes.post("/moderation/item/{id:\\d+}/approve")
@@ -269,12 +236,12 @@ async def approve(request: web.Request) -> web.Response:
         if effective is None:
             raise PageError(404, "err.no_item")
         raw = {k: str(v) for k, v in form.items() if isinstance(v, str)}
-        edits, errors = parse_edits(raw, effective, _lang(request))
+        edits, errors = parse_edits(raw, effective, lang_of(request))
         if errors:
             return await _item_page(request, sid, status=400, errors=errors, form=raw,
                                     error="d.errors")
     return await _decide(request, sid, decisions.approve(
-        request.app[DB], sid, actor=_actor(request), edits=edits, force=force,
+        request.app[DB], sid, actor=actor_of(request), edits=edits, force=force,
         settings=request.app[SETTINGS]), "approved")
 
 
@@ -287,7 +254,7 @@ async def reject(request: web.Request) -> web.Response:
     free = str(form.get("reason") or "").strip()
     reason = "\n\n".join(p for p in (preset, free) if p)
     return await _decide(request, sid, decisions.reject(
-        request.app[DB], sid, actor=_actor(request), reason=reason,
+        request.app[DB], sid, actor=actor_of(request), reason=reason,
         settings=request.app[SETTINGS]), "rejected")
 
 
@@ -296,7 +263,7 @@ async def ask(request: web.Request) -> web.Response:
     sid = int(request.match_info["id"])
     form = await request.post()
     return await _decide(request, sid, decisions.ask_for_info(
-        request.app[DB], sid, actor=_actor(request), message=str(form.get("message") or ""),
+        request.app[DB], sid, actor=actor_of(request), message=str(form.get("message") or ""),
         settings=request.app[SETTINGS]), "needs_info")
 
 
@@ -304,46 +271,46 @@ async def ask(request: web.Request) -> web.Response:
 async def duplicate(request: web.Request) -> web.Response:
     sid = int(request.match_info["id"])
     form = await request.post()
-    target = _int(form.get("target"))
+    target = int_param(form.get("target"))
     if target is None:
         return await _item_page(request, sid, status=400, error="d.target")
     take = [str(f) for f in form.getall("take", [])]
     return await _decide(request, sid, decisions.mark_duplicate(
-        request.app[DB], sid, actor=_actor(request), target_id=target, take_fields=take),
+        request.app[DB], sid, actor=actor_of(request), target_id=target, take_fields=take),
         "duplicate")
 
 
 @routes.post("/moderation/item/{id:\\d+}/release")
 async def release(request: web.Request) -> web.Response:
     await decisions.release(request.app[DB], int(request.match_info["id"]),
-                            actor=_actor(request))
-    raise _redirect("/moderation", done="released")
+                            actor=actor_of(request))
+    raise redirect("/moderation", done="released")
 
 
 # --- merging two entries --------------------------------------------------------------------------
 
 @routes.get("/moderation/merge", name="merge")
 async def merge_form(request: web.Request) -> web.Response:
-    source, target = _int(request.query.get("source")), _int(request.query.get("target"))
-    pair = await lists.merge_pair(request.app[DB], source, target, _lang(request))
+    source, target = int_param(request.query.get("source")), int_param(request.query.get("target"))
+    pair = await lists.merge_pair(request.app[DB], source, target, lang_of(request))
     return page(request, "merge.html", source=source, target=target, pair=pair)
 
 
 @routes.post("/moderation/merge")
 async def merge_submit(request: web.Request) -> web.Response:
     form = await request.post()
-    source, target = _int(form.get("source")), _int(form.get("target"))
+    source, target = int_param(form.get("source")), int_param(form.get("target"))
     if source is None or target is None:
-        raise _redirect("/moderation/merge")
+        raise redirect("/moderation/merge")
     try:
         await decisions.merge_initiatives(request.app[DB], source, target,
-                                          actor=_actor(request),
+                                          actor=actor_of(request),
                                           take_fields=[str(f) for f in form.getall("take", [])])
     except decisions.DecisionError as exc:
-        pair = await lists.merge_pair(request.app[DB], source, target, _lang(request))
+        pair = await lists.merge_pair(request.app[DB], source, target, lang_of(request))
         return page(request, "merge.html", status=400, source=source, target=target,
                     pair=pair, error=str(exc))
-    raise _redirect("/moderation", done="merged")
+    raise redirect("/moderation", done="merged")
 
 
 # --- audit, contacts, quarantine, users ----------------------------------------------------------
@@ -352,15 +319,15 @@ async def merge_submit(request: web.Request) -> web.Response:
 async def audit(request: web.Request) -> web.Response:
     filters = lists.AuditFilters.from_query(request.query)
     events, older = await lists.audit_events(request.app[DB], filters,
-                                             before=_int(request.query.get("before")))
+                                             before=int_param(request.query.get("before")))
     actions = await lists.audit_actions(request.app[DB])
-    _ = gettext(_lang(request))
+    _ = gettext(lang_of(request))
 
     def action_label(action: str) -> str:
         # An action with a name in the catalogue reads as words; an unknown one as its code.
         named = _(f"audit.{action}")
         return action if named == f"audit.{action}" else named
-    lang = _lang(request)
+    lang = lang_of(request)
     return page(request, "audit.html", filters=filters, events=events, older=older,
                 actions=actions, urlencode=urlencode, action_label=action_label,
                 describe=lambda detail: lists.describe_detail(detail, lang))
@@ -376,28 +343,28 @@ async def contacts(request: web.Request) -> web.Response:
 @routes.post("/moderation/contacts/set")
 async def contacts_set(request: web.Request) -> web.Response:
     form = await request.post()
-    initiative_id = _int(form.get("initiative_id"))
+    initiative_id = int_param(form.get("initiative_id"))
     if initiative_id is None:
         raise PageError(400, "err.which_entry")
     try:
         await decisions.set_contact(
-            request.app[DB], initiative_id, actor=_actor(request),
+            request.app[DB], initiative_id, actor=actor_of(request),
             contact_name=str(form.get("contact_name") or ""),
             contact_email=str(form.get("contact_email") or ""),
             contact_phone=str(form.get("contact_phone") or ""),
-            expected_version=_int(form.get("version")))
+            expected_version=int_param(form.get("version")))
     except decisions.DecisionError as exc:
         data = await lists.contacts_overview(request.app[DB], "")
         return page(request, "contacts.html", status=400, data=data, q="", done=None,
                     error=str(exc), form={k: str(v) for k, v in form.items()}, errors={})
-    raise _redirect("/moderation/contacts", done="contact")
+    raise redirect("/moderation/contacts", done="contact")
 
 
 @routes.post("/moderation/contacts/consent")
 async def contacts_consent(request: web.Request) -> web.Response:
     """Record consent to publication given another way (a phone call, a signed form)."""
     form = await request.post()
-    contact_id = _int(form.get("contact_id"))
+    contact_id = int_param(form.get("contact_id"))
     if contact_id is None or form.get("given") not in ("yes", "no"):
         raise PageError(400, "err.which_contact")
     given = form.get("given") == "yes"
@@ -405,11 +372,11 @@ async def contacts_consent(request: web.Request) -> web.Response:
         contact = await record_consent(session, contact_id, given, source="moderator")
         if contact is None:
             raise PageError(404, "err.no_contact")
-        await record_event(session, actor=_actor(request), action="contact.consent",
+        await record_event(session, actor=actor_of(request), action="contact.consent",
                            detail={"contact_id": contact_id, "given": given,
                                    "source": "moderator"})
     # Back to the same search, so the changed row is in view.
-    raise _redirect("/moderation/contacts", done="consent", q=str(form.get("q") or ""))
+    raise redirect("/moderation/contacts", done="consent", q=str(form.get("q") or ""))
 
 
 @routes.get("/moderation/inbound", name="inbound")
@@ -420,22 +387,24 @@ async def inbound(request: web.Request) -> web.Response:
 
 @routes.get("/moderation/inbound/{id:\\d+}", name="inbound_item")
 async def inbound_item(request: web.Request) -> web.Response:
+    lang = lang_of(request)
     found = await lists.inbound_message(request.app[DB], int(request.match_info["id"]),
-                                        request.app[SETTINGS].mail_domain)
+                                        request.app[SETTINGS].mail_domain, lang)
     if found is None:
         raise PageError(404, "err.no_message")
     msg, mail, raw_text = found
     return page(request, "inbound_item.html", msg=msg, mail=mail, raw_text=raw_text,
-                done=request.query.get("done"))
+                done=request.query.get("done"),
+                describe=lambda detail: lists.describe_detail(detail, lang))
 
 
 @routes.post("/moderation/inbound/{id:\\d+}/replay")
 async def inbound_replay(request: web.Request) -> web.Response:
     """Put a quarantined message back to be processed (as ``landkort intake replay``)."""
     mid = int(request.match_info["id"])
-    if not await lists.replay_inbound(request.app[DB], mid, actor=_actor(request)):
+    if not await lists.replay_inbound(request.app[DB], mid, actor=actor_of(request)):
         raise PageError(400, "err.cannot_replay")
-    raise _redirect(f"/moderation/inbound/{mid}", done="replayed")
+    raise redirect(f"/moderation/inbound/{mid}", done="replayed")
 
 
 @routes.get("/moderation/users", name="users")
@@ -449,7 +418,7 @@ async def users(request: web.Request) -> web.Response:
 async def users_submit(request: web.Request) -> web.Response:
     require_admin(request)
     form = await request.post()
-    db, actor = request.app[DB], _actor(request)
+    db, actor = request.app[DB], actor_of(request)
     try:
         if form.get("action") == "add":
             await create_user(db, str(form.get("username") or ""),
@@ -464,7 +433,7 @@ async def users_submit(request: web.Request) -> web.Response:
     except AccountError as exc:
         return page(request, "users.html", status=400, users=await lists.users(db),
                     done=None, error=str(exc))
-    raise _redirect("/moderation/users", done="user")
+    raise redirect("/moderation/users", done="user")
 
 
 @web.middleware
@@ -483,3 +452,4 @@ def setup(app: web.Application) -> None:
     app.middlewares.append(moderation_guard)
     app.middlewares.append(_language_cookie)
     app.router.add_routes(routes)
+    app.router.add_routes(mail_routes.routes)
