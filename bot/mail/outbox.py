@@ -310,24 +310,33 @@ def redact_tokens(raw: bytes) -> bytes:
     return _TOKEN_IN_MAIL.sub(lambda m: m.group(1) + REDACTED, raw)
 
 
-FINISHED_STATES = ("sent", "failed", "cancelled")
 _MARK_REDACTED = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"),
                                         _OUTBOX.c.raw_redacted.is_(False))
                   .values(raw=bindparam("b_raw"), raw_redacted=True))
 
 
-async def redact_finished(db: Database, *, limit: int = 500) -> int:
-    """Remove the live tokens from up to ``limit`` finished mails (sent, failed,
-    cancelled); returns how many rows were cleaned.
+# A failed mail keeps its tokens this long, so an administrator can still send it again
+# (the mail page's "Send igen") once the cause is fixed; sent and cancelled mail loses
+# them at once.
+FAILED_KEPT = timedelta(days=7)
+
+
+async def redact_finished(db: Database, *, limit: int = 500,
+                          now: datetime | None = None) -> int:
+    """Remove the live tokens from up to ``limit`` finished mails (sent and cancelled,
+    and failed ones older than :data:`FAILED_KEPT`); returns how many rows were cleaned.
 
     The sender calls this when it is idle, not when it records a sent mail: scanning a
     mail for tokens costs about 0.3 ms, which on the sending path cost a tenth of the
     outbox's throughput (benchmarks/campaign.py). Rows are read, cleaned outside any
     transaction, and written in one short one; a row cleaned meanwhile is left as is."""
+    kept_since = (now or dbnow()) - FAILED_KEPT
+    finished = or_(_OUTBOX.c.state.in_(("sent", "cancelled")),
+                   and_(_OUTBOX.c.state == "failed", _OUTBOX.c.created_at < kept_since))
     async with db.read() as session:
         rows = (await session.execute(
             select(_OUTBOX.c.id, _OUTBOX.c.raw)
-            .where(_OUTBOX.c.state.in_(FINISHED_STATES), _OUTBOX.c.raw_redacted.is_(False))
+            .where(_OUTBOX.c.raw_redacted.is_(False), finished)
             .limit(limit))).all()
     if not rows:
         return 0

@@ -14,9 +14,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from bot.core.db import Database
+from bot.core.i18n import gettext
 from bot.mail.models import OutboxMessage
 from bot.mail.outbox import redact_tokens
 from bot.registry.models import Contact
+from bot.registry.vocabulary import REGIONS, label_of
 from intake.inbox.models import InboundMessage
 from moderation.campaign_stats import CycleStats, campaign_stats
 
@@ -192,17 +194,22 @@ async def blocked_contacts(db: Database, limit: int = 200) -> list[Contact]:
 @dataclass(frozen=True)
 class Dashboard:
     cycles: Mapping[int, CycleStats]
+    # Per cycle: (region label, figures), in the vocabulary's order, "no region" last.
     regions: Mapping[int, list[tuple[str, CycleStats]]]
     queued: int
 
 
-async def campaign_dashboard(db: Database) -> Dashboard:
+async def campaign_dashboard(db: Database, lang: str = "da") -> Dashboard:
     """Per cycle (newest first) and per region within it: due, sent, answered by which
     route, changed, bounced, no answer; and the reminders still waiting in the outbox."""
     by_cycle, by_region = await campaign_stats(db)
+    order = {t.key: i for i, t in enumerate(REGIONS)}
     regions: dict[int, list[tuple[str, CycleStats]]] = {}
-    for (cycle, region), stats in by_region.items():
-        regions.setdefault(cycle, []).append((region, stats))
+    for (cycle, region), stats in sorted(by_region.items(),
+                                         key=lambda kv: order.get(kv[0][1], len(order))):
+        label = (gettext(lang)("mc.no_region") if region not in order
+                 else label_of(REGIONS, region, lang))
+        regions.setdefault(cycle, []).append((label, stats))
     async with db.read() as session:
         queued = await session.scalar(
             select(func.count()).select_from(OutboxMessage).where(

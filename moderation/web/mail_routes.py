@@ -156,7 +156,7 @@ async def addresses_reset(request: web.Request) -> web.Response:
 async def campaigns(request: web.Request) -> web.Response:
     require_admin(request)
     return page(request, "mail_campaigns.html",
-                board=await mail_log.campaign_dashboard(request.app[DB]),
+                board=await mail_log.campaign_dashboard(request.app[DB], lang_of(request)),
                 percent=mail_log.percent)
 
 
