@@ -30,7 +30,7 @@ from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS
 from bot.registry.repository import StaleVersion, apply_changes, create_initiative
 from moderation.audit import record_event
-from moderation.models import Submission
+from moderation.models import DuplicateDismissal, Submission
 from moderation.notices import enqueue_thanks
 from moderation.states import OPEN_STATES
 from moderation.submissions import AlreadyDecided, DecisionError, NotFound, move
@@ -193,6 +193,26 @@ async def mark_duplicate(db: Database, submission_id: int, *, actor: str, target
                            detail={"fields": fields})
         return Decision(sub.id, "duplicate", target.id,
                        written.version if written else target.version)
+
+
+async def dismiss_duplicate(db: Database, first_id: int, second_id: int, *,
+                            actor: str) -> bool:
+    """Remember that two entries are *not* duplicates (the work list's "Ikke en dublet"),
+    audited; False when that was already remembered. Order does not matter."""
+    low, high = sorted((first_id, second_id))
+    if low == high:
+        raise InvalidDecision("an entry is not a duplicate of itself")
+    async with db.write() as session:
+        found = await session.scalars(select(Initiative.id).where(
+            Initiative.id.in_((low, high))))
+        if len(set(found)) != 2:
+            raise NotFound("entry not found")
+        if await session.get(DuplicateDismissal, (low, high)) is not None:
+            return False
+        session.add(DuplicateDismissal(low_id=low, high_id=high, actor=actor))
+        await record_event(session, actor=actor, action="initiative.not_duplicate",
+                           initiative_id=low, detail={"other": high})
+    return True
 
 
 async def merge_initiatives(db: Database, source_id: int, target_id: int, *, actor: str,

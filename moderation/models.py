@@ -89,6 +89,19 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class DuplicateDismissal(Base):
+    """Two entries a moderator said are *not* duplicates: the pair never comes back on
+    the duplicates work list. Stored with the lower id first, so (a, b) and (b, a) are
+    one row."""
+
+    __tablename__ = "duplicate_dismissals"
+
+    low_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), primary_key=True)
+    high_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+
+
 class User(Base):
     """A moderator or admin account (argon2id hash, see moderation.accounts)."""
 

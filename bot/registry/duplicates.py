@@ -212,9 +212,13 @@ class DuplicateIndex:
     refreshed_at: float = 0.0
     # Database time of the last refresh: rows updated since are re-read.
     db_mark: datetime | None = None
+    # Bumped by every add/remove: the work list's pairs are recomputed only after one.
+    version: int = 0
+    pairs_cache: tuple[int, list[tuple[int, int, float]]] | None = None
 
     def add(self, entry: IndexedEntry) -> None:
         self.remove(entry.id)
+        self.version += 1
         self.entries[entry.id] = entry
         for tok in set(title_tokens(entry.title_f)):
             self.postings[tok].add(entry.id)
@@ -226,6 +230,7 @@ class DuplicateIndex:
         old = self.entries.pop(entry_id, None)
         if old is None:
             return
+        self.version += 1
         for tok in set(title_tokens(old.title_f)):
             self.postings[tok].discard(entry_id)
         if old.email:
@@ -281,6 +286,22 @@ class DuplicateIndex:
         scored = [s for s in scored if s[1] >= MIN_SCORE]
         scored.sort(key=lambda s: (-s[1], s[0]))
         return scored[:limit]
+
+    def pairs(self, per_entry: int = 3) -> list[tuple[int, int, float]]:
+        """Every suspected pair of published entries, (low id, high id, score), best
+        first: each entry searched against the others, as a new submission is. Cached
+        until an entry is added, changed or removed."""
+        if self.pairs_cache is not None and self.pairs_cache[0] == self.version:
+            return self.pairs_cache[1]
+        best: dict[tuple[int, int], float] = {}
+        for entry in self.entries.values():
+            for other, score in self.search(entry, exclude=entry.id, limit=per_entry):
+                key = (min(entry.id, other), max(entry.id, other))
+                best[key] = max(score, best.get(key, 0.0))
+        found = sorted(((a, b, sc) for (a, b), sc in best.items()),
+                       key=lambda p: (-p[2], p[0], p[1]))
+        self.pairs_cache = (self.version, found)
+        return found
 
 
 _COLUMNS = (Initiative.id, Initiative.title, Initiative.organisation, Initiative.regions,
@@ -373,6 +394,37 @@ async def get_index(session: AsyncSession) -> DuplicateIndex:
 def invalidate(session: AsyncSession) -> None:
     """Forget the cached index (tests; after bulk imports)."""
     _store(session, None)
+
+
+@dataclass(frozen=True)
+class SuspectedPair:
+    """Two published entries that look like the same initiative."""
+
+    low_id: int
+    high_id: int
+    low_title: str
+    high_title: str
+    score: float
+
+
+async def suspected_pairs(session: AsyncSession, *,
+                          dismissed: Iterable[tuple[int, int]] = (),
+                          limit: int = 100) -> list[SuspectedPair]:
+    """The duplicates work list: pairs of published entries scoring at least
+    :data:`MIN_SCORE`, best first, without the pairs in ``dismissed`` (lower id first:
+    the ones a moderator said are different). Titles are re-read, so a stale index can
+    only cost a pair, never show a wrong title."""
+    skip = set(dismissed)
+    index = await get_index(session)
+    found = [p for p in index.pairs() if (p[0], p[1]) not in skip][:limit]
+    ids = {i for a, b, _ in found for i in (a, b)}
+    titles: dict[int, str] = {}
+    if ids:
+        titles = dict((await session.execute(
+            select(Initiative.id, Initiative.title).where(
+                Initiative.id.in_(ids), Initiative.merged_into_id.is_(None)))).all())
+    return [SuspectedPair(a, b, titles[a], titles[b], score) for a, b, score in found
+            if a in titles and b in titles]
 
 
 async def find_duplicates(session: AsyncSession, record: Mapping[str, Any], *,

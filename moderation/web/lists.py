@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from bot.core.db import Database
 from bot.core.i18n import gettext
+from bot.registry.duplicates import SuspectedPair, suspected_pairs
 from bot.registry.fields import form_label, format_value
 from bot.registry.models import Contact, Initiative
 from bot.registry.record import FIELD_KEYS
 from intake.inbox.models import InboundMessage
 from moderation.audit import record_event
-from moderation.models import AuditEvent, Submission, User
+from moderation.models import AuditEvent, DuplicateDismissal, Submission, User
 from moderation.web.item_view import MailView, mail_view
 
 AUDIT_PAGE = 100
@@ -111,6 +112,8 @@ def describe_detail(detail: Mapping[str, Any], lang: str) -> tuple[list[str], di
             phrases.append(_(f"audit.detail.{key}", text=value))
         elif key == "source" and value is not None:
             phrases.append(_("audit.detail.source", entry=_("ref.entry", id=value)))
+        elif key == "other" and value is not None:
+            phrases.append(_("audit.detail.other", entry=_("ref.entry", id=value)))
         elif key in ("outbox_id", "contact_id") and value is not None:
             phrases.append(_(f"audit.detail.{key}", id=value))
         elif key == "to" and value:
@@ -162,6 +165,49 @@ async def contacts_overview(db: Database, search: str = "", limit: int = 200
                 func.lower(Contact.email).like(pattern) | func.lower(Contact.name).like(pattern)
             ))]
     return ContactsOverview(bouncing, opted, needs, found)
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+async def duplicate_worklist(db: Database, limit: int = 100) -> list[SuspectedPair]:
+    """Suspected pairs, best first, without those a moderator said are different."""
+    async with db.read() as session:
+        dismissed = (await session.execute(
+            select(DuplicateDismissal.low_id, DuplicateDismissal.high_id))).all()
+        return await suspected_pairs(session, dismissed=[(a, b) for a, b in dismissed],
+                                     limit=limit)
+
+
+async def is_dismissed(db: Database, first_id: int, second_id: int) -> bool:
+    low, high = sorted((first_id, second_id))
+    async with db.read() as session:
+        return await session.get(DuplicateDismissal, (low, high)) is not None
+
+
+async def published_entry(db: Database, entry_id: int | None) -> Initiative | None:
+    if entry_id is None:
+        return None
+    async with db.read() as session:
+        entry = await session.get(Initiative, entry_id)
+    return entry if entry is not None and entry.merged_into_id is None else None
+
+
+async def find_entries(db: Database, search: str, limit: int = 20) -> list[Initiative]:
+    """Published entries whose title or organisation contains ``search``, or whose number
+    it is (the merge page's entry picker)."""
+    term = search.strip()
+    if not term:
+        return []
+    cond = []
+    if term.isdigit():
+        cond.append(Initiative.id == int(term))
+    pattern = f"%{term.lower().replace('%', '').replace('_', '')}%"
+    cond += [func.lower(Initiative.title).like(pattern),
+             func.lower(Initiative.organisation).like(pattern)]
+    async with db.read() as session:
+        return list(await session.scalars(
+            select(Initiative).where(Initiative.merged_into_id.is_(None), or_(*cond))
+            .order_by(Initiative.title).limit(limit)))
 
 
 # --- merge ----------------------------------------------------------------------------------

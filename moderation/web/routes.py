@@ -289,11 +289,46 @@ async def release(request: web.Request) -> web.Response:
 
 # --- merging two entries --------------------------------------------------------------------------
 
+@routes.get("/moderation/duplicates", name="duplicates")
+async def duplicates(request: web.Request) -> web.Response:
+    """Suspected duplicates, best first: compare side by side, merge or dismiss."""
+    pairs = await lists.duplicate_worklist(request.app[DB])
+    return page(request, "duplicates.html", pairs=pairs, done=request.query.get("done"))
+
+
+@routes.post("/moderation/duplicates/dismiss")
+async def duplicates_dismiss(request: web.Request) -> web.Response:
+    form = await request.post()
+    first, second = int_param(form.get("first")), int_param(form.get("second"))
+    if first is None or second is None:
+        raise PageError(400, "err.which_entry")
+    try:
+        await decisions.dismiss_duplicate(request.app[DB], first, second,
+                                          actor=actor_of(request))
+    except decisions.DecisionError:
+        raise PageError(400, "err.which_entry") from None
+    raise redirect("/moderation/duplicates", done="not_duplicate")
+
+
+async def _merge_page(request: web.Request, source: int | None, target: int | None, *,
+                      status: int = 200, error: str | None = None) -> web.Response:
+    db, lang = request.app[DB], lang_of(request)
+    pair = await lists.merge_pair(db, source, target, lang)
+    source_q, target_q = (request.query.get(k, "")[:200] for k in ("source_q", "target_q"))
+    return page(request, "merge.html", status=status, source=source, target=target,
+                pair=pair, error=error, source_q=source_q, target_q=target_q,
+                source_found=await lists.find_entries(db, source_q),
+                target_found=await lists.find_entries(db, target_q),
+                source_entry=await lists.published_entry(db, source),
+                target_entry=await lists.published_entry(db, target),
+                dismissed=bool(pair) and await lists.is_dismissed(db, source or 0, target or 0),
+                urlencode=urlencode)
+
+
 @routes.get("/moderation/merge", name="merge")
 async def merge_form(request: web.Request) -> web.Response:
-    source, target = int_param(request.query.get("source")), int_param(request.query.get("target"))
-    pair = await lists.merge_pair(request.app[DB], source, target, lang_of(request))
-    return page(request, "merge.html", source=source, target=target, pair=pair)
+    return await _merge_page(request, int_param(request.query.get("source")),
+                             int_param(request.query.get("target")))
 
 
 @routes.post("/moderation/merge")
@@ -307,9 +342,7 @@ async def merge_submit(request: web.Request) -> web.Response:
                                           actor=actor_of(request),
                                           take_fields=[str(f) for f in form.getall("take", [])])
     except decisions.DecisionError as exc:
-        pair = await lists.merge_pair(request.app[DB], source, target, lang_of(request))
-        return page(request, "merge.html", status=400, source=source, target=target,
-                    pair=pair, error=str(exc))
+        return await _merge_page(request, source, target, status=400, error=str(exc))
     raise redirect("/moderation", done="merged")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import select, update
@@ -77,23 +78,29 @@ async def seed(app: LiveApp) -> tuple[int, int]:
     return failed, stored.id
 
 
+def with_lang(url: str, lang: str) -> str:
+    """``url`` with its ``lang`` query parameter set (the rest of the query kept)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "lang"] + [("lang", lang)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 async def check_page(page: Any, name: str) -> None:
     """axe-core finds nothing; at 390 px nothing makes the page wider than the screen;
     photographed in both languages at both widths. Leaves the page in Danish at 1366."""
     from axe_playwright_python.async_playwright import Axe
 
-    url = page.url.split("?")[0]
+    url = page.url
     for lang, width in (("da", 1366), ("da", 390), ("en", 1366), ("en", 390)):
         await page.set_viewport_size({"width": width, "height": 900})
-        await page.goto(f"{url}?lang={lang}")
+        await page.goto(with_lang(url, lang))
         results = await Axe().run(page)
         assert results.violations_count == 0, (name, lang, width,
                                                 results.generate_report())
         assert await page.evaluate("document.documentElement.scrollWidth") <= width, name
-        await page.screenshot(path=f"/tmp/mail_admin_{name}_{lang}_{width}.png",
-                              full_page=True)
+        await page.screenshot(path=f"/tmp/{name}_{lang}_{width}.png", full_page=True)
     await page.set_viewport_size({"width": 1366, "height": 900})
-    await page.goto(f"{url}?lang=da")
+    await page.goto(with_lang(url, "da"))
 
 
 async def test_an_administrator_works_the_mail_pages(sandbox_app: LiveApp, page: Any) -> None:
@@ -105,10 +112,10 @@ async def test_an_administrator_works_the_mail_pages(sandbox_app: LiveApp, page:
     await page.get_by_role("link", name="Post", exact=True).click()
     await page.get_by_role("heading", name="Post", exact=True).wait_for()
     assert await page.get_by_text("451 4.7.1 greylisted").is_visible()
-    await check_page(page, "outgoing")
+    await check_page(page, "mail_admin_outgoing")
     await page.get_by_role("link", name="Fejlet 1").click()
     await page.get_by_role("link", name="Påmindelse: er jeres opslag stadig rigtigt?").click()
-    await check_page(page, "item")
+    await check_page(page, "mail_admin_item")
     await page.get_by_role("button", name="Send igen").click()
     await page.get_by_text("Mailen sendes igen.").wait_for()
 
@@ -129,17 +136,17 @@ async def test_an_administrator_works_the_mail_pages(sandbox_app: LiveApp, page:
 
     # Received mail: how the submission was read, field by field.
     await page.goto(f"{app.url}/moderation/mail/received")
-    await check_page(page, "received")
+    await check_page(page, "mail_admin_received")
     await page.get_by_role("link", name="Nyt initiativ: video i hjemmeplejen").click()
     await page.get_by_role("heading", name="Sådan blev mailen læst").wait_for()
     fields = await page.get_by_role("table", name="Felter læst i mailen").inner_text()
     assert "Video i hjemmeplejen" in fields and "linje med feltnavn" in fields
     assert page.url.endswith(f"/moderation/inbound/{received}")
-    await check_page(page, "inbound")
+    await check_page(page, "mail_admin_inbound")
 
     # Blocked addresses: a reset needs a reason and is then gone from the list.
     await page.goto(f"{app.url}/moderation/mail/addresses")
-    await check_page(page, "addresses")
+    await check_page(page, "mail_admin_addresses")
     await page.get_by_label("Hvorfor").fill("Postkassen er tømt; ringede til kontakten")
     await page.get_by_role("button", name="Nulstil").click()
     await page.get_by_text("Adressen er nulstillet").wait_for()
@@ -148,7 +155,7 @@ async def test_an_administrator_works_the_mail_pages(sandbox_app: LiveApp, page:
     # The campaign dashboard.
     await page.get_by_role("link", name="Kampagner").click()
     await page.get_by_role("table", name="Pr. cyklus").wait_for()
-    await check_page(page, "campaigns")
+    await check_page(page, "mail_admin_campaigns")
 
 
 async def test_a_moderator_is_refused_the_mail_pages(live_app: LiveApp, page: Any) -> None:
