@@ -5,7 +5,9 @@ import email
 import email.policy
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -541,13 +543,40 @@ async def test_audit_log_filters(client: Client, anna: str, db: Database,
         html = await (await client.get(f"/moderation/audit?{query}")).text()
         return html[html.index("<tbody>"):]
 
-    # Actions read as words ("Sag godkendt"), filtered by their codes.
+    # Events read as sentences ("anna godkendte sag S-1"), filtered by their codes.
+    approved, created = f"anna godkendte sag S-{sub.id}", f"oprettede sag S-{sub.id}"
     html = await rows("actor=anna")
-    assert "Sag godkendt" in html and "Sag oprettet" not in html
-    assert "Sag oprettet" in await rows("action=submission.created")
-    today = dbnow().strftime("%Y-%m-%d")
-    assert "Sag godkendt" in await rows(f"from={today}&to={today}")
-    assert "Sag godkendt" not in await rows("to=2000-01-01")
+    assert approved in html and created not in html
+    assert created in await rows("action=submission.created")
+    # Days are Danish days, as the page shows times.
+    today = datetime.now(ZoneInfo("Europe/Copenhagen")).strftime("%Y-%m-%d")
+    assert approved in await rows(f"from={today}&to={today}")
+    assert approved not in await rows("to=2000-01-01")
+    # By entry: the entry's own events and those of the cases about it.
+    async with db.read() as session:
+        entry_id = (await session.get(Submission, sub.id)).result_initiative_id  # type: ignore[union-attr]
+    assert entry_id is not None
+    assert approved in await rows(f"entry={entry_id}")
+    assert approved not in await rows(f"entry={entry_id + 1000}")
+    en = await (await client.get("/moderation/audit?actor=anna&lang=en")).text()
+    assert f"anna approved case S-{sub.id}" in en
+
+
+@pytest.mark.asyncio
+async def test_audit_log_as_csv(client: Client, anna: str, db: Database,
+                                make_submission: MakeSubmission) -> None:
+    sub = await make_submission(kind="new", proposed={"title": "Til eksport"})
+    await client.post(f"/moderation/item/{sub.id}/approve", data={"csrf_token": anna})
+    resp = await client.get("/moderation/audit.csv?actor=anna")
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    text = (await resp.read()).decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0] == "Hvornår,Hvem,Handling,Sag,Opslag (nummer),Hændelse"
+    assert len(lines) == 2  # anna's one event; the filter applies to the export too
+    assert f"anna godkendte sag S-{sub.id}." in lines[1]
+    assert "submission.approved" in lines[1]
+    assert " CET," in lines[1] or " CEST," in lines[1]  # Danish time, the zone named
 
 
 @pytest.mark.asyncio
@@ -681,3 +710,29 @@ async def test_an_attachment_is_a_download_for_moderators_only(
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in resp.headers["Content-Security-Policy"]
     assert (await client.get(f"/moderation/item/{sub.id}/attachment/1")).status == 404
+
+
+@pytest.mark.asyncio
+async def test_an_entrys_history_reads_as_sentences_with_old_and_new_values(
+        client: Client, anna: str, db: Database, make_initiative: MakeInitiative,
+        make_submission: MakeSubmission) -> None:
+    entry = await make_initiative(status="afsluttet", end_date="2025-06-30")
+    change = await make_submission(initiative=entry, kind="update",
+                                   sender_name="Maja Sørensen",
+                                   proposed={"status": "i_drift", "end_date": None})
+    resp = await client.post(f"/moderation/item/{change.id}/approve",
+                             data={"csrf_token": anna}, allow_redirects=False)
+    assert resp.status == 303
+    later = await make_submission(initiative=entry, kind="confirmation", proposed={})
+    html = await (await client.get(f"/moderation/item/{later.id}")).text()
+    history = html[html.index('id="hist-h"'):]
+    assert "Maja Sørensen foreslog ændringen (E-mail); godkendt af anna" in history
+    assert "Status: Afsluttet → I drift" in history
+    assert "Slutdato: " in history and "→ —" in history
+    assert "test oprettede opslaget (Import)" in history
+    # Newest first.
+    assert history.index("Version 2") < history.index("Version 1")
+    html = await (await client.get(f"/moderation/item/{later.id}?lang=en")).text()
+    history = html[html.index('id="hist-h"'):]
+    assert "Maja Sørensen proposed the change (E-mail); approved by anna" in history
+    assert "Status: Ended → In operation" in history

@@ -14,16 +14,18 @@ from urllib.parse import quote
 
 import nh3
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
 from bot.registry.duplicates import find_duplicates
 from bot.registry.fields import Problem, form_label, format_value, normalise
-from bot.registry.models import Initiative, InitiativeVersion
+from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS, LIST_FIELDS
 from bot.registry.repository import diff_record, history
 from intake.inbox.models import InboundMessage
 from intake.parse.decode import file_payload
 from moderation.models import Submission
+from moderation.web.history import VersionLine, version_lines
 
 # Tags a sanitised HTML mail may keep: text structure only. No images (no web bugs, no
 # outside requests), no forms, no styles, no scripts.
@@ -96,7 +98,7 @@ class ItemView:
     sender_matches_contact: bool | None
     auth: dict[str, str]
     mail: MailView | None
-    versions: list[InitiativeVersion]
+    versions: list[VersionLine]  # newest first
     duplicates: list[dict[str, Any]]
     stale: bool
     titles: dict[int, str] = field(default_factory=dict)
@@ -121,10 +123,6 @@ class ItemView:
     @property
     def unchanged_rows(self) -> list[FieldRow]:
         return [r for r in self.rows if not r.changed]
-
-    def labels(self, keys: list[str]) -> str:
-        """Field keys of a version as the page's words ("Status, Slutdato")."""
-        return ", ".join(form_label(k, self.lang) if k in FIELD_KEYS else k for k in keys)
 
     @property
     def title(self) -> str:
@@ -285,7 +283,7 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
         if initiative is not None and initiative.contact and sub.sender_email:
             sender_matches = (initiative.contact.email or "").casefold() == \
                 sub.sender_email.casefold()
-        versions = list(reversed(await history(session, initiative.id))) if initiative else []
+        versions = await entry_history(session, initiative.id, lang) if initiative else []
         probe = {**(current or {}), **(sub.proposed or {})}
         fresh = await find_duplicates(session, probe,
                                       exclude_initiative_id=sub.initiative_id, limit=5)
@@ -308,6 +306,21 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                     sender_matches_contact=sender_matches, auth=auth_summary(sub.auth_results),
                     mail=mail, versions=versions, duplicates=duplicates, stale=stale,
                     titles=titles, lang=lang)
+
+
+async def entry_history(session: AsyncSession, initiative_id: int,
+                        lang: str) -> list[VersionLine]:
+    """An entry's versions as sentences with old → new values, newest first; an
+    approved change names who proposed it as well as the moderator."""
+    versions = await history(session, initiative_id)
+    ids = {v.submission_id for v in versions if v.submission_id}
+    proposers: dict[int, tuple[str, str]] = {}
+    if ids:
+        for sid, name, email, channel in await session.execute(
+                select(Submission.id, Submission.sender_name, Submission.sender_email,
+                       Submission.channel).where(Submission.id.in_(ids))):
+            proposers[sid] = (name or email or "", channel)
+    return version_lines(versions, lang, proposers=proposers)
 
 
 def merge_candidates(stored: list[Any], fresh: list[dict[str, Any]],

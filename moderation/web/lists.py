@@ -4,8 +4,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 
@@ -36,6 +37,7 @@ async def submission_language(db: Database, submission_id: int) -> str:
 class AuditFilters:
     actor: str = ""
     action: str = ""
+    entry: int | None = None
     date_from: str = ""
     date_to: str = ""
 
@@ -48,34 +50,68 @@ class AuditFilters:
             except ValueError:
                 return ""
             return value
+        entry = query.get("entry", "").strip()
         return cls(actor=query.get("actor", "").strip()[:200],
                    action=query.get("action", "").strip()[:64],
+                   entry=int(entry) if entry.isdigit() and len(entry) < 10 else None,
                    date_from=day("from"), date_to=day("to"))
 
     def query(self) -> dict[str, str]:
         return {k: v for k, v in (("actor", self.actor), ("action", self.action),
+                                  ("entry", str(self.entry or "")),
                                   ("from", self.date_from), ("to", self.date_to)) if v}
 
 
-async def audit_events(db: Database, filters: AuditFilters, *, before: int | None = None,
-                       limit: int = AUDIT_PAGE) -> tuple[list[AuditEvent], int | None]:
-    """Newest first; returns (events, id to continue before) — keyset on id."""
+def _local_midnight(day: str, zone: str) -> datetime:
+    """The start of a calendar day where the registry runs, as the naive UTC the
+    database keeps (the page shows Danish time, so "to 3 December" means Danish days)."""
+    local = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=ZoneInfo(zone))
+    return local.astimezone(UTC).replace(tzinfo=None)
+
+
+def _audit_query(filters: AuditFilters, zone: str) -> Any:
     q = select(AuditEvent)
     if filters.actor:
         q = q.where(AuditEvent.actor == filters.actor)
     if filters.action:
         q = q.where(AuditEvent.action == filters.action)
+    if filters.entry is not None:
+        # The entry's own events and those of every case about it.
+        cases = select(Submission.id).where(or_(
+            Submission.initiative_id == filters.entry,
+            Submission.result_initiative_id == filters.entry))
+        q = q.where(or_(AuditEvent.initiative_id == filters.entry,
+                        AuditEvent.submission_id.in_(cases)))
     if filters.date_from:
-        q = q.where(AuditEvent.at >= datetime.strptime(filters.date_from, "%Y-%m-%d"))
+        q = q.where(AuditEvent.at >= _local_midnight(filters.date_from, zone))
     if filters.date_to:
-        q = q.where(AuditEvent.at < datetime.strptime(filters.date_to, "%Y-%m-%d")
+        q = q.where(AuditEvent.at < _local_midnight(filters.date_to, zone)
                     + timedelta(days=1))
+    return q
+
+
+async def audit_events(db: Database, filters: AuditFilters, *, before: int | None = None,
+                       limit: int = AUDIT_PAGE, zone: str = "Europe/Copenhagen"
+                       ) -> tuple[list[AuditEvent], int | None]:
+    """Newest first; returns (events, id to continue before) — keyset on id."""
+    q = _audit_query(filters, zone)
     if before is not None:
         q = q.where(AuditEvent.id < before)
     async with db.read() as session:
         rows = list(await session.scalars(q.order_by(AuditEvent.id.desc()).limit(limit + 1)))
     older = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], older
+
+
+AUDIT_EXPORT_LIMIT = 100_000
+
+
+async def audit_export(db: Database, filters: AuditFilters, *,
+                       zone: str = "Europe/Copenhagen") -> list[AuditEvent]:
+    """Every event the filters select (newest first, at most :data:`AUDIT_EXPORT_LIMIT`)."""
+    q = _audit_query(filters, zone).order_by(AuditEvent.id.desc()).limit(AUDIT_EXPORT_LIMIT)
+    async with db.read() as session:
+        return list(await session.scalars(q))
 
 
 async def audit_actions(db: Database) -> list[str]:

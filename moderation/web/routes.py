@@ -16,14 +16,16 @@ from aiohttp import web
 
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.i18n import gettext, languages
+from bot.core.i18n import format_moment, gettext, languages
 from bot.core.pages import PageError
+from bot.core.spreadsheet import csv_document
 from bot.mail.contacts import record_consent
 from bot.registry.vocabulary import REGIONS, label_of
 from moderation import decisions
 from moderation.accounts import AccountError, authenticate, create_user, set_disabled
 from moderation.audit import record_event
 from moderation.web import lists, mail_routes
+from moderation.web.history import event_sentence, event_text
 from moderation.web.item_view import (
     attachment_of,
     content_disposition,
@@ -351,19 +353,46 @@ async def merge_submit(request: web.Request) -> web.Response:
 @routes.get("/moderation/audit", name="audit")
 async def audit(request: web.Request) -> web.Response:
     filters = lists.AuditFilters.from_query(request.query)
-    events, older = await lists.audit_events(request.app[DB], filters,
+    zone = request.app[SETTINGS].timezone
+    events, older = await lists.audit_events(request.app[DB], filters, zone=zone,
                                              before=int_param(request.query.get("before")))
     actions = await lists.audit_actions(request.app[DB])
-    _ = gettext(lang_of(request))
+    lang = lang_of(request)
+    _ = gettext(lang)
 
     def action_label(action: str) -> str:
         # An action with a name in the catalogue reads as words; an unknown one as its code.
         named = _(f"audit.{action}")
         return action if named == f"audit.{action}" else named
-    lang = lang_of(request)
+
+    def describe(detail: Any) -> Any:
+        return lists.describe_detail(detail, lang)
     return page(request, "audit.html", filters=filters, events=events, older=older,
                 actions=actions, urlencode=urlencode, action_label=action_label,
-                describe=lambda detail: lists.describe_detail(detail, lang))
+                sentence=lambda event: event_sentence(event, lang, describe=describe))
+
+
+@routes.get("/moderation/audit.csv", name="audit_csv")
+async def audit_csv(request: web.Request) -> web.Response:
+    """The filtered audit log as CSV: time (Danish time, zone named), who, the action's
+    code and name, case, entry, and the event as a sentence."""
+    filters = lists.AuditFilters.from_query(request.query)
+    settings = request.app[SETTINGS]
+    events = await lists.audit_export(request.app[DB], filters, zone=settings.timezone)
+    lang = lang_of(request)
+    _ = gettext(lang)
+
+    def describe(detail: Any) -> Any:
+        return lists.describe_detail(detail, lang)
+    header = [_("a.when"), _("a.actor"), _("a.action"), _("q.item"), _("a.entry"),
+              _("a.event")]
+    rows = [[format_moment(e.at, settings.timezone), e.actor, e.action,
+             _("ref.case", id=e.submission_id) if e.submission_id else "",
+             str(e.initiative_id or ""), event_text(e, lang, describe)] for e in events]
+    return web.Response(
+        body=csv_document(header, rows).encode("utf-8-sig"),
+        content_type="text/csv", charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="landkort-log.csv"'})
 
 
 @routes.get("/moderation/contacts", name="contacts")
