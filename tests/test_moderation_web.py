@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import MultiDict
 from sqlalchemy import select, update
 
 from bot.app import create_app
@@ -736,3 +737,58 @@ async def test_an_entrys_history_reads_as_sentences_with_old_and_new_values(
     history = html[html.index('id="hist-h"'):]
     assert "Maja Sørensen proposed the change (E-mail); approved by anna" in history
     assert "Status: Ended → In operation" in history
+
+
+@pytest.mark.asyncio
+async def test_the_edit_form_posts_menus_and_check_boxes_through_the_field_parser(
+        client: Client, anna: str, db: Database, make_submission: MakeSubmission) -> None:
+    sub = await make_submission(kind="new", proposed=sample_record(
+        title="Med valg", municipalities=["Aalborg"], participants=["kommune"]))
+    html = await (await client.get(f"/moderation/item/{sub.id}")).text()
+    # Closed lists are menus and check boxes, the current values chosen.
+    assert '<select id="e-status" name="status"' in html
+    assert '<option value="i_drift" selected>I drift</option>' in html
+    assert 'name="participants" value="kommune" checked' in html
+    assert 'name="municipalities" value="Aalborg" checked' in html
+    assert 'name="municipalities" value="Thisted">' in html
+    url = f"/moderation/item/{sub.id}/approve"
+    form = MultiDict([("csrf_token", anna), ("edit", "1"), ("status", "projekt"),
+                      ("participants", ""), ("participants", "almen_praksis"),
+                      ("participants", "sygehus"), ("regions", ""),
+                      ("regions", "nordjylland"), ("municipalities", ""),
+                      ("municipalities", "Thisted"), ("municipalities", "Morsø"),
+                      ("start_date", "den 32. marts"), ("contact_email", "ikke en adresse")])
+    resp = await client.post(url, data=form)
+    assert resp.status == 400
+    html = await resp.text()
+    # Every error named once at the top, linked to its field; the first one focused.
+    summary = html[html.index('class="error-summary"'):]
+    summary = summary[:summary.index("</div>")]
+    assert '<a href="#e-start_date">Startdato:' in summary
+    assert '<a href="#e-contact_email">' in summary
+    assert re.search(r'id="e-start_date"[^>]*autofocus', html)
+    assert len(re.findall(r"\bautofocus\b", html)) == 1
+    # What was chosen stays chosen.
+    assert 'name="municipalities" value="Thisted" checked' in html
+    assert 'name="municipalities" value="Aalborg" checked' not in html
+    assert 'name="participants" value="sygehus" checked' in html
+    form["start_date"], form["contact_email"] = "marts 2020", "ny@example.dk"
+    resp = await client.post(url, data=form, allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        made = await session.scalar(select(Initiative).where(Initiative.title == "Med valg"))
+        assert made is not None
+        assert made.status == "projekt"
+        assert made.participants == ["almen_praksis", "sygehus"]
+        assert made.regions == ["nordjylland"]
+        assert made.municipalities == ["Morsø", "Thisted"]
+
+
+def test_a_suggestion_is_offered_once() -> None:
+    from bot.registry.fields import Problem
+    from moderation.web.item_view import _problem_text
+
+    assert _problem_text(Problem("municipalities", "Mente du Thisted?", "Tisted",
+                                 "Thisted")) == "Mente du Thisted?"
+    assert _problem_text(Problem("municipalities", "Ukendt kommune: Tisted.", "Tisted",
+                                 "Thisted")) == "Ukendt kommune: Tisted. (Thisted?)"

@@ -58,6 +58,9 @@ class FieldRow:
     # suggestion) or "quoted_form" (typed into the quoted reminder), with that text.
     source: str = "label"
     source_text: str | None = None
+    # The chosen keys (status, participants, regions) or names (municipalities) for the
+    # edit form's menus and check boxes.
+    edit_keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -141,6 +144,62 @@ def auth_summary(auth_results: str | None) -> dict[str, str]:
     return out
 
 
+# Fields edited with a menu or check boxes rather than free text (the form posts keys;
+# :func:`edit_form_values` turns them back into text for the one field parser).
+CHOICE_FIELDS = ("status", "participants", "regions", "municipalities")
+
+
+def _chosen(key: str, value: Any) -> tuple[str, ...]:
+    if key not in CHOICE_FIELDS or value in (None, "", []):
+        return ()
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class EditChoices:
+    """What the edit form offers, labelled in the moderator's language."""
+
+    statuses: list[tuple[str, str]]
+    participants: list[tuple[str, str]]
+    regions: list[tuple[str, str]]
+    municipalities: list[tuple[str, str, list[str]]]  # (region key, region label, names)
+
+
+def edit_choices(lang: str) -> EditChoices:
+    from bot.registry.vocabulary import (
+        MUNICIPALITIES_BY_REGION,
+        PARTICIPANTS,
+        REGIONS,
+        STATUSES,
+        label_of,
+    )
+
+    return EditChoices(
+        statuses=[(t.key, t.label(lang)) for t in STATUSES],
+        participants=[(t.key, t.label(lang)) for t in PARTICIPANTS],
+        regions=[(t.key, t.label(lang)) for t in REGIONS],
+        municipalities=[(t.key, label_of(REGIONS, t.key, lang),
+                         sorted(MUNICIPALITIES_BY_REGION[t.key])) for t in REGIONS])
+
+
+def edit_form_values(form: Any, lang: str) -> dict[str, str]:
+    """The edit form as text per field, as :func:`parse_edits` reads it: free-text
+    fields as typed; a menu or a group of check boxes (several values under one name,
+    plus an empty marker so "none ticked" clears the field) written the way a person
+    would type the chosen values, so they pass through the same field parser as mail."""
+    values: dict[str, str] = {}
+    for key in FIELD_KEYS:
+        if key not in form:
+            continue
+        if key in CHOICE_FIELDS:
+            chosen = [str(v) for v in form.getall(key) if str(v).strip()]
+            value: Any = chosen[0] if key == "status" and chosen else chosen
+            values[key] = format_value(key, value, lang) if chosen else ""
+        else:
+            values[key] = str(form.get(key) or "")
+    return values
+
+
 def field_rows(sub: Submission, current: dict[str, Any] | None,
                lang: str = "da") -> list[FieldRow]:
     """Current vs proposed, field by field, in contract order."""
@@ -159,7 +218,8 @@ def field_rows(sub: Submission, current: dict[str, Any] | None,
                              in_proposal=key in proposed, changed=key in changed,
                              edit_value=format_value(key, prop, lang), clears=clears,
                              source=str((sources.get(key) or {}).get("via") or "label"),
-                             source_text=(sources.get(key) or {}).get("text")))
+                             source_text=(sources.get(key) or {}).get("text"),
+                             edit_keys=_chosen(key, prop)))
     return rows
 
 
@@ -195,7 +255,11 @@ def parse_edits(form: dict[str, str], effective: dict[str, Any],
 
 
 def _problem_text(problem: Problem) -> str:
-    return problem.message + (f" ({problem.suggestion}?)" if problem.suggestion else "")
+    """The problem once, with its suggestion only when the message does not already
+    name it ("Mente du Thisted?", never "Mente du Thisted? (Thisted?)")."""
+    if problem.suggestion and problem.suggestion not in problem.message:
+        return f"{problem.message} ({problem.suggestion}?)"
+    return problem.message
 
 
 def mail_view(msg: InboundMessage, own_domain: str = "example.org",

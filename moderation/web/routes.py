@@ -27,8 +27,11 @@ from moderation.audit import record_event
 from moderation.web import lists, mail_routes
 from moderation.web.history import event_sentence, event_text
 from moderation.web.item_view import (
+    CHOICE_FIELDS,
     attachment_of,
     content_disposition,
+    edit_choices,
+    edit_form_values,
     effective_record,
     load_item,
     parse_edits,
@@ -171,7 +174,9 @@ async def _item_page(request: web.Request, sid: int, *, status: int = 200,
     extra.setdefault("errors", {})
     extra.setdefault("form", {})
     extra.setdefault("conflict", None)
+    extra.setdefault("chosen", {})
     return page(request, "item.html", status=status, v=view, me=actor_of(request),
+                choices=edit_choices(lang_of(request)),
                 reasons=reason_choices(lang_of(request)), done=request.query.get("done"), **extra)
 
 
@@ -237,11 +242,13 @@ async def approve(request: web.Request) -> web.Response:
         effective = await effective_record(request.app[DB], sid)
         if effective is None:
             raise PageError(404, "err.no_item")
-        raw = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        raw = edit_form_values(form, lang_of(request))
         edits, errors = parse_edits(raw, effective, lang_of(request))
         if errors:
+            chosen = {k: [str(v) for v in form.getall(k) if str(v).strip()]
+                      for k in CHOICE_FIELDS if k in form}
             return await _item_page(request, sid, status=400, errors=errors, form=raw,
-                                    error="d.errors")
+                                    chosen=chosen, error="d.errors")
     return await _decide(request, sid, decisions.approve(
         request.app[DB], sid, actor=actor_of(request), edits=edits, force=force,
         settings=request.app[SETTINGS]), "approved")

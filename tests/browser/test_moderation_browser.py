@@ -209,3 +209,45 @@ async def test_item_page_shows_where_each_value_came_from(page: Any,
     assert await link.count() == 1
     results = await Axe().run(page)
     assert results.violations_count == 0, results.generate_report()
+
+
+async def test_edit_with_menus_check_boxes_and_type_ahead(live_app: LiveApp,
+                                                          page: Any) -> None:
+    """"Ret og godkend" as a moderator uses it: a status menu, check boxes for
+    participants, a type-ahead over the municipalities; a wrong date is named at the top
+    and next to its field, and the cursor lands in that field."""
+    sub = await queue(live_app, kind="new", proposed=sample_record(
+        title="Hjemmedialyse med video", municipalities=["Aalborg"]))
+    await log_in(page, live_app)
+    await page.goto(f"{live_app.url}/moderation/item/{sub.id}")
+    await page.get_by_text("Ret og godkend").first.click()
+    await page.get_by_label("Status", exact=True).select_option(label="Projekt")
+    await page.get_by_role("checkbox", name="Almen praksis").check()
+    finder = page.get_by_label("Find kommune")
+    await finder.fill("thi")
+    thisted = page.get_by_role("checkbox", name="Thisted")
+    await thisted.wait_for()
+    assert await page.get_by_role("checkbox", name="Odense").is_hidden()
+    await thisted.check()
+    await finder.press("Enter")  # filtering, not submitting
+    assert "/approve" not in page.url
+    await page.locator("#e-start_date").fill("den 32. marts")
+    await page.locator(".edit-form button[type=submit]").click()
+    await page.get_by_role("heading", name="Ret disse felter").wait_for()
+    assert await page.evaluate("document.activeElement.id") == "e-start_date"
+    assert await page.locator("#err-start_date").is_visible()
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+    await page.screenshot(path="/tmp/edit_errors_da_1366.png", full_page=True)
+    await page.locator("#e-start_date").fill("marts 2024")
+    await page.locator(".edit-form button[type=submit]").click()
+    await page.get_by_text("Sagen er godkendt.").wait_for()
+    async with live_app.db.read() as session:
+        made = await session.scalar(select(Initiative).where(
+            Initiative.title == "Hjemmedialyse med video"))
+        assert made is not None
+        assert made.status == "projekt" and "almen_praksis" in made.participants
+        assert made.municipalities == ["Aalborg", "Thisted"]
+        assert made.start_date == "2024-03"
