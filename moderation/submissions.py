@@ -19,6 +19,7 @@ from bot.core.db import dbnow, insert_for
 from bot.registry.models import Initiative
 from bot.registry.record import MANDATORY_FIELDS
 from bot.registry.repository import diff_record
+from bot.registry.terms import VOCABULARIES, term_index
 from moderation.audit import record_event
 from moderation.models import Submission
 from moderation.states import INITIAL_STATES, OPEN_STATES, can_move, submission_kind
@@ -74,8 +75,12 @@ async def create_submission(session: AsyncSession, *, kind: str, channel: str,
     """Queue a proposal; returns None when ``idempotency_key`` was queued before."""
     if state not in INITIAL_STATES:
         raise IllegalMove(f"a submission cannot start as {state}")
+    index = await term_index(session)
+    proposed = index.canonical_record(proposed)  # words become terms
+    new_words = any(index.unknown(v, proposed.get(v) or []) for v in VOCABULARIES)
     regions = list(proposed.get("regions") or (initiative.regions if initiative else []) or [])
-    flag_list = sorted(set(flags) | ({"problems"} if problems else set()))
+    flag_list = sorted(set(flags) | ({"problems"} if problems else set())
+                       | ({"new_terms"} if new_words else set()))
     values: dict[str, Any] = dict(
         kind=kind, channel=channel, state=state, proposed=dict(proposed),
         initiative_id=initiative.id if initiative else None,

@@ -96,8 +96,8 @@ async def test_every_private_route_needs_login_and_csrf(full_app: Client) -> Non
     assert (await full_app.get("/moderation")).status == 200
 
 
-# Routes only administrators may use (users, the mail pages; vocabularies as they
-# come). Every other private route is for moderators too.
+# Routes only administrators may use: users, the mail pages, the vocabularies (a
+# moderator may still map a proposed word from a case: /moderation/vocabularies/map). Every other private route is for moderators too.
 ADMIN_ONLY = {
     ("GET", "/moderation/users"), ("POST", "/moderation/users"),
     ("GET", "/moderation/mail"), ("GET", "/moderation/mail/{id}"),
@@ -105,6 +105,9 @@ ADMIN_ONLY = {
     ("POST", "/moderation/mail/test"), ("GET", "/moderation/mail/received"),
     ("GET", "/moderation/mail/addresses"), ("POST", "/moderation/mail/addresses/reset"),
     ("GET", "/moderation/mail/campaigns"),
+    ("GET", "/moderation/vocabularies"), ("POST", "/moderation/vocabularies/add"),
+    ("POST", "/moderation/vocabularies/rename"), ("POST", "/moderation/vocabularies/word"),
+    ("POST", "/moderation/vocabularies/merge"),
 }
 
 

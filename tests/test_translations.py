@@ -240,6 +240,11 @@ def _data_words() -> set[str]:
         for term in vocabulary:
             add([term.da, term.en])
     add(list(MUNICIPALITIES))
+    # The controlled vocabularies' terms (seeded by migration 0013; administrators keep
+    # them as data in the database).
+    import importlib
+    seed = importlib.import_module("bot.migrations.versions.0013_vocabularies").SEED
+    add([[da, en] for terms in seed.values() for da, en, _ in terms])
     # Field labels are the reply form's words, which the parser reads back: vocabulary.
     add([label for by_lang in LABELS.values() for labels in by_lang.values()
          for label in labels])

@@ -43,6 +43,7 @@ from bot.registry.stats import (
     stats_as_of,
     years_side_by_side,
 )
+from bot.registry.terms import TermIndex, term_index
 from bot.registry.vocabulary import (
     MUNICIPALITIES,
     PARTICIPANTS,
@@ -169,8 +170,13 @@ async def _published_or_redirect(request: web.Request, slug: str
 # ---------------------------------------------------------------------------------------
 # catalogue
 
+# The filters over a controlled vocabulary (bot.registry.terms): their values are the
+# terms' Danish labels, shown in the page's language.
+TERM_FILTERS = {"patient_group": "patient_groups", "technology": "technology"}
+
+
 def _options(name: str, lang: str, filters: Filters, facets: dict[str, dict[str, int]],
-             free: dict[str, list[str]]) -> list[dict[str, Any]]:
+             free: dict[str, list[str]], terms: TermIndex) -> list[dict[str, Any]]:
     """The choices of one filter menu with how many results each would give."""
     counts = facets.get(name, {})
     if name in VOCAB:
@@ -178,7 +184,8 @@ def _options(name: str, lang: str, filters: Filters, facets: dict[str, dict[str,
     elif name == "municipality":
         pairs = [(m, m) for m in sorted(MUNICIPALITIES, key=catalogue.sort_key)]
     else:
-        pairs = [(v, v) for v in free.get(name, [])]
+        pairs = [(v, terms.label(TERM_FILTERS[name], v, lang) if name in TERM_FILTERS else v)
+                 for v in free.get(name, [])]
     known = {fold(v) for v, _ in pairs}
     pairs += [(v, v) for v in filters.values(name) if fold(v) not in known]
     chosen = {fold(v) for v in filters.values(name)}
@@ -204,6 +211,7 @@ async def catalogue_page(request: web.Request) -> web.Response:
                                            limit=PER_PAGE, facets=True)
         published, updated = await catalogue.published_summary(session)
         free = await catalogue.free_values(session)
+        terms = await term_index(session)
         # Nothing found for a search: "Mente du …?" from the registry's own words.
         suggestion = (await catalogue.did_you_mean(session, filters.q)
                       if filters.q and not found.total else None)
@@ -221,7 +229,8 @@ async def catalogue_page(request: web.Request) -> web.Response:
                       "href": _href("/", filters.without("q").params() + lang_param)})
     for name in FILTER_PARAMS:
         for v in filters.values(name):
-            label = _label(name, v, lang)
+            label = (terms.label(TERM_FILTERS[name], v, lang) if name in TERM_FILTERS
+                     else _label(name, v, lang))
             chips.append({"name": _(f"pub.filter.{name}"), "label": label,
                           "href": _href("/", filters.without(name, v).params() + lang_param)})
     results = [{
@@ -240,7 +249,7 @@ async def catalogue_page(request: web.Request) -> web.Response:
         next_href=page_href(page + 1) if page < pages else None,
         page_links=[(n, page_href(n)) for n in _page_window(page, pages)],
         filter_names=FILTER_PARAMS,
-        options={n: _options(n, lang, filters, facets, free) for n in FILTER_PARAMS},
+        options={n: _options(n, lang, filters, facets, free, terms) for n in FILTER_PARAMS},
         chips=chips, sorts=catalogue.SORTS, lang_param=lang_param,
         csv_href=_href("/export.csv", filters.params() + [("lang", lang)]),
         excel_href=_href("/export.csv", filters.params() + [("lang", lang),
@@ -282,6 +291,7 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
         return _page(request, "public/not_found.html", status=404)
     async with request.app[DB].read() as session:
         versions = await history(session, item.id)
+        terms = await term_index(session)
     record = item.public_record()
     status_term = next((t for t in STATUSES if t.key == item.status), None)
     changes = []
@@ -306,6 +316,7 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
                           "href": safe_url(value)})
     return _page(
         request, "public/initiative.html", item=item, record=record,
+        term_label=lambda vocabulary, value: terms.label(vocabulary, value, lang),
         status_label=status_term.label(lang) if status_term else "",
         status_help=status_term.help(lang) if status_term else "",
         badge=STATUS_BADGE.get(item.status or "", ""),

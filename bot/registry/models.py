@@ -172,3 +172,34 @@ class SearchFacet(Base):
 
 __all__ = ["Contact", "Initiative", "InitiativeVersion", "SearchEntry", "SearchFacet",
            "field_column"]
+
+
+class VocabularyTerm(Base):
+    """A canonical term of a controlled vocabulary (``technology`` or
+    ``patient_groups``): entries store its Danish label; pages in English show
+    ``label_en``."""
+
+    __tablename__ = "vocabulary_terms"
+    __table_args__ = (UniqueConstraint("vocabulary", "label_da"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vocabulary: Mapped[str] = mapped_column(String(32))
+    label_da: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow, onupdate=dbnow)
+
+
+class VocabularySynonym(Base):
+    """A word (folded: case and spacing ignored) that means a term; a term's own labels
+    are synonyms too. Unique per vocabulary, so a word means one term."""
+
+    __tablename__ = "vocabulary_synonyms"
+    __table_args__ = (UniqueConstraint("vocabulary", "folded"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    term_id: Mapped[int] = mapped_column(ForeignKey("vocabulary_terms.id", ondelete="CASCADE"),
+                                         index=True)
+    vocabulary: Mapped[str] = mapped_column(String(32))
+    folded: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(String(200))

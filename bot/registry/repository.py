@@ -20,6 +20,7 @@ from bot.core.db import dbnow
 from bot.registry import search_index
 from bot.registry.models import Contact, Initiative, InitiativeVersion
 from bot.registry.record import CONTACT_FIELDS, INITIATIVE_FIELDS, LIST_FIELDS
+from bot.registry.terms import canonical_record
 from bot.registry.vocabulary import sector_of
 
 
@@ -161,7 +162,7 @@ async def create_initiative(session: AsyncSession, data: Mapping[str, Any], *, a
     """Create an entry (and its first version) from canonical field values."""
     if not data.get("title"):
         raise RegistryError("an initiative needs a title")
-    record = normalise_record(data)
+    record = await canonical_record(session, normalise_record(data))
     initiative = Initiative(slug=await unique_slug(session, record["title"]), version=1,
                             title=record["title"], unconfirmed=False,
                             needs_new_contact=False,
@@ -196,6 +197,7 @@ async def apply_changes(session: AsyncSession, initiative: Initiative,
     and nothing was confirmed.
     """
     current = initiative.record()
+    changes = await canonical_record(session, changes)  # words become terms
     real = diff_record(current, changes)
     if not real and not confirm:
         return None

@@ -32,6 +32,10 @@ _IN_SENTENCE = {
     "user.disabled": {"username"},
     "user.enabled": {"username"},
     "submission.created": {"kind", "channel"},
+    "vocabulary.term_added": {"vocabulary", "term", "words"},
+    "vocabulary.term_renamed": {"vocabulary", "term", "before", "before_en"},
+    "vocabulary.word_added": {"vocabulary", "term", "word"},
+    "vocabulary.terms_merged": {"vocabulary", "term", "merged"},
 }
 
 
@@ -57,6 +61,8 @@ def event_sentence(event: AuditEvent, lang: str, *,
         "kind": _(f"kind.{detail.get('kind')}") if detail.get("kind") else "",
         "channel": _(f"channel.{detail.get('channel')}") if detail.get("channel") else "",
         "given": _("audit.given.yes") if detail.get("given") else _("audit.given.no"),
+        "term": detail.get("term") or "", "before": detail.get("before") or "",
+        "word": detail.get("word") or "", "merged": detail.get("merged") or "",
     }
     key = f"audit.says.{event.action}"
     sentence = _(key, **params)

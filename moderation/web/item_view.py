@@ -22,6 +22,7 @@ from bot.registry.fields import Problem, form_label, format_value, normalise
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS, LIST_FIELDS
 from bot.registry.repository import diff_record, history
+from bot.registry.terms import VOCABULARIES, term_index
 from intake.inbox.models import InboundMessage
 from intake.parse.decode import file_payload
 from moderation.models import Submission
@@ -106,6 +107,9 @@ class ItemView:
     stale: bool
     titles: dict[int, str] = field(default_factory=dict)
     lang: str = "da"
+    # Proposed words no term covers yet: (vocabulary, word), and the terms to map them to.
+    new_words: list[tuple[str, str]] = field(default_factory=list)
+    terms: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def problem_rows(self) -> list[tuple[str, str]]:
@@ -361,6 +365,10 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                 titles[i] = t
         inbound = (await session.get(InboundMessage, sub.inbound_message_id)
                    if sub.inbound_message_id is not None else None)
+        index = await term_index(session)
+        new_words = [(vocabulary, word) for vocabulary in VOCABULARIES
+                     for word in index.unknown(vocabulary,
+                                               (sub.proposed or {}).get(vocabulary) or [])]
     # Parsed after the read transaction: a big hostile mail must not hold a pooled
     # connection (PostgreSQL) while a thread works on it.
     mail = await asyncio.to_thread(mail_view, inbound, own_domain) if inbound else None
@@ -369,7 +377,8 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
     return ItemView(sub=sub, initiative=initiative, rows=rows,
                     sender_matches_contact=sender_matches, auth=auth_summary(sub.auth_results),
                     mail=mail, versions=versions, duplicates=duplicates, stale=stale,
-                    titles=titles, lang=lang)
+                    titles=titles, lang=lang, new_words=new_words,
+                    terms={v: index.of(v) for v in VOCABULARIES} if new_words else {})
 
 
 async def entry_history(session: AsyncSession, initiative_id: int,

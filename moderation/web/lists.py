@@ -148,6 +148,9 @@ def describe_detail(detail: Mapping[str, Any], lang: str) -> tuple[list[str], di
             phrases.append(_(f"audit.detail.{key}", text=value))
         elif key == "source" and value is not None:
             phrases.append(_("audit.detail.source", entry=_("ref.entry", id=value)))
+        elif key in ("entries_rewritten", "terms_created") and isinstance(value, int):
+            if value:
+                phrases.append(_(f"audit.detail.{key}", n=value))
         elif key == "other" and value is not None:
             phrases.append(_("audit.detail.other", entry=_("ref.entry", id=value)))
         elif key in ("outbox_id", "contact_id") and value is not None:

@@ -29,7 +29,8 @@ from moderation.models import Submission
 from moderation.states import OPEN_STATES, SUBMISSION_CHANNELS, SUBMISSION_KINDS
 
 log = logging.getLogger(__name__)
-FLAGS = ("sender_differs", "likely_duplicate", "problems", "missing_fields")
+FLAGS = ("sender_differs", "likely_duplicate", "problems", "missing_fields", "nothing_read",
+         "new_terms")
 PAGE_SIZE = 50
 EXACT_COUNT_LIMIT = 5_000
 COUNT_CACHE_SECONDS = 30.0
