@@ -97,7 +97,8 @@ async def test_every_private_route_needs_login_and_csrf(full_app: Client) -> Non
 
 
 # Routes only administrators may use: users, the mail pages, the vocabularies (a
-# moderator may still map a proposed word from a case: /moderation/vocabularies/map). Every other private route is for moderators too.
+# moderator may still map a proposed word from a case: /moderation/vocabularies/map).
+# Every other private route is for moderators too.
 ADMIN_ONLY = {
     ("GET", "/moderation/users"), ("POST", "/moderation/users"),
     ("GET", "/moderation/mail"), ("GET", "/moderation/mail/{id}"),

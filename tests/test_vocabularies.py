@@ -161,7 +161,8 @@ async def test_a_moderator_maps_a_proposed_word_from_the_case_page(
         "csrf_token": csrf_of(html), "vocabulary": "technology", "word": "robotarm",
         "term": str(await term_id(db, "technology", "Tablet")),
         "back": f"/moderation/item/{sub.id}"})
-    assert resp.status == 200 and str(resp.url).endswith(f"/moderation/item/{sub.id}?done=word_mapped")
+    assert resp.status == 200
+    assert str(resp.url).endswith(f"/moderation/item/{sub.id}?done=word_mapped")
     async with db.read() as session:
         case = await session.get(Submission, sub.id)
         entry = await session.get(Initiative, stored.id)
