@@ -16,8 +16,8 @@ from bot.core.db import Database
 from bot.core.settings import Settings
 from bot.registry import duplicates
 from bot.registry.duplicates import suspected_pairs
-from moderation.models import AuditEvent, DuplicateDismissal
-from tests.conftest import MakeInitiative
+from moderation.models import AuditEvent, DuplicateDismissal, Submission
+from tests.conftest import MakeInitiative, MakeSubmission
 from tests.moderation_support import add_user, csrf_of, login, use_fast_hashes
 
 Client = TestClient[Any, Any]
@@ -120,3 +120,24 @@ async def test_the_merge_page_finds_entries_by_title_or_number(
     html = await (await client.get(f"/moderation/merge?source={other}&target_q=KOL")).text()
     assert f'name="source" value="{other}" checked' in html
     assert f'name="target" value="{kol}"' in html and f'name="target" value="{twin}"' in html
+
+
+@pytest.mark.asyncio
+async def test_a_case_is_marked_as_a_duplicate_of_an_entry_found_by_search(
+        client: Client, db: Database, make_initiative: MakeInitiative,
+        make_submission: MakeSubmission) -> None:
+    kol, _twin, _loose, other = await three_entries(make_initiative)
+    sub = await make_submission(kind="new", proposed={"title": "Psykiatri over video"})
+    await login(client, "anna")
+    html = await (await client.get(f"/moderation/item/{sub.id}")).text()
+    assert "Søg efter opslaget ovenfor." in html or 'name="target"' in html
+    html = await (await client.get(f"/moderation/item/{sub.id}?dup_q=psykiatrien")).text()
+    assert f'name="target" value="{other}"' in html
+    assert f'name="target" value="{kol}"' not in html
+    resp = await client.post(f"/moderation/item/{sub.id}/duplicate",
+                             data={"csrf_token": csrf_of(html), "target": str(other)},
+                             allow_redirects=False)
+    assert resp.status == 303
+    async with db.read() as session:
+        case = await session.get(Submission, sub.id)
+    assert case is not None and case.state == "duplicate"

@@ -175,7 +175,9 @@ async def _item_page(request: web.Request, sid: int, *, status: int = 200,
     extra.setdefault("form", {})
     extra.setdefault("conflict", None)
     extra.setdefault("chosen", {})
+    dup_q = request.query.get("dup_q", "")[:200]
     return page(request, "item.html", status=status, v=view, me=actor_of(request),
+                dup_q=dup_q, dup_found=await lists.find_entries(request.app[DB], dup_q),
                 choices=edit_choices(lang_of(request)),
                 reasons=reason_choices(lang_of(request)), done=request.query.get("done"), **extra)
 

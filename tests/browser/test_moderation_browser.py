@@ -101,9 +101,9 @@ async def test_merge_a_duplicate_field_by_field(live_app: LiveApp, page: Any) ->
         title="Hjemmemonitorering af KOL-patienter", website="https://kol.example.dk/ny"))
     await log_in(page, live_app)
     await page.goto(f"{live_app.url}/moderation/item/{sub.id}")
-    # The duplicate section is open and suggests the entry.
-    target = page.get_by_label("Opslagets nummer")
-    assert await target.input_value() == str(entry.id)
+    # The duplicate section is open and suggests the entry, chosen.
+    target = page.get_by_role("radio", name=f"Opslag {entry.id}")
+    assert await target.is_checked()
     await page.locator('input[name="take"][value="website"]').check()
     await page.get_by_role("button", name="Markér som dublet og flet").click()
     await page.get_by_text("Sagen er markeret som dublet.").wait_for()
