@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from bot.core.db import Database
-from bot.core.i18n import gettext
+from bot.core.i18n import format_share, gettext
 from bot.mail.models import OutboxMessage
 from bot.mail.outbox import redact_tokens
 from bot.registry.models import Contact
@@ -219,9 +219,9 @@ async def campaign_dashboard(db: Database, lang: str = "da") -> Dashboard:
     return Dashboard(ordered, regions, int(queued or 0))
 
 
-def percent(part: int, whole: int) -> str:
-    """A share for the tables ("42 %"), empty when there is nothing to divide."""
-    return f"{round(100 * part / whole)} %" if whole else ""
+def percent(part: int, whole: int, lang: str = "da") -> str:
+    """A share for the tables ("42 %" / "42%"), empty when there is nothing to divide."""
+    return format_share(part / whole, lang) if whole else ""
 
 
 __all__ = ["INBOUND_STATES", "OUTBOX_STATES", "Dashboard", "InboundRow", "OutboxMail",

@@ -155,9 +155,10 @@ async def addresses_reset(request: web.Request) -> web.Response:
 @routes.get("/moderation/mail/campaigns", name="mail_campaigns")
 async def campaigns(request: web.Request) -> web.Response:
     require_admin(request)
+    lang = lang_of(request)
     return page(request, "mail_campaigns.html",
-                board=await mail_log.campaign_dashboard(request.app[DB], lang_of(request)),
-                percent=mail_log.percent)
+                board=await mail_log.campaign_dashboard(request.app[DB], lang),
+                percent=lambda part, whole: mail_log.percent(part, whole, lang))
 
 
 __all__ = ["routes"]
