@@ -287,6 +287,14 @@ class DuplicateIndex:
         scored.sort(key=lambda s: (-s[1], s[0]))
         return scored[:limit]
 
+    def copy(self) -> DuplicateIndex:
+        """A private copy another thread may read while this one changes."""
+        return DuplicateIndex(
+            entries=dict(self.entries),
+            postings=defaultdict(set, {t: set(ids) for t, ids in self.postings.items()}),
+            by_email=defaultdict(set, {e: set(ids) for e, ids in self.by_email.items()}),
+            vocabulary=list(self.vocabulary), max_id=self.max_id, version=self.version)
+
     def pairs(self, per_entry: int = 3) -> list[tuple[int, int, float]]:
         """Every suspected pair of published entries, (low id, high id, score), best
         first: each entry searched against the others, as a new submission is. Cached
@@ -416,7 +424,13 @@ async def suspected_pairs(session: AsyncSession, *,
     only cost a pair, never show a wrong title."""
     skip = set(dismissed)
     index = await get_index(session)
-    found = [p for p in index.pairs() if (p[0], p[1]) not in skip][:limit]
+    if index.pairs_cache is None or index.pairs_cache[0] != index.version:
+        # Every entry against the others: 0.1 s at 300 entries, 1.5 s at 3,000 — in a
+        # thread, on a copy, so the event loop keeps serving meanwhile.
+        copy = index.copy()
+        index.pairs_cache = (copy.version, await asyncio.to_thread(copy.pairs))
+    assert index.pairs_cache is not None
+    found = [p for p in index.pairs_cache[1] if (p[0], p[1]) not in skip][:limit]
     ids = {i for a, b, _ in found for i in (a, b)}
     titles: dict[int, str] = {}
     if ids:
