@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -56,3 +58,19 @@ async def take_item(client: TestClient[Any, Any], item_id: int) -> str:
                              data={"csrf_token": csrf_of(html)})
     assert resp.status == 200 and str(resp.url).endswith(f"/moderation/item/{item_id}")
     return await resp.text()
+
+
+@asynccontextmanager
+async def moderation_client(db: Database, settings: Any, *users: tuple[str, str]
+                            ) -> AsyncIterator[TestClient[Any, Any]]:
+    """The moderation app (no workers) under a test client, with ``users`` as
+    (name, role) added first."""
+    from aiohttp.test_utils import TestServer
+
+    from bot.app import create_app
+
+    for name, role in users:
+        await add_user(db, name, role=role)
+    app = create_app(settings, db, components=("moderation.web.routes",), start_workers=False)
+    async with TestClient(TestServer(app)) as client:
+        yield client

@@ -8,17 +8,16 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.core.db import Database
 from bot.core.settings import Settings
 from bot.registry import duplicates
 from bot.registry.duplicates import suspected_pairs
 from moderation.models import AuditEvent, DuplicateDismissal, Submission
 from tests.conftest import MakeInitiative, MakeSubmission
-from tests.moderation_support import add_user, csrf_of, login, use_fast_hashes
+from tests.moderation_support import csrf_of, login, moderation_client, use_fast_hashes
 
 Client = TestClient[Any, Any]
 
@@ -30,9 +29,7 @@ def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest_asyncio.fixture
 async def client(db: Database, settings: Settings) -> AsyncIterator[Client]:
-    await add_user(db, "anna")
-    app = create_app(settings, db, components=("moderation.web.routes",), start_workers=False)
-    async with TestClient(TestServer(app)) as c:
+    async with moderation_client(db, settings, ("anna", "moderator")) as c:
         yield c
 
 

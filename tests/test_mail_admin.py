@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from bot.app import create_app
 from bot.core.db import Database, dbnow
 from bot.core.settings import Settings
 from bot.mail import outbox
@@ -25,7 +24,7 @@ from intake.inbox.store import store_message
 from intake.mail.processor import process_pending
 from moderation.models import AuditEvent
 from tests.conftest import MakeInitiative, MakeSubmission
-from tests.moderation_support import add_user, csrf_of, login, use_fast_hashes
+from tests.moderation_support import csrf_of, login, moderation_client, use_fast_hashes
 from tests.smtp_sink import SmtpSink
 
 Client = TestClient[Any, Any]
@@ -38,10 +37,7 @@ def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest_asyncio.fixture
 async def client(db: Database, settings: Settings) -> AsyncIterator[Client]:
-    await add_user(db, "ada", role="admin")
-    await add_user(db, "anna")
-    app = create_app(settings, db, components=("moderation.web.routes",), start_workers=False)
-    async with TestClient(TestServer(app)) as c:
+    async with moderation_client(db, settings, ("ada", "admin"), ("anna", "moderator")) as c:
         yield c
 
 

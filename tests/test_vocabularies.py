@@ -25,7 +25,7 @@ from intake.mail.processor import process_pending
 from moderation import vocabularies
 from moderation.models import AuditEvent, Submission
 from tests.conftest import MakeInitiative, MakeSubmission
-from tests.moderation_support import add_user, csrf_of, login, use_fast_hashes
+from tests.moderation_support import csrf_of, login, moderation_client, use_fast_hashes
 
 Client = TestClient[Any, Any]
 
@@ -37,10 +37,7 @@ def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest_asyncio.fixture
 async def client(db: Database, settings: Settings) -> AsyncIterator[Client]:
-    await add_user(db, "ada", role="admin")
-    await add_user(db, "anna")
-    app = create_app(settings, db, components=("moderation.web.routes",), start_workers=False)
-    async with TestClient(TestServer(app)) as c:
+    async with moderation_client(db, settings, ("ada", "admin"), ("anna", "moderator")) as c:
         yield c
 
 

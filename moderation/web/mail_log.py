@@ -10,6 +10,7 @@ import email.policy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -57,6 +58,12 @@ _OUTBOX_COLUMNS = (OutboxMessage.id, OutboxMessage.kind, OutboxMessage.to_addr,
                    OutboxMessage.next_attempt_at, OutboxMessage.raw_redacted)
 
 
+def _one_page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
+    """Keyset paging: ``limit + 1`` rows were read newest first; the page, and the id to
+    continue before when there is more."""
+    return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
 def _state(value: str | None, allowed: tuple[str, ...]) -> str:
     return value if value in allowed else ""
 
@@ -83,8 +90,7 @@ async def outbox_page(db: Database, *, state: str = "", search: str = "",
         stmt = stmt.where(OutboxMessage.id < before)
     async with db.read() as session:
         rows = [OutboxRow(**r._mapping) for r in (await session.execute(stmt)).all()]
-    older = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], older
+    return _one_page(rows, limit)
 
 
 @dataclass(frozen=True)
@@ -175,8 +181,7 @@ async def inbound_page(db: Database, *, state: str = "", kind: str = "", search:
         stmt = stmt.where(InboundMessage.id < before)
     async with db.read() as session:
         rows = [InboundRow(**r._mapping) for r in (await session.execute(stmt)).all()]
-    older = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], older
+    return _one_page(rows, limit)
 
 
 # --- blocked addresses -----------------------------------------------------------------------
