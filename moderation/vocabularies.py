@@ -73,9 +73,20 @@ async def _realign(session: AsyncSession, vocabulary: str, words: Iterable[str],
     for entry in entries:
         values = list(getattr(entry, vocabulary) or [])
         if any(fold_term(v) in folded for v in values):
+            before = entry.version
             written = await apply_changes(session, entry, {vocabulary: values}, actor=actor,
                                           channel="web", note=note)
-            rewritten += written is not None
+            if written is None:
+                continue
+            rewritten += 1
+            # Only the names of the values changed: an open case based on the version
+            # before is based on this one too, so approving it is no conflict.
+            await session.execute(
+                update(Submission).where(Submission.initiative_id == entry.id,
+                                         Submission.base_version == before,
+                                         Submission.state.in_(OPEN_STATES + ("unverified",)))
+                .values(base_version=written.version)
+                .execution_options(synchronize_session=False))
     index = await term_index(session)
     for sub in (await session.scalars(
             select(Submission).where(Submission.state.in_(OPEN_STATES + ("unverified",)))
@@ -146,11 +157,16 @@ async def rename_term(db: Database, term_id: int, label_da: str, label_en: str, 
         return Done(term.id, rewritten)
 
 
-async def add_word(db: Database, term_id: int, word: str, *, actor: str) -> Done:
-    """Let ``word`` mean the term; entries and open cases holding it become the term."""
+async def add_word(db: Database, term_id: int, word: str, *, actor: str,
+                   vocabulary: str | None = None) -> Done:
+    """Let ``word`` mean the term; entries and open cases holding it become the term.
+    ``vocabulary``, when given, must be the term's (a word of one list never becomes a
+    term of the other)."""
     text = _label(word)
     async with db.write() as session:
         term = await _term(session, term_id)
+        if vocabulary is not None and term.vocabulary != vocabulary:
+            raise VocabularyError("err.merge_other_vocabulary")
         await _free_word(session, term.vocabulary, text)
         await add_synonym_row(session, term, text)
         rewritten = await _realign(session, term.vocabulary, (text,), actor=actor,

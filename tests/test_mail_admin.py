@@ -291,3 +291,21 @@ async def test_the_campaign_dashboard_counts_each_cycle_and_region(
     by_region = html.split("<caption>Cyklus 2026 pr. region</caption>", 1)[1]
     # Regions by their names, in the vocabulary's order.
     assert by_region.index("Region Nordjylland") < by_region.index("Region Syddanmark")
+
+
+@pytest.mark.asyncio
+async def test_the_mail_pages_never_show_a_live_reply_token(
+        client: Client, db: Database, settings: Settings) -> None:
+    token = "T" * 32
+    mail = RenderedMail(subject="Er jeres opslag stadig rigtigt?", text="Hej\n", html=None)
+    async with db.write() as session:
+        row = await outbox.enqueue(session, outbox.compose(
+            settings, to_addr="kontakt@example.dk", mail=mail, kind="reminder",
+            reply_token=token), kind="reminder")
+        assert row is not None
+    assert row.subject == "Er jeres opslag stadig rigtigt?"  # stored without the tag
+    await login(client, "ada")
+    listing = await (await client.get("/moderation/mail")).text()
+    one = await (await client.get(f"/moderation/mail/{row.id}")).text()
+    assert "Er jeres opslag stadig rigtigt?" in listing
+    assert token not in listing and token not in one

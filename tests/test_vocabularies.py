@@ -263,3 +263,33 @@ async def test_public_pages_name_terms_in_the_readers_language(
     assert ">Video consultation</a>" in en and ">COPD</a>" in en
     assert ">Videokonsultation</a>" in da and ">KOL</a>" in da
     assert "Video consultation" in menu
+
+
+@pytest.mark.asyncio
+async def test_an_open_case_stays_approvable_after_a_term_rewrote_its_entry(
+        db: Database, make_initiative: MakeInitiative,
+        make_submission: MakeSubmission) -> None:
+    from moderation.decisions import approve
+
+    entry = await make_initiative(technology=["Hjemmerobot"])
+    case = await make_submission(initiative=entry, kind="update",
+                                 proposed={"status": "afsluttet"})
+    assert case.base_version == 1
+    done = await vocabularies.add_term(db, "technology", "Hjemmerobot", "Home robot",
+                                       actor="ada", words=["plejerobot"])
+    assert done.entries_rewritten == 0  # the value already was the new term's name
+    await vocabularies.rename_term(db, done.term_id, "Plejerobot", "Care robot",
+                                   actor="ada")
+    async with db.read() as session:
+        moved = await session.get(Submission, case.id)
+    assert moved is not None and moved.base_version == 2
+    decision = await approve(db, case.id, actor="anna", thank=False)
+    assert decision.state == "approved"
+    async with db.read() as session:
+        fresh = await session.get(Initiative, entry.id)
+    assert fresh is not None and fresh.status == "afsluttet"
+    assert fresh.technology == ["Plejerobot"]
+    # A word of one list never becomes a term of the other.
+    with pytest.raises(vocabularies.VocabularyError):
+        await vocabularies.add_word(db, await term_id(db, "patient_groups", "KOL"),
+                                    "lungerobot", actor="anna", vocabulary="technology")

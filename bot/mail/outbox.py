@@ -169,6 +169,16 @@ def message_bytes(message: EmailMessage) -> bytes:
     return message.as_bytes(policy=HEADER_POLICY)
 
 
+# The subject tag a reply token travels in ("… [ref:TOKEN]"): kept out of the stored
+# subject column, which lists and pages show (the mail itself keeps it until it is sent).
+_SUBJECT_TOKEN = re.compile(r"\s*\[ref:[A-Za-z0-9_-]{16,}\]")
+
+
+def subject_without_token(subject: str) -> str:
+    """A subject as lists show it: without the ``[ref:TOKEN]`` tag."""
+    return _SUBJECT_TOKEN.sub("", subject).strip()
+
+
 def new_row(message: EmailMessage, *, kind: str, idempotency_key: str | None = None,
             contact_id: int | None = None, initiative_id: int | None = None,
             submission_id: int | None = None,
@@ -178,7 +188,8 @@ def new_row(message: EmailMessage, *, kind: str, idempotency_key: str | None = N
     return OutboxMessage(
         message_id=str(message["Message-ID"]), idempotency_key=idempotency_key, kind=kind,
         to_addr=to_addr.lower(), from_addr=settings_from(message),
-        subject=str(message["Subject"])[:500], raw=message_bytes(message), state="pending",
+        subject=subject_without_token(str(message["Subject"]))[:500],
+        raw=message_bytes(message), state="pending",
         attempts=0, contact_id=contact_id, initiative_id=initiative_id,
         submission_id=submission_id, next_attempt_at=not_before or dbnow())
 
@@ -310,8 +321,13 @@ def redact_tokens(raw: bytes) -> bytes:
     return _TOKEN_IN_MAIL.sub(lambda m: m.group(1) + REDACTED, raw)
 
 
+# The state is checked again: a failed mail sent again meanwhile keeps its tokens.
 _MARK_REDACTED = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"),
-                                        _OUTBOX.c.raw_redacted.is_(False))
+                                        _OUTBOX.c.raw_redacted.is_(False),
+                                        # (no IN: it cannot run as executemany)
+                                        or_(_OUTBOX.c.state == "sent",
+                                            _OUTBOX.c.state == "cancelled",
+                                            _OUTBOX.c.state == "failed"))
                   .values(raw=bindparam("b_raw"), raw_redacted=True))
 
 
@@ -466,7 +482,7 @@ class MailActionError(Exception):
 
 
 async def retry_mail(session: AsyncSession, outbox_id: int, *, now: datetime) -> OutboxMessage:
-    """Send a failed mail again (an administrator's "Prøv igen"), in the caller's
+    """Send a failed mail again (an administrator's "Send igen"), in the caller's
     transaction: back to ``pending`` now, with its attempts counted from zero, so the
     sender's backoff and ``smtp_max_attempts`` apply afresh. Its campaign step goes back
     to ``planned``.
@@ -485,12 +501,21 @@ async def retry_mail(session: AsyncSession, outbox_id: int, *, now: datetime) ->
         contact = await session.get(Contact, row.contact_id)
         if contact is not None and contact.email_status != "ok":
             raise MailActionError("err.mail_contact_blocked")
-    row.state, row.attempts, row.next_attempt_at = "pending", 0, now
-    row.last_error, row.smtp_code = None, None
+    # One conditional UPDATE: a sender or another administrator that got there first
+    # wins, and this one is refused (PostgreSQL runs this under READ COMMITTED).
+    moved = await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == row.id,
+                                    OutboxMessage.state == "failed",
+                                    OutboxMessage.raw_redacted.is_(False))
+        .values(state="pending", attempts=0, next_attempt_at=now, last_error=None,
+                smtp_code=None).execution_options(synchronize_session=False))
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise MailActionError("err.mail_not_failed")
     await session.execute(
-        update(CampaignStep).where(CampaignStep.outbox_id == row.id)
+        update(CampaignStep).where(CampaignStep.outbox_id == row.id,
+                                   CampaignStep.state == "failed")
         .values(state="planned").execution_options(synchronize_session=False))
-    await session.flush()
+    await session.refresh(row)
     return row
 
 
@@ -507,12 +532,19 @@ async def discard_mail(session: AsyncSession, outbox_id: int, *, reason: str) ->
         raise MailActionError("err.no_mail")
     if row.state not in DISCARDABLE_STATES:
         raise MailActionError("err.mail_not_discardable")
-    row.state, row.last_error = "cancelled", reason[:2000]
-    row.lease_owner = row.lease_until = None
+    # Conditional, so a sender that claimed the row meanwhile keeps it (it may be on the
+    # wire) and this discard is refused instead of being overwritten by "sent".
+    moved = await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == row.id,
+                                    OutboxMessage.state.in_(DISCARDABLE_STATES))
+        .values(state="cancelled", last_error=reason[:2000], lease_owner=None,
+                lease_until=None).execution_options(synchronize_session=False))
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise MailActionError("err.mail_not_discardable")
     await session.execute(
         update(CampaignStep).where(CampaignStep.outbox_id == row.id)
         .values(state="skipped", note="discarded").execution_options(synchronize_session=False))
-    await session.flush()
+    await session.refresh(row)
     return row
 
 

@@ -217,6 +217,8 @@ class DuplicateIndex:
     pairs_cache: tuple[int, list[tuple[int, int, float]]] | None = None
 
     def add(self, entry: IndexedEntry) -> None:
+        if self.entries.get(entry.id) == entry:
+            return  # re-read but unchanged: the work list's pairs stay valid
         self.remove(entry.id)
         self.version += 1
         self.entries[entry.id] = entry

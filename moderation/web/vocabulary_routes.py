@@ -106,7 +106,7 @@ async def map_word(request: web.Request) -> web.Response:
             if term_id is None:
                 raise vocabularies.VocabularyError("err.choose_term")
             await vocabularies.add_word(request.app[DB], term_id, text,
-                                        actor=actor_of(request))
+                                        actor=actor_of(request), vocabulary=vocabulary)
     except vocabularies.VocabularyError as exc:
         raise PageError(400, str(exc)) from None
     raise redirect(back, done="word_mapped")

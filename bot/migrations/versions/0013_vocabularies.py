@@ -165,6 +165,8 @@ VERSIONS = sa.table("initiative_versions", sa.column("initiative_id", sa.Integer
                     sa.column("changed", sa.JSON()), sa.column("actor", sa.String()),
                     sa.column("channel", sa.String()), sa.column("note", sa.Text()),
                     sa.column("created_at", sa.DateTime()))
+SUBMISSIONS = sa.table("submissions", sa.column("initiative_id", sa.Integer()),
+                       sa.column("base_version", sa.Integer()), sa.column("state", sa.String()))
 AUDIT = sa.table("audit_events", sa.column("at", sa.DateTime()),
                  sa.column("actor", sa.String()), sa.column("action", sa.String()),
                  sa.column("detail", sa.JSON()))
@@ -178,7 +180,7 @@ def _add_term(bind: sa.Connection, vocabulary: str, da: str, en: str,
         .returning(TERMS.c.id)).scalar_one()
     for text in (da, en, *synonyms):
         folded = fold(text)
-        if folded and folded not in words[vocabulary]:
+        if folded and len(text) <= 200 and folded not in words[vocabulary]:
             bind.execute(sa.insert(SYNONYMS).values(term_id=term_id, vocabulary=vocabulary,
                                                     folded=folded, text=text))
             words[vocabulary][folded] = da
@@ -209,7 +211,8 @@ def _migrate_free_text(bind: sa.Connection, words: dict[str, dict[str, str]]) ->
         for vocabulary in SEED:
             for value in _list(getattr(row, vocabulary)):
                 text = " ".join(value.split())
-                if text and fold(text) not in words[vocabulary]:
+                # (A value longer than a term's name can be stays free text: a proposal.)
+                if text and len(text) <= 200 and fold(text) not in words[vocabulary]:
                     spellings[vocabulary][fold(text)][text] += 1
     created = 0
     for vocabulary, by_fold in spellings.items():
@@ -258,6 +261,13 @@ def _rewrite(bind: sa.Connection, initiative_id: int, new: dict[str, list[str]])
         initiative_id=initiative_id, version=version, data=data, changed=sorted(new),
         actor="system", channel="system",
         note="vocabulary migration: values mapped to terms", created_at=now))
+    # Open cases based on the version before are based on this one too (only the names
+    # of values changed), so approving them is no conflict.
+    bind.execute(sa.update(SUBMISSIONS).where(
+        SUBMISSIONS.c.initiative_id == initiative_id,
+        SUBMISSIONS.c.base_version == int(current),
+        SUBMISSIONS.c.state.in_(("pending", "needs_info", "unverified")))
+        .values(base_version=version))
 
 
 def _reindex(bind: sa.Connection) -> None:
