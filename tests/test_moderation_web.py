@@ -757,6 +757,8 @@ async def test_the_edit_form_posts_menus_and_check_boxes_through_the_field_parse
                       ("participants", "sygehus"), ("regions", ""),
                       ("regions", "nordjylland"), ("municipalities", ""),
                       ("municipalities", "Thisted"), ("municipalities", "Morsø"),
+                      ("technology", ""), ("technology", "App"), ("technology", "Tablet"),
+                      ("technology_other", "video, hjemmerobot"),
                       ("start_date", "den 32. marts"), ("contact_email", "ikke en adresse")])
     resp = await client.post(url, data=form)
     assert resp.status == 400
@@ -772,6 +774,8 @@ async def test_the_edit_form_posts_menus_and_check_boxes_through_the_field_parse
     assert 'name="municipalities" value="Thisted" checked' in html
     assert 'name="municipalities" value="Aalborg" checked' not in html
     assert 'name="participants" value="sygehus" checked' in html
+    assert 'name="technology" value="App" checked' in html
+    assert 'name="technology_other" value="video, hjemmerobot"' in html
     form["start_date"], form["contact_email"] = "marts 2020", "ny@example.dk"
     resp = await client.post(url, data=form, allow_redirects=False)
     assert resp.status == 303
@@ -782,6 +786,9 @@ async def test_the_edit_form_posts_menus_and_check_boxes_through_the_field_parse
         assert made.participants == ["almen_praksis", "sygehus"]
         assert made.regions == ["nordjylland"]
         assert made.municipalities == ["Morsø", "Thisted"]
+        # Ticked terms, and typed words through the vocabulary: "video" is a term's word,
+        # "hjemmerobot" waits as a new word.
+        assert made.technology == ["App", "Tablet", "Videokonsultation", "hjemmerobot"]
 
 
 def test_a_suggestion_is_offered_once() -> None:

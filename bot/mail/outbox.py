@@ -492,7 +492,7 @@ async def retry_mail(session: AsyncSession, outbox_id: int, *, now: datetime) ->
     out or bounces since (reset the contact first)."""
     row = await session.get(OutboxMessage, outbox_id, populate_existing=True)
     if row is None:
-        raise MailActionError("err.no_mail")
+        raise MailActionError("err.no_outbox_mail")
     if row.state != "failed":
         raise MailActionError("err.mail_not_failed")
     if row.raw_redacted:
@@ -529,7 +529,7 @@ async def discard_mail(session: AsyncSession, outbox_id: int, *, reason: str) ->
     the wire."""
     row = await session.get(OutboxMessage, outbox_id, populate_existing=True)
     if row is None:
-        raise MailActionError("err.no_mail")
+        raise MailActionError("err.no_outbox_mail")
     if row.state not in DISCARDABLE_STATES:
         raise MailActionError("err.mail_not_discardable")
     # Conditional, so a sender that claimed the row meanwhile keeps it (it may be on the

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
 from bot.registry.duplicates import find_duplicates
-from bot.registry.fields import Problem, form_label, format_value, normalise
+from bot.registry.fields import Problem, form_label, format_value, normalise, split_list
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS, LIST_FIELDS
 from bot.registry.repository import diff_record, history
@@ -149,8 +149,11 @@ def auth_summary(auth_results: str | None) -> dict[str, str]:
 
 
 # Fields edited with a menu or check boxes rather than free text (the form posts keys;
-# :func:`edit_form_values` turns them back into text for the one field parser).
-CHOICE_FIELDS = ("status", "participants", "regions", "municipalities")
+# :func:`edit_form_values` turns them back into text for the one field parser). The two
+# vocabularies are check boxes of their terms plus a box for words no term covers yet.
+CHOICE_FIELDS = ("status", "participants", "regions", "municipalities", "patient_groups",
+                 "technology")
+TERM_FIELDS = ("patient_groups", "technology")
 
 
 def _chosen(key: str, value: Any) -> tuple[str, ...]:
@@ -197,6 +200,9 @@ def edit_form_values(form: Any, lang: str) -> dict[str, str]:
             continue
         if key in CHOICE_FIELDS:
             chosen = [str(v) for v in form.getall(key) if str(v).strip()]
+            if key in TERM_FIELDS:  # ticked terms, and new words typed beside them
+                chosen = [item for value in chosen for item in split_list(value)]
+                chosen += split_list(str(form.get(f"{key}_other") or ""))
             value: Any = chosen[0] if key == "status" and chosen else chosen
             values[key] = format_value(key, value, lang) if chosen else ""
         else:
@@ -378,7 +384,7 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                     sender_matches_contact=sender_matches, auth=auth_summary(sub.auth_results),
                     mail=mail, versions=versions, duplicates=duplicates, stale=stale,
                     titles=titles, lang=lang, new_words=new_words,
-                    terms={v: index.of(v) for v in VOCABULARIES} if new_words else {})
+                    terms={v: index.of(v) for v in VOCABULARIES})
 
 
 async def entry_history(session: AsyncSession, initiative_id: int,

@@ -48,7 +48,7 @@ async def outgoing_item(request: web.Request) -> web.Response:
     require_admin(request)
     mail = await mail_log.outbox_mail(request.app[DB], int(request.match_info["id"]))
     if mail is None:
-        raise PageError(404, "err.no_mail")
+        raise PageError(404, "err.no_outbox_mail")
     return page(request, "mail_item.html", mail=mail, done=request.query.get("done"))
 
 
@@ -67,7 +67,7 @@ async def _mail_action(request: web.Request, action: str) -> web.Response:
     except MailActionError as exc:
         mail = await mail_log.outbox_mail(request.app[DB], outbox_id)
         if mail is None:
-            raise PageError(404, "err.no_mail") from None
+            raise PageError(404, "err.no_outbox_mail") from None
         return page(request, "mail_item.html", status=400, mail=mail, done=None,
                     error=str(exc))
     raise redirect(f"/moderation/mail/{outbox_id}", done=f"mail_{action}")

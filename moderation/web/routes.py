@@ -20,6 +20,7 @@ from bot.core.i18n import format_moment, gettext, languages
 from bot.core.pages import PageError
 from bot.core.spreadsheet import csv_document
 from bot.mail.contacts import record_consent
+from bot.registry.fields import split_list
 from bot.registry.vocabulary import REGIONS, label_of
 from moderation import decisions
 from moderation.accounts import AccountError, authenticate, create_user, set_disabled
@@ -28,6 +29,7 @@ from moderation.web import lists, mail_routes, vocabulary_routes
 from moderation.web.history import event_sentence, event_text
 from moderation.web.item_view import (
     CHOICE_FIELDS,
+    TERM_FIELDS,
     attachment_of,
     content_disposition,
     edit_choices,
@@ -249,6 +251,8 @@ async def approve(request: web.Request) -> web.Response:
         if errors:
             chosen = {k: [str(v) for v in form.getall(k) if str(v).strip()]
                       for k in CHOICE_FIELDS if k in form}
+            for k in TERM_FIELDS:  # the words typed beside the ticked terms, kept
+                chosen.setdefault(k, []).extend(split_list(str(form.get(f"{k}_other") or "")))
             return await _item_page(request, sid, status=400, errors=errors, form=raw,
                                     chosen=chosen, error="d.errors")
     return await _decide(request, sid, decisions.approve(

@@ -231,6 +231,10 @@ async def test_edit_with_menus_check_boxes_and_type_ahead(live_app: LiveApp,
     await thisted.check()
     await finder.press("Enter")  # filtering, not submitting
     assert "/approve" not in page.url
+    # Technology from the vocabulary's terms, and a word no term covers yet.
+    await page.get_by_label("Find term").nth(1).fill("video")
+    await page.get_by_role("checkbox", name="Videokonsultation").check()
+    await page.get_by_label("Andre ord").nth(1).fill("dialysemaskine")
     await page.locator("#e-start_date").fill("den 32. marts")
     await page.locator(".edit-form button[type=submit]").click()
     await page.get_by_role("heading", name="Ret disse felter").wait_for()
@@ -251,3 +255,5 @@ async def test_edit_with_menus_check_boxes_and_type_ahead(live_app: LiveApp,
         assert made.status == "projekt" and "almen_praksis" in made.participants
         assert made.municipalities == ["Aalborg", "Thisted"]
         assert made.start_date == "2024-03"
+        assert made.technology == ["Pulsoximeter", "Tablet", "Videokonsultation",
+                                   "dialysemaskine"]
