@@ -372,13 +372,16 @@ def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int,
     """The reminder mail for an entry's current values (text and HTML), saying plainly
     whether the contact's details are public and where to change that (``consent``: the
     contact's answer so far)."""
-    from bot.registry.fields import form_lines
+    from bot.registry.fields import form_label, form_lines
+    from bot.registry.record import missing_mandatory
 
     lang = language_of(lang)
+    # What the entry lacks is asked for first, by name (MedCom: entries miss fields).
+    missing = [form_label(k, lang) for k in missing_mandatory(record)]
     query = language_query(lang)
     statuses = [{"label": t.label(lang), "help": t.help(lang)} for t in STATUSES]
     return render_mail(
-        "reminder", lang, step=step, title=record.get("title") or "",
+        "reminder", lang, step=step, title=record.get("title") or "", missing=missing,
         contact_name=record.get("contact_name") or "",
         form="\n".join(form_lines(record, lang)), statuses=statuses,
         chat_url=chat_url(settings, reply_token), consent=consent,

@@ -10,8 +10,9 @@ Pure data: no database, no I/O (the parsing core imports it).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["text", "longtext", "status", "participant_list", "region_list",
                "municipality_list", "text_list", "date", "email", "phone", "url"]
@@ -106,6 +107,12 @@ FIELD_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS)
 INITIATIVE_FIELDS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.table == "initiative")
 CONTACT_FIELDS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.table == "contact")
 MANDATORY_FIELDS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.mandatory)
+
+
+def missing_mandatory(record: Mapping[str, Any]) -> list[str]:
+    """The mandatory fields ``record`` lacks, in form order: the one completeness rule
+    (the queue's "missing fields", the reminder's "we miss", the completeness page)."""
+    return [key for key in MANDATORY_FIELDS if record.get(key) in (None, "", [])]
 OPTIONAL_FIELDS: tuple[str, ...] = tuple(f.key for f in FIELDS if not f.mandatory)
 LIST_FIELDS: frozenset[str] = frozenset(f.key for f in FIELDS if f.is_list)
 MULTILINE_FIELDS: frozenset[str] = frozenset(f.key for f in FIELDS if f.kind == "longtext")
@@ -117,5 +124,5 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {f.key: f.labels for f in FIELDS
 __all__ = [
     "CONTACT_FIELDS", "FIELD", "FIELDS", "FIELD_KEYS", "FREE_TEXT_LIMITS", "Field",
     "INITIATIVE_FIELDS", "LABELS", "LIST_FIELDS", "MANDATORY_FIELDS", "MULTILINE_FIELDS",
-    "OPTIONAL_FIELDS",
+    "OPTIONAL_FIELDS", "missing_mandatory",
 ]

@@ -51,7 +51,7 @@ from bot.mail.tokens import TOKEN_RE, issue_token, lookup_token
 from bot.registry.duplicates import find_duplicates
 from bot.registry.fields import Problem, form_label
 from bot.registry.models import Contact, Initiative
-from bot.registry.record import MANDATORY_FIELDS
+from bot.registry.record import missing_mandatory
 from bot.registry.repository import diff_record
 from intake.mail.answers import answer_block_reason, queue_answer, take_answer_slot
 from intake.parse.message import ParseResult
@@ -95,13 +95,8 @@ def is_own_address(addr: str | None, settings: Settings) -> bool:
 
 def missing_field_problems(proposed: Mapping[str, Any], lang: str) -> list[Problem]:
     """One problem per mandatory field a new submission lacks."""
-    out = []
-    for key in MANDATORY_FIELDS:
-        value = proposed.get(key)
-        if value in (None, "", []):
-            out.append(Problem(key, catalogue_text(lang, "field.missing",
-                                                   label=form_label(key, lang))))
-    return out
+    return [Problem(key, catalogue_text(lang, "field.missing", label=form_label(key, lang)))
+            for key in missing_mandatory(proposed)]
 
 
 def unsubscribe_token(parsed: ParseResult) -> str | None:

@@ -20,7 +20,7 @@ from bot.core.db import Database
 from bot.registry.duplicates import find_duplicates
 from bot.registry.fields import Problem, form_label, format_value, normalise, split_list
 from bot.registry.models import Initiative
-from bot.registry.record import FIELD_KEYS, LIST_FIELDS
+from bot.registry.record import FIELD_KEYS, LIST_FIELDS, missing_mandatory
 from bot.registry.repository import diff_record, history
 from bot.registry.terms import VOCABULARIES, term_index
 from intake.inbox.models import InboundMessage
@@ -110,6 +110,8 @@ class ItemView:
     # Proposed words no term covers yet: (vocabulary, word), and the terms to map them to.
     new_words: list[tuple[str, str]] = field(default_factory=list)
     terms: dict[str, list[Any]] = field(default_factory=dict)
+    # What the entry lacks now (field labels), and what it would lack once approved.
+    entry_missing: list[str] = field(default_factory=list)
 
     @property
     def problem_rows(self) -> list[tuple[str, str]]:
@@ -384,6 +386,8 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                     sender_matches_contact=sender_matches, auth=auth_summary(sub.auth_results),
                     mail=mail, versions=versions, duplicates=duplicates, stale=stale,
                     titles=titles, lang=lang, new_words=new_words,
+                    entry_missing=[form_label(k, lang) for k in missing_mandatory(current)]
+                    if current is not None else [],
                     terms={v: index.of(v) for v in VOCABULARIES})
 
 

@@ -15,7 +15,7 @@ from bot.core.i18n import gettext
 from bot.registry.duplicates import SuspectedPair, suspected_pairs
 from bot.registry.fields import form_label, format_value
 from bot.registry.models import Contact, Initiative
-from bot.registry.record import FIELD_KEYS
+from bot.registry.record import FIELD_KEYS, MANDATORY_FIELDS, missing_mandatory
 from intake.inbox.models import InboundMessage
 from moderation.audit import record_event
 from moderation.models import AuditEvent, DuplicateDismissal, Submission, User
@@ -247,6 +247,48 @@ async def find_entries(db: Database, search: str, limit: int = 20) -> list[Initi
         return list(await session.scalars(
             select(Initiative).where(Initiative.merged_into_id.is_(None), or_(*cond))
             .order_by(Initiative.title).limit(limit)))
+
+
+# --- completeness ----------------------------------------------------------------------------
+
+@dataclass
+class Completeness:
+    total: int
+    complete: int
+    by_field: list[tuple[str, str, int]]  # (key, label, entries lacking it)
+    incomplete: list[tuple[Initiative, list[str]]]  # (entry, labels of what it lacks)
+
+
+async def completeness(db: Database, lang: str, limit: int = 200) -> Completeness:
+    """How complete the published registry is: entries with every mandatory field, what
+    is missing how often, and the entries that lack the most first."""
+    columns = [getattr(Initiative, k) for k in MANDATORY_FIELDS if hasattr(Initiative, k)]
+    async with db.read() as session:
+        rows = (await session.execute(
+            select(Initiative.id, *columns, Contact.name, Contact.email)
+            .outerjoin(Contact, Contact.id == Initiative.contact_id)
+            .where(Initiative.merged_into_id.is_(None)))).all()
+        lacking: list[tuple[int, list[str]]] = []
+        counts = dict.fromkeys(MANDATORY_FIELDS, 0)
+        for row in rows:
+            record = dict(row._mapping)
+            record["contact_name"], record["contact_email"] = record.pop("name"), \
+                record.pop("email")
+            missing = missing_mandatory(record)
+            for key in missing:
+                counts[key] += 1
+            if missing:
+                lacking.append((row.id, missing))
+        lacking.sort(key=lambda x: (-len(x[1]), x[0]))
+        shown = lacking[:limit]
+        entries = {e.id: e for e in await session.scalars(
+            select(Initiative).where(Initiative.id.in_([i for i, _ in shown])))} \
+            if shown else {}
+    return Completeness(
+        total=len(rows), complete=len(rows) - len(lacking),
+        by_field=[(k, form_label(k, lang), n) for k, n in counts.items()],
+        incomplete=[(entries[i], [form_label(k, lang) for k in missing])
+                    for i, missing in shown if i in entries])
 
 
 # --- merge ----------------------------------------------------------------------------------

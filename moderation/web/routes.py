@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.i18n import format_moment, gettext, languages
+from bot.core.i18n import format_moment, format_share, gettext, languages
 from bot.core.pages import PageError
 from bot.core.spreadsheet import csv_document
 from bot.mail.contacts import record_consent
@@ -303,6 +303,15 @@ async def release(request: web.Request) -> web.Response:
 
 
 # --- merging two entries --------------------------------------------------------------------------
+
+@routes.get("/moderation/completeness", name="completeness")
+async def completeness(request: web.Request) -> web.Response:
+    """What the registry's entries lack, field by field, and the entries lacking most."""
+    lang = lang_of(request)
+    data = await lists.completeness(request.app[DB], lang)
+    return page(request, "completeness.html", data=data,
+                share=format_share(data.complete / data.total, lang) if data.total else "")
+
 
 @routes.get("/moderation/duplicates", name="duplicates")
 async def duplicates(request: web.Request) -> web.Response:

@@ -50,6 +50,7 @@ async def test_every_moderation_page_passes_axe(live_app: LiveApp, page: Any) ->
         "queue": "/moderation",
         "item": f"/moderation/item/{second_id}",
         "audit": "/moderation/audit",
+        "completeness": "/moderation/completeness",
         "contacts": "/moderation/contacts?q=mette",
         "quarantine": "/moderation/inbound",
         "quarantined_mail": f"/moderation/inbound/{stored.id}",
