@@ -171,12 +171,13 @@ def message_bytes(message: EmailMessage) -> bytes:
 
 # The subject tag a reply token travels in ("… [ref:TOKEN]"): kept out of the stored
 # subject column, which lists and pages show (the mail itself keeps it until it is sent).
-_SUBJECT_TOKEN = re.compile(r"\s*\[ref:[A-Za-z0-9_-]{16,}\]")
+# (No leading \s*: scanning a run of spaces from every start would be quadratic.)
+_SUBJECT_TOKEN = re.compile(r"\[ref:[A-Za-z0-9_-]{16,}+\]")
 
 
 def subject_without_token(subject: str) -> str:
     """A subject as lists show it: without the ``[ref:TOKEN]`` tag."""
-    return _SUBJECT_TOKEN.sub("", subject).strip()
+    return " ".join(_SUBJECT_TOKEN.sub("", subject).split())
 
 
 def new_row(message: EmailMessage, *, kind: str, idempotency_key: str | None = None,

@@ -20,7 +20,8 @@ down_revision = "0013"
 branch_labels = None
 depends_on = None
 
-_SUBJECT_TOKEN = re.compile(r"\s*\[ref:[A-Za-z0-9_-]{16,}\]")
+# (No leading \s*: scanning a run of spaces from every start would be quadratic.)
+_SUBJECT_TOKEN = re.compile(r"\[ref:[A-Za-z0-9_-]{16,}+\]")
 
 
 def upgrade() -> None:
@@ -31,7 +32,7 @@ def upgrade() -> None:
                         .where(outbox.c.subject.like("%[ref:%"))).all()
     for row_id, subject in rows:
         bind.execute(sa.update(outbox).where(outbox.c.id == row_id)
-                     .values(subject=_SUBJECT_TOKEN.sub("", subject).strip()))
+                     .values(subject=" ".join(_SUBJECT_TOKEN.sub("", subject).split())))
 
 
 def downgrade() -> None:
