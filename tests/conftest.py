@@ -69,8 +69,9 @@ async def _sqlite_db(tmp_path: Path) -> Database:
 class PgSchema:
     """A throw-away PostgreSQL schema with a Database bound to it via search_path."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, revision: str = "head") -> None:
         self.base_url = base_url
+        self.revision = revision
         self.schema = f"t_{uuid.uuid4().hex[:16]}"
 
     async def __aenter__(self) -> Database:
@@ -84,7 +85,7 @@ class PgSchema:
         await admin.dispose()
         self.db = Database(self.base_url, connect_args={
             "server_settings": {"search_path": self.schema}})
-        await upgrade(self.db)
+        await upgrade(self.db, self.revision)
         return self.db
 
     async def __aexit__(self, *exc: object) -> None:

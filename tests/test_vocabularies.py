@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,11 @@ from bot.core.db import Database
 from bot.core.settings import Settings
 from bot.registry.models import Initiative, InitiativeVersion, VocabularyTerm
 from bot.registry.terms import fold_term, term_index
-from bot.registry.vocabulary import label_of
 from intake.inbox.store import store_message
 from intake.mail.processor import process_pending
 from moderation import vocabularies
 from moderation.models import AuditEvent, Submission
-from tests.conftest import MakeInitiative, MakeSubmission
+from tests.conftest import MakeInitiative, MakeSubmission, PgSchema, pg_url, skip_or_fail
 from tests.moderation_support import csrf_of, login, moderation_client, use_fast_hashes
 
 Client = TestClient[Any, Any]
@@ -85,7 +85,6 @@ async def test_an_english_page_shows_the_english_name(db: Database) -> None:
     assert index.label("technology", "Videokonsultation", "en") == "Video consultation"
     assert index.label("patient_groups", "KOL", "en") == "COPD"
     assert index.label("technology", "robotstøvsuger", "en") == "robotstøvsuger"
-    assert label_of  # the closed vocabularies (status, regions …) stay in code
 
 
 @pytest.mark.asyncio
@@ -192,16 +191,41 @@ async def test_the_vocabulary_page_adds_renames_and_lists_proposals(
     assert "ada tilføjede termen Hjemmerobot" in audit
 
 
+@asynccontextmanager
+async def database_at(kind: str, tmp_path: Path, revision: str) -> AsyncIterator[Database]:
+    """A database of ``kind`` migrated only up to ``revision``."""
+    from bot.core.migrate import upgrade
+
+    if kind == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+        await upgrade(db, revision)
+        try:
+            yield db
+        finally:
+            await db.dispose()
+        return
+    url = pg_url()
+    if url is None:
+        skip_or_fail("LANDKORT_TEST_DATABASE_URL is not set")
+    async with PgSchema(url, revision) as db:
+        yield db
+
+
 @pytest.mark.asyncio
-async def test_migration_turns_stored_free_text_into_terms(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres",
+                                                         marks=pytest.mark.postgres)])
+async def test_migration_turns_stored_free_text_into_terms(kind: str, tmp_path: Path) -> None:
     """Migration 0013 on a registry with free text: known words become their terms (a new
     version by "system", filter values re-indexed), other values become terms of their
     own (their most common spelling), and it is logged."""
+    async with database_at(kind, tmp_path, "0012") as db:
+        await _migrate_free_text_on(db)
+
+
+async def _migrate_free_text_on(db: Database) -> None:
     from bot.core.migrate import upgrade
     from bot.public.catalogue import Filters, search
 
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
-    await upgrade(db, "0012")
     values = {1: (["video", "Tablet", "Robotstøvsuger"], ["COPD"]),
               2: (["robotstøvsuger"], ["Hjemmeboende ældre"]),
               3: (["Robotstøvsuger"], [])}
@@ -211,7 +235,8 @@ async def test_migration_turns_stored_free_text_into_terms(tmp_path: Path) -> No
                 "INSERT INTO initiatives (id, slug, version, title, status, participants, "
                 "regions, municipalities, patient_groups, technology, unconfirmed, "
                 "needs_new_contact, created_at, updated_at) VALUES (:i, :slug, 1, :t, "
-                "'i_drift', '[]', '[]', '[]', :g, :tech, 0, 0, '2025-01-01', '2025-01-01')"),
+                "'i_drift', '[]', '[]', '[]', :g, :tech, false, false, '2025-01-01', "
+                "'2025-01-01')"),
                 {"i": i, "slug": f"e{i}", "t": f"Opslag {i}", "g": json.dumps(groups),
                  "tech": json.dumps(tech)})
             await s.execute(text(
@@ -224,29 +249,26 @@ async def test_migration_turns_stored_free_text_into_terms(tmp_path: Path) -> No
             "organisation_words, other_words) SELECT id, title, title, '', '' "
             "FROM initiatives"))
     await upgrade(db)
-    try:
-        async with db.read() as s:
-            entries = {e.id: e for e in await s.scalars(select(Initiative))}
-            robot = await s.scalar(select(VocabularyTerm).where(
-                VocabularyTerm.label_da == "Robotstøvsuger"))
-            event = await s.scalar(select(AuditEvent).where(
-                AuditEvent.action == "vocabulary.migrated"))
-            found = await search(s, Filters(technology=("videokonsultation",)))
-        assert entries[1].technology == ["Robotstøvsuger", "Tablet", "Videokonsultation"]
-        assert entries[1].patient_groups == ["KOL"] and entries[1].version == 2
-        assert entries[2].technology == ["Robotstøvsuger"] and entries[2].version == 2
-        assert entries[3].version == 1  # already the term's spelling: untouched
-        assert robot is not None  # "Robotstøvsuger" (2 of 3 spellings) is now a term
-        history = await versions(db, 1)
-        assert [v.actor for v in history] == ["import", "system"]
-        assert history[-1].data["technology"] == ["Robotstøvsuger", "Tablet",
-                                                  "Videokonsultation"]
-        assert history[-1].data["title"] == "Opslag 1"
-        assert event is not None and event.detail == {"terms_created": 1,
-                                                       "entries_rewritten": 2}
-        assert [r.title for r in found.rows] == ["Opslag 1"]
-    finally:
-        await db.dispose()
+    async with db.read() as s:
+        entries = {e.id: e for e in await s.scalars(select(Initiative))}
+        robot = await s.scalar(select(VocabularyTerm).where(
+            VocabularyTerm.label_da == "Robotstøvsuger"))
+        event = await s.scalar(select(AuditEvent).where(
+            AuditEvent.action == "vocabulary.migrated"))
+        found = await search(s, Filters(technology=("videokonsultation",)))
+    assert entries[1].technology == ["Robotstøvsuger", "Tablet", "Videokonsultation"]
+    assert entries[1].patient_groups == ["KOL"] and entries[1].version == 2
+    assert entries[2].technology == ["Robotstøvsuger"] and entries[2].version == 2
+    assert entries[3].version == 1  # already the term's spelling: untouched
+    assert robot is not None  # "Robotstøvsuger" (2 of 3 spellings) is now a term
+    history = await versions(db, 1)
+    assert [v.actor for v in history] == ["import", "system"]
+    assert history[-1].data["technology"] == ["Robotstøvsuger", "Tablet",
+                                              "Videokonsultation"]
+    assert history[-1].data["title"] == "Opslag 1"
+    assert event is not None and event.detail == {"terms_created": 1,
+                                                   "entries_rewritten": 2}
+    assert [r.title for r in found.rows] == ["Opslag 1"]
 
 
 @pytest.mark.asyncio
