@@ -253,3 +253,26 @@ async def test_map_page_legend_table_credit_and_filter(
            '0 initiativer" aria-current="true"' in html
     html = await (await client.get("/kort?municipality=%3Cscript%3E")).text()
     assert "<script>" not in html and 'class="map-selected"' not in html
+
+
+@pytest.mark.asyncio
+async def test_the_map_names_the_municipalities_without_initiatives(
+        client: TestClient[Any, Any], make_initiative: MakeInitiative) -> None:
+    """Coverage (#19): where the registry names no initiative, by region, with the way
+    to register one."""
+    from bot.registry.vocabulary import MUNICIPALITIES_BY_REGION
+
+    everywhere_but = [m for names in MUNICIPALITIES_BY_REGION.values() for m in names
+                      if m not in ("Læsø", "Fanø", "Ærø")]
+    await make_initiative(municipalities=everywhere_but)
+    html = await (await client.get("/kort?lang=da")).text()
+    section = html[html.index('id="coverage-h"'):]
+    assert "Kommuner uden initiativer på landkortet: 3" in section
+    assert "<dt>Region Nordjylland (1)</dt><dd>Læsø</dd>" in section
+    assert "<dt>Region Syddanmark (2)</dt><dd>Fanø, Ærø</dd>" in section
+    assert 'href="/indmeld">Kender du et? Meld det ind.</a>' in section
+    await make_initiative(title="Øerne", municipalities=["Læsø", "Fanø", "Ærø"],
+                          contact_email="oe@example.dk")
+    html = await (await client.get("/kort?lang=en")).text()
+    assert "Municipalities without initiatives on the map: 0" in html
+    assert "Every municipality has at least one initiative." in html

@@ -516,8 +516,16 @@ async def map_page(request: web.Request) -> web.Response:
         _label("regions", k, lang) for k in chosen_regions]
     selected_href = _href("/", [*(("municipality", m) for m in chosen_munis),
                                 *(("region", k) for k in chosen_regions), *lang_param])
+    # Coverage: the municipalities no published entry names, by region (MedCom asks
+    # where initiatives are missing; entry is voluntary, so "none" may mean unregistered).
+    uncovered: dict[str, list[str]] = {}
+    for row in muni_rows:
+        if not row["count"]:
+            uncovered.setdefault(row["region"], []).append(row["label"])
     return _page(request, "public/map.html", svg=Markup(svg), region_rows=region_rows,
                  muni_rows=muni_rows, published=published,
+                 uncovered=sorted(uncovered.items()),
+                 uncovered_total=sum(len(v) for v in uncovered.values()),
                  legend=[{"colour": c.colour, "label": c.label} for c in classes],
                  selected=", ".join(selected), selected_href=selected_href)
 
