@@ -519,9 +519,10 @@ async def map_page(request: web.Request) -> web.Response:
     # Coverage: the municipalities no published entry names, by region (MedCom asks
     # where initiatives are missing; entry is voluntary, so "none" may mean unregistered).
     uncovered: dict[str, list[str]] = {}
-    for row in muni_rows:
-        if not row["count"]:
-            uncovered.setdefault(row["region"], []).append(row["label"])
+    for m in sorted(MUNICIPALITIES, key=catalogue.sort_key):
+        if not munis.get(m, 0):
+            region = _label("regions", map_svg.MUNICIPALITY_REGION[m], lang)
+            uncovered.setdefault(region, []).append(m)
     return _page(request, "public/map.html", svg=Markup(svg), region_rows=region_rows,
                  muni_rows=muni_rows, published=published,
                  uncovered=sorted(uncovered.items()),
