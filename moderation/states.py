@@ -30,6 +30,8 @@ SUBMISSION_STATES = ("unverified", "pending", "needs_info", "approved", "rejecte
 OPEN_STATES = ("pending", "needs_info")
 # A submission may be created in these.
 INITIAL_STATES = ("unverified", "pending")
+# Not decided yet: waiting for the sender's confirmation or for a moderator.
+UNDECIDED_STATES = ("unverified", *OPEN_STATES)
 FINAL_STATES = ("approved", "rejected", "duplicate")
 
 MOVES: dict[str, frozenset[str]] = {
@@ -58,5 +60,6 @@ def submission_kind(changes: Mapping[str, Any], *, problems: bool = False) -> st
 
 __all__ = [
     "CONTACT_CHANNELS", "FINAL_STATES", "INITIAL_STATES", "MOVES", "OPEN_STATES",
-    "SUBMISSION_CHANNELS", "SUBMISSION_KINDS", "SUBMISSION_STATES", "can_move", "submission_kind",
+    "SUBMISSION_CHANNELS", "SUBMISSION_KINDS", "SUBMISSION_STATES", "UNDECIDED_STATES",
+    "can_move", "submission_kind",
 ]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import dbnow, insert_for
 from bot.registry.models import Initiative
-from bot.registry.record import MANDATORY_FIELDS
+from bot.registry.record import MANDATORY_FIELDS, missing_mandatory
 from bot.registry.repository import diff_record
 from bot.registry.terms import VOCABULARIES, term_index
 from moderation.audit import record_event
@@ -75,9 +75,11 @@ async def create_submission(session: AsyncSession, *, kind: str, channel: str,
     """Queue a proposal; returns None when ``idempotency_key`` was queued before."""
     if state not in INITIAL_STATES:
         raise IllegalMove(f"a submission cannot start as {state}")
-    index = await term_index(session)
-    proposed = index.canonical_record(proposed)  # words become terms
-    new_words = any(index.unknown(v, proposed.get(v) or []) for v in VOCABULARIES)
+    new_words = False
+    if any(proposed.get(v) for v in VOCABULARIES):  # (no query for a mail without them)
+        index = await term_index(session)
+        proposed = index.canonical_record(proposed)  # words become terms
+        new_words = any(index.unknown(v, proposed.get(v) or []) for v in VOCABULARIES)
     regions = list(proposed.get("regions") or (initiative.regions if initiative else []) or [])
     flag_list = sorted(set(flags) | ({"problems"} if problems else set())
                        | ({"new_terms"} if new_words else set()))
@@ -186,7 +188,7 @@ async def merge_answer(session: AsyncSession, sub: Submission, *, fields: Mappin
         if any(p.get("field") in MANDATORY_FIELDS and p.get("field") not in proposed
                for p in remaining):
             flags.add("missing_fields")
-        elif all(proposed.get(k) not in (None, "", []) for k in MANDATORY_FIELDS):
+        elif not missing_mandatory(proposed):
             flags.discard("missing_fields")
     if sender and sub.sender_email and sender != sub.sender_email.lower():
         flags.add("sender_differs")

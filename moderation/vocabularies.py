@@ -17,10 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.db import Database, dbnow
 from bot.registry.models import Initiative, VocabularySynonym, VocabularyTerm
 from bot.registry.repository import apply_changes
-from bot.registry.terms import VOCABULARIES, add_synonym_row, fold_term, term_index
+from bot.registry.terms import (
+    VOCABULARIES,
+    TermIndex,
+    add_synonym_row,
+    fold_term,
+    term_index,
+)
 from moderation.audit import record_event
 from moderation.models import Submission
-from moderation.states import OPEN_STATES
+from moderation.states import UNDECIDED_STATES
 
 
 class VocabularyError(Exception):
@@ -84,12 +90,12 @@ async def _realign(session: AsyncSession, vocabulary: str, words: Iterable[str],
             await session.execute(
                 update(Submission).where(Submission.initiative_id == entry.id,
                                          Submission.base_version == before,
-                                         Submission.state.in_(OPEN_STATES + ("unverified",)))
+                                         Submission.state.in_(UNDECIDED_STATES))
                 .values(base_version=written.version)
                 .execution_options(synchronize_session=False))
     index = await term_index(session)
     for sub in (await session.scalars(
-            select(Submission).where(Submission.state.in_(OPEN_STATES + ("unverified",)))
+            select(Submission).where(Submission.state.in_(UNDECIDED_STATES))
     )).all():
         proposed = dict(sub.proposed or {})
         values = list(proposed.get(vocabulary) or [])
@@ -206,30 +212,6 @@ async def merge_terms(db: Database, source_id: int, target_id: int, *, actor: st
         return Done(target.id, rewritten)
 
 
-async def term_words(db: Database) -> dict[int, list[str]]:
-    """Every term's words (its synonyms), alphabetically."""
-    out: dict[int, list[str]] = {}
-    async with db.read() as session:
-        for term_id, text in await session.execute(
-                select(VocabularySynonym.term_id, VocabularySynonym.text)
-                .order_by(VocabularySynonym.text)):
-            out.setdefault(term_id, []).append(text)
-    return out
-
-
-async def term_usage(db: Database) -> dict[tuple[str, str], int]:
-    """How many published entries hold each value, by (vocabulary, value)."""
-    counts: dict[tuple[str, str], int] = {}
-    async with db.read() as session:
-        for row in (await session.execute(
-                select(Initiative.technology, Initiative.patient_groups)
-                .where(Initiative.merged_into_id.is_(None)))).all():
-            for vocabulary in VOCABULARIES:
-                for value in getattr(row, vocabulary) or []:
-                    counts[(vocabulary, value)] = counts.get((vocabulary, value), 0) + 1
-    return counts
-
-
 @dataclass(frozen=True)
 class UnknownWord:
     """A value in the registry or an open case that is no term yet (a proposal)."""
@@ -240,28 +222,47 @@ class UnknownWord:
     cases: int
 
 
-async def unknown_words(db: Database) -> list[UnknownWord]:
-    """Every proposal, most used first: values no term covers, in published entries and
-    open cases."""
+@dataclass(frozen=True)
+class Overview:
+    """What the vocabulary page shows, read in one pass over the registry."""
+
+    index: TermIndex
+    words: dict[int, list[str]]  # term id → its words (synonyms), alphabetically
+    usage: dict[tuple[str, str], int]  # (vocabulary, value) → published entries using it
+    unknown: list[UnknownWord]  # proposals, most used first
+
+
+async def overview(db: Database) -> Overview:
+    """Every term with its words and how many entries use it, and every proposal: values
+    no term covers, in published entries and open cases."""
+    usage: dict[tuple[str, str], int] = {}
     found: dict[tuple[str, str], list[int]] = {}
+    words: dict[int, list[str]] = {}
     async with db.read() as session:
         index = await term_index(session)
+        for term_id, text in await session.execute(
+                select(VocabularySynonym.term_id, VocabularySynonym.text)
+                .order_by(VocabularySynonym.text)):
+            words.setdefault(term_id, []).append(text)
         for row in (await session.execute(
                 select(Initiative.technology, Initiative.patient_groups)
                 .where(Initiative.merged_into_id.is_(None)))).all():
             for vocabulary in VOCABULARIES:
-                for word in index.unknown(vocabulary, getattr(row, vocabulary) or []):
+                values = getattr(row, vocabulary) or []
+                for value in values:
+                    usage[(vocabulary, value)] = usage.get((vocabulary, value), 0) + 1
+                for word in index.unknown(vocabulary, values):
                     found.setdefault((vocabulary, word), [0, 0])[0] += 1
         for (proposed,) in (await session.execute(
                 select(Submission.proposed).where(
-                    Submission.state.in_(OPEN_STATES + ("unverified",))))).all():
+                    Submission.state.in_(UNDECIDED_STATES)))).all():
             for vocabulary in VOCABULARIES:
                 for word in index.unknown(vocabulary, (proposed or {}).get(vocabulary) or []):
                     found.setdefault((vocabulary, word), [0, 0])[1] += 1
-    words = [UnknownWord(v, w, n[0], n[1]) for (v, w), n in found.items()]
-    return sorted(words, key=lambda u: (-(u.entries + u.cases), u.vocabulary,
-                                        u.word.casefold()))
+    unknown = sorted((UnknownWord(v, w, n[0], n[1]) for (v, w), n in found.items()),
+                     key=lambda u: (-(u.entries + u.cases), u.vocabulary, u.word.casefold()))
+    return Overview(index, words, usage, unknown)
 
 
-__all__ = ["Done", "UnknownWord", "VocabularyError", "add_term", "add_word", "merge_terms",
-           "rename_term", "term_usage", "term_words", "unknown_words"]
+__all__ = ["Done", "Overview", "UnknownWord", "VocabularyError", "add_term", "add_word",
+           "merge_terms", "overview", "rename_term"]

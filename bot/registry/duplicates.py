@@ -299,19 +299,15 @@ class DuplicateIndex:
 
     def pairs(self, per_entry: int = 3) -> list[tuple[int, int, float]]:
         """Every suspected pair of published entries, (low id, high id, score), best
-        first: each entry searched against the others, as a new submission is. Cached
-        until an entry is added, changed or removed."""
-        if self.pairs_cache is not None and self.pairs_cache[0] == self.version:
-            return self.pairs_cache[1]
+        first: each entry searched against the others, as a new submission is
+        (:func:`suspected_pairs` keeps the result until an entry changes)."""
         best: dict[tuple[int, int], float] = {}
         for entry in self.entries.values():
             for other, score in self.search(entry, exclude=entry.id, limit=per_entry):
                 key = (min(entry.id, other), max(entry.id, other))
                 best[key] = max(score, best.get(key, 0.0))
-        found = sorted(((a, b, sc) for (a, b), sc in best.items()),
-                       key=lambda p: (-p[2], p[0], p[1]))
-        self.pairs_cache = (self.version, found)
-        return found
+        return sorted(((a, b, sc) for (a, b), sc in best.items()),
+                      key=lambda p: (-p[2], p[0], p[1]))
 
 
 _COLUMNS = (Initiative.id, Initiative.title, Initiative.organisation, Initiative.regions,

@@ -107,12 +107,6 @@ FIELD_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS)
 INITIATIVE_FIELDS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.table == "initiative")
 CONTACT_FIELDS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.table == "contact")
 MANDATORY_FIELDS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.mandatory)
-
-
-def missing_mandatory(record: Mapping[str, Any]) -> list[str]:
-    """The mandatory fields ``record`` lacks, in form order: the one completeness rule
-    (the queue's "missing fields", the reminder's "we miss", the completeness page)."""
-    return [key for key in MANDATORY_FIELDS if record.get(key) in (None, "", [])]
 OPTIONAL_FIELDS: tuple[str, ...] = tuple(f.key for f in FIELDS if not f.mandatory)
 LIST_FIELDS: frozenset[str] = frozenset(f.key for f in FIELDS if f.is_list)
 MULTILINE_FIELDS: frozenset[str] = frozenset(f.key for f in FIELDS if f.kind == "longtext")
@@ -120,6 +114,13 @@ MULTILINE_FIELDS: frozenset[str] = frozenset(f.key for f in FIELDS if f.kind == 
 FREE_TEXT_LIMITS: dict[str, int] = {
     f.key: f.length for f in FIELDS if f.kind in FREE_TEXT_KINDS and f.length is not None}
 LABELS: dict[str, dict[str, tuple[str, ...]]] = {f.key: f.labels for f in FIELDS}
+
+
+def missing_mandatory(record: Mapping[str, Any]) -> list[str]:
+    """The mandatory fields ``record`` lacks, in form order: the one completeness rule
+    (the queue's "missing fields", the reminder's "we miss", the completeness page)."""
+    return [key for key in MANDATORY_FIELDS if record.get(key) in (None, "", [])]
+
 
 __all__ = [
     "CONTACT_FIELDS", "FIELD", "FIELDS", "FIELD_KEYS", "FREE_TEXT_LIMITS", "Field",

@@ -69,9 +69,6 @@ class TermIndex:
         term_id = self.words.get(vocabulary, {}).get(fold_term(word))
         return self.terms.get(term_id) if term_id is not None else None
 
-    def by_label(self, vocabulary: str, label_da: str) -> TermInfo | None:
-        return self.term_for(vocabulary, label_da)
-
     def canonical(self, vocabulary: str, values: Iterable[str]) -> list[str]:
         """The values as terms (Danish labels), unknown words as written; sorted, one
         each (the registry's list order)."""
@@ -113,17 +110,20 @@ class TermIndex:
 _INDEXES: weakref.WeakKeyDictionary[Any, TermIndex] = weakref.WeakKeyDictionary()
 _SQLITE_INDEXES: dict[str, TermIndex] = {}
 
-_STAMP = select(func.count(VocabularyTerm.id), func.max(VocabularyTerm.updated_at),
-                func.max(VocabularyTerm.id))
-_SYNONYM_STAMP = select(func.count(VocabularySynonym.id), func.max(VocabularySynonym.id))
+# One statement: terms (count, newest change, highest id) and synonyms (count, highest id).
+_STAMP = select(
+    select(func.count(VocabularyTerm.id)).scalar_subquery(),
+    select(func.max(VocabularyTerm.updated_at)).scalar_subquery(),
+    select(func.max(VocabularyTerm.id)).scalar_subquery(),
+    select(func.count(VocabularySynonym.id)).scalar_subquery(),
+    select(func.max(VocabularySynonym.id)).scalar_subquery())
 
 
 async def term_index(session: AsyncSession) -> TermIndex:
     """The database's terms, re-read only when they changed."""
     bind = session.get_bind()
     sqlite_key = str(bind.engine.url) if bind.dialect.name == "sqlite" else None
-    stamp = tuple((await session.execute(_STAMP)).one()) + \
-        tuple((await session.execute(_SYNONYM_STAMP)).one())
+    stamp = tuple((await session.execute(_STAMP)).one())
     index = _SQLITE_INDEXES.get(sqlite_key) if sqlite_key else _INDEXES.get(bind)
     if index is not None and index.stamp == stamp:
         return index

@@ -57,7 +57,7 @@ from intake.mail.answers import answer_block_reason, queue_answer, take_answer_s
 from intake.parse.message import ParseResult
 from moderation.audit import record_event
 from moderation.models import Submission
-from moderation.states import OPEN_STATES, submission_kind
+from moderation.states import UNDECIDED_STATES, submission_kind
 from moderation.submissions import create_submission, merge_answer
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ async def apply_outcome(session: AsyncSession, settings: Settings, inbound_id: i
         if token_row.submission_id is not None and (
                 token_row.purpose == "needs_info" or token_row.initiative_id is None):
             sub = await session.get(Submission, token_row.submission_id)
-            if sub is not None and sub.state in OPEN_STATES + ("unverified",):
+            if sub is not None and sub.state in UNDECIDED_STATES:
                 return await _merge_into_submission(ctx, sub, token_row, token_matched)
         if token_row.initiative_id is not None:
             initiative = await session.get(Initiative, token_row.initiative_id)

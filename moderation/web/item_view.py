@@ -110,7 +110,7 @@ class ItemView:
     # Proposed words no term covers yet: (vocabulary, word), and the terms to map them to.
     new_words: list[tuple[str, str]] = field(default_factory=list)
     terms: dict[str, list[Any]] = field(default_factory=dict)
-    # What the entry lacks now (field labels), and what it would lack once approved.
+    # What the entry lacks now (field labels).
     entry_missing: list[str] = field(default_factory=list)
 
     @property

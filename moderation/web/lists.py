@@ -238,7 +238,7 @@ async def find_entries(db: Database, search: str, limit: int = 20) -> list[Initi
     if not term:
         return []
     cond = []
-    if term.isdigit():
+    if term.isdigit() and len(term) < 10:  # (a longer number overflows an INTEGER)
         cond.append(Initiative.id == int(term))
     pattern = f"%{term.lower().replace('%', '').replace('_', '')}%"
     cond += [func.lower(Initiative.title).like(pattern),
@@ -265,16 +265,14 @@ async def completeness(db: Database, lang: str, limit: int = 200) -> Completenes
     columns = [getattr(Initiative, k) for k in MANDATORY_FIELDS if hasattr(Initiative, k)]
     async with db.read() as session:
         rows = (await session.execute(
-            select(Initiative.id, *columns, Contact.name, Contact.email)
+            select(Initiative.id, *columns, Contact.name.label("contact_name"),
+                   Contact.email.label("contact_email"))
             .outerjoin(Contact, Contact.id == Initiative.contact_id)
             .where(Initiative.merged_into_id.is_(None)))).all()
         lacking: list[tuple[int, list[str]]] = []
         counts = dict.fromkeys(MANDATORY_FIELDS, 0)
         for row in rows:
-            record = dict(row._mapping)
-            record["contact_name"], record["contact_email"] = record.pop("name"), \
-                record.pop("email")
-            missing = missing_mandatory(record)
+            missing = missing_mandatory(dict(row._mapping))
             for key in missing:
                 counts[key] += 1
             if missing:

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from bot.core.appkeys import DB
 from bot.core.pages import PageError
-from bot.registry.terms import VOCABULARIES, term_index
+from bot.registry.terms import VOCABULARIES
 from moderation import vocabularies
 from moderation.web.security import require_admin
 from moderation.web.views import actor_of, int_param, page, redirect
@@ -17,14 +17,10 @@ routes = web.RouteTableDef()
 
 async def _page(request: web.Request, *, status: int = 200,
                 error: str | None = None) -> web.Response:
-    db = request.app[DB]
-    async with db.read() as session:
-        index = await term_index(session)
+    found = await vocabularies.overview(request.app[DB])
     return page(request, "vocabularies.html", status=status, error=error,
-                vocabularies=VOCABULARIES, index=index,
-                synonyms=await vocabularies.term_words(db),
-                usage=await vocabularies.term_usage(db),
-                unknown=await vocabularies.unknown_words(db),
+                vocabularies=VOCABULARIES, index=found.index, synonyms=found.words,
+                usage=found.usage, unknown=found.unknown,
                 done=request.query.get("done"), rewritten=request.query.get("n"))
 
 
