@@ -10,6 +10,7 @@ import bot.core.leases  # noqa: F401
 import bot.demo.models  # noqa: F401
 import bot.mail.models  # noqa: F401
 import bot.registry.models  # noqa: F401
+import bot.report.models  # noqa: F401
 import intake.chat.models  # noqa: F401
 import intake.inbox.models  # noqa: F401
 import moderation.models  # noqa: F401

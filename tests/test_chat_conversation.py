@@ -89,9 +89,13 @@ def test_whole_registration() -> None:
     talk.say("Aalborg og Hjørring")
     talk.say("KOL; hjertesvigt")
     talk.say("Video, tablet")
+    assert talk.state.step == "pro"
+    talk.say("Hjemmemålinger")
     talk.say("marts 2021")
     assert talk.state.step == "contact_phone", "no end date for an initiative in operation"
     talk.say("12 34 56 78")
+    assert talk.state.step == "evaluation_status"
+    talk.say("Under evaluering")
     talk.say("https://example.dk/evaluering.pdf")
     talk.say("www.example.dk/kol")
     assert talk.state.step == "summary"
@@ -111,6 +115,7 @@ def test_whole_registration() -> None:
         "contact_email": "mette.jensen@aalborg.dk", "municipalities": ["Aalborg", "Hjørring"],
         "patient_groups": ["KOL", "hjertesvigt"], "technology": ["Video", "tablet"],
         "start_date": "2021-03", "contact_phone": "+4512345678",
+        "pro": ["hjemmemaaling"], "evaluation_status": "under_evaluering",
         "evaluation_url": "https://example.dk/evaluering.pdf",
         "website": "https://www.example.dk/kol"}
     assert sub.sender_email == "mette.jensen@aalborg.dk" and sub.language == "da"
@@ -215,7 +220,7 @@ def test_end_date_is_asked_for_projects() -> None:
     talk = Talk(chat.start("da"))
     for key, answer in MANDATORY_ANSWERS:
         talk.say("Projekt" if key == "status" else answer)
-    for _ in range(4):
+    for _ in range(5):  # municipalities, patient groups, technology, PRO, start date
         talk.press("Spring over")
     assert talk.state.step == "end_date"
     talk.say("31.12.2025")

@@ -98,9 +98,15 @@ async def test_seed_loads_once_and_is_idempotent(db: Database) -> None:
     async with db.read() as session:
         entries = list(await session.scalars(select(Initiative).order_by(Initiative.id)))
         versions = await session.scalar(select(func.count()).select_from(InitiativeVersion))
+        # The entries in operation for years began as projects: a second version, a year
+        # after the first, is the history the yearly report counts from.
+        grown = list(await session.scalars(select(InitiativeVersion).where(
+            InitiativeVersion.version == 2)))
         contacts = list(await session.scalars(select(Contact)))
         records = [e.record() for e in entries]
-    assert len(entries) == len(DEMO_INITIATIVES) == versions
+    assert len(entries) == len(DEMO_INITIATIVES) == versions - len(grown)
+    assert grown and all(v.changed == ["status"] and v.data["status"] != "projekt"
+                         for v in grown)
     expected = demo_records()
     for record in expected:  # the registry keeps lists sorted and empty values as [] / None
         for key in LIST_FIELDS:

@@ -29,6 +29,7 @@ PUBLIC = [re.compile(p) for p in (
     r"^/export\.csv$", r"^/chat(/.*)?$", r"^/unsubscribe/.+", r"^/samtykke/.+",
     r"^/bekraeft/.+", r"^/ret/.+", r"^/indmeld$",
     r"^/(om|tilgaengelighed|privatliv|licens)$", r"^/feed\.atom$",
+    r"^/rapport(/.*)?$",
     r"^/sandbox(/.*)?$",
     # /metrics: no login, but only metrics_allow addresses or the metrics_token
     # (tests/test_observability.py); the test client's 127.0.0.1 is allowed by default.

@@ -23,7 +23,7 @@ from bot.core import i18n
 from bot.core.db import Database
 from bot.core.settings import Settings
 from bot.registry.record import LABELS
-from bot.registry.vocabulary import MUNICIPALITIES, PARTICIPANTS, REGIONS, SECTORS, STATUSES
+from bot.registry.vocabulary import CHOICES, MUNICIPALITIES, SECTORS
 from tests.moderation_support import add_user, login, use_fast_hashes
 from tests.public_seed import sample_entries, seed_sample
 
@@ -236,7 +236,7 @@ def _data_words() -> set[str]:
     for record in sample_entries(30):
         for value in record.values():
             add(value)
-    for vocabulary in (STATUSES, PARTICIPANTS, REGIONS, SECTORS):
+    for vocabulary in (*CHOICES.values(), SECTORS):
         for term in vocabulary:
             add([term.da, term.en])
     add(list(MUNICIPALITIES))

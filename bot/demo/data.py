@@ -27,7 +27,7 @@ from sqlalchemy import text, update
 
 from bot.core.db import Database, dbnow
 from bot.registry.models import Contact
-from bot.registry.repository import count_initiatives, create_initiative
+from bot.registry.repository import apply_changes, count_initiatives, create_initiative
 
 DEMO_LOCK_KEY = 0x64656D6F  # "demo": serialises concurrent seeding on PostgreSQL
 
@@ -72,12 +72,23 @@ NORDJYLLAND_ALL = ["Aalborg", "Brønderslev", "Frederikshavn", "Hjørring", "Jam
                    "Mariagerfjord", "Morsø", "Rebild", "Thisted", "Vesthimmerland"]
 
 
+# Days after registration that a grown demo entry left the project stage.
+GROWN_AFTER_DAYS = 365
+HOME_DEVICES = frozenset({"Pulsoximeter", "Blodtryksmåler", "Vægt", "Blodsukkermåler",
+                          "Glukosesensor", "Peak flow-måler", "Vitale værdier", "Hjemmetest"})
+SURVEY_TOOLS = frozenset({"Spørgeskema", "App"})
+
+
 def _entry(title: str, organisation: str, status: str | None, participants: list[str],
            regions: list[str], municipalities: list[str], patient_groups: list[str],
            technology: list[str], start: str | None, end: str | None, contact: str,
            confirmed_days_ago: int | None, description: str, *,
-           evaluation: str | None = None, website: str | None = None) -> dict[str, Any]:
+           evaluation: str | None = None, website: str | None = None,
+           pro: list[str] | None = None) -> dict[str, Any]:
     person = CONTACTS[contact]
+    if pro is None:  # measuring at home is a PRO home measurement; a survey a questionnaire
+        pro = sorted({"hjemmemaaling" for t in technology if t in HOME_DEVICES}
+                     | {"spoergeskema" for t in technology if t in SURVEY_TOOLS})
     return {
         "title": title, "description": description, "status": status,
         "participants": sorted(participants), "regions": sorted(regions),
@@ -86,6 +97,9 @@ def _entry(title: str, organisation: str, status: str | None, participants: list
         "start_date": start, "end_date": end,
         "contact_name": person.name, "contact_email": person.email,
         "contact_phone": person.phone, "evaluation_url": evaluation, "website": website,
+        "pro": pro,
+        "evaluation_status": "evalueret" if evaluation else (
+            "under_evaluering" if status == "projekt" else None),
         "language": person.language, "confirmed_days_ago": confirmed_days_ago,
     }
 
@@ -385,10 +399,21 @@ async def seed_registry(db: Database) -> int:
             days = entry["confirmed_days_ago"]
             confirmed = now - timedelta(days=days) if days is not None else None
             created = now - timedelta(days=(days if days is not None else 900) + 30)
-            await create_initiative(
-                session, {k: entry[k] for k in FIELD_KEYS}, actor="demo", channel="demo",
-                confirmed_at=confirmed, created_at=created, language=entry["language"],
-                note="demo data")
+            record = {k: entry[k] for k in FIELD_KEYS}
+            # An entry in operation for years began as a project: the history the yearly
+            # report counts from shows the change a year after it was registered.
+            grew = (entry["status"] in ("i_drift", "under_udbredelse")
+                    and now - created > timedelta(days=GROWN_AFTER_DAYS + 100))
+            initiative = await create_initiative(
+                session, {**record, "status": "projekt"} if grew else record,
+                actor="demo", channel="demo", confirmed_at=confirmed, created_at=created,
+                language=entry["language"], note="demo data")
+            if grew:
+                version = await apply_changes(session, initiative,
+                                              {"status": entry["status"]}, actor="demo",
+                                              channel="demo", note="demo data")
+                if version is not None:
+                    version.created_at = created + timedelta(days=GROWN_AFTER_DAYS)
         # Most demo contacts said yes to publication; two show the other cases (a "no",
         # and one never asked), whose details the public pages leave out.
         await session.execute(

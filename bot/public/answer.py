@@ -40,7 +40,7 @@ from bot.registry.fields import form_label, format_value, is_clearing, normalise
 from bot.registry.models import Contact, Initiative
 from bot.registry.record import FIELDS, LIST_FIELDS, MANDATORY_FIELDS
 from bot.registry.repository import diff_record
-from bot.registry.vocabulary import MUNICIPALITIES, PARTICIPANTS, REGIONS, STATUSES
+from bot.registry.vocabulary import CHOICES, MUNICIPALITIES, NO_PRO
 from moderation.models import Submission
 from moderation.states import submission_kind
 from moderation.submissions import create_submission
@@ -214,15 +214,15 @@ def form_fields(record: dict[str, Any], lang: str, typed: dict[str, Any] | None,
                                 "optional": not f.mandatory, "hint": None,
                                 "datalist": None, "input_type": "text",
                                 "autocomplete": "off", "options": []}
-        if f.key == "status":
-            item.update(control="radio", options=[
-                (t.key, t.label(lang), t.help(lang)) for t in STATUSES],
+        if f.key in CHOICES and not f.is_list:
+            unstated = [] if f.mandatory else [("", i18n.gettext(lang)("ans.not_stated"), "")]
+            item.update(control="radio", options=unstated + [
+                (t.key, t.label(lang), t.help(lang)) for t in CHOICES[f.key]],
                 value=(typed or {}).get(f.key, value or ""))
-        elif f.key in ("participants", "regions"):
-            terms = PARTICIPANTS if f.key == "participants" else REGIONS
+        elif f.key in CHOICES:
             chosen = (typed or {}).get(f.key, value or [])
             item.update(control="checkbox", options=[(t.key, t.label(lang), "")
-                                                     for t in terms],
+                                                     for t in CHOICES[f.key]],
                         value=list(chosen))
         elif f.kind == "longtext":
             item.update(control="textarea",
@@ -251,9 +251,11 @@ def read_form(form: Any, lang: str) -> tuple[dict[str, Any], dict[str, str], dic
     errors: dict[str, str] = {}
     typed: dict[str, Any] = {}
     for f in FIELDS:
-        if f.key in ("participants", "regions"):
-            keys = {t.key for t in (PARTICIPANTS if f.key == "participants" else REGIONS)}
+        if f.key in CHOICES and f.is_list:
+            keys = {t.key for t in CHOICES[f.key]}
             chosen = sorted({str(v) for v in form.getall(f.key, []) if str(v) in keys})
+            if len(chosen) > 1 and NO_PRO in chosen and f.key == "pro":
+                chosen.remove(NO_PRO)  # "none" stands alone, as in the field parser
             typed[f.key] = chosen
             if not chosen and f.mandatory:
                 errors[f.key] = i18n.gettext(lang)("ans.required")
@@ -261,13 +263,15 @@ def read_form(form: Any, lang: str) -> tuple[dict[str, Any], dict[str, str], dic
             continue
         raw = str(form.get(f.key) or "").strip()
         typed[f.key] = raw
-        if f.key == "status":
-            if raw in {t.key for t in STATUSES}:
+        if f.key in CHOICES:
+            if raw in {t.key for t in CHOICES[f.key]}:
                 values[f.key] = raw
             elif f.mandatory:
                 errors[f.key] = i18n.gettext(lang)("ans.required")
+            elif not raw:
+                values[f.key] = None
             continue
-        if not raw or is_clearing(raw):
+        if not raw or is_clearing(raw, f.key):
             if f.key in MANDATORY_FIELDS:
                 errors[f.key] = i18n.gettext(lang)("ans.required")
             else:

@@ -49,6 +49,8 @@ class Filters:
     patient_group: tuple[str, ...] = ()
     technology: tuple[str, ...] = ()
     sector: tuple[str, ...] = ()
+    evaluation: tuple[str, ...] = ()
+    pro: tuple[str, ...] = ()
     sort: str = "title"
 
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any
 from bot.public.catalogue import API_FIELDS, FILTER_PARAMS, LIST_API_FIELDS, SORTS
 from bot.registry.record import FIELDS
 from bot.registry.vocabulary import (
+    CHOICES,
     MUNICIPALITIES,
     PARTICIPANT_KEYS,
     REGION_KEYS,
@@ -32,13 +33,15 @@ _FIELD_DOCS: dict[str, str] = {
 }
 
 _ENUMS: dict[str, tuple[str, ...]] = {
-    "status": STATUS_KEYS, "participants": PARTICIPANT_KEYS, "regions": REGION_KEYS,
+    **{k: tuple(t.key for t in terms) for k, terms in CHOICES.items()},
     "municipalities": MUNICIPALITIES, "sector": SECTOR_KEYS,
 }
 
 _FILTER_ENUMS: dict[str, tuple[str, ...]] = {
     "status": STATUS_KEYS, "region": REGION_KEYS, "municipality": MUNICIPALITIES,
     "participant": PARTICIPANT_KEYS, "sector": SECTOR_KEYS,
+    "evaluation": tuple(t.key for t in CHOICES["evaluation_status"]),
+    "pro": tuple(t.key for t in CHOICES["pro"]),
 }
 
 

@@ -28,7 +28,7 @@ from bot.core.appkeys import DB, SETTINGS
 from bot.core.i18n import format_date, gettext, languages, ngettext
 from bot.core.pages import render, request_language
 from bot.core.spreadsheet import csv_document, safe_cell
-from bot.public import catalogue, charts, info_pages, map_svg, new_entry
+from bot.public import catalogue, charts, info_pages, map_svg, new_entry, report_page
 from bot.public.catalogue import FILTER_PARAMS, Filters, fold
 from bot.public.openapi import DEFAULT_LIMIT, MAX_LIMIT, build_openapi
 from bot.registry.fields import form_label
@@ -45,8 +45,11 @@ from bot.registry.stats import (
 )
 from bot.registry.terms import TermIndex, term_index
 from bot.registry.vocabulary import (
+    CHOICES,
+    EVALUATIONS,
     MUNICIPALITIES,
     PARTICIPANTS,
+    PRO_KINDS,
     REGION_KEYS,
     REGIONS,
     SECTORS,
@@ -63,9 +66,9 @@ _dumps = partial(json.dumps, ensure_ascii=False)
 STATUS_BADGE: dict[str, str] = {"projekt": "", "under_udbredelse": "warn", "i_drift": "ok",
                                 "afsluttet": "ended"}
 VOCAB: dict[str, tuple[Term, ...]] = {"status": STATUSES, "region": REGIONS,
-                                      "participant": PARTICIPANTS, "sector": SECTORS}
-FIELD_VOCAB: dict[str, tuple[Term, ...]] = {"status": STATUSES, "regions": REGIONS,
-                                            "participants": PARTICIPANTS, "sector": SECTORS}
+                                      "participant": PARTICIPANTS, "sector": SECTORS,
+                                      "evaluation": EVALUATIONS, "pro": PRO_KINDS}
+FIELD_VOCAB: dict[str, tuple[Term, ...]] = {**CHOICES, "sector": SECTORS}
 
 
 def setup(app: web.Application) -> None:
@@ -84,6 +87,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/export.csv", export_csv, name="public.csv")
     r.add_get("/feed.atom", atom_feed, name="public.feed")
     new_entry.setup_routes(app)
+    report_page.setup_routes(app)
     info_pages.setup_routes(app)
     app.on_response_prepare.append(_licence_link)
 
@@ -322,6 +326,9 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
         badge=STATUS_BADGE.get(item.status or "", ""),
         participants=[(p, _label("participants", p, lang)) for p in item.participants or []],
         regions=[(k, _label("regions", k, lang)) for k in item.regions or []],
+        pro=[(k, _label("pro", k, lang)) for k in item.pro or []],
+        evaluation_label=(_label("evaluation_status", item.evaluation_status, lang)
+                          if item.evaluation_status else ""),
         sector_label=_label("sector", item.sector, lang) if item.sector else "",
         start=format_date(item.start_date, lang), end=format_date(item.end_date, lang),
         confirmed=format_date(item.last_confirmed_at, lang),

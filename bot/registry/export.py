@@ -20,7 +20,7 @@ from bot.core.spreadsheet import csv_document
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS, LIST_FIELDS
 from bot.registry.repository import published_in_batches
-from bot.registry.vocabulary import PARTICIPANTS, REGIONS, SECTORS, STATUSES, label_of
+from bot.registry.vocabulary import CHOICES, SECTORS, label_of
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "id", "slug", *FIELD_KEYS, "language", "sector", "last_confirmed_at")
@@ -60,14 +60,12 @@ def csv_cell(key: str, value: Any) -> str:
     joined with "; "; nothing for a missing value."""
     if value is None or value == []:
         return ""
-    if key == "status":
-        return label_of(STATUSES, value)
     if key == "sector":
         return label_of(SECTORS, value)
-    if key == "participants":
-        return "; ".join(label_of(PARTICIPANTS, v) for v in value)
-    if key == "regions":
-        return "; ".join(label_of(REGIONS, v) for v in value)
+    if key in CHOICES:
+        if isinstance(value, str):
+            return label_of(CHOICES[key], value)
+        return "; ".join(label_of(CHOICES[key], v) for v in value)
     if isinstance(value, list):
         return "; ".join(str(v) for v in value)
     return str(value)

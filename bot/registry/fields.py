@@ -26,7 +26,15 @@ from bot.registry.record import (
     LIST_FIELDS,
     MULTILINE_FIELDS,
 )
-from bot.registry.vocabulary import MUNICIPALITIES, MUNICIPALITY_ALIASES, fold_name
+from bot.registry.vocabulary import (
+    CHOICE_SYNONYMS,
+    CHOICES,
+    MUNICIPALITIES,
+    MUNICIPALITY_ALIASES,
+    NO_PRO,
+    fold_name,
+    label_of,
+)
 
 # ---------------------------------------------------------------------------------------
 # Keys and labels (defined once, in bot.registry.record)
@@ -117,9 +125,12 @@ def is_unchanged(raw: str) -> bool:
     return text == "" or text in UNCHANGED_WORDS
 
 
-def is_clearing(raw: str) -> bool:
-    """True when a value asks to remove the field's value ("slet", "ingen", "none")."""
-    return _bare(raw) in CLEARING_WORDS
+def is_clearing(raw: str, key: str | None = None) -> bool:
+    """True when a value asks to remove the field's value ("slet", "ingen", "none") —
+    unless the word is a value of ``key``'s own vocabulary ("PRO: Ingen" says "no PRO")."""
+    if _bare(raw) not in CLEARING_WORDS:
+        return False
+    return not (key in CHOICES and key not in _CLASSIC_CHOICES and _choice_of(key, raw))
 
 
 # ---------------------------------------------------------------------------------------
@@ -510,6 +521,54 @@ def parse_text_list(raw: str, lang: str = "da", field: str = "technology") -> No
     return Normalised(_sorted_unique(items) if items else None)
 
 
+# ---------------------------------------------------------------------------------------
+# Fixed vocabularies ("choice" kinds: evaluation status, PRO)
+
+# Choice fields with parsers of their own (status, participants, regions).
+_CLASSIC_CHOICES = frozenset({"status", "participants", "regions"})
+
+
+def _fold_choice(text: str) -> str:
+    return " ".join(text.casefold().replace("-", " ").strip().strip(".!").split())
+
+
+def _choice_of(key: str, item: str) -> str | None:
+    """The vocabulary key ``item`` names for field ``key``: a key, a term's name in
+    either language, or a synonym (case, hyphens and spacing ignored)."""
+    folded = _fold_choice(item)
+    for t in CHOICES[key]:
+        if folded in (t.key.replace("_", " "), _fold_choice(t.da), _fold_choice(t.en)):
+            return t.key
+    return CHOICE_SYNONYMS.get(key, {}).get(folded)
+
+
+def _choice_problem(key: str, raw: str, lang: str) -> Normalised:
+    options = ", ".join(t.label(lang) for t in CHOICES[key])
+    return Normalised(problem=Problem(key, _bad(lang, raw, "field.choice", label=form_label(
+        key, lang), options=options), raw.strip()))
+
+
+def parse_choice(raw: str, lang: str = "da", field: str = "evaluation_status") -> Normalised:
+    """One value of a fixed vocabulary ("Evalueret", "in progress" → its key)."""
+    found = _choice_of(field, raw)
+    return Normalised(found) if found else _choice_problem(field, raw, lang)
+
+
+def parse_choice_list(raw: str, lang: str = "da", field: str = "pro") -> Normalised:
+    """Values of a fixed vocabulary, sorted; "none" (``ingen``) stands alone, so a list
+    that also names a kind keeps the kinds."""
+    found = []
+    for item in split_list(raw):
+        key = _choice_of(field, item)
+        if key is None:
+            return _choice_problem(field, item, lang)
+        found.append(key)
+    if not found:
+        return Normalised()
+    kinds = [k for k in found if k != NO_PRO]
+    return Normalised(_sorted_unique(kinds) if kinds else [NO_PRO])
+
+
 # One parser per kind of field (bot.registry.record); each gets (raw, lang, key).
 _KIND_PARSERS: dict[str, Callable[[str, str, str], Normalised]] = {
     "text": parse_text,
@@ -523,6 +582,8 @@ _KIND_PARSERS: dict[str, Callable[[str, str, str], Normalised]] = {
     "email": lambda r, lang, key: parse_email(r, lang),
     "phone": lambda r, lang, key: parse_phone(r, lang),
     "url": parse_url,
+    "choice": parse_choice,
+    "choice_list": parse_choice_list,
 }
 
 
@@ -552,16 +613,12 @@ def format_value(key: str, value: Any, lang: str = "da") -> str:
 
     ``normalise(key, format_value(key, v))`` gives ``v`` back for every valid value.
     """
-    from bot.registry.vocabulary import PARTICIPANTS, REGIONS, STATUSES, label_of
-
     if value is None or value == [] or value == "":
         return ""
-    if key == "status":
-        return label_of(STATUSES, value, lang)
-    if key == "participants":
-        return ", ".join(label_of(PARTICIPANTS, v, lang) for v in value)
-    if key == "regions":
-        return ", ".join(label_of(REGIONS, v, lang) for v in value)
+    if key in CHOICES:
+        if isinstance(value, str):
+            return label_of(CHOICES[key], value, lang)
+        return ", ".join(label_of(CHOICES[key], v, lang) for v in value)
     if key in LIST_FIELDS:
         if any(_SEPARATOR_IN_ITEM.search(item) for item in value):
             # One item per bullet line, so "Video og lyd" is not read back as two items.

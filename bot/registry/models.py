@@ -83,8 +83,11 @@ class Initiative(Base):
     organisation: Mapped[str | None] = field_column("organisation")
     patient_groups: Mapped[list[str]] = field_column("patient_groups")
     technology: Mapped[list[str]] = field_column("technology")
+    # Null on entries from before the field (migration 0015): not stated, as [] is.
+    pro: Mapped[list[str] | None] = field_column("pro")
     start_date: Mapped[str | None] = field_column("start_date")  # YYYY-MM-DD or YYYY-MM
     end_date: Mapped[str | None] = field_column("end_date")
+    evaluation_status: Mapped[str | None] = field_column("evaluation_status", index=True)
     evaluation_url: Mapped[str | None] = field_column("evaluation_url")
     website: Mapped[str | None] = field_column("website")
     # Derived from participants (bot.registry.vocabulary.sector_of); stored for filters and stats.

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Kind = Literal["text", "longtext", "status", "participant_list", "region_list",
-               "municipality_list", "text_list", "date", "email", "phone", "url"]
+               "municipality_list", "text_list", "date", "email", "phone", "url",
+               "choice", "choice_list"]
 Table = Literal["initiative", "contact"]
 
 # Kinds whose answer is kept as written (length-checked), not mapped to a vocabulary,
@@ -75,6 +76,13 @@ FIELDS: tuple[Field, ...] = (
           "text_list", None, doc="Patient groups (free text)."),
     Field("technology", {"da": ("Teknologi", "Teknologier"), "en": ("Technology", "Technologies")},
           "text_list", None, doc="Technology used (free text)."),
+    Field("pro",
+          {"da": ("PRO", "Patientrapporterede oplysninger"),
+           "en": ("PRO", "Patient-reported outcomes")},
+          "choice_list", None,
+          doc="Patient-reported outcomes used: spoergeskema (PRO questionnaires), "
+              "hjemmemaaling (PRO home measurements), or ingen (none), as MedCom's "
+              "mapping has reported since 2019."),
     Field("start_date", {"da": ("Startdato", "Start"), "en": ("Start date", "Start")},
           "date", 10, doc="YYYY-MM-DD or YYYY-MM."),
     Field("end_date", {"da": ("Slutdato", "Afsluttet", "Slut"), "en": ("End date", "End")},
@@ -92,6 +100,9 @@ FIELDS: tuple[Field, ...] = (
           {"da": ("Telefon", "Tlf.", "Tlf", "Mobil"), "en": ("Phone", "Telephone", "Mobile")},
           "phone", 32, table="contact", column="phone",
           doc="Contact phone (null unless the contact consented to publication)."),
+    Field("evaluation_status",
+          {"da": ("Evalueringsstatus", "Evalueret"), "en": ("Evaluation status", "Evaluated")},
+          "choice", 20, doc="ikke_evalueret | under_evaluering | evalueret."),
     Field("evaluation_url",
           {"da": ("Evaluering", "Link til evaluering"), "en": ("Evaluation", "Evaluation report")},
           "url", 500, doc="Link to an evaluation."),

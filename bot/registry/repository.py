@@ -141,12 +141,14 @@ def _apply_fields(initiative: Initiative, values: Mapping[str, Any]) -> None:
 
 async def _write_version(session: AsyncSession, initiative: Initiative, changed: list[str], *,
                          actor: str, channel: str, submission_id: int | None,
-                         note: str | None) -> InitiativeVersion:
+                         note: str | None, at: datetime | None = None) -> InitiativeVersion:
     await session.flush()
     version = InitiativeVersion(
         initiative_id=initiative.id, version=initiative.version, data=initiative.record(),
         changed=sorted(changed), actor=actor, channel=channel, submission_id=submission_id,
         note=note)
+    if at is not None:
+        version.created_at = at
     session.add(version)
     await session.flush()
     # The search index changes with the entry, in the same transaction (never behind).
@@ -178,8 +180,10 @@ async def create_initiative(session: AsyncSession, data: Mapping[str, Any], *, a
     else:
         initiative.contact = None
     changed = [k for k, v in record.items() if v not in (None, [], "")]
+    # A backdated entry (an import of older data, the demo) was as it is since then: the
+    # yearly report counts it from its first version's time.
     await _write_version(session, initiative, changed, actor=actor, channel=channel,
-                         submission_id=submission_id, note=note)
+                         submission_id=submission_id, note=note, at=created_at)
     return initiative
 
 

@@ -41,7 +41,8 @@ SYNONYMS_FILE = Path(__file__).resolve().parent / "data" / "synonyms.txt"
 FACETS: dict[str, str] = {
     "status": "status", "region": "regions", "municipality": "municipalities",
     "participant": "participants", "patient_group": "patient_groups",
-    "technology": "technology", "sector": "sector",
+    "technology": "technology", "sector": "sector", "evaluation": "evaluation_status",
+    "pro": "pro",
 }
 # BM25 (SQLite) and ts_rank weights (PostgreSQL): title, organisation, the rest.
 _WEIGHTS = (10.0, 5.0, 1.0)

@@ -61,6 +61,54 @@ REGIONS: tuple[Term, ...] = (
 )
 REGION_KEYS: tuple[str, ...] = tuple(t.key for t in REGIONS)
 
+# Whether the initiative has been evaluated (the link or report is evaluation_url).
+EVALUATIONS: tuple[Term, ...] = (
+    Term("ikke_evalueret", "Ikke evalueret", "Not evaluated"),
+    Term("under_evaluering", "Under evaluering", "Evaluation in progress"),
+    Term("evalueret", "Evalueret", "Evaluated"),
+)
+
+# Patient-reported outcomes, as MedCom's mapping has counted them since 2019: PRO
+# questionnaires, PRO home measurements, or explicitly none ("ingen" stands alone).
+PRO_KINDS: tuple[Term, ...] = (
+    Term("spoergeskema", "PRO-spørgeskemaer", "PRO questionnaires"),
+    Term("hjemmemaaling", "PRO-hjemmemålinger", "PRO home measurements"),
+    Term("ingen", "Ingen PRO", "No PRO"),
+)
+NO_PRO = "ingen"
+
+# The fields whose values are keys of a fixed vocabulary (menus and check boxes in the
+# forms, labels on the pages); the "choice" kinds of bot.registry.record read through
+# CHOICE_SYNONYMS (folded words people write → key) besides each term's own names.
+CHOICES: dict[str, tuple[Term, ...]] = {
+    "status": STATUSES, "participants": PARTICIPANTS, "regions": REGIONS,
+    "pro": PRO_KINDS, "evaluation_status": EVALUATIONS,
+}
+CHOICE_SYNONYMS: dict[str, dict[str, str]] = {
+    "evaluation_status": {
+        **{w: "ikke_evalueret" for w in (
+            "nej", "no", "ikke evalueret", "ikke endnu", "not evaluated", "not yet", "ingen",
+            "none", "uevalueret")},
+        **{w: "under_evaluering" for w in (
+            "under evaluering", "i gang", "igang", "igangværende", "evalueres", "in progress",
+            "being evaluated", "evaluation in progress", "ongoing", "planlagt", "planned")},
+        **{w: "evalueret" for w in (
+            "ja", "yes", "evalueret", "evaluated", "færdig", "afsluttet", "done", "completed",
+            "evaluering foreligger")},
+    },
+    "pro": {
+        **{w: "spoergeskema" for w in (
+            "spørgeskema", "spørgeskemaer", "pro spørgeskema", "pro spørgeskemaer",
+            "questionnaire", "questionnaires", "pro questionnaire", "pro questionnaires",
+            "spoergeskema", "spoergeskemaer")},
+        **{w: "hjemmemaaling" for w in (
+            "hjemmemåling", "hjemmemålinger", "pro hjemmemåling", "pro hjemmemålinger",
+            "målinger", "måling", "home measurement", "home measurements", "measurements",
+            "pro home measurements", "hjemmemaaling", "hjemmemaalinger")},
+        **{w: "ingen" for w in ("nej", "no", "ingen", "none", "ingen pro", "no pro")},
+    },
+}
+
 # The 98 municipalities by region (official short names, as in "X Kommune").
 MUNICIPALITIES_BY_REGION: dict[str, tuple[str, ...]] = {
     "hovedstaden": (

@@ -39,6 +39,7 @@ from bot.registry.fields import (
     normalise,
 )
 from bot.registry.record import (
+    FIELD,
     FIELD_KEYS,
     FREE_TEXT_LIMITS,
     LIST_FIELDS,
@@ -46,7 +47,7 @@ from bot.registry.record import (
     OPTIONAL_FIELDS,
 )
 from bot.registry.repository import diff_record
-from bot.registry.vocabulary import PARTICIPANTS, REGIONS, STATUSES
+from bot.registry.vocabulary import CHOICES
 from intake.parse.reply_form import confirms_unchanged, read_form
 from moderation.states import submission_kind
 
@@ -312,15 +313,14 @@ def _input_kind(key: str) -> str:
 
 def _choices(key: str, lang: str, current: Any) -> tuple[tuple[Button, ...], bool]:
     """Buttons for fields with a vocabulary; (buttons, multi-select)."""
-    if key == "status":
+    if key not in CHOICES:
+        return (), False
+    if not FIELD[key].is_list:
         return tuple(Button(t.label(lang), t.label(lang), "option", t.help(lang),
-                            selected=current == t.key) for t in STATUSES), False
-    if key in ("participants", "regions"):
-        terms = PARTICIPANTS if key == "participants" else REGIONS
-        chosen = set(current or [])
-        return tuple(Button(t.label(lang), t.label(lang), "option", selected=t.key in chosen)
-                     for t in terms), True
-    return (), False
+                            selected=current == t.key) for t in CHOICES[key]), False
+    chosen = set(current or [])
+    return tuple(Button(t.label(lang), t.label(lang), "option", selected=t.key in chosen)
+                 for t in CHOICES[key]), True
 
 
 # ---------------------------------------------------------------------------------------

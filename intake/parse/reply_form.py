@@ -169,7 +169,7 @@ def read_form(text: str, lang: str = "da") -> FormResult:
     result.free_text = "\n".join(ln for n, ln in enumerate(lines) if n not in used)
     for key, raw in pairs:
         result.raw[key] = raw
-        if is_clearing(raw):
+        if is_clearing(raw, key):
             result.problems = [p for p in result.problems if p.field != key]
             result.fields[key] = None
             continue

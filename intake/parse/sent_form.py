@@ -103,7 +103,7 @@ def inline_edits(whole: str, own: str, sent: str, lang: str = "da") -> InlineEdi
                 result.fields[key] = None  # emptied: remove the value
                 result.lines[key] = ""
             continue
-        if is_clearing(raw):
+        if is_clearing(raw, key):
             result.fields[key] = None
             result.lines[key] = raw
             continue

@@ -36,6 +36,7 @@ _IN_SENTENCE = {
     "vocabulary.term_renamed": {"vocabulary", "term", "before", "before_en"},
     "vocabulary.word_added": {"vocabulary", "term", "word"},
     "vocabulary.terms_merged": {"vocabulary", "term", "merged"},
+    "report.freeze": {"year"},
 }
 
 
@@ -63,6 +64,7 @@ def event_sentence(event: AuditEvent, lang: str, *,
         "given": _("audit.given.yes") if detail.get("given") else _("audit.given.no"),
         "term": detail.get("term") or "", "before": detail.get("before") or "",
         "word": detail.get("word") or "", "merged": detail.get("merged") or "",
+        "year": detail.get("year") or "",
     }
     key = f"audit.says.{event.action}"
     sentence = _(key, **params)

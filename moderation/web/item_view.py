@@ -20,9 +20,10 @@ from bot.core.db import Database
 from bot.registry.duplicates import find_duplicates
 from bot.registry.fields import Problem, form_label, format_value, normalise, split_list
 from bot.registry.models import Initiative
-from bot.registry.record import FIELD_KEYS, LIST_FIELDS, missing_mandatory
+from bot.registry.record import FIELD, FIELD_KEYS, LIST_FIELDS, missing_mandatory
 from bot.registry.repository import diff_record, history
 from bot.registry.terms import VOCABULARIES, term_index
+from bot.registry.vocabulary import CHOICES
 from intake.inbox.models import InboundMessage
 from intake.parse.decode import file_payload
 from moderation.models import Submission
@@ -153,9 +154,10 @@ def auth_summary(auth_results: str | None) -> dict[str, str]:
 # Fields edited with a menu or check boxes rather than free text (the form posts keys;
 # :func:`edit_form_values` turns them back into text for the one field parser). The two
 # vocabularies are check boxes of their terms plus a box for words no term covers yet.
-CHOICE_FIELDS = ("status", "participants", "regions", "municipalities", "patient_groups",
-                 "technology")
+CHOICE_FIELDS = (*CHOICES, "municipalities", "patient_groups", "technology")
 TERM_FIELDS = ("patient_groups", "technology")
+# Fixed vocabularies with one value (a menu) rather than several (check boxes).
+SINGLE_CHOICE_FIELDS = tuple(k for k in CHOICES if not FIELD[k].is_list)
 
 
 def _chosen(key: str, value: Any) -> tuple[str, ...]:
@@ -168,25 +170,18 @@ def _chosen(key: str, value: Any) -> tuple[str, ...]:
 class EditChoices:
     """What the edit form offers, labelled in the moderator's language."""
 
-    statuses: list[tuple[str, str]]
-    participants: list[tuple[str, str]]
-    regions: list[tuple[str, str]]
+    single: dict[str, list[tuple[str, str]]]   # a menu per field (status, evaluation)
+    multi: dict[str, list[tuple[str, str]]]    # check boxes per field (participants, …)
     municipalities: list[tuple[str, str, list[str]]]  # (region key, region label, names)
 
 
 def edit_choices(lang: str) -> EditChoices:
-    from bot.registry.vocabulary import (
-        MUNICIPALITIES_BY_REGION,
-        PARTICIPANTS,
-        REGIONS,
-        STATUSES,
-        label_of,
-    )
+    from bot.registry.vocabulary import MUNICIPALITIES_BY_REGION, REGIONS, label_of
 
+    options = {k: [(t.key, t.label(lang)) for t in terms] for k, terms in CHOICES.items()}
     return EditChoices(
-        statuses=[(t.key, t.label(lang)) for t in STATUSES],
-        participants=[(t.key, t.label(lang)) for t in PARTICIPANTS],
-        regions=[(t.key, t.label(lang)) for t in REGIONS],
+        single={k: v for k, v in options.items() if k in SINGLE_CHOICE_FIELDS},
+        multi={k: v for k, v in options.items() if k not in SINGLE_CHOICE_FIELDS},
         municipalities=[(t.key, label_of(REGIONS, t.key, lang),
                          sorted(MUNICIPALITIES_BY_REGION[t.key])) for t in REGIONS])
 
@@ -205,7 +200,7 @@ def edit_form_values(form: Any, lang: str) -> dict[str, str]:
             if key in TERM_FIELDS:  # ticked terms, and new words typed beside them
                 chosen = [item for value in chosen for item in split_list(value)]
                 chosen += split_list(str(form.get(f"{key}_other") or ""))
-            value: Any = chosen[0] if key == "status" and chosen else chosen
+            value: Any = chosen[0] if key in SINGLE_CHOICE_FIELDS and chosen else chosen
             values[key] = format_value(key, value, lang) if chosen else ""
         else:
             values[key] = str(form.get(key) or "")

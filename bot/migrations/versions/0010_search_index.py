@@ -58,9 +58,13 @@ def upgrade() -> None:
 def _fill(bind: sa.Connection) -> None:
     from bot.registry.search_index import FACETS, document
 
-    columns = ["id", "title", "description", "organisation", *sorted(set(FACETS.values()))]
+    # Later migrations call this too (0013), and the facets grow with the fields: read the
+    # columns the table has at this revision (a later field is simply not there yet).
+    existing = {c["name"] for c in sa.inspect(bind).get_columns("initiatives")}
+    columns = [c for c in ("id", "title", "description", "organisation",
+                           *sorted(set(FACETS.values()))) if c in existing]
     json_columns = {"regions", "municipalities", "participants", "patient_groups",
-                    "technology"}
+                    "technology", "pro"}
     initiatives = sa.table("initiatives", sa.column("merged_into_id"),
                            *(sa.column(c, sa.JSON() if c in json_columns else sa.Text())
                              for c in columns))
