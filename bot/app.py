@@ -32,6 +32,7 @@ COMPONENTS: tuple[str, ...] = (
     "intake.chat.web",        # /chat
     "intake.service",         # IMAP fetcher, LMTP listener, processor, retention
     "bot.mail_service",       # sender, campaign scheduler, digest, unsubscribe, consent
+    "bot.links.service",      # the link checker (off unless link_check_enabled)
     "bot.demo.sandbox",       # the demo's mail sandbox (off unless sandbox_enabled)
 )
 

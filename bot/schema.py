@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bot.core.leases  # noqa: F401
 import bot.demo.models  # noqa: F401
+import bot.links.models  # noqa: F401
 import bot.mail.models  # noqa: F401
 import bot.registry.models  # noqa: F401
 import bot.report.models  # noqa: F401

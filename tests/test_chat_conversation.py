@@ -94,6 +94,8 @@ def test_whole_registration() -> None:
     talk.say("marts 2021")
     assert talk.state.step == "contact_phone", "no end date for an initiative in operation"
     talk.say("12 34 56 78")
+    assert talk.state.step == "experiences"
+    talk.say("Borgerne sparer turen til sygehuset.")
     assert talk.state.step == "evaluation_status"
     talk.say("Under evaluering")
     talk.say("https://example.dk/evaluering.pdf")
@@ -116,6 +118,7 @@ def test_whole_registration() -> None:
         "patient_groups": ["KOL", "hjertesvigt"], "technology": ["Video", "tablet"],
         "start_date": "2021-03", "contact_phone": "+4512345678",
         "pro": ["hjemmemaaling"], "evaluation_status": "under_evaluering",
+        "experiences": "Borgerne sparer turen til sygehuset.",
         "evaluation_url": "https://example.dk/evaluering.pdf",
         "website": "https://www.example.dk/kol"}
     assert sub.sender_email == "mette.jensen@aalborg.dk" and sub.language == "da"

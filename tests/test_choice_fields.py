@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.core.db import Database
-from bot.registry.fields import format_value, form_lines, is_clearing, normalise
+from bot.registry.fields import form_lines, format_value, is_clearing, normalise
 from bot.registry.vocabulary import CHOICES
 from intake.parse.reply_form import read_form
 from tests.conftest import MakeInitiative

@@ -62,6 +62,7 @@ from bot.core.db import Database, dbnow
 from bot.core.i18n import language_of, language_query
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
+from bot.links.store import dead_links_in, link_for_mail
 from bot.mail import outbox
 from bot.mail.models import CLOSE_STEP, CampaignStep, ReplyToken
 from bot.mail.templates import RenderedMail, render_mail
@@ -368,10 +369,12 @@ def chat_url(settings: Settings, token: str) -> str:
 
 def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int, lang: str,
                     reply_token: str, unsubscribe_token: str,
-                    consent: bool | None = None) -> RenderedMail:
+                    consent: bool | None = None,
+                    dead_links: Sequence[Mapping[str, Any]] = ()) -> RenderedMail:
     """The reminder mail for an entry's current values (text and HTML), saying plainly
     whether the contact's details are public and where to change that (``consent``: the
-    contact's answer so far)."""
+    contact's answer so far), and asking for the new address of each link found dead
+    (``dead_links``: :func:`bot.links.store.link_for_mail`)."""
     from bot.registry.fields import form_label, form_lines
     from bot.registry.record import missing_mandatory
 
@@ -382,6 +385,7 @@ def render_reminder(settings: Settings, record: Mapping[str, Any], *, step: int,
     statuses = [{"label": t.label(lang), "help": t.help(lang)} for t in STATUSES]
     return render_mail(
         "reminder", lang, step=step, title=record.get("title") or "", missing=missing,
+        dead_links=[{**d, "label": form_label(str(d["field"]), lang)} for d in dead_links],
         contact_name=record.get("contact_name") or "",
         form="\n".join(form_lines(record, lang)), statuses=statuses,
         chat_url=chat_url(settings, reply_token), consent=consent,
@@ -439,7 +443,8 @@ def _final_action(p: PlannedStep, initiative: Initiative) -> PlannedStep:
 
 
 def _reminder_rows(settings: Settings, p: PlannedStep, initiative: Initiative,
-                   now: datetime) -> tuple[CampaignStep, list[ReplyToken], Any]:
+                   now: datetime, dead: Sequence[Mapping[str, Any]] = ()
+                   ) -> tuple[CampaignStep, list[ReplyToken], Any]:
     """Unsaved rows for one reminder: the step, its two tokens and the outbox row."""
     contact = initiative.contact
     assert contact is not None and contact.email
@@ -456,7 +461,7 @@ def _reminder_rows(settings: Settings, p: PlannedStep, initiative: Initiative,
     ]
     record = initiative.record()
     mail = render_reminder(settings, record, step=p.step, lang=contact.language or "da",
-                           consent=contact.publish_consent,
+                           consent=contact.publish_consent, dead_links=dead,
                            reply_token=reply_token, unsubscribe_token=unsub_token)
     msg = outbox.compose(settings, to_addr=contact.email, mail=mail, kind="reminder",
                          reply_token=reply_token, unsubscribe_token=unsub_token,
@@ -471,13 +476,15 @@ def _reminder_rows(settings: Settings, p: PlannedStep, initiative: Initiative,
 _STATE_OF = {"send": "planned", "skip": "skipped", "close": "closed"}
 
 
-def _rows_or_skip(settings: Settings, p: PlannedStep, initiative: Initiative, now: datetime
+def _rows_or_skip(settings: Settings, p: PlannedStep, initiative: Initiative, now: datetime,
+                  dead: Mapping[int, Sequence[Mapping[str, Any]]]
                   ) -> tuple[PlannedStep, tuple[CampaignStep, list[ReplyToken], Any] | None]:
     """The reminder's rows, or — when this one entry's mail cannot be composed (an
     address that is not one, a value no template can take) — the step turned into a
     skip with the reason, so the entry is flagged and every other reminder still goes."""
     try:
-        return p, _reminder_rows(settings, p, initiative, now)
+        return p, _reminder_rows(settings, p, initiative, now,
+                                 dead.get(initiative.id, ()))
     except Exception as exc:  # noqa: BLE001 - one entry's data; recorded on its step
         log.warning("campaign: cannot compose the reminder for entry %s: %s",
                     p.initiative_id, exc)
@@ -511,12 +518,16 @@ async def _execute_batch(session: AsyncSession, settings: Settings,
         todo.append((_final_action(p, current), current))
     if not todo:
         return
+    # Links found dead (bot.links): the reminder asks for their new address.
+    dead = {entry_id: [link_for_mail(c) for c in checks]
+            for entry_id, checks in (await dead_links_in(
+                session, ids, failures_to_flag=settings.link_check_failures)).items()}
     try:
         async with session.begin_nested():
-            done = await _write_fast(session, settings, todo, now)
+            done = await _write_fast(session, settings, todo, now, dead)
     except IntegrityError:
         log.info("campaign: another planner wrote some of these steps; going step by step")
-        done = await _write_slow(session, settings, todo, now, result)
+        done = await _write_slow(session, settings, todo, now, result, dead)
     for p, _ in done:
         if p.action == "send":
             result.sent += 1
@@ -537,7 +548,8 @@ async def _execute_batch(session: AsyncSession, settings: Settings,
 
 
 async def _write_fast(session: AsyncSession, settings: Settings,
-                      todo: Sequence[tuple[PlannedStep, Initiative]], now: datetime
+                      todo: Sequence[tuple[PlannedStep, Initiative]], now: datetime,
+                      dead: Mapping[int, Sequence[Mapping[str, Any]]]
                       ) -> list[tuple[PlannedStep, Initiative]]:
     steps: list[CampaignStep] = []
     tokens: list[ReplyToken] = []
@@ -546,7 +558,7 @@ async def _write_fast(session: AsyncSession, settings: Settings,
     for p, initiative in todo:
         rows = None
         if p.action == "send":
-            p, rows = _rows_or_skip(settings, p, initiative, now)
+            p, rows = _rows_or_skip(settings, p, initiative, now, dead)
         if rows is not None:
             step, toks, row = rows
             mails.append((step, row))
@@ -570,14 +582,15 @@ async def _write_fast(session: AsyncSession, settings: Settings,
 
 async def _write_slow(session: AsyncSession, settings: Settings,
                       todo: Sequence[tuple[PlannedStep, Initiative]], now: datetime,
-                      result: RunResult) -> list[tuple[PlannedStep, Initiative]]:
+                      result: RunResult, dead: Mapping[int, Sequence[Mapping[str, Any]]]
+                      ) -> list[tuple[PlannedStep, Initiative]]:
     done: list[tuple[PlannedStep, Initiative]] = []
     for p, initiative in todo:
         try:
             async with session.begin_nested():
                 rows = None
                 if p.action == "send":
-                    p, rows = _rows_or_skip(settings, p, initiative, now)
+                    p, rows = _rows_or_skip(settings, p, initiative, now, dead)
                 if rows is not None:
                     step, toks, row = rows
                     session.add(row)

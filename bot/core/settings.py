@@ -187,6 +187,19 @@ class Settings:
                                           "the form of one personal link.")
     answer_posts_per_client: int = setting(60, "Presses per minute of confirm buttons and "
                                            "forms from one client address.")
+    link_check_enabled: bool = setting(False, "Check the entries' website and evaluation "
+                                              "links in the background (it asks the web).")
+    link_check_days: int = setting(30, "Check each link again after this many days.")
+    link_check_concurrency: int = setting(8, "Link checks at a time, in all.")
+    link_check_host_delay: float = setting(2.0, "Seconds between two checks of links on the "
+                                                "same host (one at a time per host).")
+    link_check_timeout: float = setting(15.0, "Seconds to wait for a link's answer.")
+    link_check_failures: int = setting(3, "Checks in a row a link must fail before it is "
+                                          "flagged dead (moderators see it; the next "
+                                          "reminder asks for the new address).")
+    link_check_allow_private: bool = setting(False, "Also check links to loopback and "
+                                                    "private addresses (tests only: a link "
+                                                    "from mail must not probe our network).")
     stats_reference_day: str = setting("10-01", "The day of the year (MM-DD) the yearly "
                                                "figures are counted on (MedCom: primo "
                                                "oktober).")

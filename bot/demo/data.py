@@ -84,7 +84,7 @@ def _entry(title: str, organisation: str, status: str | None, participants: list
            technology: list[str], start: str | None, end: str | None, contact: str,
            confirmed_days_ago: int | None, description: str, *,
            evaluation: str | None = None, website: str | None = None,
-           pro: list[str] | None = None) -> dict[str, Any]:
+           pro: list[str] | None = None, experiences: str | None = None) -> dict[str, Any]:
     person = CONTACTS[contact]
     if pro is None:  # measuring at home is a PRO home measurement; a survey a questionnaire
         pro = sorted({"hjemmemaaling" for t in technology if t in HOME_DEVICES}
@@ -97,7 +97,7 @@ def _entry(title: str, organisation: str, status: str | None, participants: list
         "start_date": start, "end_date": end,
         "contact_name": person.name, "contact_email": person.email,
         "contact_phone": person.phone, "evaluation_url": evaluation, "website": website,
-        "pro": pro,
+        "pro": pro, "experiences": experiences,
         "evaluation_status": "evalueret" if evaluation else (
             "under_evaluering" if status == "projekt" else None),
         "language": person.language, "confirmed_days_ago": confirmed_days_ago,
@@ -114,7 +114,11 @@ DEMO_INITIATIVES: tuple[dict[str, Any], ...] = (
       "om symptomer på en tablet. Kommunale sygeplejersker følger målingerne og kontakter "
       "borgeren ved forværring, med sygehuset og egen læge som bagvagt.",
       evaluation="https://example.dk/telekol/evaluering.pdf",
-      website="https://example.dk/telekol"),
+      website="https://example.dk/telekol",
+      experiences="Borgerne blev trygge ved målingerne efter to uger; dagligt spørgeskema "
+                  "blev for meget for nogle, så vi gik til tre gange om ugen. Færre akutte "
+                  "indlæggelser i det første år, og sygeplejerskerne bruger "
+                  "mindre tid på kørsel."),
     E("Telemedicin til borgere med hjertesvigt i Nordjylland",
       "Aalborg Universitetshospital", "projekt", ["sygehus", "kommune"], ["nordjylland"],
       ["Aalborg", "Frederikshavn", "Hjørring"], ["Hjertesvigt"],

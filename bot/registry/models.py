@@ -87,6 +87,7 @@ class Initiative(Base):
     pro: Mapped[list[str] | None] = field_column("pro")
     start_date: Mapped[str | None] = field_column("start_date")  # YYYY-MM-DD or YYYY-MM
     end_date: Mapped[str | None] = field_column("end_date")
+    experiences: Mapped[str | None] = field_column("experiences")
     evaluation_status: Mapped[str | None] = field_column("evaluation_status", index=True)
     evaluation_url: Mapped[str | None] = field_column("evaluation_url")
     website: Mapped[str | None] = field_column("website")

@@ -100,6 +100,11 @@ FIELDS: tuple[Field, ...] = (
           {"da": ("Telefon", "Tlf.", "Tlf", "Mobil"), "en": ("Phone", "Telephone", "Mobile")},
           "phone", 32, table="contact", column="phone",
           doc="Contact phone (null unless the contact consented to publication)."),
+    Field("experiences",
+          {"da": ("Erfaringer", "Erfaring"), "en": ("Experiences", "Lessons learned")},
+          "longtext", None,
+          doc="Experiences: what worked, what did not, the effect seen (the contact's own "
+              "words, moderated like any change)."),
     Field("evaluation_status",
           {"da": ("Evalueringsstatus", "Evalueret"), "en": ("Evaluation status", "Evaluated")},
           "choice", 20, doc="ikke_evalueret | under_evaluering | evalueret."),

@@ -153,7 +153,8 @@ def sort_key(title: str) -> str:
 def document(entry: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The index rows of one entry (a mapping with the entry's attributes and ``id``):
     its words by place, and one facet row per filter value. Pure."""
-    other = [entry.get("description") or "", *_values(entry.get("patient_groups")),
+    other = [entry.get("description") or "", entry.get("experiences") or "",
+             *_values(entry.get("patient_groups")),
              *_values(entry.get("technology")), *_values(entry.get("municipalities")),
              *(PLACE_WORDS.get(k, k) for k in _values(entry.get("regions"))),
              *(PLACE_WORDS.get(k, k) for k in _values(entry.get("participants")))]
@@ -173,6 +174,7 @@ def document(entry: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, A
 def _entry_values(initiative: Initiative) -> dict[str, Any]:
     return {"id": initiative.id, "title": initiative.title,
             "description": initiative.description, "organisation": initiative.organisation,
+            "experiences": initiative.experiences,
             **{attr: getattr(initiative, attr) for attr in set(FACETS.values())}}
 
 
@@ -222,7 +224,7 @@ async def rebuild(session: AsyncSession, *, batch: int = 500) -> int:
     await session.execute(delete(SearchEntry))
     if _dialect(session) == "sqlite":
         await session.execute(text("DELETE FROM search_fts"))
-    columns = [Initiative.id, Initiative.title, Initiative.description,
+    columns = [Initiative.id, Initiative.title, Initiative.description, Initiative.experiences,
                Initiative.organisation,
                *(getattr(Initiative, attr) for attr in sorted(set(FACETS.values())))]
     result = await session.stream(select(*columns).where(Initiative.merged_into_id.is_(None))

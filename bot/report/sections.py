@@ -147,6 +147,8 @@ def sections(data: Mapping[str, Any], lang: str, *, top: int | None = TOP_TERMS,
         + [Row(_("report.unknown"), ev.get(UNKNOWN, 0), total, UNKNOWN),
            Row(_("report.evaluation.with_link"), ev.get("with_link", 0), total,
                "with_link")])
+    shared = int((data.get("experiences") or {}).get("with", 0))
+    add("experiences", [Row(_("report.experiences.with"), shared, total, "with")])
     comp = data["completeness"]
     add("completeness", [Row(_("report.completeness.complete"), comp["complete"], total,
                              "complete")]
@@ -173,7 +175,7 @@ def trend_columns(lang: str) -> list[tuple[str, str]]:
     """(key, heading) of the columns of the table of years."""
     _ = gettext(lang)
     return [(k, _(f"report.trend.{k}")) for k in (
-        "total", "projekt", "rollout", "ended", "cross", "gp", "pro", "evaluated",
+        "total", "projekt", "rollout", "ended", "cross", "gp", "pro", "evaluated", "experiences",
         "municipalities", "new", "newly_ended")]
 
 
@@ -195,6 +197,7 @@ def trend_rows(data: Mapping[str, Any], lang: str) -> list[dict[str, str]]:
             "ended": str(y["ended"]), "cross": pct(y["cross_sectoral"]),
             "gp": pct(y["by_participant"].get("almen_praksis", 0)),
             "pro": str(y["with_pro"]), "evaluated": str(y["evaluated"]),
+            "experiences": str(y.get("with_experiences", 0)),
             "municipalities": f"{y['municipalities_covered']}/98",
             "new": str(y["new"]), "newly_ended": str(y["newly_ended"]),
         })

@@ -307,7 +307,8 @@ def _command(label: str, kind: str = "command") -> Button:
 
 
 def _input_kind(key: str) -> str:
-    return {"description": "textarea", "contact_email": "email", "contact_phone": "tel",
+    return {"description": "textarea", "experiences": "textarea", "contact_email": "email",
+            "contact_phone": "tel",
             "evaluation_url": "url", "website": "url"}.get(key, "text")
 
 

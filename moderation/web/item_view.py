@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
+from bot.links.store import dead_links_in, link_for_mail
 from bot.registry.duplicates import find_duplicates
 from bot.registry.fields import Problem, form_label, format_value, normalise, split_list
 from bot.registry.models import Initiative
@@ -113,6 +114,8 @@ class ItemView:
     terms: dict[str, list[Any]] = field(default_factory=dict)
     # What the entry lacks now (field labels).
     entry_missing: list[str] = field(default_factory=list)
+    # The entry's links the link checker found dead (bot.links): field label, URL, answer.
+    dead_links: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def problem_rows(self) -> list[tuple[str, str]]:
@@ -340,7 +343,8 @@ async def effective_record(db: Database, submission_id: int) -> dict[str, Any] |
 
 
 async def load_item(db: Database, submission_id: int, *, lang: str = "da",
-                    own_domain: str = "example.org") -> ItemView | None:
+                    own_domain: str = "example.org",
+                    link_failures: int = 3) -> ItemView | None:
     """Gather the item page's data (one read transaction)."""
     async with db.read() as session:
         sub = await session.get(Submission, submission_id)
@@ -368,6 +372,8 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                 titles[i] = t
         inbound = (await session.get(InboundMessage, sub.inbound_message_id)
                    if sub.inbound_message_id is not None else None)
+        dead = (await dead_links_in(session, [initiative.id], failures_to_flag=link_failures)
+                ).get(initiative.id, []) if initiative is not None else []
         index = await term_index(session)
         new_words = [(vocabulary, word) for vocabulary in VOCABULARIES
                      for word in index.unknown(vocabulary,
@@ -383,6 +389,8 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                     titles=titles, lang=lang, new_words=new_words,
                     entry_missing=[form_label(k, lang) for k in missing_mandatory(current)]
                     if current is not None else [],
+                    dead_links=[{**link_for_mail(c), "label": form_label(c.field, lang)}
+                                for c in dead],
                     terms={v: index.of(v) for v in VOCABULARIES})
 
 

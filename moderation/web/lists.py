@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 
 from bot.core.db import Database
 from bot.core.i18n import gettext
+from bot.links.store import dead_links_in, link_for_mail
 from bot.registry.duplicates import SuspectedPair, suspected_pairs
 from bot.registry.fields import form_label, format_value
 from bot.registry.models import Contact, Initiative
@@ -257,9 +258,12 @@ class Completeness:
     complete: int
     by_field: list[tuple[str, str, int]]  # (key, label, entries lacking it)
     incomplete: list[tuple[Initiative, list[str]]]  # (entry, labels of what it lacks)
+    # Entries with links the link checker found dead: (entry, [{label, url, answer}]).
+    dead_links: list[tuple[Initiative, list[dict[str, Any]]]] = field(default_factory=list)
 
 
-async def completeness(db: Database, lang: str, limit: int = 200) -> Completeness:
+async def completeness(db: Database, lang: str, limit: int = 200, *,
+                       link_failures: int = 3) -> Completeness:
     """How complete the published registry is: entries with every mandatory field, what
     is missing how often, and the entries that lack the most first."""
     columns = [getattr(Initiative, k) for k in MANDATORY_FIELDS if hasattr(Initiative, k)]
@@ -279,14 +283,20 @@ async def completeness(db: Database, lang: str, limit: int = 200) -> Completenes
                 lacking.append((row.id, missing))
         lacking.sort(key=lambda x: (-len(x[1]), x[0]))
         shown = lacking[:limit]
+        dead = await dead_links_in(session, None, failures_to_flag=link_failures)
+        wanted = [i for i, _ in shown] + list(dead)[:limit]
         entries = {e.id: e for e in await session.scalars(
-            select(Initiative).where(Initiative.id.in_([i for i, _ in shown])))} \
-            if shown else {}
+            select(Initiative).where(Initiative.id.in_(wanted),
+                                     Initiative.merged_into_id.is_(None)))} \
+            if wanted else {}
     return Completeness(
         total=len(rows), complete=len(rows) - len(lacking),
         by_field=[(k, form_label(k, lang), n) for k, n in counts.items()],
         incomplete=[(entries[i], [form_label(k, lang) for k in missing])
-                    for i, missing in shown if i in entries])
+                    for i, missing in shown if i in entries],
+        dead_links=[(entries[i], [{**link_for_mail(c), "label": form_label(c.field, lang)}
+                                  for c in checks])
+                    for i, checks in list(dead.items())[:limit] if i in entries])
 
 
 # --- merge ----------------------------------------------------------------------------------

@@ -170,7 +170,8 @@ async def _item_page(request: web.Request, sid: int, *, status: int = 200,
                      **extra: Any) -> web.Response:
     settings = request.app[SETTINGS]
     view = await load_item(request.app[DB], sid, lang=lang_of(request),
-                           own_domain=settings.mail_domain)
+                           own_domain=settings.mail_domain,
+                           link_failures=settings.link_check_failures)
     if view is None:
         raise PageError(404, "err.no_item")
     extra.setdefault("errors", {})
@@ -308,7 +309,8 @@ async def release(request: web.Request) -> web.Response:
 async def completeness(request: web.Request) -> web.Response:
     """What the registry's entries lack, field by field, and the entries lacking most."""
     lang = lang_of(request)
-    data = await lists.completeness(request.app[DB], lang)
+    data = await lists.completeness(request.app[DB], lang,
+                                    link_failures=request.app[SETTINGS].link_check_failures)
     return page(request, "completeness.html", data=data,
                 share=format_share(data.complete / data.total, lang) if data.total else "")
 

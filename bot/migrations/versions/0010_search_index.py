@@ -61,7 +61,7 @@ def _fill(bind: sa.Connection) -> None:
     # Later migrations call this too (0013), and the facets grow with the fields: read the
     # columns the table has at this revision (a later field is simply not there yet).
     existing = {c["name"] for c in sa.inspect(bind).get_columns("initiatives")}
-    columns = [c for c in ("id", "title", "description", "organisation",
+    columns = [c for c in ("id", "title", "description", "organisation", "experiences",
                            *sorted(set(FACETS.values()))) if c in existing]
     json_columns = {"regions", "municipalities", "participants", "patient_groups",
                     "technology", "pro"}

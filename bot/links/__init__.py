@@ -1,0 +1,1 @@
+"""The link checker: are the entries' website and evaluation links still alive?"""

@@ -1,0 +1,193 @@
+"""Checking the entries' links (website, evaluation): is the page still there?
+
+:func:`check_links` asks every URL once, politely: at most ``concurrency`` requests in
+all and one at a time per host, with ``per_host_delay`` seconds between two requests to
+the same host; each request has a ``timeout``; redirects are followed by hand (at most
+``max_redirects``) so every hop is recorded and a loop is named as one.
+
+The URLs come from the registry, which mail and chat feed: by default only public
+addresses are asked (:class:`PublicOnlyResolver`), so a link cannot make the service
+probe its own network (server-side request forgery). Tests allow loopback.
+
+No database here: targets in, :class:`LinkResult` out (:mod:`bot.links.store` records).
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+# RFC 9110 §15.4: the redirections a browser follows.
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+USER_AGENT = "landkort-linkcheck/1 (+Det telemedicinske landkort; checks links once a month)"
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    """One link of one entry."""
+
+    initiative_id: int
+    field: str  # website | evaluation_url
+    url: str
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What asking one link gave: ``ok`` (2xx after redirects), else ``broken`` (4xx/5xx)
+    or ``error`` (no answer: timeout, refused, bad address, a redirect loop)."""
+
+    target: LinkTarget
+    outcome: str  # ok | broken | error
+    status: int | None = None
+    final_url: str | None = None
+    redirects: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+class BlockedAddress(OSError):
+    """The host resolves only to addresses the checker may not ask."""
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """aiohttp's resolver, keeping only globally routable addresses (no loopback, private,
+    link-local or reserved ones: RFC 6890)."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        public = [r for r in found if ipaddress.ip_address(r["host"]).is_global]
+        if not public:
+            raise BlockedAddress(f"{host} is not a public address")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class _Politeness:
+    """One request at a time per host, and a pause between two to the same host."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last: dict[str, float] = {}
+
+    def host(self, host: str) -> _HostTurn:
+        return _HostTurn(self, host.casefold())
+
+
+class _HostTurn:
+    def __init__(self, polite: _Politeness, host: str) -> None:
+        self.polite, self.host = polite, host
+
+    async def __aenter__(self) -> None:
+        lock = self.polite._locks.setdefault(self.host, asyncio.Lock())
+        await lock.acquire()
+        wait = self.polite._last.get(self.host, -1e9) + self.polite.delay - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.polite._last[self.host] = time.monotonic()
+        self.polite._locks[self.host].release()
+
+
+def _blocked_literal(host: str) -> bool:
+    """An address written as a number that is not public (a resolver never sees those)."""
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_global
+    except ValueError:
+        return False
+
+
+async def _ask(session: aiohttp.ClientSession, target: LinkTarget, polite: _Politeness,
+               limit: asyncio.Semaphore, timeout: float, max_redirects: int,
+               allow_private: bool) -> LinkResult:
+    started = time.monotonic()
+    url = target.url
+    hops: list[str] = []
+    seen = {url}
+    try:
+        while True:
+            host = urlsplit(url).hostname or ""
+            if urlsplit(url).scheme not in ("http", "https") or not host:
+                return LinkResult(target, "error", final_url=url, redirects=hops,
+                                  error="not an http(s) address",
+                                  seconds=time.monotonic() - started)
+            if not allow_private and _blocked_literal(host):
+                raise BlockedAddress(f"{host} is not a public address")
+            # The host's turn first, then a slot: waiting for a busy host holds no slot
+            # another host could use.
+            async with polite.host(host), limit:
+                async with session.get(url, allow_redirects=False,
+                                       timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                    status = resp.status
+                    location = resp.headers.get("Location")
+            if status in REDIRECTS and location:
+                url = urljoin(url, location)
+                hops.append(url)
+                if url in seen:
+                    return LinkResult(target, "error", status, url, hops, "redirect loop",
+                                      time.monotonic() - started)
+                seen.add(url)
+                if len(hops) > max_redirects:
+                    return LinkResult(target, "error", status, url, hops, "too many redirects",
+                                      time.monotonic() - started)
+                continue
+            outcome = "ok" if 200 <= status < 400 else "broken"
+            return LinkResult(target, outcome, status, url, hops, None,
+                              time.monotonic() - started)
+    except TimeoutError:
+        error = f"no answer within {timeout:g} s"
+    except BlockedAddress as exc:
+        error = str(exc)
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    return LinkResult(target, "error", None, url, hops, error, time.monotonic() - started)
+
+
+async def check_links(targets: Iterable[LinkTarget], *, concurrency: int = 8,
+                      per_host_delay: float = 1.0, timeout: float = 15.0,
+                      max_redirects: int = 5, allow_private: bool = False,
+                      session: aiohttp.ClientSession | None = None) -> list[LinkResult]:
+    """Ask every target once, politely (see the module); results in the targets' order."""
+    items: Sequence[LinkTarget] = list(targets)
+    if not items:
+        return []
+    limit = asyncio.Semaphore(max(1, concurrency))
+    polite = _Politeness(per_host_delay)
+    own = session is None
+    if session is None:
+        connector = aiohttp.TCPConnector(
+            resolver=None if allow_private else PublicOnlyResolver(),
+            limit=max(1, concurrency), ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector,
+                                        headers={"User-Agent": USER_AGENT})
+    try:
+        return list(await asyncio.gather(*(
+            _ask(session, t, polite, limit, timeout, max_redirects, allow_private)
+            for t in items)))
+    finally:
+        if own:
+            await session.close()
+
+
+__all__ = ["BlockedAddress", "LinkResult", "LinkTarget", "PublicOnlyResolver", "REDIRECTS",
+           "check_links"]
