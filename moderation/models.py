@@ -102,6 +102,38 @@ class DuplicateDismissal(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
 
 
+class Lead(Base):
+    """An initiative someone mentioned that may not be on the map (MedCom: some were
+    never registered): who mentioned it, where, what could be told of it. A moderator
+    invites someone to register it (a mail with a personal link to /indmeld) or
+    dismisses it. open → invited → registered, or dismissed."""
+
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # inbound:<id>:<n>, form:<token hash>:<n>, chat:<id>:<n> — a retry adds nothing.
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | web | chat
+    text: Mapped[str] = mapped_column(Text)
+    municipality: Mapped[str | None] = mapped_column(String(100))
+    organisation: Mapped[str | None] = mapped_column(String(300))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    mentioned_by: Mapped[str | None] = mapped_column(String(320))
+    mentioned_by_name: Mapped[str | None] = mapped_column(String(200))
+    initiative_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id"))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    invited_to: Mapped[str | None] = mapped_column(String(320))
+    # The invitation's personal link (/indmeld?lead=TOKEN): stored hashed, with an expiry.
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    registered_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+
+
 class User(Base):
     """A moderator or admin account (argon2id hash, see moderation.accounts)."""
 

@@ -41,6 +41,8 @@ from bot.registry.models import Contact, Initiative
 from bot.registry.record import FIELDS, LIST_FIELDS, MANDATORY_FIELDS
 from bot.registry.repository import diff_record
 from bot.registry.vocabulary import CHOICES, MUNICIPALITIES, NO_PRO
+from intake.parse.leads import listed_leads
+from moderation.leads import record_leads
 from moderation.models import Submission
 from moderation.states import submission_kind
 from moderation.submissions import create_submission
@@ -325,12 +327,23 @@ async def form_post(request: web.Request) -> web.StreamResponse:
                      title=found.initiative.title, token=token, query=_query(request),
                      fields=form_fields(current, lang, typed, errors),
                      municipalities=MUNICIPALITIES, errors=errors,
-                     mac=form_mac(settings, token, "form"))
+                     mac=form_mac(settings, token, "form"),
+                     leads_typed=str(form.get("leads") or "")[:5000])
     changes = diff_record(current, values)
     digest = hashlib.sha256(repr(sorted(changes.items())).encode()).hexdigest()[:16]
+    mentioned = listed_leads(str(form.get("leads") or "")[:5000])
     async with request.app[DB].write() as session:
         again = await answering(session, token)
         if again is not None:
+            if mentioned:
+                contact = again.contact
+                await record_leads(
+                    session, mentioned, channel="web",
+                    key=f"form:{again.token_hash}:leads:" + hashlib.sha256(
+                        repr([m.text for m in mentioned]).encode()).hexdigest()[:16],
+                    mentioned_by=contact.email if contact else None,
+                    mentioned_by_name=contact.name if contact else None,
+                    initiative_id=again.initiative.id)
             if changes:
                 await _queue(session, again, kind=submission_kind(changes),
                              proposed=changes, key=f"form:{again.token_hash}:{digest}",

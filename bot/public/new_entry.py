@@ -25,13 +25,14 @@ from sqlalchemy import select
 from bot.core import i18n
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
-from bot.core.pages import PageError, render, request_language
+from bot.core.pages import PageError, personal_page, render, request_language
 from bot.core.ratelimit import RateLimiter
 from bot.core.settings import Settings
 from bot.public.answer import form_fields, read_form
 from bot.registry.duplicates import find_duplicates
 from bot.registry.models import Initiative
 from bot.registry.vocabulary import MUNICIPALITIES
+from moderation.leads import lead_for_token, mark_registered, prefill
 from moderation.notices import enqueue_verification
 from moderation.submissions import create_submission
 
@@ -69,6 +70,15 @@ async def new_entry_page(request: web.Request) -> web.StreamResponse:
     if request.query.get("sent"):
         return _page(request, state="sent", lang=lang,
                      hours=request.app[SETTINGS].chat_verify_hours)
+    token = request.query.get("lead", "")
+    if token:  # an invitation's personal link: the form starts with what the lead tells
+        async with request.app[DB].read() as session:
+            lead = await lead_for_token(session, token)
+        if lead is not None:
+            page = _page(request, lang=lang, lead_token=token,
+                         fields=form_fields(prefill(lead), lang, None, {}))
+            personal_page(page)
+            return page
     return _page(request, lang=lang, fields=form_fields({}, lang, None, {}))
 
 
@@ -88,6 +98,7 @@ async def new_entry_post(request: web.Request) -> web.StreamResponse:
     values, errors, typed = read_form(form, lang)
     if errors:
         return _page(request, status=400, lang=lang, errors=errors,
+                     lead_token=str(form.get("lead") or "")[:100],
                      fields=form_fields({}, lang, typed, errors))
     proposed = {k: v for k, v in values.items() if v not in (None, "", [])}
     async with request.app[DB].read() as session:
@@ -97,6 +108,7 @@ async def new_entry_post(request: web.Request) -> web.StreamResponse:
             Initiative.id.in_([c["initiative_id"] for c in likely])))).all()) if likely else {}
     if likely and form.get("not_duplicate") != "1":
         return _page(request, lang=lang, fields=form_fields({}, lang, typed, {}),
+                     lead_token=str(form.get("lead") or "")[:100],
                      duplicates=[{**c, "slug": slugs.get(c["initiative_id"])}
                                  for c in likely])
     email = str(proposed.get("contact_email") or "")
@@ -111,6 +123,9 @@ async def new_entry_post(request: web.Request) -> web.StreamResponse:
             actor=f"web:{email}")
         if sub is not None:
             await enqueue_verification(session, settings, sub, None)
+            lead_token = str(form.get("lead") or "")
+            if lead_token:
+                await mark_registered(session, lead_token, sub.id)
     # No address in the URL (it would sit in logs and history): the page says where.
     chosen = request.query.get("lang")
     keep = {"lang": chosen} if chosen in i18n.languages() else {}

@@ -1,0 +1,175 @@
+"""Leads: initiatives someone mentioned that may not be on the map (#19).
+
+Mail replies, the one-page form and the chat record what people mention
+(:func:`record_leads`, found by :func:`intake.parse.leads.find_leads`); a moderator then
+*invites* someone to register it — a mail with a personal link to ``/indmeld`` that
+opens the form prefilled with what the lead tells (:func:`invite_lead`) — or *dismisses*
+it. When the invited person sends the form, the lead is *registered* and the new entry
+goes through the queue like any other. Every decision is a conditional UPDATE (two
+moderators at once: one wins) and is audited.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.db import Database, dbnow
+from bot.core.mailheaders import is_mail_address
+from bot.core.settings import Settings
+from bot.mail.outbox import compose, enqueue
+from bot.mail.templates import render_mail
+from bot.mail.tokens import hash_token, new_token
+from intake.parse.leads import LeadMention
+from moderation.audit import record_event
+from moderation.models import Lead
+
+INVITE_TTL = timedelta(days=60)
+LEAD_STATES = ("open", "invited", "registered", "dismissed")
+
+
+class LeadError(Exception):
+    """A lead action that cannot be done; ``key`` is the catalogue key saying why."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+async def record_leads(session: AsyncSession, mentions: Sequence[LeadMention], *,
+                       channel: str, key: str, mentioned_by: str | None = None,
+                       mentioned_by_name: str | None = None,
+                       initiative_id: int | None = None, submission_id: int | None = None,
+                       inbound_message_id: int | None = None) -> int:
+    """Add the mentions as open leads, in the caller's transaction; ``key`` makes a retry
+    add nothing (``<key>:<n>`` per mention). Returns how many were added."""
+    if not mentions:
+        return 0
+    keys = [f"{key}:{n}"[:200] for n in range(len(mentions))]
+    existing = set(await session.scalars(select(Lead.idempotency_key)
+                                         .where(Lead.idempotency_key.in_(keys))))
+    added = 0
+    for k, m in zip(keys, mentions, strict=True):
+        if k in existing:
+            continue
+        session.add(Lead(
+            idempotency_key=k, channel=channel, text=m.text, municipality=m.municipality,
+            organisation=(m.organisation or "")[:300] or None,
+            contact_email=m.contact_email if m.contact_email and is_mail_address(
+                m.contact_email) else None,
+            mentioned_by=(mentioned_by or "")[:320] or None,
+            mentioned_by_name=(mentioned_by_name or "")[:200] or None,
+            initiative_id=initiative_id, submission_id=submission_id,
+            inbound_message_id=inbound_message_id, state="open"))
+        added += 1
+    if added:
+        await session.flush()
+        await record_event(session, actor=f"{channel}:{mentioned_by or '?'}"[:200],
+                           action="lead.added", initiative_id=initiative_id,
+                           submission_id=submission_id, detail={"count": added})
+    return added
+
+
+async def invite_lead(db: Database, settings: Settings, lead_id: int, *, to_addr: str,
+                      actor: str, lang: str) -> Lead:
+    """Mail ``to_addr`` an invitation to register the lead's initiative, with a personal
+    link; the lead becomes *invited*. The mail and the state change are one transaction."""
+    to_addr = to_addr.strip().lower()
+    if not is_mail_address(to_addr):
+        raise LeadError("err.lead_address")
+    token = new_token()
+    now = dbnow()
+    async with db.write() as session:
+        done = await session.execute(
+            update(Lead).where(Lead.id == lead_id, Lead.state == "open")
+            .values(state="invited", invited_to=to_addr, decided_by=actor, decided_at=now,
+                    invite_token_hash=hash_token(token), invite_expires_at=now + INVITE_TTL)
+            .execution_options(synchronize_session=False))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeadError("err.lead_decided")
+        lead = await session.get(Lead, lead_id)
+        assert lead is not None
+        link = f"{settings.base_url.rstrip('/')}/indmeld?lead={token}"
+        mail = render_mail("lead_invite", lang, text=lead.text, link=link,
+                           days=INVITE_TTL.days)
+        await enqueue(session, compose(settings, to_addr=to_addr, mail=mail,
+                                       kind="lead_invite"),
+                      kind="lead_invite", idempotency_key=f"lead-invite:{lead_id}")
+        await record_event(session, actor=actor, action="lead.invited",
+                           initiative_id=lead.initiative_id,
+                           detail={"lead": lead_id, "to": to_addr})
+    return lead
+
+
+async def dismiss_lead(db: Database, lead_id: int, *, actor: str, reason: str = "") -> None:
+    """The lead is not worth an invitation (already on the map, not telemedicine, …)."""
+    async with db.write() as session:
+        done = await session.execute(
+            update(Lead).where(Lead.id == lead_id, Lead.state == "open")
+            .values(state="dismissed", decided_by=actor, decided_at=dbnow())
+            .execution_options(synchronize_session=False))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeadError("err.lead_decided")
+        await record_event(session, actor=actor, action="lead.dismissed",
+                           detail={"lead": lead_id, "reason": reason[:500]})
+
+
+async def lead_for_token(session: AsyncSession, token: str) -> Lead | None:
+    """The invited lead a personal link belongs to (None: unknown, used or expired)."""
+    if not token or len(token) > 100:
+        return None
+    lead = await session.scalar(select(Lead).where(
+        Lead.invite_token_hash == hash_token(token), Lead.state == "invited"))
+    if lead is None or (lead.invite_expires_at and lead.invite_expires_at < dbnow()):
+        return None
+    return lead
+
+
+async def mark_registered(session: AsyncSession, token: str, submission_id: int) -> bool:
+    """The invited person sent the form: the lead is *registered* (in the caller's
+    transaction, with the submission)."""
+    lead = await lead_for_token(session, token)
+    if lead is None:
+        return False
+    lead.state, lead.registered_submission_id = "registered", submission_id
+    await record_event(session, actor=f"web:{lead.invited_to or '?'}",
+                       action="lead.registered", submission_id=submission_id,
+                       detail={"lead": lead.id})
+    return True
+
+
+def prefill(lead: Lead) -> dict[str, Any]:
+    """What the invitation's form starts with: the organisation, the municipality and
+    the invited address (the person fills in the rest)."""
+    out: dict[str, Any] = {}
+    if lead.organisation:
+        out["organisation"] = lead.organisation
+    if lead.municipality:
+        out["municipalities"] = [lead.municipality]
+    if lead.invited_to:
+        out["contact_email"] = lead.invited_to
+    return out
+
+
+async def list_leads(db: Database, state: str = "open", limit: int = 200) -> list[Lead]:
+    """Leads in ``state``, newest first."""
+    async with db.read() as session:
+        return list(await session.scalars(
+            select(Lead).where(Lead.state == state).order_by(Lead.id.desc()).limit(limit)))
+
+
+async def lead_counts(db: Database) -> dict[str, int]:
+    from sqlalchemy import func
+
+    async with db.read() as session:
+        rows = (await session.execute(select(Lead.state, func.count())
+                                      .group_by(Lead.state))).all()
+    return {state: 0 for state in LEAD_STATES} | {s: int(n) for s, n in rows}
+
+
+__all__ = ["INVITE_TTL", "LEAD_STATES", "LeadError", "dismiss_lead", "invite_lead",
+           "lead_counts", "lead_for_token", "list_leads", "mark_registered", "prefill",
+           "record_leads"]
