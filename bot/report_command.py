@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Count the yearly report for YEAR at its reference date "
                     "(stats_reference_day, 1 October by default) from the registry's "
                     "history, and write landkort-rapport-YEAR.html, .pdf, .csv and .json "
-                    "into DIR. A year that is over is frozen the first time its report is "
-                    "made; --freeze freezes this year's report once its reference date "
-                    "has passed. A frozen report is written as it was frozen.")
+                    "into DIR. --freeze publishes the report (it is kept as it is now and never "
+                    "changes again; only once its reference date has passed). A published "
+                    "report is written as it was frozen.")
     p.add_argument("--year", type=int, required=True, help="the year, e.g. 2026")
     p.add_argument("--out", metavar="DIR", required=True, help="the directory to write to")
     p.add_argument("--lang", choices=("da", "en"), default=None,

@@ -74,9 +74,13 @@ async def record_leads(session: AsyncSession, mentions: Sequence[LeadMention], *
 
 
 async def invite_lead(db: Database, settings: Settings, lead_id: int, *, to_addr: str,
-                      actor: str, lang: str) -> Lead:
+                      actor: str, lang: str, note: str = "") -> Lead:
     """Mail ``to_addr`` an invitation to register the lead's initiative, with a personal
-    link; the lead becomes *invited*. The mail and the state change are one transaction."""
+    link; the lead becomes *invited*. The mail and the state change are one transaction.
+
+    The mail names the organisation and municipality the lead tells, and the moderator's
+    own ``note`` — never the words of whoever mentioned it (mail from anyone is not
+    forwarded to a third party under our name)."""
     to_addr = to_addr.strip().lower()
     if not is_mail_address(to_addr):
         raise LeadError("err.lead_address")
@@ -93,8 +97,10 @@ async def invite_lead(db: Database, settings: Settings, lead_id: int, *, to_addr
         lead = await session.get(Lead, lead_id)
         assert lead is not None
         link = f"{settings.base_url.rstrip('/')}/indmeld?lead={token}"
-        mail = render_mail("lead_invite", lang, text=lead.text, link=link,
-                           days=INVITE_TTL.days)
+        mail = render_mail("lead_invite", lang, link=link, days=INVITE_TTL.days,
+                           where=", ".join(v for v in (lead.organisation, lead.municipality)
+                                           if v),
+                           note=" ".join(note.split())[:500])
         await enqueue(session, compose(settings, to_addr=to_addr, mail=mail,
                                        kind="lead_invite"),
                       kind="lead_invite", idempotency_key=f"lead-invite:{lead_id}")
@@ -130,14 +136,21 @@ async def lead_for_token(session: AsyncSession, token: str) -> Lead | None:
 
 async def mark_registered(session: AsyncSession, token: str, submission_id: int) -> bool:
     """The invited person sent the form: the lead is *registered* (in the caller's
-    transaction, with the submission)."""
-    lead = await lead_for_token(session, token)
-    if lead is None:
+    transaction, with the submission). A conditional UPDATE: of two sends with one link,
+    one registers."""
+    if not token or len(token) > 100:
         return False
-    lead.state, lead.registered_submission_id = "registered", submission_id
-    await record_event(session, actor=f"web:{lead.invited_to or '?'}",
+    done = await session.execute(
+        update(Lead).where(Lead.invite_token_hash == hash_token(token),
+                           Lead.state == "invited", Lead.invite_expires_at > dbnow())
+        .values(state="registered", registered_submission_id=submission_id)
+        .returning(Lead.id, Lead.invited_to))
+    row = done.first()
+    if row is None:
+        return False
+    await record_event(session, actor=f"web:{row.invited_to or '?'}",
                        action="lead.registered", submission_id=submission_id,
-                       detail={"lead": lead.id})
+                       detail={"lead": row.id})
     return True
 
 

@@ -35,9 +35,19 @@ from tests.test_campaign_digest import plain_text
     ("Vi kender ikke til andre initiativer.", []),
     ("Andre initiativer: Nej", []),
     ("Alt er korrekt. Tak for påmindelsen.", []),
+    # Everyday sentences with "also" and "not on the map" are not leads on their own.
+    ("Vi har også en ny kontaktperson. There is also a new phone number.", []),
+    ("We also run the service in Aarhus. Vores hjemmeside er ikke på kortet.", []),
+    ("I know of none. Jeg ved ikke om I kender til et projekt i Aarhus.", []),
+    ("Andre initiativer: nej tak", []),
+    # A field's own line is never a lead, whatever it says.
+    ("Beskrivelse: Et projekt, der ikke er på landkortet endnu, men snart.", []),
+    ("Andre initiativer:\n- Status: I drift", []),
     # Our own question, when a reply keeps it unquoted, is not an answer to it.
     ("Kender du telemedicinske initiativer, der ikke er på landkortet? Skriv dem gerne "
      "i dit svar under \"Andre initiativer:\".", []),
+    ("Do you know of telemedicine initiatives that are not on the map? Write them in your "
+     "reply under \"Other initiatives:\".", []),
 ])
 def test_mentions_in_a_reply(text: str, expected: list[tuple[Any, Any, Any]]) -> None:
     got = find_leads(text)
@@ -46,8 +56,9 @@ def test_mentions_in_a_reply(text: str, expected: list[tuple[Any, Any, Any]]) ->
 
 def test_a_box_that_asks_only_for_leads_takes_one_per_line() -> None:
     got = listed_leads("Sårapp i Vejle\nTelepsykiatri, Region Midtjylland\n\nnej")
-    assert [m.text for m in got] == ["Sårapp i Vejle", "Telepsykiatri", "Region Midtjylland"]
-    assert listed_leads("Nej") == [] and listed_leads("") == []
+    assert [m.text for m in got] == ["Sårapp i Vejle", "Telepsykiatri, Region Midtjylland"]
+    assert got[1].organisation == "Region Midtjylland"
+    assert listed_leads("Nej.") == listed_leads("Ved ikke") == listed_leads("") == []
 
 
 async def _leads(db: Database) -> list[Lead]:
@@ -97,7 +108,8 @@ async def test_invited_through_the_personal_link_to_a_new_case(
         assert bad.status == 400 and "gyldig e-mailadresse" in await bad.text()
         ok = await c.post("/moderation/leads/invite", data={
             "csrf_token": csrf, "lead_id": str(lead.id), "to": "Leder@Holbaek.dk",
-            "lang": "da"}, allow_redirects=False)
+            "lang": "da", "note": "Vi har hørt om jeres KOL-kuffert."},
+            allow_redirects=False)
         assert ok.status == 303
         again = await c.post("/moderation/leads/invite", data={
             "csrf_token": csrf, "lead_id": str(lead.id), "to": "leder@holbaek.dk"})
@@ -107,7 +119,9 @@ async def test_invited_through_the_personal_link_to_a_new_case(
         assert row is not None and row.to_addr == "leder@holbaek.dk"
         raw = row.raw
     body = plain_text(raw)
-    assert "KOL-projekt i Holbæk Kommune" in body
+    # The moderator's words and what the lead tells, never the mentioner's own words.
+    assert "Det drejer sig om: Holbæk Kommune, Holbæk." in body
+    assert "Vi har hørt om jeres KOL-kuffert." in body and "KOL-projekt" not in body
     token = re.search(r"/indmeld\?lead=([A-Za-z0-9_-]+)", body)
     assert token is not None
     (lead,) = await _leads(db)
@@ -162,8 +176,7 @@ async def test_dismissed_once_and_the_form_asks_too(
         await c.post(f"/ret/{token}", data=data, allow_redirects=False)  # sent twice
     got = await _leads(db)
     assert [(lead.channel, lead.text) for lead in got] == [
-        ("web", "Sårapp i Vejle Kommune"), ("web", "Videotolkning"),
-        ("web", "Region Midtjylland")]
+        ("web", "Sårapp i Vejle Kommune"), ("web", "Videotolkning, Region Midtjylland")]
     assert got[0].initiative_id == entry.id and got[0].mentioned_by == "kontakt1@example.dk"
     await dismiss_lead(db, got[0].id, actor="anna", reason="findes allerede")
     with pytest.raises(LeadError):

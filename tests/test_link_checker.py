@@ -22,8 +22,6 @@ from bot.links.checker import LinkTarget, check_links
 from bot.links.store import dead_links, due_links, record_results
 from tests.conftest import MakeInitiative
 
-pytestmark = pytest.mark.asyncio
-
 
 @dataclass
 class Site:
@@ -84,6 +82,7 @@ def targets(*urls: str) -> list[LinkTarget]:
     return [LinkTarget(i + 1, "website", u) for i, u in enumerate(urls)]
 
 
+@pytest.mark.asyncio
 async def test_each_kind_of_answer(site: Site) -> None:
     u = site.url + "/p/"
     results = await check_links(targets(u + "alive", u + "gone", u + "hang", u + "moved",
@@ -100,6 +99,7 @@ async def test_each_kind_of_answer(site: Site) -> None:
     assert ftp.outcome == bad.outcome == "error"
 
 
+@pytest.mark.asyncio
 async def test_a_slow_host_holds_up_no_other_and_one_host_is_asked_one_at_a_time(
         site: Site) -> None:
     # The same server under two names: "localhost" is slow and has many links; each
@@ -120,12 +120,41 @@ async def test_a_slow_host_holds_up_no_other_and_one_host_is_asked_one_at_a_time
     assert quick_done < slow_done, "the quick host did not wait for the slow one"
 
 
+@pytest.mark.asyncio
 async def test_private_addresses_are_refused_by_default(site: Site) -> None:
-    [result] = await check_links(targets(site.url + "/p/alive"), per_host_delay=0)
-    assert result.outcome == "error" and "not a public address" in (result.error or "")
+    # Also when written so that Python's parser and aiohttp's read them differently
+    # (full-width and circled digits are 127.0.0.1 to yarl), and by name (the resolver).
+    port = site.port
+    results = await check_links(targets(
+        site.url + "/p/alive", f"http://１２７.０.０.１:{port}/p/alive",
+        f"http://①②⑦.0.0.1:{port}/p/alive", f"http://localhost:{port}/p/alive",
+        f"http://[::ffff:127.0.0.1]:{port}/p/alive"), per_host_delay=0)
+    assert [r.outcome for r in results] == ["error"] * 5
+    assert all("not a public address" in (r.error or "") or "port" in (r.error or "")
+               for r in results), [r.error for r in results]
     assert site.visits == []
 
 
+@pytest.mark.parametrize(("url", "refused"), [
+    ("https://example.dk/side", None),
+    ("http://93.184.216.34/", None),
+    ("http://93.184.216.34:8080/", "port 8080 is not a web port"),
+    ("http://10.0.0.7/", "10.0.0.7 is not a public address"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is not a public address"),
+    ("http://[::127.0.0.1]/", "::7f00:1 is not a public address"),
+    ("http://[64:ff9b::7f00:1]/", "64:ff9b::7f00:1 is not a public address"),
+    ("http://[2002:7f00:1::]/", "2002:7f00:1:: is not a public address"),
+    ("http://[::ffff:10.0.0.1]/", "::ffff:a00:1 is not a public address"),
+    ("ftp://example.dk/fil", "not an http(s) address"),
+    ("javascript:alert(1)", "not an http(s) address"),
+])
+def test_what_the_checker_refuses_to_ask(url: str, refused: str | None) -> None:
+    from bot.links.checker import refusal
+
+    assert refusal(url, allow_private=False) == refused
+
+
+@pytest.mark.asyncio
 async def test_a_link_dead_three_times_in_a_row_is_flagged_and_asked_for(
         db: Database, make_initiative: MakeInitiative, site: Site) -> None:
     entry = await make_initiative(website=site.url + "/p/gone",
@@ -159,6 +188,7 @@ async def test_a_link_dead_three_times_in_a_row_is_flagged_and_asked_for(
     assert [(t.field, t.url) for t in due] == [("website", site.url + "/p/alive")]
 
 
+@pytest.mark.asyncio
 async def test_the_next_reminder_asks_for_the_new_address(
         db: Database, settings: Any, make_initiative: MakeInitiative) -> None:
     from bot.links.checker import LinkResult
@@ -179,6 +209,7 @@ async def test_the_next_reminder_asks_for_the_new_address(
     assert "https://example.dk/gammel-side (svar: 404)" in html
 
 
+@pytest.mark.asyncio
 async def test_moderators_see_dead_links_on_the_case_and_the_completeness_page(
         db: Database, settings: Any, make_initiative: MakeInitiative,
         make_submission: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -110,6 +110,7 @@ ADMIN_ONLY = {
     ("GET", "/moderation/vocabularies"), ("POST", "/moderation/vocabularies/add"),
     ("POST", "/moderation/vocabularies/rename"), ("POST", "/moderation/vocabularies/word"),
     ("POST", "/moderation/vocabularies/merge"),
+    ("GET", "/moderation/reports"), ("POST", "/moderation/reports/freeze"),
 }
 
 

@@ -152,7 +152,10 @@ async def test_two_years_match_counts_made_from_the_version_history(
         (2024, 2, 1), (2025, 2, 0), (2026, 3, 0)]
     assert y2026["municipalities_without"]["nordjylland"].count("Aalborg") == 0
     assert y2026["regions_without"] == ["midtjylland", "sjaelland"]
-    assert y2026["freshness"]["confirmed_12m"] == 2  # B (Nov 2025), C (Dec 2025); A's is older
+    # Only B's answer by mail (Nov 2025) is a confirmation within 12 months: C was
+    # imported (Dec 2025), which says nothing about whether anyone checked it, and A's
+    # answer is older.
+    assert y2026["freshness"]["confirmed_12m"] == 1
     assert y2026["campaign"] is None and y2026["preliminary"] is False
 
 
@@ -160,8 +163,12 @@ async def test_two_years_match_counts_made_from_the_version_history(
 async def test_a_frozen_report_stays_as_it_was(db: Database,
                                                make_initiative: MakeInitiative) -> None:
     ids = await history_of_four(db, make_initiative)
-    first = await report_for(db, 2025, reference_day="10-01", today=TODAY)
-    assert first["frozen_at"]  # 2025 is over: frozen the first time it is made
+    # Made, not published: a visit never freezes (a crawler would publish it).
+    seen = await report_for(db, 2025, reference_day="10-01", today=TODAY)
+    assert "frozen_at" not in seen and await frozen_report(db, 2025) is None
+    first = await report_for(db, 2025, reference_day="10-01", today=TODAY, freeze=True,
+                             actor="ada")
+    assert first["frozen_at"] and first["totals"] == seen["totals"]
     # A later merge changes what a fresh count says about 2025, not the published report.
     async with db.write() as s:
         await s.execute(update(Initiative).where(Initiative.id == ids["B"])
@@ -183,6 +190,10 @@ async def test_a_frozen_report_stays_as_it_was(db: Database,
         years = [e.detail["year"] for e in await s.scalars(
             select(AuditEvent).where(AuditEvent.action == "report.freeze"))]
     assert sorted(years) == [2025, 2026]
+    # This year's trend takes last year's row from its published copy, so the two agree
+    # although B was merged since (a fresh count of 2025 now says one less).
+    trend = {row["year"]: row for row in kept["trend"]}
+    assert trend[2025]["total"] == first["totals"]["total"] and trend[2025]["published"]
 
 
 @pytest.mark.asyncio
@@ -222,9 +233,11 @@ def test_landkort_report_writes_four_files_from_the_demo_data(
             await db.dispose()
 
     asyncio.run(seed())
-    year = date.today().year - 1  # a year whose count has passed: frozen when made
+    year = date.today().year - 1  # a year whose count has passed
     out = tmp_path / "rapport"
     result = run_cli(capsys, "report", "--year", str(year), "--out", str(out))
+    assert result.code == 0 and "preliminary report" in result.err
+    result = run_cli(capsys, "report", "--year", str(year), "--out", str(out), "--freeze")
     assert result.code == 0, result.err
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"landkort-rapport-{year}.{ext}" for ext in ("csv", "html", "json", "pdf")]
@@ -246,6 +259,7 @@ async def test_the_report_pages(db: Database, settings: Any,
     from bot.app import create_app
 
     await history_of_four(db, make_initiative)
+    await report_for(db, 2025, reference_day="10-01", today=TODAY, freeze=True)
     app = create_app(settings, db, components=("bot.public.web",), start_workers=False)
     async with TestClient(TestServer(app)) as c:
         latest = await c.get("/rapport", allow_redirects=False)

@@ -413,9 +413,10 @@ async def seed_registry(db: Database) -> int:
                 actor="demo", channel="demo", confirmed_at=confirmed, created_at=created,
                 language=entry["language"], note="demo data")
             if grew:
+                # As if the contact had answered a reminder by mail.
                 version = await apply_changes(session, initiative,
                                               {"status": entry["status"]}, actor="demo",
-                                              channel="demo", note="demo data")
+                                              channel="email", note="demo data")
                 if version is not None:
                     version.created_at = created + timedelta(days=GROWN_AFTER_DAYS)
         # Most demo contacts said yes to publication; two show the other cases (a "no",

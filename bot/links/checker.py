@@ -20,11 +20,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 # RFC 9110 §15.4: the redirections a browser follows.
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -62,9 +63,32 @@ class BlockedAddress(OSError):
     """The host resolves only to addresses the checker may not ask."""
 
 
+# IPv6 ranges that carry an IPv4 address (RFC 6052 NAT64, RFC 3056 6to4, the deprecated
+# IPv4-compatible ::/96): a "global" IPv6 address that reaches a private IPv4 one.
+_EMBEDDING = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("2002::/16"),
+              ipaddress.ip_network("::/96"))
+# A link to a web page is on the web's ports; anything else on a public address may be a
+# service that trusts us (our own host's admin ports).
+WEB_PORTS = frozenset({80, 443})
+
+
+def public_address(address: str) -> bool:
+    """Whether a numeric address is globally routable (RFC 6890), IPv4 inside IPv6
+    included."""
+    ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped.is_global
+        if any(ip in net for net in _EMBEDDING):
+            return False
+    return ip.is_global
+
+
 class PublicOnlyResolver(AbstractResolver):
     """aiohttp's resolver, keeping only globally routable addresses (no loopback, private,
-    link-local or reserved ones: RFC 6890)."""
+    link-local or reserved ones: RFC 6890). The addresses it returns are the ones aiohttp
+    connects to (its DNS cache keeps the filtered list), so a name that resolves anew to
+    a private address (DNS rebinding) is refused at each resolution."""
 
     def __init__(self) -> None:
         self._inner = DefaultResolver()
@@ -72,7 +96,7 @@ class PublicOnlyResolver(AbstractResolver):
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
-        public = [r for r in found if ipaddress.ip_address(r["host"]).is_global]
+        public = [r for r in found if public_address(r["host"])]
         if not public:
             raise BlockedAddress(f"{host} is not a public address")
         return public
@@ -109,12 +133,26 @@ class _HostTurn:
         self.polite._locks[self.host].release()
 
 
-def _blocked_literal(host: str) -> bool:
-    """An address written as a number that is not public (a resolver never sees those)."""
+def refusal(url: str, *, allow_private: bool) -> str | None:
+    """Why the checker will not ask ``url``, or None. The host is read as aiohttp will
+    dial it (yarl: "１２７.０.０.１" is 127.0.0.1), and a numeric one is checked here,
+    because aiohttp asks no resolver for it."""
     try:
-        return not ipaddress.ip_address(host.strip("[]")).is_global
+        parsed = URL(url)
+        host, port = parsed.raw_host, parsed.port
+    except (ValueError, TypeError):
+        return "not a web address"
+    if parsed.scheme not in ("http", "https") or not host:
+        return "not an http(s) address"
+    if allow_private:
+        return None
+    if port not in WEB_PORTS:
+        return f"port {port} is not a web port"
+    try:
+        numeric = public_address(host)
     except ValueError:
-        return False
+        return None  # a name: the resolver decides
+    return None if numeric else f"{host} is not a public address"
 
 
 async def _ask(session: aiohttp.ClientSession, target: LinkTarget, polite: _Politeness,
@@ -126,13 +164,10 @@ async def _ask(session: aiohttp.ClientSession, target: LinkTarget, polite: _Poli
     seen = {url}
     try:
         while True:
-            host = urlsplit(url).hostname or ""
-            if urlsplit(url).scheme not in ("http", "https") or not host:
-                return LinkResult(target, "error", final_url=url, redirects=hops,
-                                  error="not an http(s) address",
-                                  seconds=time.monotonic() - started)
-            if not allow_private and _blocked_literal(host):
-                raise BlockedAddress(f"{host} is not a public address")
+            refused = refusal(url, allow_private=allow_private)
+            if refused is not None:
+                raise BlockedAddress(refused)
+            host = URL(url).raw_host or ""
             # The host's turn first, then a slot: waiting for a busy host holds no slot
             # another host could use.
             async with polite.host(host), limit:
@@ -140,7 +175,10 @@ async def _ask(session: aiohttp.ClientSession, target: LinkTarget, polite: _Poli
                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                     status = resp.status
                     location = resp.headers.get("Location")
-            if status in REDIRECTS and location:
+            if status in REDIRECTS and not location:
+                return LinkResult(target, "error", status, url, hops,
+                                  "redirect without a Location", time.monotonic() - started)
+            if status in REDIRECTS:
                 url = urljoin(url, location)
                 hops.append(url)
                 if url in seen:
@@ -151,7 +189,7 @@ async def _ask(session: aiohttp.ClientSession, target: LinkTarget, polite: _Poli
                     return LinkResult(target, "error", status, url, hops, "too many redirects",
                                       time.monotonic() - started)
                 continue
-            outcome = "ok" if 200 <= status < 400 else "broken"
+            outcome = "ok" if 200 <= status < 300 or status == 304 else "broken"
             return LinkResult(target, outcome, status, url, hops, None,
                               time.monotonic() - started)
     except TimeoutError:
@@ -159,7 +197,10 @@ async def _ask(session: aiohttp.ClientSession, target: LinkTarget, polite: _Poli
     except BlockedAddress as exc:
         error = str(exc)
     except (aiohttp.ClientError, OSError, ValueError) as exc:
-        error = f"{type(exc).__name__}: {exc}"[:300]
+        # aiohttp wraps the resolver's refusal in its own connector error.
+        cause = exc.__cause__ or getattr(exc, "os_error", None)
+        error = (str(cause) if isinstance(cause, BlockedAddress)
+                 else f"{type(exc).__name__}: {exc}")[:300]
     return LinkResult(target, "error", None, url, hops, error, time.monotonic() - started)
 
 
@@ -190,4 +231,4 @@ async def check_links(targets: Iterable[LinkTarget], *, concurrency: int = 8,
 
 
 __all__ = ["BlockedAddress", "LinkResult", "LinkTarget", "PublicOnlyResolver", "REDIRECTS",
-           "check_links"]
+           "WEB_PORTS", "check_links", "public_address", "refusal"]

@@ -106,9 +106,12 @@ async def dead_links(db: Database, initiative_ids: Sequence[int] | None = None, 
 
 
 def link_for_mail(check: LinkCheck) -> dict[str, Any]:
-    """What a mail says of a dead link: which field, the address, what answered."""
+    """What is said of a dead link: which field, the address, and what answered — the
+    HTTP status for everyone; the checker's own error text only for moderators
+    (``error``: it names internals no contact needs)."""
     return {"field": check.field, "url": check.url,
-            "answer": str(check.status) if check.status else (check.error or "")[:80]}
+            "answer": str(check.status) if check.status else "",
+            "error": (check.error or "")[:120]}
 
 
 __all__ = ["CHECKED_FIELDS", "dead_links", "dead_links_in", "due_links", "link_for_mail",

@@ -82,7 +82,7 @@ def report_view(data: Mapping[str, Any], lang: str, *,
         "counted_iso": data["reference_date"],
         "state": (_("report.frozen", date=format_date(str(frozen)[:10], lang)) if frozen
                   else _("report.preliminary")),
-        "preliminary": bool(data.get("preliminary")),
+        "preliminary": not frozen,
         "key_figures": key_figures(data, lang),
         "sections": [{"s": s, "svg": _chart(s, lang),
                       "rows": [{"label": r.label, "count": r.count, "whole": r.whole,

@@ -28,9 +28,10 @@ from bot.registry.vocabulary import (
 
 # The format of the dict below; a frozen copy names the format it was written in.
 REPORT_FORMAT = 1
-# Versions the service writes by itself (vocabulary rewrites) say nothing about whether
-# anyone looked at the entry, so they do not make it fresh.
-NOT_A_CONFIRMATION = frozenset({"system"})
+# Versions nobody answered for — the service's own rewrites (vocabularies), imports and
+# demo data — say nothing about whether the entry is still right: they do not make it
+# fresh. Answers by mail, chat and the web pages do (a confirmation writes a version).
+NOT_A_CONFIRMATION = frozenset({"system", "import", "demo"})
 FRESH_DAYS = 365
 UNKNOWN = "ukendt"
 
@@ -66,7 +67,8 @@ class CampaignFigures:
 
 
 def moment_of(day: date) -> datetime:
-    """The end of the reference day's count: versions written before that day began."""
+    """The moment of the count: the start of the reference day (naive UTC, as the
+    statistics page counts); a version written at that moment or before counts."""
     return datetime(day.year, day.month, day.day)
 
 

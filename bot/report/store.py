@@ -1,25 +1,30 @@
 """Reading the inputs of the yearly report, and keeping its frozen copies.
 
 :func:`report_for` is what the page, the PDF and ``landkort report`` call: the frozen copy
-when there is one, else the figures counted now. A report whose year is over is frozen the
-first time it is made, so last year's report never changes when entries do; this year's
-is preliminary until an administrator freezes it (``landkort report --freeze``).
+when there is one, else the figures counted now (preliminary). An administrator publishes
+a year's report by freezing it (``/moderation/reports`` or ``landkort report --freeze``),
+once its reference date has passed; from then on it never changes when entries do. Only
+a person freezes: a visit to the public page never does (a crawler would otherwise
+publish a year before its older history was imported).
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import fields
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.db import Database, dbnow
+from bot.mail.models import CampaignStep
 from bot.registry.models import Initiative, InitiativeVersion
 from bot.report.figures import CampaignFigures, Version, yearly_report
 from bot.report.models import FrozenReport
 from moderation.audit import record_event
 from moderation.campaign_stats import campaign_stats
+from moderation.models import Submission
 
 SYSTEM_ACTOR = "system"
 
@@ -51,12 +56,64 @@ async def year_campaign(db: Database, year: int) -> CampaignFigures | None:
     return CampaignFigures(**{n: sum(getattr(s, n) for s in cycles) for n in names})
 
 
+# Reports counted lately, by (database, year, reference day, today), with the stamp of
+# what they were counted from: a page view does not read the whole history again while
+# nothing changed.
+_COUNTED: dict[tuple[int, int, str, date], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+_COUNTED_MAX = 16
+
+
+async def _stamp(db: Database) -> tuple[Any, ...]:
+    """What changes when anything the report counts changes: the newest version, the
+    merges, the campaign steps and answers, the frozen copies."""
+    async with db.read() as session:
+        row = (await session.execute(select(
+            select(func.max(InitiativeVersion.id)).scalar_subquery(),
+            select(func.count()).select_from(Initiative)
+            .where(Initiative.merged_into_id.is_not(None)).scalar_subquery(),
+            select(func.max(CampaignStep.id)).scalar_subquery(),
+            select(func.max(Submission.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(FrozenReport).scalar_subquery()))).one()
+    return tuple(row)
+
+
 async def compute_report(db: Database, year: int, *, reference_day: str,
                          today: date) -> dict[str, Any]:
-    """The report's figures counted now from the database."""
-    return yearly_report(await read_history(db), year, reference_day=reference_day,
-                         today=today, campaign=await year_campaign(db, year),
-                         generated_at=dbnow())
+    """The report's figures counted now from the database (in a thread: the count is
+    pure Python over every version). The trend rows of years already published are
+    their frozen copies' own, so this report agrees with the ones before it."""
+    key = (id(db), year, reference_day, today)
+    stamp = await _stamp(db)
+    cached = _COUNTED.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    history = await read_history(db)
+    campaign = await year_campaign(db, year)
+    data = await asyncio.to_thread(yearly_report, history, year, reference_day=reference_day,
+                                   today=today, campaign=campaign, generated_at=dbnow())
+    published = {y: await frozen_report(db, y) for y in (await frozen_years(db))}
+    data["trend"] = [_published_row(row, published.get(row["year"]))
+                     for row in data["trend"]]
+    if len(_COUNTED) >= _COUNTED_MAX:
+        _COUNTED.clear()
+    _COUNTED[key] = (stamp, data)
+    return data
+
+
+def _published_row(row: dict[str, Any], frozen: dict[str, Any] | None) -> dict[str, Any]:
+    """A trend row as its year's published report counted it, when it is published."""
+    if frozen is None:
+        return row
+    own = [r for r in frozen.get("trend") or [] if r.get("year") == row["year"]]
+    return {**own[-1], "published": True} if own else row
+
+
+async def frozen_years(db: Database) -> dict[int, tuple[str, str]]:
+    """Every frozen year: (frozen at, frozen by)."""
+    async with db.read() as session:
+        rows = (await session.execute(select(FrozenReport.year, FrozenReport.frozen_at,
+                                             FrozenReport.frozen_by))).all()
+    return {r.year: (r.frozen_at.isoformat(), r.frozen_by) for r in rows}
 
 
 async def frozen_report(db: Database, year: int) -> dict[str, Any] | None:
@@ -95,16 +152,16 @@ async def freeze_report(db: Database, data: dict[str, Any], *, actor: str) -> di
 async def report_for(db: Database, year: int, *, reference_day: str, today: date,
                      freeze: bool = False, actor: str = SYSTEM_ACTOR) -> dict[str, Any]:
     """The report of ``year``: the frozen copy if there is one; else counted now, and
-    frozen when the year is over or ``freeze`` asks (only once its reference date has
-    passed: a report counted before its day would freeze half a year)."""
+    frozen when ``freeze`` asks (only once its reference date has passed: a report
+    counted before its day would freeze half a year)."""
     kept = await frozen_report(db, year)
     if kept is not None:
         return kept
     data = await compute_report(db, year, reference_day=reference_day, today=today)
-    if not data["preliminary"] and (freeze or year < today.year):
+    if freeze and not data["preliminary"]:
         return await freeze_report(db, data, actor=actor)
     return data
 
 
-__all__ = ["compute_report", "freeze_report", "frozen_report", "read_history",
+__all__ = ["compute_report", "freeze_report", "frozen_report", "frozen_years", "read_history",
            "report_for", "year_campaign"]

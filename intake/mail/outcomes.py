@@ -146,7 +146,9 @@ class _Ctx:
 
 
 # Outcomes of a person's own words: what they mention may be a lead (#19).
-_LEAD_OUTCOMES = frozenset({"submission", "needs_info_answer", "unknown"})
+# Not from mail nobody could place ("unknown"): anyone can send that, and leads from
+# spam would bury the real ones.
+_LEAD_OUTCOMES = frozenset({"submission", "needs_info_answer"})
 
 
 async def apply_outcome(session: AsyncSession, settings: Settings, inbound_id: int,

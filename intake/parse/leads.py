@@ -19,23 +19,35 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.registry.fields import match_municipality, split_list
+from bot.registry.fields import key_for_label, match_municipality
+from intake.parse.reply_form import read_form
 from intake.parse.sentences import split_sentences
 
 # The labels of the question's line in the form (matched like field labels).
 LEAD_LABELS = ("andre initiativer", "andre telemedicinske initiativer", "kender du andre",
                "initiativer der ikke er på landkortet", "other initiatives",
                "other telemedicine initiatives", "initiatives not on the map")
-# What a sentence says when it points at another initiative. Checked on the folded
-# sentence as whole words; each cue alone is enough, and a negation before it is not
-# a lead ("vi kender ikke til andre").
-_CUES = ("kender også til", "kender til et", "kender til en", "der er også et",
-         "der er også en", "har også et", "har også en", "ikke på landkortet",
-         "ikke med på landkortet", "ikke på kortet", "er ikke registreret",
-         "know of", "there is also", "there's also", "also runs", "also run",
-         "not on the map", "is not registered")
-_NEGATIONS = ("ikke til andre", "ingen andre", "kender ikke", "no other", "don't know",
-              "do not know", "not aware")
+# What a sentence says when it points at another initiative: it knows of one, or says
+# one is missing from the map. Checked on the folded sentence as whole words, and only
+# with a word for an initiative in the same sentence ("Vi har også en ny kontaktperson"
+# is no lead); a question is never one (our own question, quoted back unmarked).
+_CUES = ("kender også til", "kender til et", "kender til en", "ved også at",
+         "ikke på landkortet", "ikke med på landkortet", "ikke er på landkortet",
+         "ikke er med på landkortet", "ikke registreret på landkortet",
+         "know of another", "know of a", "aware of another", "aware of a",
+         "not on the map", "missing from the map", "not registered on the map")
+# Word stems for an initiative, found inside words as well: Danish compounds
+# ("KOL-projektet", "pilotprojekter", "videotilbud") and English plurals.
+_INITIATIVE_STEMS = ("projekt", "initiativ", "tilbud", "pilot", "forsøg", "afprøvning",
+                     "ordning", "indsats", "løsning", "project", "initiative", "programme",
+                     "program", "scheme", "trial")
+_NEGATIONS = ("ikke til andre", "ingen andre", "kender ikke", "ved ikke", "kender vi ikke",
+              "no other", "don't know", "do not know", "not aware", "know of none",
+              "know of no", "aware of none", "aware of no")
+# What an answer to the question says when there is nothing to tell.
+_NOTHING = frozenset({"nej", "nej tak", "no", "no thanks", "ingen", "none", "intet",
+                      "ved ikke", "kender ikke", "don't know", "do not know", "-", "n/a",
+                      "nope", "not that i know", "ikke så vidt jeg ved"})
 _MAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}")
 _ORG = re.compile(r"\b(?:Region [A-ZÆØÅ][a-zæøå]{2,20}|[A-ZÆØÅ][\w-]{1,40} Kommune|"
                   r"[A-ZÆØÅ][\w-]{1,40}(?:hospital|sygehus|Hospital|Sygehus)(?:et)?)\b")
@@ -56,6 +68,10 @@ class LeadMention:
 
 def _fold(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def _nothing(item: str) -> bool:
+    return _fold(item).strip(" .,!;:") in _NOTHING
 
 
 def _mention(text: str) -> LeadMention:
@@ -81,19 +97,32 @@ def _label_value(line: str) -> str | None:
 
 
 def _is_cue(sentence: str) -> bool:
+    if sentence.rstrip().endswith("?"):
+        return False
     folded = f" {_fold(sentence)} "
     if any(n in folded for n in _NEGATIONS):
         return False
-    return any(f" {cue} " in folded or f" {cue}," in folded or f" {cue}." in folded
-               for cue in _CUES)
+    if not any(f" {cue} " in folded or f" {cue}," in folded or f" {cue}." in folded
+               for cue in _CUES):
+        return False
+    return any(stem in word for word in folded.split() for stem in _INITIATIVE_STEMS)
+
+
+def _items(value: str) -> list[str]:
+    """The initiatives of one answer: one per ";" (a comma is inside a name as often as
+    between two)."""
+    return [part.strip() for part in value.split(";") if part.strip()]
 
 
 def listed_leads(text: str) -> list[LeadMention]:
-    """Mentions typed into a box that asks only for them (the form, the chat): one per
-    line (or per item of a short list); "nej"/"no" says there are none."""
-    items = [item for line in text.splitlines() for item in split_list(line)]
-    mentions = [_mention(i) for i in items
-                if i.strip() and _fold(i) not in ("nej", "no", "ingen", "none", "-")]
+    """Mentions typed into a box that asks only for them (the form): one per line (or
+    per ";"); "nej", "ved ikke", "-" say there are none."""
+    mentions = [_mention(i) for line in text.splitlines() for i in _items(line)
+                if not _nothing(i)]
+    return _unique(mentions)
+
+
+def _unique(mentions: list[LeadMention]) -> list[LeadMention]:
     unique: dict[str, LeadMention] = {}
     for mention in mentions:
         unique.setdefault(_fold(mention.text), mention)
@@ -101,7 +130,9 @@ def listed_leads(text: str) -> list[LeadMention]:
 
 
 def find_leads(text: str) -> list[LeadMention]:
-    """The initiatives the sender's own text mentions as possibly not on the map."""
+    """The initiatives the sender's own text mentions as possibly not on the map: the
+    answer under the question's label, and sentences in the free text (never in a
+    field's line: a description that says "projekt" is no lead)."""
     found: list[LeadMention] = []
     lines = text.splitlines()
     used: set[int] = set()
@@ -110,22 +141,23 @@ def find_leads(text: str) -> list[LeadMention]:
         if value is None:
             continue
         used.add(n)
-        items = split_list(value) if value else []
-        # Bullet lines under an empty (or short) label line belong to it.
+        items = _items(value)
+        # Bullet lines under an empty label line are its answers, until a line that is
+        # a field of the form ("- Status: I drift") or anything else.
         k = n + 1
-        while k < len(lines) and lines[k].lstrip().startswith(("-", "*", "•")):
-            items.append(lines[k].lstrip().lstrip("-*•").strip())
+        while not value and k < len(lines) and lines[k].lstrip().startswith(("-", "*", "•")):
+            item = lines[k].lstrip().lstrip("-*•").strip()
+            if key_for_label(item.partition(":")[0]) is not None:
+                break
+            items.append(item)
             used.add(k)
             k += 1
-        found += [_mention(i) for i in items if i and _fold(i) not in ("nej", "no", "ingen")]
+        found += [_mention(i) for i in items if not _nothing(i)]
     rest = "\n".join(line for n, line in enumerate(lines) if n not in used)
-    for sentence in split_sentences(rest):
+    for sentence in split_sentences(read_form(rest).free_text):
         if _is_cue(sentence):
             found.append(_mention(sentence))
-    unique: dict[str, LeadMention] = {}
-    for mention in found:
-        unique.setdefault(_fold(mention.text), mention)
-    return list(unique.values())[:MAX_LEADS]
+    return _unique(found)
 
 
 __all__ = ["LEAD_LABELS", "LeadMention", "find_leads", "listed_leads"]

@@ -43,8 +43,9 @@ async def invite(request: web.Request) -> web.Response:
     try:
         await leads.invite_lead(request.app[DB], request.app[SETTINGS], _lead_id(form),
                                 to_addr=str(form.get("to") or ""),
-                                actor=actor_of(request), lang=str(form.get("lang") or
-                                                                  lang_of(request)))
+                                actor=actor_of(request),
+                                lang=str(form.get("lang") or lang_of(request)),
+                                note=str(form.get("note") or ""))
     except leads.LeadError as exc:
         return await _page(request, status=400, error=exc.key)
     raise redirect("/moderation/leads", done="invited")

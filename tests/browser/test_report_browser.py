@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.demo.data import seed_registry
+from bot.report.store import report_for
 from tests.browser.conftest import LiveApp
 from tests.browser.test_mail_admin_browser import check_page
 
@@ -22,6 +23,9 @@ async def test_a_reader_opens_prints_and_downloads_the_yearly_report(
         live_app: LiveApp, page: Any, tmp_path: Path) -> None:
     assert await seed_registry(live_app.db)
     last_year = datetime.now(UTC).year - 1
+    # The editors published last year's report (this year's stays preliminary).
+    await report_for(live_app.db, last_year, reference_day="10-01",
+                     today=datetime.now(UTC).date(), freeze=True, actor="ada")
     await page.goto(live_app.url + "/statistik")
     await page.get_by_role("link", name="Se årsrapporten").click()
     heading = page.get_by_role("heading", level=1)
