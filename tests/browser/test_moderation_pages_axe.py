@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from bot.links.checker import LinkResult, LinkTarget
+from bot.links.store import record_results
 from bot.registry.repository import create_initiative
+from intake.parse.leads import find_leads
+from moderation.leads import record_leads
 from intake.inbox.store import store_message
 from moderation import decisions
 from moderation.submissions import create_submission
@@ -43,6 +47,14 @@ async def test_every_moderation_page_passes_axe(live_app: LiveApp, page: Any) ->
         assert second is not None
         second_id = second.id
     await decisions.approve(app.db, first_id, actor="demo")
+    # A dead website link (three checks in a row) and a lead to act on.
+    for _ in range(3):
+        await record_results(app.db, [LinkResult(
+            LinkTarget(entry.id, "website", "https://example.dk/kol"), "broken", 404)])
+    async with app.db.write() as session:
+        await record_leads(session, find_leads(
+            "Vi kender også til et projekt med video i Holbæk Kommune."), channel="email",
+            key="axe:1", mentioned_by="mette.jensen@example.dk")
     stored = await store_message(app.db, b"From: x@example.dk\r\nSubject: stor\r\n\r\n" +
                                  b"x" * 200, source="cli", max_bytes=100)
     await log_in(page, app, "ada", "admin")
@@ -55,6 +67,8 @@ async def test_every_moderation_page_passes_axe(live_app: LiveApp, page: Any) ->
         "quarantine": "/moderation/inbound",
         "quarantined_mail": f"/moderation/inbound/{stored.id}",
         "users": "/moderation/users",
+        "leads": "/moderation/leads",
+        "reports": "/moderation/reports",
     }
     for name, path in pages.items():
         await page.goto(f"{app.url}{path}")
@@ -64,6 +78,7 @@ async def test_every_moderation_page_passes_axe(live_app: LiveApp, page: Any) ->
     history = await page.locator("ol.history").inner_text()
     assert "Mette Jensen foreslog ændringen (E-mail); godkendt af demo" in history
     assert "Status: I drift → Afsluttet" in history
+    assert await page.get_by_text("Døde links").is_visible()
     # The login form, logged out.
     await page.context.clear_cookies()
     await page.goto(f"{app.url}/login")
