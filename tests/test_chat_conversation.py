@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from intake.chat import conversation as chat
 from intake.chat.conversation import ChatState, Reply
 from tests.conftest import sample_record
@@ -20,6 +22,7 @@ class Talk:
         self.entries = entries or {}
         self.submitted: list[chat.Submit] = []
         self.lookups: list[dict[str, Any]] = []
+        self.leads: list[chat.RecordLeads] = []
 
     def say(self, text: str) -> list[Reply]:
         before = self.state.to_json()
@@ -34,6 +37,9 @@ class Talk:
             elif isinstance(effect, chat.LoadEntry):
                 outcome = chat.on_entry(outcome.state, self.entries.get(effect.initiative_id),
                                         initiative_id=effect.initiative_id, version=3)
+            elif isinstance(effect, chat.RecordLeads):
+                self.leads.append(effect)
+                outcome = chat.on_leads(outcome.state, len(effect.text.splitlines()))
             else:
                 assert isinstance(effect, chat.Submit)
                 self.submitted.append(effect)
@@ -122,14 +128,31 @@ def test_whole_registration() -> None:
         "evaluation_url": "https://example.dk/evaluering.pdf",
         "website": "https://www.example.dk/kol"}
     assert sub.sender_email == "mette.jensen@aalborg.dk" and sub.language == "da"
-    assert talk.state.step == "done"
     assert any("mette.jensen@aalborg.dk" in r.text and "48 timer" in r.text
                for r in talk.replies)
+    # One more, optional question: initiatives that are not on the map (leads).
+    assert talk.state.step == "leads" and "ikke er på landkortet" in talk.last.text
+    talk.say("Sårapp i Vejle Kommune\nVideotolkning i Region Midtjylland")
+    (lead,) = talk.leads
+    assert lead.sender_email == "mette.jensen@aalborg.dk" and lead.seq == 1
+    assert "2 tip" in talk.replies[0].text and talk.state.step == "done"
     # Anything else now offers a new registration; pressing it starts afresh.
     talk.say("hej")
     talk.press("Indmeld et nyt initiativ")
     assert talk.state.step == "title" and talk.state.values == {}
     assert talk.state.submissions == 1, "the next submission gets a new idempotency number"
+
+
+@pytest.mark.parametrize("no", ["Nej tak", "nej", "No thanks"])
+def test_no_leads_is_one_tap(no: str) -> None:
+    talk = Talk(chat.start("da"))
+    answer_mandatory(talk)
+    talk.press("Spring resten over")
+    talk.press("Send indmelding")
+    assert talk.state.step == "leads"
+    talk.say(no)
+    assert talk.state.step == "done" and talk.leads == []
+    assert talk.button("Indmeld et nyt initiativ")
 
 
 def test_misunderstood_answer_gets_hint_and_suggestion_button() -> None:

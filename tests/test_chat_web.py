@@ -26,7 +26,7 @@ from intake.chat.models import ChatConversation
 from intake.inbox.store import store_message
 from intake.mail.processor import process_pending
 from moderation.decisions import approve
-from moderation.models import Submission
+from moderation.models import Lead, Submission
 from tests.conftest import MakeInitiative
 from tests.test_bad_input import good_mail
 
@@ -123,7 +123,16 @@ async def test_registration_over_websocket_resumes_and_is_verified_by_post(
     assert last_reply(got)["tone"] == "summary"
     got = await say(ws, "Send indmelding")
     assert "mette.jensen@aalborg.dk" in got["replies"][0]["text"]
+    # The last, optional question: initiatives not on the map become leads.
+    assert last_reply(got)["text"].startswith("En sidste ting")
+    got = await say(ws, "Sårapp i Vejle Kommune")
+    assert "1 tip" in got["replies"][0]["text"]
     await ws.close()
+    async with db.read() as session:
+        (lead,) = list(await session.scalars(select(Lead)))
+    assert (lead.channel, lead.text, lead.mentioned_by) == (
+        "chat", "Sårapp i Vejle Kommune", "mette.jensen@aalborg.dk")
+    assert lead.municipality == "Vejle"
 
     [sub] = await submissions(db)
     assert (sub.kind, sub.channel, sub.state) == ("new", "chat", "unverified")

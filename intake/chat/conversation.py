@@ -109,6 +109,9 @@ RESTART = frozenset({"start forfra", "start over", "forfra", "restart", "ny indm
                      "new registration", "indmeld et nyt initiativ",
                      "register another initiative"})
 EDIT_RE = re.compile(r"^(?:ret|ændr|aendr|rediger|change|edit|fix)\s+(.+)$")
+# "No" to the question about initiatives not on the map.
+NO_LEADS = frozenset({"nej", "nej tak", "no", "no thanks", "ingen", "none", "ved ikke",
+                      "kender ikke", "don't know", "do not know", "-"})
 
 # ---------------------------------------------------------------------------------------
 # Texts: every sentence the bot says is in the ``chat`` catalogue
@@ -208,7 +211,18 @@ class Submit:
     seq: int
 
 
-Effect = FindDuplicates | LoadEntry | Submit
+@dataclass(frozen=True)
+class RecordLeads:
+    """Record the initiatives the person named as leads (:mod:`moderation.leads`); answer
+    with :func:`on_leads`. ``seq`` is the submission they followed (idempotency)."""
+
+    text: str
+    sender_email: str | None
+    initiative_id: int | None
+    seq: int
+
+
+Effect = FindDuplicates | LoadEntry | Submit | RecordLeads
 
 
 # ---------------------------------------------------------------------------------------
@@ -444,6 +458,8 @@ def current(state: ChatState, lead: str = "") -> list[Reply]:
         reply = _ask_dup(state, lead)
     elif step == "summary":
         reply = _summary(state, lead)
+    elif step == "leads":
+        reply = _ask_leads(state)
     elif step == "update_menu":
         reply = _menu(state, lead)
     elif step == "sender_email":
@@ -782,13 +798,15 @@ def handle(state: ChatState, raw: str) -> ChatStep:
     if asked_for is not None:
         state.lang = asked_for
         return ChatStep(state, current(state, text(state.lang, "chat.lang.switched")))
-    if folded in RESTART or (state.step == "done"
+    if folded in RESTART or (state.step in ("done", "leads")
                              and folded == fold(text(state.lang, "chat.b.restart"))):
         fresh = start(state.lang)
         fresh.state.submissions = state.submissions
         return fresh
     if state.step == "done":
         return ChatStep(state, current(state))
+    if state.step == "leads":
+        return _leads_answer(state, raw, folded)
     if folded in BACK:
         return _back(state)
     m = EDIT_RE.match(folded)
@@ -867,11 +885,43 @@ def on_submitted(state: ChatState, *, stored: bool, verify_email: str | None = N
         message = text(lang, "chat.done.confirmation", title=state.original.get("title") or "")
     else:
         message = text(lang, "chat.done.update")
-    return ChatStep(state, [Reply(message, tone="done"), _done(state)])
+    # One more, optional question: initiatives that are not on the map (leads, #19).
+    state.step = "leads"
+    return ChatStep(state, [Reply(message, tone="done"), _ask_leads(state)])
+
+
+def _ask_leads(state: ChatState) -> Reply:
+    lang = state.lang
+    return Reply(text(lang, "chat.q.leads"), tone="question", input="textarea",
+                 buttons=(_command(text(lang, "chat.b.no_leads")),))
+
+
+def _leads_answer(state: ChatState, raw: str, folded: str) -> ChatStep:
+    """The answer to "do you know of initiatives not on the map?": none, or the names
+    (one per line), which the edge records as leads."""
+    state = state.copy()
+    if folded in NO_LEADS or folded == fold(text(state.lang, "chat.b.no_leads")):
+        state.step = "done"
+        return ChatStep(state, [_done(state)])
+    state.awaiting = "leads"
+    return ChatStep(state, [], RecordLeads(
+        raw[:5000], state.sender_email or (state.values.get("contact_email") or None),
+        state.initiative_id, state.submissions))
+
+
+def on_leads(state: ChatState, recorded: int) -> ChatStep:
+    """Continue after :class:`RecordLeads`: thanks, and the way to start again."""
+    state = state.copy()
+    state.awaiting = None
+    state.step = "done"
+    lead = (ngettext(state.lang)("chat.leads.thanks", "chat.leads.thanks.plural", recorded)
+            if recorded else text(state.lang, "chat.leads.none"))
+    return ChatStep(state, [Reply(lead, tone="done"), _done(state)])
 
 
 __all__ = [
-    "Button", "ChatState", "DUPLICATE_SCORE", "Effect", "FLOW", "FindDuplicates",
+    "Button", "ChatState", "DUPLICATE_SCORE", "Effect", "FLOW", "FindDuplicates", "RecordLeads",
+    "on_leads",
     "LoadEntry", "MANDATORY_ORDER", "OPTIONAL_ORDER", "ChatStep", "Reply", "SummaryRow", "Submit",
     "changes", "current", "field_for", "fold", "handle", "next_field", "on_duplicates",
     "on_entry", "on_submitted", "start", "start_update", "switch_command",

@@ -37,6 +37,8 @@ from bot.registry.duplicates import find_duplicates
 from bot.registry.models import Initiative
 from intake.chat import conversation as chat
 from intake.chat.models import ChatConversation
+from intake.parse.leads import listed_leads
+from moderation.leads import record_leads
 from moderation.models import Submission
 from moderation.notices import VERIFY_PURPOSE, enqueue_verification
 from moderation.submissions import create_submission, enter_queue
@@ -252,6 +254,12 @@ class ChatStore:
                 outcome = chat.on_entry(outcome.state, record,
                                         initiative_id=effect.initiative_id,
                                         version=entry.version if entry is not None else 0)
+            elif isinstance(effect, chat.RecordLeads):
+                recorded = await record_leads(
+                    session, listed_leads(effect.text), channel="chat",
+                    key=f"chat:{row.id}:{effect.seq}", mentioned_by=effect.sender_email,
+                    initiative_id=effect.initiative_id)
+                outcome = chat.on_leads(outcome.state, recorded)
             elif isinstance(effect, chat.Submit):
                 stored, verify_email = await self._submit(session, row, outcome.state, effect)
                 outcome = chat.on_submitted(outcome.state, stored=stored,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.core.db import Database
 from bot.mail.models import OutboxMessage
 from bot.mail.tokens import issue_token, lookup_token
-from moderation.models import Submission
+from moderation.models import Lead, Submission
 from tests.browser.conftest import LiveApp
 from tests.conftest import sample_record
 
@@ -108,8 +108,14 @@ async def test_whole_registration_in_the_browser(page: Any, sandbox_app: LiveApp
     assert "Aalborg; Nordfyns" in await summary.inner_text()
     await page.screenshot(path=str(SHOTS / "chat_summary.png"), full_page=True)
     await chat.click("Send indmelding")
+    # The last, optional question: an initiative that is not on the map becomes a lead.
+    await chat.wait_for_question("ikke er på landkortet")
+    assert "mette.jensen@aalborg.dk" in await page.locator(".msg.tone-done").first.inner_text()
+    await chat.type("Sårapp i Vejle Kommune", enter=False)
     await chat.wait_for_question("Indmeld et nyt initiativ")
-    assert "mette.jensen@aalborg.dk" in await page.locator(".msg.tone-done").inner_text()
+    async with sqlite_db.read() as s:
+        [lead] = list(await s.scalars(select(Lead)))
+    assert (lead.channel, lead.municipality) == ("chat", "Vejle")
 
     async with sqlite_db.read() as s:
         [sub] = list(await s.scalars(select(Submission)))
@@ -169,6 +175,8 @@ async def test_reminder_link_changes_one_field(browser: Any, live_app: LiveApp) 
         await chat.wait_for_question("Du har ændret 1 felt")
         await page.screenshot(path=str(SHOTS / "chat_phone_changed.png"))
         await chat.click("Send ændringer")
+        await chat.wait_for_question("ikke er på landkortet")
+        await chat.click("Nej tak")
         await chat.wait_for_question("Indmeld et nyt initiativ")
         async with sqlite_db.read() as s:
             [sub] = list(await s.scalars(select(Submission)))
