@@ -12,10 +12,10 @@ import pytest
 from bot.links.checker import LinkResult, LinkTarget
 from bot.links.store import record_results
 from bot.registry.repository import create_initiative
-from intake.parse.leads import find_leads
-from moderation.leads import record_leads
 from intake.inbox.store import store_message
+from intake.parse.leads import find_leads
 from moderation import decisions
+from moderation.leads import record_leads
 from moderation.submissions import create_submission
 from tests.browser.conftest import LiveApp
 from tests.browser.test_mail_admin_browser import check_page, log_in
