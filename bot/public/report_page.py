@@ -30,6 +30,7 @@ from bot.report.sections import (
     TermLabel,
     key_figures,
     sections,
+    sector_trend,
     trend_columns,
     trend_rows,
 )
@@ -89,6 +90,8 @@ def report_view(data: Mapping[str, Any], lang: str, *,
                                 "share": r.share(lang)} for r in s.rows]}
                      for s in sections(data, lang, term_label=term_label)],
         "trend_columns": trend_columns(lang), "trend": trend,
+        "sector_headings": sector_trend(data, lang)[0],
+        "sector_rows": sector_trend(data, lang)[1],
         "trend_svg": Markup(charts.column_chart(
             "trend", _("report.trend"), _("report.trend.desc"), years,
             whole=max((b.count for b in years), default=0), lang=lang)) if years else None,

@@ -48,24 +48,6 @@ class Version:
 History = Mapping[int, Sequence[Version]]  # entry id → versions, oldest first
 
 
-@dataclass(frozen=True)
-class CampaignFigures:
-    """How the year's reminders were answered (from :mod:`moderation.campaign_stats`)."""
-
-    entries: int = 0
-    sent: int = 0
-    answered: int = 0
-    confirmed: int = 0
-    updated: int = 0
-    bounced: int = 0
-    opted_out: int = 0
-    no_answer: int = 0
-    via_link: int = 0
-    via_form: int = 0
-    via_mail: int = 0
-    via_chat: int = 0
-
-
 def moment_of(day: date) -> datetime:
     """The moment of the count: the start of the reference day (naive UTC, as the
     statistics page counts); a version written at that moment or before counts."""
@@ -129,11 +111,12 @@ def year_summary(records: Mapping[int, Mapping[str, Any]],
 
 
 def yearly_report(history: History, year: int, *, reference_day: str, today: date,
-                  campaign: CampaignFigures | None, first_year: int | None = None,
+                  campaign: Mapping[str, int] | None, first_year: int | None = None,
                   generated_at: datetime | None = None) -> dict[str, Any]:
     """The whole report for ``year``, counted at its reference date.
 
-    ``campaign`` is the year's campaign (None when none ran). The trend runs from the
+    ``campaign`` is the year's campaign, counted by :mod:`moderation.campaign_stats`
+    (``CycleStats`` as a dict; None when none ran). The trend runs from the
     first year the history covers (or ``first_year``) up to ``year``."""
     counted = reference_date(year, reference_day)
     moment = moment_of(counted)
@@ -196,10 +179,10 @@ def yearly_report(history: History, year: int, *, reference_day: str, today: dat
         "completeness": {"complete": sum(1 for r in rows if not missing_mandatory(r)),
                          "missing": {k: missing.get(k, 0) for k in MANDATORY_FIELDS}},
         "freshness": {"confirmed_12m": fresh, "days": FRESH_DAYS},
-        "campaign": None if campaign is None else dict(campaign.__dict__),
+        "campaign": None if campaign is None else dict(campaign),
         "trend": trend,
     }
 
 
-__all__ = ["FRESH_DAYS", "REPORT_FORMAT", "CampaignFigures", "History", "Version", "as_of",
+__all__ = ["FRESH_DAYS", "REPORT_FORMAT", "History", "Version", "as_of",
            "moment_of", "year_summary", "yearly_report"]

@@ -20,6 +20,7 @@ from bot.report.sections import (
     TermLabel,
     key_figures,
     sections,
+    sector_trend,
     trend_columns,
     trend_rows,
 )
@@ -45,6 +46,11 @@ def report_csv(data: Mapping[str, Any], lang: str, *,
     for y in trend_rows(data, lang):
         for key, heading in columns:
             rows.append([_("report.trend"), f"{y['year']}: {heading}", y[key], "", ""])
+    headings, by_year = sector_trend(data, lang)
+    for row in by_year:
+        for heading, cell in zip(headings, row[1:], strict=True):
+            rows.append([_("report.sector_trend"), f"{row[0]}: {heading}",
+                         cell.split(" ")[0], "", ""])
     return csv_document([_("report.csv.section"), _("report.csv.label"),
                          _("report.csv.count"), _("report.csv.of"), _("report.csv.share")],
                         rows)
@@ -116,6 +122,9 @@ def report_pdf(data: Mapping[str, Any], lang: str, *,
     pdf.line_of_text(_("report.trend"), 13, bold=True, height=7)
     _trend_table(pdf, data, lang)
     pdf.ln(3)
+    pdf.line_of_text(_("report.sector_trend"), 13, bold=True, height=7)
+    _sector_table(pdf, data, lang)
+    pdf.ln(3)
     pdf.line_of_text(_("report.note.title"), 13, bold=True, height=7)
     for key in ("report.note.voluntary", "report.note.gp", "report.note.history",
                 "report.note.fields"):
@@ -184,6 +193,34 @@ def _trend_table(pdf: _Document, data: Mapping[str, Any], lang: str) -> None:
         for i, (key, _heading) in enumerate(columns):
             pdf.set_xy(pdf.l_margin + i * w, y)
             pdf.cell(w, 5, _latin1(row[key]), align="R" if i else "L")
+        pdf.set_xy(pdf.l_margin, y + 5)
+
+
+def _sector_table(pdf: _Document, data: Mapping[str, Any], lang: str) -> None:
+    _ = gettext(lang)
+    headings, rows = sector_trend(data, lang)
+    usable = pdf.w - pdf.l_margin - pdf.r_margin
+    first = 20.0
+    w = (usable - first) / max(1, len(headings))
+    pdf.set_font("helvetica", style="B", size=7)
+    y = pdf.get_y()
+    pdf.set_xy(pdf.l_margin, y)
+    pdf.cell(first, 4, _latin1(_("report.trend.year")))
+    for i, heading in enumerate(headings):
+        pdf.set_xy(pdf.l_margin + first + i * w, y)
+        pdf.multi_cell(w, 3.4, _latin1(heading), align="C", new_x=XPos.LMARGIN,
+                       new_y=YPos.NEXT)
+    pdf.set_xy(pdf.l_margin, y + 11)
+    pdf.set_font("helvetica", size=7.5)
+    for row in rows:
+        if pdf.get_y() + 5 > pdf.h - pdf.b_margin:
+            pdf.add_page()
+        y = pdf.get_y()
+        pdf.set_xy(pdf.l_margin, y)
+        pdf.cell(first, 5, _latin1(row[0]))
+        for i, cell in enumerate(row[1:]):
+            pdf.set_xy(pdf.l_margin + first + i * w, y)
+            pdf.cell(w, 5, _latin1(cell), align="R")
         pdf.set_xy(pdf.l_margin, y + 5)
 
 

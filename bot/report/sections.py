@@ -204,5 +204,21 @@ def trend_rows(data: Mapping[str, Any], lang: str) -> list[dict[str, str]]:
     return rows
 
 
+def sector_trend(data: Mapping[str, Any], lang: str) -> tuple[list[str], list[list[str]]]:
+    """The sector combinations year by year (MedCom follows how rare general practice's
+    are): headings, then per year its count of each combination and its share."""
+    combos = [k for k in (t.key for t in SECTORS) if k != "monosektoriel"]
+    headings = [label_of(SECTORS, k, lang) for k in combos]
+    rows = []
+    for y in data["trend"]:
+        total = y["total"]
+        cells = [str(y["year"])]
+        for k in combos:
+            n = int(y["by_sector"].get(k, 0))
+            cells.append(f"{n} ({format_share(n / total if total else 0.0, lang, decimals=1)})")
+        rows.append(cells)
+    return headings, rows
+
+
 __all__ = ["KeyFigure", "Row", "Section", "TOP_TERMS", "key_figures", "sections",
-           "trend_columns", "trend_rows"]
+           "sector_trend", "trend_columns", "trend_rows"]

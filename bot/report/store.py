@@ -10,7 +10,7 @@ publish a year before its older history was imported).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import fields
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.db import Database, dbnow
 from bot.mail.models import CampaignStep
 from bot.registry.models import Initiative, InitiativeVersion
-from bot.report.figures import CampaignFigures, Version, yearly_report
+from bot.report.figures import Version, yearly_report
 from bot.report.models import FrozenReport
 from moderation.audit import record_event
-from moderation.campaign_stats import campaign_stats
+from moderation.campaign_stats import CycleStats, campaign_stats
 from moderation.models import Submission
 
 SYSTEM_ACTOR = "system"
@@ -45,15 +45,17 @@ async def read_history(db: Database) -> dict[int, list[Version]]:
     return history
 
 
-async def year_campaign(db: Database, year: int) -> CampaignFigures | None:
+async def year_campaign(db: Database, year: int) -> dict[str, int] | None:
     """The year's reminder campaign: every cycle that started in ``year`` (cycles are
-    numbered by their start day, YYYYMMDD), or None when none did."""
+    numbered by their start day, YYYYMMDD) added up, or None when none did."""
     by_cycle, _ = await campaign_stats(db)
     cycles = [s for cycle, s in by_cycle.items() if cycle // 10000 == year]
     if not cycles:
         return None
-    names = [f.name for f in fields(CampaignFigures)]
-    return CampaignFigures(**{n: sum(getattr(s, n) for s in cycles) for n in names})
+    total = CycleStats()
+    for cycle in cycles:
+        total.add(cycle)
+    return asdict(total)
 
 
 # Reports counted lately, by (database, year, reference day, today), with the stamp of
