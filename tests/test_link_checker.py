@@ -121,6 +121,17 @@ async def test_a_slow_host_holds_up_no_other_and_one_host_is_asked_one_at_a_time
 
 
 @pytest.mark.asyncio
+async def test_a_batch_deadline_leaves_the_rest_due_not_failed(site: Site) -> None:
+    # Five links on one host with a pause of 0.6 s between them: a 1 s batch asks about
+    # two; the others are left out (the store keeps them due), not reported as failing.
+    urls = [f"{site.url}/p/alive?n={i}" for i in range(5)]
+    results = await check_links(targets(*urls), per_host_delay=0.6, deadline=1.0,
+                                allow_private=True)
+    assert 1 <= len(results) < 5 and all(r.ok for r in results)
+    assert len(site.visits) >= len(results)
+
+
+@pytest.mark.asyncio
 async def test_private_addresses_are_refused_by_default(site: Site) -> None:
     # Also when written so that Python's parser and aiohttp's read them differently
     # (full-width and circled digits are 127.0.0.1 to yarl), and by name (the resolver).

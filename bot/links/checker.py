@@ -207,8 +207,13 @@ async def _ask(session: aiohttp.ClientSession, target: LinkTarget, polite: _Poli
 async def check_links(targets: Iterable[LinkTarget], *, concurrency: int = 8,
                       per_host_delay: float = 1.0, timeout: float = 15.0,
                       max_redirects: int = 5, allow_private: bool = False,
+                      deadline: float | None = None,
                       session: aiohttp.ClientSession | None = None) -> list[LinkResult]:
-    """Ask every target once, politely (see the module); results in the targets' order."""
+    """Ask every target once, politely (see the module); results in the targets' order.
+
+    ``deadline`` bounds the whole batch (seconds): links still waiting for their host's
+    turn then are left out of the results — not failed — and stay due for the next
+    batch (many links on one slow host would otherwise hold a batch for hours)."""
     items: Sequence[LinkTarget] = list(targets)
     if not items:
         return []
@@ -221,11 +226,19 @@ async def check_links(targets: Iterable[LinkTarget], *, concurrency: int = 8,
             limit=max(1, concurrency), ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector,
                                         headers={"User-Agent": USER_AGENT})
+    tasks = [asyncio.ensure_future(
+        _ask(session, t, polite, limit, timeout, max_redirects, allow_private))
+        for t in items]
     try:
-        return list(await asyncio.gather(*(
-            _ask(session, t, polite, limit, timeout, max_redirects, allow_private)
-            for t in items)))
+        done, pending = await asyncio.wait(tasks, timeout=deadline)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        return [task.result() for task in tasks if task in done]
     finally:
+        for task in tasks:  # cancelled from outside (shutdown): nothing left running
+            task.cancel()
         if own:
             await session.close()
 

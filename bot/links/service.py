@@ -14,6 +14,8 @@ from bot.links.checker import check_links
 from bot.links.store import due_links, record_results
 
 log = logging.getLogger(__name__)
+# A batch ends after this long; links not asked by then stay due for the next one.
+BATCH_DEADLINE = 600.0
 
 
 class LinkCheckWorker(LoopWorker):
@@ -37,7 +39,10 @@ class LinkCheckWorker(LoopWorker):
         results = await check_links(due, concurrency=s.link_check_concurrency,
                                     per_host_delay=s.link_check_host_delay,
                                     timeout=s.link_check_timeout,
-                                    allow_private=s.link_check_allow_private)
+                                    allow_private=s.link_check_allow_private,
+                                    deadline=BATCH_DEADLINE)
+        if not results:
+            return 0
         await record_results(self.db, results)
         bad = sum(1 for r in results if not r.ok)
         log.info("link check: %d links, %d not working", len(results), bad)
