@@ -4,9 +4,9 @@ Mail replies, the one-page form and the chat record what people mention
 (:func:`record_leads`, found by :func:`intake.parse.leads.find_leads`); a moderator then
 *invites* someone to register it — a mail with a personal link to ``/indmeld`` that
 opens the form prefilled with what the lead tells (:func:`invite_lead`) — or *dismisses*
-it. When the invited person sends the form, the lead is *registered* and the new entry
-goes through the queue like any other. Every decision is a conditional UPDATE (two
-moderators at once: one wins) and is audited.
+it. When the invited person sends the form and verifies their address, the lead is
+*registered* and the new entry goes through the queue like any other. Every decision is
+a conditional UPDATE (two moderators at once: one wins) and is audited.
 """
 from __future__ import annotations
 
@@ -134,24 +134,33 @@ async def lead_for_token(session: AsyncSession, token: str) -> Lead | None:
     return lead
 
 
-async def mark_registered(session: AsyncSession, token: str, submission_id: int) -> bool:
-    """The invited person sent the form: the lead is *registered* (in the caller's
-    transaction, with the submission). A conditional UPDATE: of two sends with one link,
-    one registers."""
+async def claim_for_registration(session: AsyncSession, token: str,
+                                 submission_id: int) -> bool:
+    """The invited person sent the form: the lead points at the new (still unverified)
+    case, in the caller's transaction. It becomes *registered* only when the address is
+    verified (:func:`registration_verified`); sent again with the same link, the lead
+    points at the newest case. A conditional UPDATE on the live, invited lead."""
     if not token or len(token) > 100:
         return False
     done = await session.execute(
         update(Lead).where(Lead.invite_token_hash == hash_token(token),
                            Lead.state == "invited", Lead.invite_expires_at > dbnow())
-        .values(state="registered", registered_submission_id=submission_id)
-        .returning(Lead.id, Lead.invited_to))
-    row = done.first()
-    if row is None:
-        return False
-    await record_event(session, actor=f"web:{row.invited_to or '?'}",
-                       action="lead.registered", submission_id=submission_id,
-                       detail={"lead": row.id})
-    return True
+        .values(registered_submission_id=submission_id)
+        .execution_options(synchronize_session=False))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+async def registration_verified(session: AsyncSession, submission_id: int) -> None:
+    """The case an invitation led to was verified and entered the queue: its lead is
+    *registered* (in the caller's transaction; nothing when no lead points at it)."""
+    done = await session.execute(
+        update(Lead).where(Lead.registered_submission_id == submission_id,
+                           Lead.state == "invited")
+        .values(state="registered").returning(Lead.id, Lead.invited_to))
+    for row in done.all():
+        await record_event(session, actor=f"web:{row.invited_to or '?'}",
+                           action="lead.registered", submission_id=submission_id,
+                           detail={"lead": row.id})
 
 
 def prefill(lead: Lead) -> dict[str, Any]:
@@ -184,5 +193,5 @@ async def lead_counts(db: Database) -> dict[str, int]:
 
 
 __all__ = ["INVITE_TTL", "LEAD_STATES", "LeadError", "dismiss_lead", "invite_lead",
-           "lead_counts", "lead_for_token", "list_leads", "mark_registered", "prefill",
-           "record_leads"]
+           "claim_for_registration", "lead_counts", "lead_for_token", "list_leads", "prefill",
+           "record_leads", "registration_verified"]

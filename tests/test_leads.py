@@ -19,6 +19,7 @@ from moderation.leads import LeadError, dismiss_lead, invite_lead
 from moderation.models import AuditEvent, Lead, Submission
 from tests.conftest import MakeInitiative
 from tests.test_campaign_digest import plain_text
+from tests.test_chat_web import verify_link
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -127,7 +128,8 @@ async def test_invited_through_the_personal_link_to_a_new_case(
     (lead,) = await _leads(db)
     assert lead.state == "invited" and lead.invite_token_hash != token.group(1)
 
-    app = create_app(settings, db, components=("bot.public.web",), start_workers=False)
+    app = create_app(settings, db, components=("bot.public.web", "intake.chat.web"),
+                     start_workers=False)
     async with TestClient(TestServer(app)) as c:
         page = await c.get("/indmeld", params={"lead": token.group(1)})
         html = await page.text()
@@ -146,11 +148,23 @@ async def test_invited_through_the_personal_link_to_a_new_case(
         assert resp.status == 303, await resp.text()
         unknown = await (await c.get("/indmeld", params={"lead": "x" * 43})).text()
         assert "Du er inviteret" not in unknown
+        # Sent, not yet verified: the lead points at the case and stays invited.
+        (lead,) = await _leads(db)
+        assert lead.state == "invited" and lead.registered_submission_id is not None
+        async with db.read() as s:
+            sub = await s.get(Submission, lead.registered_submission_id)
+            assert sub is not None and sub.kind == "new" and sub.state == "unverified"
+            mail = await s.scalar(select(OutboxMessage).where(
+                OutboxMessage.kind == "verification"))
+            assert mail is not None
+        # The address is verified: the case enters the queue and the lead is registered.
+        resp = await c.post(verify_link(mail))
+        assert resp.status == 200
     (lead,) = await _leads(db)
-    assert lead.state == "registered" and lead.registered_submission_id is not None
+    assert lead.state == "registered"
     async with db.read() as s:
         sub = await s.get(Submission, lead.registered_submission_id)
-        assert sub is not None and sub.kind == "new" and sub.state == "unverified"
+        assert sub is not None and sub.state == "pending"
         actions = list(await s.scalars(select(AuditEvent.action).where(
             AuditEvent.action.like("lead.%")).order_by(AuditEvent.id)))
     assert actions == ["lead.added", "lead.invited", "lead.registered"]

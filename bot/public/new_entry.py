@@ -32,7 +32,7 @@ from bot.public.answer import form_fields, read_form
 from bot.registry.duplicates import find_duplicates
 from bot.registry.models import Initiative
 from bot.registry.vocabulary import MUNICIPALITIES
-from moderation.leads import lead_for_token, mark_registered, prefill
+from moderation.leads import claim_for_registration, lead_for_token, prefill
 from moderation.notices import enqueue_verification
 from moderation.submissions import create_submission
 
@@ -125,7 +125,7 @@ async def new_entry_post(request: web.Request) -> web.StreamResponse:
             await enqueue_verification(session, settings, sub, None)
             lead_token = str(form.get("lead") or "")
             if lead_token:
-                await mark_registered(session, lead_token, sub.id)
+                await claim_for_registration(session, lead_token, sub.id)
     # No address in the URL (it would sit in logs and history): the page says where.
     chosen = request.query.get("lang")
     keep = {"lang": chosen} if chosen in i18n.languages() else {}

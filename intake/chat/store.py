@@ -38,7 +38,7 @@ from bot.registry.models import Initiative
 from intake.chat import conversation as chat
 from intake.chat.models import ChatConversation
 from intake.parse.leads import listed_leads
-from moderation.leads import record_leads
+from moderation.leads import record_leads, registration_verified
 from moderation.models import Submission
 from moderation.notices import VERIFY_PURPOSE, enqueue_verification
 from moderation.submissions import create_submission, enter_queue
@@ -456,6 +456,8 @@ class ChatStore:
             sub.flags = sorted(flags)
         await enter_queue(session, sub, actor=f"chat:{sub.sender_email}",
                           detail={"channel": "chat"})
+        if sub.kind == "new":  # a case an invitation led to registers its lead
+            await registration_verified(session, sub.id)
 
 
 __all__ = ["COOKIE_NAME", "ChatStore", "Opened", "Turn", "Verification", "View",

@@ -80,7 +80,8 @@ async def test_from_a_reply_sentence_through_the_invitation_to_a_new_case(
         await context.close()
     async with app.db.read() as session:
         lead = await session.scalar(select(Lead))
-        assert lead is not None and lead.state == "registered"
+        # Sent, its address not yet verified: the lead points at the case, still invited.
+        assert lead is not None and lead.state == "invited"
         sub = await session.get(Submission, lead.registered_submission_id)
         assert sub is not None and sub.proposed["organisation"] == "Svendborg Kommune"
         assert sub.proposed["title"] == "Sårvurdering via app i Svendborg"
