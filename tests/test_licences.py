@@ -17,7 +17,10 @@ OURS = "GPL-3.0-or-later"
 COMPATIBLE = {"MIT", "MIT-0", "BSD-2-Clause", "BSD-3-Clause", "BSD", "ISC", "0BSD",
               "Apache-2.0", "PSF-2.0", "Python-2.0", "MPL-2.0", "LGPL-2.1-or-later",
               "LGPL-3.0-or-later", "LGPL-3.0-only", "GPL-3.0-only", "GPL-3.0-or-later",
-              "Unlicense", "CC0-1.0", "Zlib"}
+              "Unlicense", "CC0-1.0", "Zlib",
+              # The Historical Permission Notice and Disclaimer (on the FSF's list) and its
+              # CMU variant, which Pillow (fpdf2's image library) declares.
+              "HPND", "MIT-CMU"}
 # How packages spell them outside SPDX (License field or trove classifier).
 SPELLINGS = [
     (r"MPL-2\.0 AND MIT", "MPL-2.0 AND MIT"),
