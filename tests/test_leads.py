@@ -55,6 +55,16 @@ def test_mentions_in_a_reply(text: str, expected: list[tuple[Any, Any, Any]]) ->
     assert [(m.municipality, m.organisation, m.contact_email) for m in got] == expected
 
 
+def test_the_leads_line_ends_the_field_above_it() -> None:
+    # Written straight under a form line, the answer is not read as more of its value.
+    from intake.parse.reply_form import read_form
+
+    form = read_form("Titel: Video til KOL\nAndre initiativer: Sårapp i Vejle Kommune\n")
+    assert form.fields == {"title": "Video til KOL"}
+    assert [m.text for m in find_leads("Titel: Video til KOL\nAndre initiativer: "
+                                       "Sårapp i Vejle Kommune")] == ["Sårapp i Vejle Kommune"]
+
+
 def test_a_box_that_asks_only_for_leads_takes_one_per_line() -> None:
     got = listed_leads("Sårapp i Vejle\nTelepsykiatri, Region Midtjylland\n\nnej")
     assert [m.text for m in got] == ["Sårapp i Vejle", "Telepsykiatri, Region Midtjylland"]

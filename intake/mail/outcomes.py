@@ -54,7 +54,6 @@ from bot.registry.models import Contact, Initiative
 from bot.registry.record import missing_mandatory
 from bot.registry.repository import diff_record
 from intake.mail.answers import answer_block_reason, queue_answer, take_answer_slot
-from intake.parse.leads import find_leads
 from intake.parse.message import ParseResult
 from moderation.audit import record_event
 from moderation.leads import record_leads
@@ -154,21 +153,19 @@ _LEAD_OUTCOMES = frozenset({"submission", "needs_info_answer"})
 async def apply_outcome(session: AsyncSession, settings: Settings, inbound_id: int,
                         parsed: ParseResult, headers: Message) -> MailOutcome:
     """Turn one parsed message (stored as ``inbound_id``) into its outcome, in the
-    caller's transaction; initiatives the sender mentions become leads."""
+    caller's transaction; the initiatives the parser found mentioned become leads."""
     outcome = await _outcome(session, settings, inbound_id, parsed, headers)
-    if outcome.outcome in _LEAD_OUTCOMES and parsed.reply_text:
-        mentions = find_leads(parsed.reply_text)
-        if mentions:
-            sub = (await session.get(Submission, outcome.submission_id)
-                   if outcome.submission_id else None)
-            added = await record_leads(
-                session, mentions, channel="email", key=f"inbound:{inbound_id}",
-                mentioned_by=(parsed.from_addr or "").lower() or None,
-                mentioned_by_name=parsed.from_name or None,
-                initiative_id=sub.initiative_id if sub else None,
-                submission_id=outcome.submission_id, inbound_message_id=inbound_id)
-            if added:
-                outcome.detail["leads"] = added
+    if outcome.outcome in _LEAD_OUTCOMES and parsed.leads:
+        sub = (await session.get(Submission, outcome.submission_id)
+               if outcome.submission_id else None)
+        added = await record_leads(
+            session, parsed.leads, channel="email", key=f"inbound:{inbound_id}",
+            mentioned_by=(parsed.from_addr or "").lower() or None,
+            mentioned_by_name=parsed.from_name or None,
+            initiative_id=sub.initiative_id if sub else None,
+            submission_id=outcome.submission_id, inbound_message_id=inbound_id)
+        if added:
+            outcome.detail["leads"] = added
     return outcome
 
 

@@ -9,24 +9,21 @@ initiativer, der ikke er på landkortet?". An answer names them
   Kommune", "Region Sjælland har også et initiativ med hjemmemonitorering, som ikke er
   på kortet", "We also know of a tele-rehabilitation pilot in Odense".
 
-:func:`find_leads` reads the sender's own text (quotes and signature already removed)
-and returns each mention with what could be told from it: the municipality, an
-organisation named like one ("… Kommune", "Region …", "… Hospital"), and an e-mail
-address given for it. Pure: text in, mentions out. A moderator decides what they are.
+:func:`leads_in` reads the free text the reply form leaves (the parser calls it, in its
+worker thread, with the text it already has) and returns each mention with what could be
+told from it: the municipality, an organisation named like one ("… Kommune",
+"Region …", "… Hospital"), and an e-mail address given for it. Pure: text in, mentions
+out. A moderator decides what they are.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from bot.registry.fields import key_for_label, match_municipality
-from intake.parse.reply_form import read_form
+from bot.registry.fields import match_municipality
+from intake.parse.reply_form import lead_label_value, read_form
 from intake.parse.sentences import split_sentences
 
-# The labels of the question's line in the form (matched like field labels).
-LEAD_LABELS = ("andre initiativer", "andre telemedicinske initiativer", "kender du andre",
-               "initiativer der ikke er på landkortet", "other initiatives",
-               "other telemedicine initiatives", "initiatives not on the map")
 # What a sentence says when it points at another initiative: it knows of one, or says
 # one is missing from the map. Checked on the folded sentence as whole words, and only
 # with a word for an initiative in the same sentence ("Vi har også en ny kontaktperson"
@@ -54,6 +51,10 @@ _ORG = re.compile(r"\b(?:Region [A-ZÆØÅ][a-zæøå]{2,20}|[A-ZÆØÅ][\w-]{1,
 _WORD = re.compile(r"[^\W\d_][\w-]{1,40}")
 MAX_TEXT = 1000
 MAX_LEADS = 10
+# As the sentence reader (intake.parse.sentences): a stranger's wall of text is cut, and
+# a "sentence" longer than this is not one.
+MAX_SCAN = 20000
+MAX_SENTENCE = 600
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,6 @@ def _mention(text: str) -> LeadMention:
     mail = _MAIL.search(text)
     return LeadMention(text, municipality, org.group(0) if org else None,
                        mail.group(0).lower() if mail else None)
-
-
-def _label_value(line: str) -> str | None:
-    head, sep, rest = line.partition(":")
-    if not sep:
-        return None
-    folded = _fold(head.lstrip("-*• ").rstrip("?"))
-    return rest.strip() if folded in LEAD_LABELS else None
 
 
 def _is_cue(sentence: str) -> bool:
@@ -129,35 +122,37 @@ def _unique(mentions: list[LeadMention]) -> list[LeadMention]:
     return list(unique.values())[:MAX_LEADS]
 
 
-def find_leads(text: str) -> list[LeadMention]:
-    """The initiatives the sender's own text mentions as possibly not on the map: the
-    answer under the question's label, and sentences in the free text (never in a
-    field's line: a description that says "projekt" is no lead)."""
+def leads_in(free_text: str) -> list[LeadMention]:
+    """The initiatives mentioned in the sender's free text — what the reply form left
+    after taking the field lines (``FormResult.free_text``; :func:`parse_message` has it
+    at hand): the answer under the question's label, and sentences that say so. A
+    field's own line is never a lead ("Beskrivelse: et projekt, der …")."""
     found: list[LeadMention] = []
-    lines = text.splitlines()
+    lines = free_text[:MAX_SCAN].splitlines()
     used: set[int] = set()
     for n, line in enumerate(lines):
-        value = _label_value(line)
+        value = lead_label_value(line)
         if value is None:
             continue
         used.add(n)
         items = _items(value)
-        # Bullet lines under an empty label line are its answers, until a line that is
-        # a field of the form ("- Status: I drift") or anything else.
+        # Bullet lines under an empty label line are its answers.
         k = n + 1
         while not value and k < len(lines) and lines[k].lstrip().startswith(("-", "*", "•")):
-            item = lines[k].lstrip().lstrip("-*•").strip()
-            if key_for_label(item.partition(":")[0]) is not None:
-                break
-            items.append(item)
+            items.append(lines[k].lstrip().lstrip("-*•").strip())
             used.add(k)
             k += 1
         found += [_mention(i) for i in items if not _nothing(i)]
     rest = "\n".join(line for n, line in enumerate(lines) if n not in used)
-    for sentence in split_sentences(read_form(rest).free_text):
-        if _is_cue(sentence):
+    for sentence in split_sentences(rest):
+        if len(sentence) <= MAX_SENTENCE and _is_cue(sentence):
             found.append(_mention(sentence))
     return _unique(found)
 
 
-__all__ = ["LEAD_LABELS", "LeadMention", "find_leads", "listed_leads"]
+def find_leads(text: str) -> list[LeadMention]:
+    """:func:`leads_in` of a whole own text (its field lines taken out first)."""
+    return leads_in(read_form(text).free_text)
+
+
+__all__ = ["LeadMention", "find_leads", "leads_in", "listed_leads"]

@@ -24,6 +24,7 @@ from intake.parse.classify import (
 )
 from intake.parse.decode import DecodedMessage, decode_header_value, decode_message
 from intake.parse.html_text import html_to_text
+from intake.parse.leads import LeadMention, leads_in
 from intake.parse.quotes import Trimmed, own_field_text, trim
 from intake.parse.reply_form import read_form, split_label
 from intake.parse.sent_form import inline_edits, sent_text
@@ -96,6 +97,8 @@ class ParseResult:
     # headers, the returned original's headers, its text): what ties a bounce to mail
     # we really sent (a report naming none of ours is not trusted).
     cited_ids: list[str] = field(default_factory=list)
+    # Initiatives the own text mentions as perhaps not on the map (intake.parse.leads).
+    leads: list[LeadMention] = field(default_factory=list)
 
     def contract_dict(self) -> dict[str, Any]:
         """Exactly the JSON object of the ``landkort parse`` contract (version 2)."""
@@ -309,6 +312,9 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str,
     # What the sender said in sentences: suggestions, below what a label line gave.
     said = read_sentences(form.free_text)
     _add_not_given(res, said.fields, said.sources, res.inferred, res.inferred_from)
+    # Initiatives the sender mentions that may not be on the map (not in the contract's
+    # JSON: the processor turns them into leads for moderators).
+    res.leads = leads_in(form.free_text)
     if sent is not None:
         read_quoted_form(res, sent)
     res.confirmed_unchanged = (form.confirmed_unchanged or said.confirmed) \

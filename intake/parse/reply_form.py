@@ -30,6 +30,24 @@ from bot.registry.record import MULTILINE_FIELDS
 
 _BULLET = re.compile(r"^\s*(?:[-*•·]\s*)?")
 _LONGEST_LABEL = max(len(lbl) for lbl in LABEL_TO_KEY)
+# Labels of the reply that are not fields: the reminder's question about initiatives not
+# on the map ("Andre initiativer: …", read by intake.parse.leads). Such a line ends the
+# value above it — "Titel: X" is not continued by it — and stays free text.
+LEAD_LABELS = frozenset({
+    "andre initiativer", "andre telemedicinske initiativer", "kender du andre",
+    "initiativer der ikke er på landkortet", "other initiatives",
+    "other telemedicine initiatives", "initiatives not on the map"})
+_LONGEST_LEAD_LABEL = max(len(lbl) for lbl in LEAD_LABELS)
+
+
+def lead_label_value(line: str) -> str | None:
+    """The answer on a line under the leads label ("Andre initiativer: X" → "X"), or
+    None for any other line."""
+    head, sep, rest = line.partition(":")
+    if not sep or len(head) > _LONGEST_LEAD_LABEL + 4:
+        return None
+    folded = " ".join(_BULLET.sub("", head, count=1).casefold().rstrip("?").split())
+    return rest.strip() if folded in LEAD_LABELS else None
 _NO_COLON_SEP = re.compile(r"\t|\s{2,}")
 _BULLET_ITEM = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+\S")
 
@@ -108,6 +126,10 @@ def collect_pairs(lines: list[str]) -> tuple[list[tuple[str, str]], set[int]]:
             blank_run = False
             waiting = not first
             emptied = waiting and _has_colon(line) and key not in MULTILINE_FIELDS
+            continue
+        if key is not None and lead_label_value(line) is not None:
+            flush()  # the leads question's line: not part of the value above
+            key, value, waiting, emptied, blank_run = None, [], False, False, False
             continue
         if key is None:
             continue
