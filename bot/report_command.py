@@ -36,8 +36,9 @@ async def cmd_report(args: argparse.Namespace) -> int:
     from bot.app import page_environment
     from bot.core.commandline import open_database
     from bot.mail.templates import TEMPLATES_DIR
-    from bot.public.report_page import FIRST_YEAR, report_document
+    from bot.public.report_page import report_document
     from bot.registry.terms import term_index
+    from bot.report.figures import FIRST_YEAR
     from bot.report.files import report_csv, report_json, report_pdf
     from bot.report.store import report_for
 

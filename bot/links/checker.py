@@ -17,9 +17,9 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
@@ -113,24 +113,18 @@ class _Politeness:
         self._locks: dict[str, asyncio.Lock] = {}
         self._last: dict[str, float] = {}
 
-    def host(self, host: str) -> _HostTurn:
-        return _HostTurn(self, host.casefold())
-
-
-class _HostTurn:
-    def __init__(self, polite: _Politeness, host: str) -> None:
-        self.polite, self.host = polite, host
-
-    async def __aenter__(self) -> None:
-        lock = self.polite._locks.setdefault(self.host, asyncio.Lock())
-        await lock.acquire()
-        wait = self.polite._last.get(self.host, -1e9) + self.polite.delay - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.polite._last[self.host] = time.monotonic()
-        self.polite._locks[self.host].release()
+    @asynccontextmanager
+    async def host(self, host: str) -> AsyncIterator[None]:
+        """The host's turn: wait for its lock and for the pause since its last request."""
+        host = host.casefold()
+        async with self._locks.setdefault(host, asyncio.Lock()):
+            wait = self._last.get(host, -1e9) + self.delay - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                yield
+            finally:
+                self._last[host] = time.monotonic()
 
 
 def refusal(url: str, *, allow_private: bool) -> str | None:

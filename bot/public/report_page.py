@@ -24,6 +24,7 @@ from bot.core.settings import Settings
 from bot.public import charts
 from bot.registry.stats import reference_date
 from bot.registry.terms import TermIndex, term_index
+from bot.report.figures import FIRST_YEAR
 from bot.report.files import report_csv, report_json, report_pdf
 from bot.report.sections import (
     Section,
@@ -35,8 +36,6 @@ from bot.report.sections import (
     trend_rows,
 )
 from bot.report.store import report_for
-
-FIRST_YEAR = 2013  # MedCom has followed the status shares since 2013
 
 
 def setup_routes(app: web.Application) -> None:
@@ -77,6 +76,7 @@ def report_view(data: Mapping[str, Any], lang: str, *,
     trend = trend_rows(data, lang)
     years = [charts.Bar(row["year"], int(row["total"])) for row in trend]
     frozen = data.get("frozen_at")
+    sector_headings, sector_rows = sector_trend(data, lang)
     return {
         "report": data, "year": data["year"],
         "counted": format_date(data["reference_date"], lang),
@@ -90,8 +90,7 @@ def report_view(data: Mapping[str, Any], lang: str, *,
                                 "share": r.share(lang)} for r in s.rows]}
                      for s in sections(data, lang, term_label=term_label)],
         "trend_columns": trend_columns(lang), "trend": trend,
-        "sector_headings": sector_trend(data, lang)[0],
-        "sector_rows": sector_trend(data, lang)[1],
+        "sector_headings": sector_headings, "sector_rows": sector_rows,
         "trend_svg": Markup(charts.column_chart(
             "trend", _("report.trend"), _("report.trend.desc"), years,
             whole=max((b.count for b in years), default=0), lang=lang)) if years else None,

@@ -26,6 +26,8 @@ from bot.registry.vocabulary import (
     REGION_KEYS,
 )
 
+# The first year a report can be asked for: MedCom has followed the status shares since.
+FIRST_YEAR = 2013
 # The format of the dict below; a frozen copy names the format it was written in.
 REPORT_FORMAT = 1
 # Versions nobody answered for — the service's own rewrites (vocabularies), imports and
@@ -128,10 +130,11 @@ def yearly_report(history: History, year: int, *, reference_day: str, today: dat
     trend: list[dict[str, Any]] = []
     previous: dict[int, Mapping[str, Any]] | None = None
     for y in range(min(start_year, year), year + 1):
-        at = as_of(history, moment_of(reference_date(y, reference_day)))
+        day = reference_date(y, reference_day)
+        at = records if y == year else as_of(history, moment_of(day))
         if at or trend:
-            trend.append({"year": y, "reference_date": reference_date(y, reference_day)
-                          .isoformat(), **year_summary(at, previous)})
+            trend.append({"year": y, "reference_date": day.isoformat(),
+                          **year_summary(at, previous)})
         previous = at
     summary = trend[-1] if trend else {**year_summary(records, None), "year": year}
 
@@ -184,5 +187,5 @@ def yearly_report(history: History, year: int, *, reference_day: str, today: dat
     }
 
 
-__all__ = ["FRESH_DAYS", "REPORT_FORMAT", "History", "Version", "as_of",
+__all__ = ["FIRST_YEAR", "FRESH_DAYS", "REPORT_FORMAT", "History", "Version", "as_of",
            "moment_of", "year_summary", "yearly_report"]

@@ -93,7 +93,10 @@ async def compute_report(db: Database, year: int, *, reference_day: str,
     campaign = await year_campaign(db, year)
     data = await asyncio.to_thread(yearly_report, history, year, reference_day=reference_day,
                                    today=today, campaign=campaign, generated_at=dbnow())
-    published = {y: await frozen_report(db, y) for y in (await frozen_years(db))}
+    years = [row["year"] for row in data["trend"]]
+    async with db.read() as session:  # the published years among them, in one read
+        published = {r.year: r.data for r in await session.scalars(
+            select(FrozenReport).where(FrozenReport.year.in_(years)))}
     data["trend"] = [_published_row(row, published.get(row["year"]))
                      for row in data["trend"]]
     if len(_COUNTED) >= _COUNTED_MAX:

@@ -9,12 +9,12 @@ from aiohttp import web
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.pages import PageError
 from bot.registry.stats import reference_date
+from bot.report.figures import FIRST_YEAR
 from bot.report.store import frozen_years, report_for
 from moderation.web.security import require_admin
 from moderation.web.views import actor_of, int_param, page, redirect
 
 routes = web.RouteTableDef()
-FIRST_YEAR = 2013  # as /rapport (MedCom has followed the shares since 2013)
 
 
 @routes.get("/moderation/reports", name="reports")
