@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.campaigns.outreach import OutreachScheduler
 from bot.campaigns.reminders import CampaignScheduler
 from bot.core.appkeys import DB, EXTRA, SETTINGS, WORKERS
 from bot.mail.sender import OutboxSender
@@ -30,6 +31,9 @@ def setup(app: web.Application) -> None:
         scheduler = CampaignScheduler(settings, db, on_queued=wake)
         app[WORKERS].append(scheduler)
         app[EXTRA]["campaign_scheduler"] = scheduler
+        outreach = OutreachScheduler(settings, db, on_queued=wake)
+        app[WORKERS].append(outreach)
+        app[EXTRA]["outreach_scheduler"] = outreach
     if settings.moderator_email_list and settings.smtp_enabled:
         digest = DigestWorker(settings, db, on_queued=wake)
         app[WORKERS].append(digest)

@@ -176,3 +176,88 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+
+
+class Organisation(Base):
+    """An entry of the administrators' address book (#19 outreach): an organisation that
+    may run telemedicine initiatives — a municipality's health department, a hospital or
+    region, a general-practice organisation — with the address to write to. Its mail
+    address is a :class:`~bot.registry.models.Contact`, so the one opt-out and the one
+    bounce rule (``Contact.email_status``) hold for outreach mail too."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    # The sector it belongs to: a participant key (kommune | sygehus | almen_praksis).
+    kind: Mapped[str] = mapped_column(String(32))
+    municipality: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str] = mapped_column(String(32), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+
+
+class OutreachCampaign(Base):
+    """A mailing to the organisations whose area has no or few initiatives in their
+    sector (``max_initiatives``), inviting them to register theirs. draft → running →
+    finished (or stopped); the recipients are chosen when it starts."""
+
+    __tablename__ = "outreach_campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # An organisation is mailed when at most this many ongoing initiatives of its sector
+    # cover its area (0: only where there are none).
+    max_initiatives: Mapped[int] = mapped_column(Integer, default=0)
+    kinds: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every kind
+    note: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    started_by: Mapped[str | None] = mapped_column(String(200))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class OutreachRecipient(Base):
+    """One organisation in one outreach campaign: how covered its area was when the
+    campaign started, and whether it registered an initiative through its link."""
+
+    __tablename__ = "outreach_recipients"
+    __table_args__ = (Index("uq_outreach_recipient", "campaign_id", "organisation_id",
+                            unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("outreach_campaigns.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    covered: Mapped[int] = mapped_column(Integer, default=0)
+    # waiting | registered
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    # The newest case sent through the recipient's link (registered once verified).
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
+
+
+class OutreachStep(Base):
+    """One step of the outreach mailing to one recipient: the invitation (1) and its
+    follow-ups (2, 3). Unique per (recipient, step), written with its outbox row (key
+    ``outreach:RECIPIENT:STEP``) in one transaction, so each step goes out once."""
+
+    __tablename__ = "outreach_steps"
+    __table_args__ = (Index("uq_outreach_step", "recipient_id", "step", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("outreach_recipients.id"))
+    step: Mapped[int] = mapped_column(Integer)
+    # planned (mail queued) | skipped (opted out, bouncing, cannot compose)
+    state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(300))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    # The mail's personal link to /indmeld (stored hashed; bot.mail.tokens).
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)

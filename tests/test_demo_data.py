@@ -125,6 +125,22 @@ async def test_seed_loads_once_and_is_idempotent(db: Database) -> None:
 
 
 @pytest.mark.asyncio
+async def test_the_demo_address_book_has_uncovered_areas_to_write_to(db: Database) -> None:
+    from bot.demo.data import seed_address_book
+    from moderation.outreach import create_campaign, targets
+
+    await seed_registry(db)
+    assert await seed_address_book(db) == 8
+    assert await seed_address_book(db) == 0
+    campaign = await create_campaign(db, name="Demo", max_initiatives=0, kinds=[],
+                                     note="", actor="demo")
+    chosen = await targets(db, campaign.id)
+    # Some organisations are covered by the demo entries, some are not.
+    assert 0 < len(chosen) < 8
+    assert all(t.email.endswith(".example") for t in chosen)
+
+
+@pytest.mark.asyncio
 async def test_concurrent_seeding_loads_the_data_once(db: Database) -> None:
     import asyncio
 

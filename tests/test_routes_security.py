@@ -111,6 +111,10 @@ ADMIN_ONLY = {
     ("POST", "/moderation/vocabularies/rename"), ("POST", "/moderation/vocabularies/word"),
     ("POST", "/moderation/vocabularies/merge"),
     ("GET", "/moderation/reports"), ("POST", "/moderation/reports/freeze"),
+    ("GET", "/moderation/outreach"), ("POST", "/moderation/outreach/import"),
+    ("POST", "/moderation/outreach/new"), ("GET", "/moderation/outreach/{campaign_id}"),
+    ("POST", "/moderation/outreach/{campaign_id}/start"),
+    ("POST", "/moderation/outreach/{campaign_id}/stop"),
 }
 
 

@@ -433,3 +433,32 @@ async def seed_registry(db: Database) -> int:
 
 
 DEMO_NOT_PUBLIC = ("pia.andersen@example.dk", "thomas.kristensen@example.dk")
+
+
+# The demo's address book for outreach (#19): made-up addresses at example domains, one
+# of each kind, some in areas the demo entries cover and some where they do not.
+DEMO_ADDRESS_BOOK = """Organisation;Type;E-mail;Kommune;Region;Kontaktperson
+Tønder Kommune, Sundhed og Ældre;kommune;sundhed@toender.example;Tønder;;
+Lolland Kommune, Sundhed;kommune;sundhed@lolland.example;Lolland;;
+Læsø Kommune;kommune;borgerservice@laesoe.example;Læsø;;
+Odense Kommune, Ældre- og Handicapforvaltningen;kommune;aeldre@odense.example;Odense;;
+PLO Nordjylland;almen praksis;plo@nordjylland.example;;Region Nordjylland;
+Lægerne på Torvet, Nakskov;almen praksis;laegerne@nakskov.example;Lolland;;Birgit Berg
+Sjællands Universitetshospital;sygehus;telemedicin@suh.example;;Region Sjælland;
+Regionshospitalet Gødstrup;sygehus;telemedicin@goedstrup.example;;Region Midtjylland;
+"""
+
+
+async def seed_address_book(db: Database) -> int:
+    """Load the demo address book once (an address book already there is left alone)."""
+    from moderation.address_book import (
+        import_address_book,
+        organisation_count,
+        parse_address_book,
+    )
+
+    if await organisation_count(db):
+        return 0
+    book = parse_address_book(DEMO_ADDRESS_BOOK.encode())
+    assert not book.errors, book.errors
+    return (await import_address_book(db, book.rows, actor="demo")).added

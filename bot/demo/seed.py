@@ -54,12 +54,15 @@ def demo_settings(base: Settings) -> Settings:
 
 async def seed(settings: Settings, db: Database) -> list[str]:
     """Load the demo data into an empty database; returns lines to print."""
-    from bot.demo.data import seed_registry
+    from bot.demo.data import seed_address_book, seed_registry
 
     lines: list[str] = []
     count = await seed_registry(db)
     lines.append(f"registry: {count} initiatives loaded" if count
                  else "registry: already has data, left as it is")
+    organisations = await seed_address_book(db)
+    if organisations:
+        lines.append(f"address book: {organisations} organisations for outreach")
     try:
         from moderation.accounts import ensure_demo_moderator
     except ImportError:

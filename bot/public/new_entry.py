@@ -32,7 +32,7 @@ from bot.public.answer import form_fields, read_form
 from bot.registry.duplicates import find_duplicates
 from bot.registry.models import Initiative
 from bot.registry.vocabulary import MUNICIPALITIES
-from moderation.leads import claim_for_registration, lead_for_token, prefill
+from moderation.invitations import claim_for_registration, prefill_for
 from moderation.notices import enqueue_verification
 from moderation.submissions import create_submission
 
@@ -70,13 +70,15 @@ async def new_entry_page(request: web.Request) -> web.StreamResponse:
     if request.query.get("sent"):
         return _page(request, state="sent", lang=lang,
                      hours=request.app[SETTINGS].chat_verify_hours)
-    token = request.query.get("lead", "")
-    if token:  # an invitation's personal link: the form starts with what the lead tells
+    # A personal link (a lead's invitation, an outreach mail): the form starts with what
+    # the link knows (moderation.invitations).
+    token = request.query.get("invitation") or request.query.get("lead", "")
+    if token:
         async with request.app[DB].read() as session:
-            lead = await lead_for_token(session, token)
-        if lead is not None:
+            known = await prefill_for(session, token)
+        if known is not None:
             page = _page(request, lang=lang, lead_token=token,
-                         fields=form_fields(prefill(lead), lang, None, {}))
+                         fields=form_fields(known, lang, None, {}))
             personal_page(page)
             return page
     return _page(request, lang=lang, fields=form_fields({}, lang, None, {}))

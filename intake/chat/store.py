@@ -38,7 +38,8 @@ from bot.registry.models import Initiative
 from intake.chat import conversation as chat
 from intake.chat.models import ChatConversation
 from intake.parse.leads import listed_leads
-from moderation.leads import record_leads, registration_verified
+from moderation.invitations import registration_verified
+from moderation.leads import record_leads
 from moderation.models import Submission
 from moderation.notices import VERIFY_PURPOSE, enqueue_verification
 from moderation.submissions import create_submission, enter_queue

@@ -25,7 +25,14 @@ from bot.registry.vocabulary import REGIONS, label_of
 from moderation import decisions
 from moderation.accounts import AccountError, authenticate, create_user, set_disabled
 from moderation.audit import record_event
-from moderation.web import lead_routes, lists, mail_routes, report_routes, vocabulary_routes
+from moderation.web import (
+    lead_routes,
+    lists,
+    mail_routes,
+    outreach_routes,
+    report_routes,
+    vocabulary_routes,
+)
 from moderation.web.history import event_sentence, event_text
 from moderation.web.item_view import (
     CHOICE_FIELDS,
@@ -541,4 +548,5 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(mail_routes.routes)
     app.router.add_routes(vocabulary_routes.routes)
     app.router.add_routes(lead_routes.routes)
+    app.router.add_routes(outreach_routes.routes)
     app.router.add_routes(report_routes.routes)
