@@ -25,7 +25,7 @@ from sqlalchemy import select
 from bot.core.db import Database, dbnow
 from bot.core.i18n import text as catalogue_text
 from bot.core.spreadsheet import read_cell
-from bot.registry.csv_import import decode_csv
+from bot.registry.csv_import import RowError, decode_csv
 from bot.registry.fields import (
     match_municipality,
     parse_email,
@@ -53,15 +53,6 @@ _COLUMN_OF = {name: key for key, names in COLUMNS.items() for name in names}
 _CODE_MUNICIPALITY = {code: name for name, code in MUNICIPALITY_CODES.items()}
 MAX_ROWS = 5000
 _SHOWN = 60  # characters of a bad value shown back to the administrator
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem in the file: its line (1 is the header), the column and what to fix."""
-
-    line: int
-    column: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -184,7 +175,7 @@ def parse_address_book(data: bytes, lang: str = "da") -> AddressBook:
     book = AddressBook(encoding=encoding)
     lines = text.lstrip("\ufeff").splitlines()
     if not lines or not lines[0].strip():
-        book.errors.append(RowError(1, "", catalogue_text(lang, "outreach.err.empty")))
+        book.errors.append(RowError(1, None, catalogue_text(lang, "outreach.err.empty")))
         return book
     delimiter = _delimiter(lines[0])
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter)
@@ -192,7 +183,7 @@ def parse_address_book(data: bytes, lang: str = "da") -> AddressBook:
     columns = [_COLUMN_OF.get(_fold(h)) for h in header]
     missing = [key for key in REQUIRED if key not in columns]
     if missing:
-        book.errors.append(RowError(1, "", catalogue_text(
+        book.errors.append(RowError(1, None, catalogue_text(
             lang, "outreach.err.columns", missing=", ".join(COLUMNS[k][0] for k in missing),
             known=", ".join(names[0] for names in COLUMNS.values()))))
         return book
@@ -201,7 +192,7 @@ def parse_address_book(data: bytes, lang: str = "da") -> AddressBook:
         if not any(c.strip() for c in cells):
             continue
         if number > MAX_ROWS + 1:
-            book.errors.append(RowError(number, "", catalogue_text(
+            book.errors.append(RowError(number, None, catalogue_text(
                 lang, "outreach.err.too_many", n=MAX_ROWS)))
             break
         values: dict[str, str] = {}

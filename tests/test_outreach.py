@@ -66,7 +66,7 @@ def test_the_address_book_reads_what_it_can_and_names_each_bad_row() -> None:
          "sjaelland"),
     ]
     assert book.rows[0].contact_name == "Ole Olsen" and book.encoding == "windows-1252"
-    by_line = {(e.line, e.column): e.message for e in book.errors}
+    by_line = {(e.line, e.field): e.message for e in book.errors}
     assert set(by_line) == {(6, "email"), (7, "email"), (8, "kind"), (9, "municipality"),
                             (10, "region"), (11, "email"), (12, "municipality")}
     assert "mangler" in by_line[(6, "email")]

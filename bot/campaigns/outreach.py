@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.campaigns.reminders import UNSUBSCRIBE_TOKEN_TTL, in_sending_window
 from bot.core.db import Database, dbnow
-from bot.core.i18n import language_of, language_query
+from bot.core.i18n import language_of, language_query, text
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from bot.mail import outbox
@@ -105,7 +105,7 @@ async def load_due(db: Database) -> list[Due]:
 
 def _area(org: Organisation, lang: str) -> str:
     if org.municipality:
-        return org.municipality + (" Kommune" if lang == "da" else " Municipality")
+        return text(lang, "mail.place.municipality", name=org.municipality)
     return label_of(REGIONS, org.region, lang)
 
 

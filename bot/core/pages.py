@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -75,3 +75,12 @@ def personal_page(response: web.StreamResponse) -> web.StreamResponse:
     response.headers["X-Robots-Tag"] = "noindex"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real one (RFC 6266 §4.3,
+    RFC 8187): no quote, backslash or control character of the sender's reaches the
+    header."""
+    ascii_name = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\;'
+                         else "_" for ch in name)[:120] or "attachment"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name[:200], safe='')}"

@@ -25,12 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.appkeys import DB, SETTINGS
-from bot.core.i18n import format_date, gettext, languages, ngettext
-from bot.core.pages import render, request_language
+from bot.core.i18n import format_date, format_number, gettext, languages, ngettext
+from bot.core.pages import content_disposition, render, request_language
 from bot.core.spreadsheet import csv_document, safe_cell
 from bot.public import catalogue, charts, info_pages, map_svg, new_entry, report_page
 from bot.public.catalogue import FILTER_PARAMS, Filters, fold
 from bot.public.openapi import DEFAULT_LIMIT, MAX_LIMIT, build_openapi
+from bot.registry.evaluation_reports import report_file, report_info
 from bot.registry.fields import form_label
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS
@@ -76,6 +77,8 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/", catalogue_page, name="public.catalogue")
     r.add_get("/initiativ/{slug}", initiative_page, name="public.initiative")
+    r.add_get("/initiativ/{slug}/evalueringsrapport.pdf", evaluation_report_file,
+              name="public.evaluation_report")
     r.add_get("/statistik", statistics_page, name="public.statistics")
     r.add_get("/kort", map_page, name="public.map")
     r.add_get("/api", api_page, name="public.api")
@@ -283,6 +286,36 @@ def _page_window(page: int, pages: int, width: int = 2) -> list[int]:
 # ---------------------------------------------------------------------------------------
 # initiative page
 
+def format_size(size: int, lang: str) -> str:
+    """A file size as people read it: "1,2 MB" / "1.2 MB", "310 kB"."""
+    if size >= 1024 * 1024:
+        return format_number(round(size / (1024 * 1024), 1), lang) + " MB"
+    return format_number(max(1, round(size / 1024)), lang) + " kB"
+
+
+async def evaluation_report_file(request: web.Request) -> web.StreamResponse:
+    """The entry's attached evaluation report: a PDF a moderator attached, served as a
+    download that the browser never runs (``attachment``, ``nosniff``, a sandboxing
+    CSP: the bytes were a stranger's before a moderator looked at them)."""
+    item, moved_to = await _published_or_redirect(request, request.match_info["slug"])
+    if moved_to:
+        raise web.HTTPMovedPermanently(f"/initiativ/{moved_to}/evalueringsrapport.pdf")
+    found = None
+    if item is not None:
+        async with request.app[DB].read() as session:
+            found = await report_file(session, item.id)
+    if found is None:
+        return _page(request, "public/not_found.html", status=404)
+    name, data = found
+    return web.Response(body=data, headers={
+        "Content-Type": "application/pdf",
+        "Content-Disposition": content_disposition(name),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "public, max-age=3600",
+    })
+
+
 async def initiative_page(request: web.Request) -> web.StreamResponse:
     lang = _lang(request)
     _ = gettext(lang)
@@ -296,6 +329,7 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
     async with request.app[DB].read() as session:
         versions = await history(session, item.id)
         terms = await term_index(session)
+        report = await report_info(session, item.id)
     record = item.public_record()
     status_term = next((t for t in STATUSES if t.key == item.status), None)
     changes = []
@@ -318,6 +352,11 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
         if value:
             links.append({"label": _(f"pub.field.{key}"), "text": value,
                           "href": safe_url(value)})
+    if report is not None:  # attached by a moderator (bot.registry.evaluation_reports)
+        links.append({"label": _("pub.initiative.report"),
+                      "text": _("pub.initiative.report_file", name=report.filename,
+                                size=format_size(report.size, lang)),
+                      "href": f"/initiativ/{item.slug}/evalueringsrapport.pdf"})
     return _page(
         request, "public/initiative.html", item=item, record=record,
         term_label=lambda vocabulary, value: terms.label(vocabulary, value, lang),

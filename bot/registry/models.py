@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -207,3 +208,23 @@ class VocabularySynonym(Base):
     vocabulary: Mapped[str] = mapped_column(String(32))
     folded: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(String(200))
+
+
+class EvaluationReport(Base):
+    """An entry's evaluation report as a file (PDF), attached by a moderator — from a
+    contact's reply, say — and published with the entry (#19: "evaluated, with a link or
+    an attached report"). One per entry; a newer one replaces it."""
+
+    __tablename__ = "evaluation_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # Loaded only when the file itself is served.
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # Where it came from: "case:<submission id>".
+    source: Mapped[str] = mapped_column(String(100))
+    attached_by: Mapped[str] = mapped_column(String(200))
+    attached_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)

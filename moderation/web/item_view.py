@@ -10,7 +10,6 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import nh3
 from sqlalchemy import select
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.db import Database
 from bot.links.store import dead_links_in, link_for_mail
 from bot.registry.duplicates import find_duplicates
+from bot.registry.evaluation_reports import ReportInfo, report_info
 from bot.registry.fields import Problem, form_label, format_value, normalise, split_list
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD, FIELD_KEYS, LIST_FIELDS, missing_mandatory
@@ -116,6 +116,8 @@ class ItemView:
     entry_missing: list[str] = field(default_factory=list)
     # The entry's links the link checker found dead (bot.links): field label, URL, answer.
     dead_links: list[dict[str, Any]] = field(default_factory=list)
+    # The entry's attached evaluation report (bot.registry.evaluation_reports), if any.
+    evaluation_report: ReportInfo | None = None
 
     @property
     def problem_rows(self) -> list[tuple[str, str]]:
@@ -320,15 +322,6 @@ async def attachment_of(db: Database, submission_id: int, index: int
     return attachment.name or f"vedhaeftning-{index + 1}", data
 
 
-def content_disposition(name: str) -> str:
-    """``attachment`` with an ASCII fallback name and the real one (RFC 6266 §4.3,
-    RFC 8187): no quote, backslash or control character of the sender's reaches the
-    header."""
-    ascii_name = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\;'
-                         else "_" for ch in name)[:120] or "attachment"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name[:200], safe='')}"
-
-
 async def effective_record(db: Database, submission_id: int) -> dict[str, Any] | None:
     """The proposal over the entry's current values, as the edit form showed them: all an
     approval with edits needs (one short read, none of the item page's history, duplicate
@@ -374,6 +367,8 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                    if sub.inbound_message_id is not None else None)
         dead = (await dead_links_in(session, [initiative.id], failures_to_flag=link_failures)
                 ).get(initiative.id, []) if initiative is not None else []
+        report = (await report_info(session, initiative.id)
+                  if initiative is not None else None)
         index = await term_index(session)
         new_words = [(vocabulary, word) for vocabulary in VOCABULARIES
                      for word in index.unknown(vocabulary,
@@ -391,7 +386,8 @@ async def load_item(db: Database, submission_id: int, *, lang: str = "da",
                     if current is not None else [],
                     dead_links=[{**link_for_mail(c), "label": form_label(c.field, lang)}
                                 for c in dead],
-                    terms={v: index.of(v) for v in VOCABULARIES})
+                    terms={v: index.of(v) for v in VOCABULARIES},
+                    evaluation_report=report)
 
 
 async def entry_history(session: AsyncSession, initiative_id: int,

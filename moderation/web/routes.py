@@ -17,12 +17,12 @@ from aiohttp import web
 from bot.core.appkeys import DB, SETTINGS
 from bot.core.clients import client_key
 from bot.core.i18n import format_moment, format_share, gettext, languages
-from bot.core.pages import PageError
+from bot.core.pages import PageError, content_disposition
 from bot.core.spreadsheet import csv_document
 from bot.mail.contacts import record_consent
 from bot.registry.fields import split_list
 from bot.registry.vocabulary import REGIONS, label_of
-from moderation import decisions
+from moderation import decisions, evaluation_reports
 from moderation.accounts import AccountError, authenticate, create_user, set_disabled
 from moderation.audit import record_event
 from moderation.web import (
@@ -38,7 +38,6 @@ from moderation.web.item_view import (
     CHOICE_FIELDS,
     TERM_FIELDS,
     attachment_of,
-    content_disposition,
     edit_choices,
     edit_form_values,
     effective_record,
@@ -216,6 +215,34 @@ async def attachment(request: web.Request) -> web.StreamResponse:
         "Content-Security-Policy": "sandbox; default-src 'none'",
         "Cache-Control": "private, no-store",
     })
+
+
+@routes.post("/moderation/item/{id:\\d+}/attachment/{n:\\d+}/evaluation-report")
+async def attach_evaluation_report(request: web.Request) -> web.Response:
+    """Attach the case's n-th file to its entry as the evaluation report (a PDF only)."""
+    sid = int(request.match_info["id"])
+    found = await attachment_of(request.app[DB], sid, int(request.match_info["n"]))
+    if found is None:
+        raise PageError(404, "err.no_attachment")
+    name, data = found
+    try:
+        await evaluation_reports.attach_from_case(request.app[DB], sid, filename=name,
+                                                  data=data, actor=actor_of(request))
+    except evaluation_reports.ReportError as exc:
+        return await _item_page(request, sid, status=400, error=exc.key)
+    raise redirect(f"/moderation/item/{sid}", done="report_attached")
+
+
+@routes.post("/moderation/item/{id:\\d+}/evaluation-report/remove")
+async def remove_evaluation_report(request: web.Request) -> web.Response:
+    """Remove the entry's evaluation report."""
+    sid = int(request.match_info["id"])
+    try:
+        await evaluation_reports.remove_from_entry(request.app[DB], sid,
+                                                   actor=actor_of(request))
+    except evaluation_reports.ReportError as exc:
+        return await _item_page(request, sid, status=400, error=exc.key)
+    raise redirect(f"/moderation/item/{sid}", done="report_removed")
 
 
 @routes.post("/moderation/item/{id:\\d+}/claim")
