@@ -42,7 +42,7 @@ from moderation.models import Organisation
 COLUMNS: dict[str, tuple[str, ...]] = {
     "name": ("organisation", "organization", "navn", "name", "organisationsnavn"),
     "kind": ("type", "kind", "sektor", "sector", "organisationstype"),
-    "email": ("e-mail", "email", "mail", "e-mailadresse", "email address", "adresse"),
+    "email": ("e-mail", "email", "mail", "e-mailadresse", "email address"),
     "municipality": ("kommune", "municipality", "kommunekode", "municipality code"),
     "region": ("region",),
     "contact_name": ("kontaktperson", "contact", "contact name", "kontakt"),
@@ -173,12 +173,17 @@ def parse_address_book(data: bytes, lang: str = "da") -> AddressBook:
     in ``lang`` (pure). An address given twice is imported once (the first row)."""
     text, encoding = decode_csv(data)
     book = AddressBook(encoding=encoding)
-    lines = text.lstrip("\ufeff").splitlines()
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines()
+    skipped = 0
+    if lines and lines[0].strip().lower() in ("sep=;", "sep=,", "sep=\t"):
+        # Excel's own first line naming the delimiter (it writes one on request).
+        text, lines, skipped = text.split("\n", 1)[1] if "\n" in text else "", lines[1:], 1
     if not lines or not lines[0].strip():
         book.errors.append(RowError(1, None, catalogue_text(lang, "outreach.err.empty")))
         return book
     delimiter = _delimiter(lines[0])
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader)
     columns = [_COLUMN_OF.get(_fold(h)) for h in header]
     missing = [key for key in REQUIRED if key not in columns]
@@ -188,10 +193,19 @@ def parse_address_book(data: bytes, lang: str = "da") -> AddressBook:
             known=", ".join(names[0] for names in COLUMNS.values()))))
         return book
     seen: dict[str, int] = {}
-    for number, cells in enumerate(reader, start=2):
+    rows_read = 0
+    while True:
+        # The line a row starts on, as the administrator's editor shows it (a quoted
+        # cell may hold line breaks, so rows and lines differ).
+        number = reader.line_num + 1 + skipped
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
         if not any(c.strip() for c in cells):
             continue
-        if number > MAX_ROWS + 1:
+        rows_read += 1
+        if rows_read > MAX_ROWS:
             book.errors.append(RowError(number, None, catalogue_text(
                 lang, "outreach.err.too_many", n=MAX_ROWS)))
             break

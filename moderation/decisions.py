@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.db import Database, dbnow
 from bot.core.settings import Settings
 from bot.registry import search_index
+from bot.registry.evaluation_reports import move_report
 from bot.registry.fields import normalise
 from bot.registry.models import Initiative
 from bot.registry.record import FIELD_KEYS
@@ -237,6 +238,7 @@ async def merge_initiatives(db: Database, source_id: int, target_id: int, *, act
         source.version += 1
         await session.flush()
         await search_index.remove(session, source.id)
+        await move_report(session, source.id, target.id)
         from bot.registry.models import InitiativeVersion
 
         session.add(InitiativeVersion(initiative_id=source.id, version=source.version,

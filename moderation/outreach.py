@@ -182,6 +182,14 @@ async def start_campaign(db: Database, campaign_id: int, *, actor: str) -> int:
         campaign = await session.get(OutreachCampaign, campaign_id)
         assert campaign is not None
         chosen = await _targets(session, campaign.max_initiatives, campaign.kinds or [])
+        # An organisation still waiting in another running campaign gets one series of
+        # mails, not two.
+        busy = set(await session.scalars(
+            select(OutreachRecipient.organisation_id)
+            .join(OutreachCampaign, OutreachCampaign.id == OutreachRecipient.campaign_id)
+            .where(OutreachCampaign.state == "running", OutreachCampaign.id != campaign_id,
+                   OutreachRecipient.state == "waiting")))
+        chosen = [t for t in chosen if t.organisation.id not in busy]
         session.add_all([OutreachRecipient(
             campaign_id=campaign_id, organisation_id=t.organisation.id,
             contact_id=t.organisation.contact_id, covered=t.covered, state="waiting",
@@ -202,8 +210,24 @@ async def stop_campaign(db: Database, campaign_id: int, *, actor: str) -> None:
             .execution_options(synchronize_session=False))
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise OutreachError("err.outreach_state")
+        cancelled = await _cancel_pending(session, OutreachRecipient.campaign_id == campaign_id)
         await record_event(session, actor=actor, action="outreach.stopped",
-                           detail={"campaign": campaign_id})
+                           detail={"campaign": campaign_id, "cancelled": cancelled})
+
+
+async def _cancel_pending(session: AsyncSession, which: Any) -> int:
+    """Cancel the outreach mail still waiting in the outbox for the recipients ``which``
+    selects (a campaign stopped, a recipient registered); mail a sender already took
+    goes."""
+    done = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.state == "pending", OutboxMessage.id.in_(
+            select(OutreachStep.outbox_id)
+            .join(OutreachRecipient, OutreachRecipient.id == OutreachStep.recipient_id)
+            .where(which, OutreachStep.outbox_id.is_not(None))))
+        .values(state="cancelled", last_error="outreach stopped or answered")
+        .execution_options(synchronize_session=False))
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def list_campaigns(db: Database) -> list[OutreachCampaign]:
@@ -266,8 +290,11 @@ async def claim_for_registration(session: AsyncSession, token: str,
                                                 OutreachStep.expires_at > dbnow()))
     if recipient_id is None:
         return False
+    # Only while waiting: a later case through the same link (a second initiative) does
+    # not replace the one that registered it.
     await session.execute(
-        update(OutreachRecipient).where(OutreachRecipient.id == recipient_id)
+        update(OutreachRecipient).where(OutreachRecipient.id == recipient_id,
+                                        OutreachRecipient.state == "waiting")
         .values(submission_id=submission_id).execution_options(synchronize_session=False))
     return True
 
@@ -282,6 +309,7 @@ async def registration_verified(session: AsyncSession, submission_id: int) -> No
         .values(state="registered", registered_at=dbnow())
         .returning(OutreachRecipient.id, OutreachRecipient.campaign_id))
     for row in done.all():
+        await _cancel_pending(session, OutreachRecipient.id == row.id)
         await record_event(session, actor="web", action="outreach.registered",
                            submission_id=submission_id,
                            detail={"campaign": row.campaign_id, "recipient": row.id})
@@ -296,14 +324,14 @@ class OutreachStats:
     """How a campaign went, overall or for one kind or region."""
 
     recipients: int = 0
-    invited: int = 0          # the first mail was sent
-    followed_up: int = 0      # at least one follow-up was sent
-    skipped: int = 0          # no mail could go (opted out or bouncing before, no address)
+    invited: int = 0          # at least one mail was sent
+    followed_up: int = 0      # more than one mail was sent
+    skipped: int = 0          # every step so far skipped (opted out or bouncing before)
     bounced: int = 0
     opted_out: int = 0        # opted out after the campaign started
     registered: int = 0       # sent a case through the link and verified it
     approved: int = 0         # … and a moderator approved it
-    no_answer: int = 0
+    no_answer: int = 0        # mailed, and none of the above yet
 
     def add(self, other: OutreachStats) -> None:
         for name in self.__dataclass_fields__:
@@ -344,8 +372,9 @@ async def outreach_stats(db: Database, campaign_id: int
     for r in recipients:
         mine = by_recipient.get(r.id, [])
         st = OutreachStats(recipients=1)
-        st.invited = int(any(s.step == 1 and s.mail_state == "sent" for s in mine))
-        st.followed_up = int(any(s.step > 1 and s.mail_state == "sent" for s in mine))
+        sent = sum(1 for s in mine if s.mail_state == "sent")
+        st.invited = int(sent >= 1)
+        st.followed_up = int(sent >= 2)
         st.skipped = int(bool(mine) and all(s.state == "skipped" for s in mine))
         st.bounced = int(any(s.mail_state == "failed" for s in mine)
                          or (r.email_status == "bouncing" and not st.skipped))
@@ -353,7 +382,7 @@ async def outreach_stats(db: Database, campaign_id: int
                            and started is not None and r.opted_out_at >= started)
         st.registered = int(r.state == "registered")
         st.approved = int(st.registered and r.sub_state == "approved")
-        st.no_answer = int(not (st.registered or st.skipped or st.bounced or st.opted_out))
+        st.no_answer = int(st.invited and not (st.registered or st.bounced or st.opted_out))
         total.add(st)
         by_kind.setdefault(r.kind, OutreachStats()).add(st)
         by_region.setdefault(r.region, OutreachStats()).add(st)

@@ -8,7 +8,10 @@ dropped afterwards. Without the variable the PostgreSQL cases are skipped — un
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +20,7 @@ from typing import Any, NoReturn
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
@@ -57,13 +60,110 @@ def settings(tmp_path: Path) -> Settings:
                          base_url="http://127.0.0.1:8080", mail_domain="example.org")
 
 
+def _migrations_stamp() -> str:
+    """A digest of the migration scripts: a template made from other scripts is stale."""
+    versions = Path(__file__).resolve().parents[1] / "bot" / "migrations" / "versions"
+    digest = hashlib.sha256()
+    for script in sorted(versions.glob("*.py")):
+        digest.update(script.name.encode() + b"\0" + script.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# Each fresh database is a copy of one migrated at the start of the run (the migrations
+# run once per process and kind, not once per test: 0.2 s on SQLite and 0.7 s on
+# PostgreSQL each time). The migrations themselves are tested on their own
+# (tests/test_registry.py, tests/test_migration_lock.py, tests/test_vocabularies.py).
+_SQLITE_TEMPLATE: dict[str, Path] = {}
+
+
+async def _sqlite_template() -> Path:
+    if "path" not in _SQLITE_TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="landkort-template-"))
+        path = folder / "template.db"
+        db = Database(f"sqlite+aiosqlite:///{path}", sqlite_inline=True)
+        await upgrade(db)
+        await db.dispose()  # the last connection checkpoints the WAL into the main file
+        _SQLITE_TEMPLATE["path"] = path
+    return _SQLITE_TEMPLATE["path"]
+
+
 async def _sqlite_db(tmp_path: Path) -> Database:
     # LANDKORT_TEST_SQLITE_DRIVER=aiosqlite runs the SQLite tests through the fallback
     # driver (make test-aiosqlite, CI); the default is the loop-thread driver.
     inline = os.environ.get("LANDKORT_TEST_SQLITE_DRIVER", "inline") != "aiosqlite"
+    shutil.copyfile(await _sqlite_template(), tmp_path / "test.db")
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", sqlite_inline=inline)
-    await upgrade(db)
+    await upgrade(db)  # at head already: one read of the version table
     return db
+
+
+_PG_TEMPLATE: dict[str, str] = {}
+
+
+async def _pg_template(base_url: str) -> str:
+    """The name of a database migrated to head, made once (under an advisory lock, so
+    concurrent runs make it once too) and named after the migrations it ran; older
+    templates are dropped."""
+    if base_url in _PG_TEMPLATE:
+        return _PG_TEMPLATE[base_url]
+    name = f"landkort_template_{_migrations_stamp()}"
+    admin = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(4242001)"))
+            try:
+                existing = set((await conn.execute(text(
+                    "SELECT datname FROM pg_database WHERE datname LIKE "
+                    "'landkort\\_template\\_%'"))).scalars())
+                if name not in existing:
+                    for old in existing:
+                        await conn.execute(text(f'DROP DATABASE "{old}" WITH (FORCE)'))
+                    building = f"{name}_building"
+                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{building}"'))
+                    await conn.execute(text(f'CREATE DATABASE "{building}"'))
+                    db = Database(str(make_url(base_url).set(database=building)
+                                      .render_as_string(hide_password=False)))
+                    await upgrade(db)
+                    await db.dispose()
+                    await conn.execute(text(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(4242001)"))
+    except Exception as exc:  # noqa: BLE001
+        skip_or_fail(f"PostgreSQL at {base_url} is not usable: {exc}")
+    finally:
+        await admin.dispose()
+    _PG_TEMPLATE[base_url] = name
+    return name
+
+
+class PgDatabase:
+    """A throw-away PostgreSQL database copied from the migrated template
+    (``CREATE DATABASE … TEMPLATE``: ~40 ms instead of ~700 ms of migrations)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.name = f"landkort_test_{uuid.uuid4().hex[:16]}"
+
+    async def __aenter__(self) -> Database:
+        template = await _pg_template(self.base_url)
+        admin = create_async_engine(self.base_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"'))
+        finally:
+            await admin.dispose()
+        self.db = Database(str(make_url(self.base_url).set(database=self.name)
+                               .render_as_string(hide_password=False)))
+        return self.db
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.db.dispose()
+        admin = create_async_engine(self.base_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE "{self.name}" WITH (FORCE)'))
+        finally:
+            await admin.dispose()
 
 
 class PgSchema:
@@ -109,7 +209,7 @@ async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
     url = pg_url()
     if url is None:
         skip_or_fail(f"{PG_URL_ENV} is not set")
-    async with PgSchema(url) as database:
+    async with PgDatabase(url) as database:
         yield database
 
 

@@ -125,3 +125,28 @@ def test_the_reminder_asks_for_the_report(settings: Any) -> None:
         mail = render_reminder(settings, sample_record(), step=1, lang=lang,
                                reply_token="r" * 43, unsubscribe_token="u" * 43)
         assert words in mail.text and mail.html is not None and words in mail.html
+
+
+@pytest.mark.asyncio
+async def test_a_cache_revalidates_and_a_merge_takes_the_report_along(
+        db: Database, settings: Any, make_initiative: MakeInitiative) -> None:
+    from bot.registry.evaluation_reports import attach_report
+    from moderation.decisions import merge_initiatives
+
+    source = await make_initiative(title="Gammelt opslag")
+    target = await make_initiative(title="Det rigtige opslag")
+    async with db.write() as session:
+        await attach_report(session, source.id, filename="r.pdf", data=PDF,
+                            source="case:1", actor="anna")
+    app = create_app(settings, db, components=("bot.public.web",), start_workers=False)
+    async with TestClient(TestServer(app)) as c:
+        first = await c.get(f"/initiativ/{source.slug}/evalueringsrapport.pdf")
+        etag = first.headers["ETag"]
+        assert first.status == 200 and first.headers["Cache-Control"] == "no-cache"
+        again = await c.get(f"/initiativ/{source.slug}/evalueringsrapport.pdf",
+                            headers={"If-None-Match": etag})
+        assert again.status == 304 and not await again.read()
+        await merge_initiatives(db, source.id, target.id, actor="anna")
+        moved = await c.get(f"/initiativ/{source.slug}/evalueringsrapport.pdf")
+        assert moved.status == 200 and await moved.read() == PDF
+        assert str(moved.url).endswith(f"/initiativ/{target.slug}/evalueringsrapport.pdf")

@@ -210,7 +210,7 @@ async def test_a_campaign_mails_the_uncovered_once_follows_up_and_counts(
     async with db.read() as s:
         notes = set(await s.scalars(select(OutreachStep.note).where(
             OutreachStep.state == "skipped")))
-    assert notes == {"address opted out", "address bounces"}
+    assert notes == {"contact opted out", "contact address bounces"}
     assert ("praksis@syd.dk", 2, "planned") in await _steps(db)
     assert ("sundhed@svendborg.dk", 2, "skipped") in await _steps(db)
     follow_up = await _latest_mail(db, "praksis@syd.dk")
@@ -346,3 +346,119 @@ async def test_the_admin_pages(db: Database, settings: Any, make_initiative: Mak
         assert (await c.get("/moderation/outreach/999")).status == 404
     async with db.read() as s:
         assert await s.scalar(select(func.count()).select_from(OutreachRecipient)) == 1
+
+
+def test_line_numbers_are_the_editor_s_lines_and_excel_s_sep_line_is_read() -> None:
+    data = ('sep=;\r\nOrganisation;Type;E-mail;Kommune\r\n'
+            '"Sundhed,\r\nÆldre og Omsorg";kommune;sundhed@vejle.dk;Vejle\r\n'
+            '\r\n'
+            'Forkert;kommune;forkert;Vejle\r\n').encode()
+    book = parse_address_book(data, "da")
+    assert [r.name for r in book.rows] == ["Sundhed, Ældre og Omsorg"]
+    # The bad row is on line 6 of the file: sep line, header, a two-line row, a blank.
+    assert [(e.line, e.field) for e in book.errors] == [(6, "email")]
+    # "Adresse" is a postal address in Danish, not the e-mail column.
+    postal = parse_address_book(b"Organisation;Type;Adresse;E-mail;Kommune\r\n"
+                                b"Vejle;kommune;Vestergade 1;s@vejle.dk;Vejle\r\n")
+    assert [r.email for r in postal.rows] == ["s@vejle.dk"] and not postal.errors
+
+
+@pytest.mark.asyncio
+async def test_no_queued_mail_goes_after_an_opt_out_a_stop_or_a_registration(
+        db: Database, settings: Any, make_initiative: MakeInitiative) -> None:
+    from sqlalchemy import update
+
+    from moderation.outreach import claim_for_registration, registration_verified
+
+    campaign_id = await _setup(db, make_initiative)
+    # English for the practice: its link keeps the token and the language.
+    async with db.write() as s:
+        await s.execute(update(Contact).where(Contact.email == "praksis@syd.dk")
+                        .values(language="en"))
+    await start_campaign(db, campaign_id, actor="admin")
+    await run_tick(db, settings, dbnow(), ignore_window=True)
+    english = await _latest_mail(db, "praksis@syd.dk")
+    body = plain_text(english.raw)
+    assert "Today the map shows no ongoing telemedicine initiatives with general " \
+           "practice in Svendborg Kommune" in body
+    link = re.search(r"/indmeld\?invitation=([A-Za-z0-9_-]+)&lang=en", body)
+    assert link is not None, body
+
+    # Registered through the link: its queued mail is cancelled; a second case through
+    # the same link does not replace the one that registered it.
+    from moderation.submissions import create_submission
+
+    async with db.write() as s:
+
+        case = await create_submission(s, kind="new", channel="web",
+                                       proposed={"title": "KOL fra praksis"},
+                                       sender_email="praksis@syd.dk", language="en",
+                                       state="unverified", idempotency_key="t-reg-1",
+                                       actor="web:praksis@syd.dk")
+        assert case is not None
+        assert await claim_for_registration(s, link.group(1), case.id)
+        await registration_verified(s, case.id)
+        later = await create_submission(s, kind="new", channel="web",
+                                        proposed={"title": "Endnu et"},
+                                        sender_email="praksis@syd.dk", language="en",
+                                        state="unverified", idempotency_key="t-reg-2",
+                                        actor="web:praksis@syd.dk")
+        assert later is not None
+        await claim_for_registration(s, link.group(1), later.id)
+    async with db.read() as s:
+        rec = await s.scalar(select(OutreachRecipient).where(
+            OutreachRecipient.state == "registered"))
+        assert rec is not None and rec.submission_id == case.id
+        assert (await s.get(OutboxMessage, english.id)).state == "cancelled"  # type: ignore[union-attr]
+
+    # An opt-out cancels the municipality's queued mail.
+    municipality = await _latest_mail(db, "sundhed@svendborg.dk")
+    async with db.write() as s:
+        assert municipality.contact_id is not None
+        await opt_out_contact(s, municipality.contact_id)
+    async with db.read() as s:
+        assert (await s.get(OutboxMessage, municipality.id)).state == "cancelled"  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_a_stop_cancels_queued_mail_and_two_campaigns_do_not_overlap(
+        db: Database, settings: Any, make_initiative: MakeInitiative) -> None:
+    first = await _setup(db, make_initiative)
+    second = (await create_campaign(db, name="Også", max_initiatives=0, kinds=[],
+                                    note="", actor="admin")).id
+    assert await start_campaign(db, first, actor="admin") == 3
+    # Everyone is still waiting in the first campaign: the second one writes to nobody.
+    assert await start_campaign(db, second, actor="admin") == 0
+    await run_tick(db, settings, dbnow(), ignore_window=True)
+    await stop_campaign(db, first, actor="admin")
+    async with db.read() as s:
+        states = set(await s.scalars(select(OutboxMessage.state).where(
+            OutboxMessage.kind == "outreach")))
+    assert states == {"cancelled"}
+    # The empty campaign is finished by the next tick.
+    await run_tick(db, settings, dbnow(), ignore_window=True)
+    from moderation.outreach import get_campaign
+
+    assert (await get_campaign(db, second)).state == "finished"  # type: ignore[union-attr]
+
+
+def test_the_mail_names_the_area_as_it_names_itself_and_counts_a_few(settings: Any) -> None:
+    from bot.campaigns.outreach import render_outreach
+    from moderation.models import Organisation, OutreachCampaign
+
+    campaign = OutreachCampaign(name="x", max_initiatives=3, kinds=[], note=None)
+    kbh = Organisation(name="Københavns Kommune, Sundhed", kind="kommune",
+                       municipality="København", region="hovedstaden")
+    for lang, words in (("da", "som Københavns Kommune deltager i, er i dag kun 2 på kortet"),
+                        ("en", "that Københavns Kommune takes part in is only 2 on the map")):
+        mail = render_outreach(settings, campaign, kbh, Contact(email="s@kk.dk",
+                                                                language=lang),
+                               step=1, covered=2, link_token="t" * 32,
+                               unsubscribe_token="u" * 32)
+        assert words in mail.text, mail.text
+    hospital = Organisation(name="Rigshospitalet", kind="sygehus", municipality=None,
+                            region="hovedstaden")
+    mail = render_outreach(settings, campaign, hospital, Contact(email="r@rh.dk"), step=2,
+                           covered=0, link_token="t" * 32, unsubscribe_token="u" * 32)
+    assert "med sygehuse i Region Hovedstaden" in mail.text
+    assert mail.subject.startswith("Påmindelse")

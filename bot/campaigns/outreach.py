@@ -14,25 +14,28 @@ with no step left to take is *finished*.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.campaigns.reminders import UNSUBSCRIBE_TOKEN_TTL, in_sending_window
 from bot.core.db import Database, dbnow
-from bot.core.i18n import language_of, language_query, text
+from bot.core.i18n import language_of, language_query
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from bot.mail import outbox
+from bot.mail.contacts import mail_refusal
 from bot.mail.models import OutboxMessage, ReplyToken
 from bot.mail.templates import RenderedMail, render_mail
 from bot.mail.tokens import hash_token, new_token
 from bot.registry.models import Contact
-from bot.registry.vocabulary import REGIONS, label_of
+from bot.registry.vocabulary import REGIONS, label_of, official_municipality_name
 from moderation.models import (
     Organisation,
     OutreachCampaign,
@@ -105,12 +108,20 @@ async def load_due(db: Database) -> list[Due]:
 
 def _area(org: Organisation, lang: str) -> str:
     if org.municipality:
-        return text(lang, "mail.place.municipality", name=org.municipality)
+        return official_municipality_name(org.municipality)
     return label_of(REGIONS, org.region, lang)
 
 
+def invitation_link(settings: Settings, token: str, lang: str) -> str:
+    """The personal link to /indmeld, in the reader's language."""
+    query = {"invitation": token}
+    if language_query(lang):
+        query["lang"] = language_of(lang)
+    return f"{settings.base_url.rstrip('/')}/indmeld?{urlencode(query)}"
+
+
 def render_outreach(settings: Settings, campaign: OutreachCampaign, org: Organisation,
-                    contact: Contact, *, step: int, covered: int, link: str,
+                    contact: Contact, *, step: int, covered: int, link_token: str,
                     unsubscribe_token: str) -> RenderedMail:
     """The outreach mail: who we are, what the map shows for the organisation's sector
     in its area, the personal link, and how to stop these mails."""
@@ -118,7 +129,7 @@ def render_outreach(settings: Settings, campaign: OutreachCampaign, org: Organis
     return render_mail(
         "outreach", lang, step=step, organisation=org.name, area=_area(org, lang),
         kind=org.kind, covered=covered,
-        contact_name=contact.name or "", link=link + language_query(lang),
+        contact_name=contact.name or "", link=invitation_link(settings, link_token, lang),
         days=LINK_TTL.days, note=campaign.note or "",
         map_url=settings.base_url.rstrip("/") + "/kort" + language_query(lang),
         unsubscribe_url=outbox.unsubscribe_url(settings, unsubscribe_token))
@@ -130,32 +141,35 @@ class TickResult:
     skipped: int = 0
     already: int = 0
     finished: int = 0
+    failed: int = 0
 
 
 def _skip_reason(org: Organisation, contact: Contact) -> str | None:
-    """Why no mail can go to this organisation now (the reminders' rule on addresses)."""
+    """Why no mail can go to this organisation now: the one rule on addresses
+    (:func:`bot.mail.contacts.mail_refusal`), or it left the address book."""
     if not org.active:
         return "organisation removed from the address book"
-    if not contact.email:
-        return "no address"
-    if contact.email_status == "opted_out":
-        return "address opted out"
-    if contact.email_status == "bouncing":
-        return "address bounces"
-    return None
+    return mail_refusal(contact.email, contact.email_status)
 
 
 async def _write_step(db: Database, settings: Settings, d: Due, step: int, now: datetime,
                       result: TickResult) -> None:
     async with db.write() as session:
-        rec = await session.get(OutreachRecipient, d.recipient_id)
-        campaign = await session.get(OutreachCampaign, d.campaign_id)
+        # Shared row locks on PostgreSQL (SQLite's write transaction is already alone):
+        # a stop, a registration or an opt-out committed meanwhile waits for this
+        # transaction and then cancels what it queued (moderation.outreach,
+        # bot.mail.contacts), so no mail is queued past any of them.
+        campaign = await session.get(OutreachCampaign, d.campaign_id,
+                                     with_for_update={"read": True}, populate_existing=True)
+        rec = await session.get(OutreachRecipient, d.recipient_id,
+                                with_for_update={"read": True}, populate_existing=True)
         if rec is None or campaign is None or campaign.state != "running" \
                 or rec.state != "waiting":
             result.already += 1
             return
         org = await session.get(Organisation, rec.organisation_id)
-        contact = await session.get(Contact, rec.contact_id, populate_existing=True)
+        contact = await session.get(Contact, rec.contact_id, with_for_update={"read": True},
+                                    populate_existing=True)
         assert org is not None and contact is not None
         reason = _skip_reason(org, contact)
         rows: tuple[str, OutboxMessage, ReplyToken] | None = None
@@ -183,6 +197,10 @@ async def _write_step(db: Database, settings: Settings, d: Due, step: int, now: 
                                              created_at=now))
                 await session.flush()
         except IntegrityError:
+            taken = await session.scalar(select(OutreachStep.id).where(
+                OutreachStep.recipient_id == rec.id, OutreachStep.step == step))
+            if taken is None:
+                raise  # not the step another instance wrote: a real error
             result.already += 1  # (recipient, step) exists: another instance wrote it
             return
         if rows is not None and reason is None:
@@ -199,9 +217,8 @@ def _mail_rows(settings: Settings, campaign: OutreachCampaign, org: Organisation
     assert contact.email
     link_token, unsub_token = new_token(), new_token()
     message_id = outbox.new_message_id(settings.mail_domain)
-    link = f"{settings.base_url.rstrip('/')}/indmeld?invitation={link_token}"
     mail = render_outreach(settings, campaign, org, contact, step=step, covered=rec.covered,
-                           link=link, unsubscribe_token=unsub_token)
+                           link_token=link_token, unsubscribe_token=unsub_token)
     msg = outbox.compose(settings, to_addr=contact.email, mail=mail, kind="outreach",
                          unsubscribe_token=unsub_token, to_name=contact.name or None,
                          message_id=message_id)
@@ -246,13 +263,20 @@ async def run_tick(db: Database, settings: Settings, now: datetime, *,
     result = TickResult()
     rows = await load_due(db)
     for d, step in due_now(rows, now, settings, ignore_window=ignore_window):
-        await _write_step(db, settings, d, step, now, result)
+        try:
+            await _write_step(db, settings, d, step, now, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one recipient; the others still get their mail
+            log.exception("outreach: step %s for recipient %s failed; the others go on",
+                          step, d.recipient_id)
+            result.failed += 1
     rows = await load_due(db) if result.sent or result.skipped else rows
     await _finish_done(db, settings, rows, result)
-    if result.sent or result.skipped or result.finished:
-        log.info("outreach tick: %d mails queued, %d skipped, %d already done, "
+    if result.sent or result.skipped or result.finished or result.failed:
+        log.info("outreach tick: %d mails queued, %d skipped, %d already done, %d failed, "
                  "%d campaigns finished", result.sent, result.skipped, result.already,
-                 result.finished)
+                 result.failed, result.finished)
     return result
 
 

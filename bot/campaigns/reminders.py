@@ -64,6 +64,7 @@ from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
 from bot.links.store import dead_links_in, link_for_mail
 from bot.mail import outbox
+from bot.mail.contacts import mail_refusal
 from bot.mail.models import CLOSE_STEP, CampaignStep, ReplyToken
 from bot.mail.templates import RenderedMail, render_mail
 from bot.mail.tokens import hash_token, new_token
@@ -206,13 +207,8 @@ def next_step(entry: DueEntry, latest: StepInfo | None, settings: Settings
 
 def skip_reason(entry: DueEntry) -> str | None:
     """Why a reminder cannot go to the entry's contact, or None when it can."""
-    if entry.contact_id is None or not entry.contact_email:
-        return "no contact e-mail"
-    if entry.email_status == "opted_out":
-        return "contact opted out"
-    if entry.email_status == "bouncing":
-        return "contact address bounces"
-    return None
+    return mail_refusal(entry.contact_email if entry.contact_id is not None else None,
+                        entry.email_status)
 
 
 @contextmanager
@@ -436,7 +432,7 @@ def _final_action(p: PlannedStep, initiative: Initiative) -> PlannedStep:
     if p.action != "send":
         return p
     contact = initiative.contact
-    if contact is None or not contact.email or contact.email_status != "ok":
+    if contact is None or mail_refusal(contact.email, contact.email_status) is not None:
         return PlannedStep(p.initiative_id, p.cycle, p.step, "skip", p.due_at, p.contact_id,
                            p.to_addr, p.language, "contact changed before sending")
     return p

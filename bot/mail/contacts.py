@@ -16,6 +16,24 @@ from bot.mail.outbox import cancel_pending_for_contact
 from bot.registry.models import Contact, Initiative
 
 
+def mail_refusal(email: str | None, email_status: str | None) -> str | None:
+    """Why scheduled mail (a reminder, an outreach mail) may not go to this address now,
+    or None when it may: the one rule both campaigns ask. No address; an address that
+    opted out (RFC 8058 one-click or an "afmeld" reply); an address that bounces (a hard
+    bounce or the third soft one, :mod:`bot.mail.status`)."""
+    if not email:
+        return "no contact e-mail"
+    if email_status == "opted_out":
+        return "contact opted out"
+    if email_status == "bouncing":
+        return "contact address bounces"
+    return None
+
+
+# Scheduled mail an opt-out cancels when it is still waiting in the outbox.
+SCHEDULED_KINDS = ("reminder", "outreach")
+
+
 async def opt_out_contact(session: AsyncSession, contact_id: int, *,
                           now: datetime | None = None) -> Contact | None:
     """Opt a contact out (in the caller's transaction): ``email_status = opted_out``,
@@ -31,7 +49,7 @@ async def opt_out_contact(session: AsyncSession, contact_id: int, *,
         update(Initiative).where(Initiative.contact_id == contact.id,
                                  Initiative.merged_into_id.is_(None))
         .values(needs_new_contact=True).execution_options(synchronize_session=False))
-    await cancel_pending_for_contact(session, contact.id)
+    await cancel_pending_for_contact(session, contact.id, kinds=SCHEDULED_KINDS)
     await session.flush()
     return contact
 

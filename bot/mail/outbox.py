@@ -54,7 +54,7 @@ _STEPS = cast(Table, CampaignStep.__table__)
 MESSAGE_ID_PREFIX = "landkort."
 
 # Kinds of mail that go to many people on a schedule (not answers to a person's mail).
-BULK_KINDS = frozenset({"reminder", "digest"})
+BULK_KINDS = frozenset({"reminder", "digest", "outreach"})
 
 
 # Header folding for generation. The default policy folds at 78 columns and, when a

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import dbnow
@@ -62,6 +62,7 @@ class ReportInfo:
     size: int
     attached_at: datetime
     attached_by: str
+    sha256: str = ""
 
 
 async def attach_report(session: AsyncSession, initiative_id: int, *, filename: str,
@@ -77,7 +78,7 @@ async def attach_report(session: AsyncSession, initiative_id: int, *, filename: 
         sha256=hashlib.sha256(data).hexdigest(), content=data, source=source[:100],
         attached_by=actor[:200], attached_at=now))
     await session.flush()
-    return ReportInfo(name, len(data), now, actor)
+    return ReportInfo(name, len(data), now, actor, hashlib.sha256(data).hexdigest())
 
 
 async def remove_report(session: AsyncSession, initiative_id: int) -> bool:
@@ -87,11 +88,23 @@ async def remove_report(session: AsyncSession, initiative_id: int) -> bool:
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
+async def move_report(session: AsyncSession, source_id: int, target_id: int) -> bool:
+    """A merged entry's report goes with it to the entry it was merged into, unless that
+    one has its own (in the caller's transaction). True when it moved."""
+    if await report_info(session, target_id) is not None:
+        return False
+    done = await session.execute(update(EvaluationReport)
+                                 .where(EvaluationReport.initiative_id == source_id)
+                                 .values(initiative_id=target_id)
+                                 .execution_options(synchronize_session=False))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
 async def report_info(session: AsyncSession, initiative_id: int) -> ReportInfo | None:
     """The entry's report, without its bytes."""
     row = (await session.execute(
         select(EvaluationReport.filename, EvaluationReport.size, EvaluationReport.attached_at,
-               EvaluationReport.attached_by)
+               EvaluationReport.attached_by, EvaluationReport.sha256)
         .where(EvaluationReport.initiative_id == initiative_id))).first()
     return ReportInfo(*row) if row else None
 
@@ -105,4 +118,4 @@ async def report_file(session: AsyncSession, initiative_id: int) -> tuple[str, b
 
 
 __all__ = ["MAX_BYTES", "NotAReport", "ReportInfo", "attach_report", "check_report",
-           "remove_report", "report_file", "report_filename", "report_info"]
+           "move_report", "remove_report", "report_file", "report_filename", "report_info"]

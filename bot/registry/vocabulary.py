@@ -170,6 +170,19 @@ MUNICIPALITY_CODES: dict[str, str] = {
     "Mariagerfjord": "846", "Jammerbugt": "849", "Aalborg": "851", "Hjørring": "860",
 }
 
+# The official names that are not "<short name> Kommune" (a genitive, or Bornholm's own).
+_OFFICIAL_NAMES: dict[str, str] = {
+    "København": "Københavns Kommune", "Bornholm": "Bornholms Regionskommune",
+    "Vesthimmerland": "Vesthimmerlands Kommune",
+}
+
+
+def official_municipality_name(name: str) -> str:
+    """"Odense" → "Odense Kommune"; "København" → "Københavns Kommune": the name the
+    municipality uses itself (a proper name, the same in every language)."""
+    return _OFFICIAL_NAMES.get(name, f"{name} Kommune")
+
+
 # Other names people write for a municipality (matched after folding, see fold_name).
 MUNICIPALITY_ALIASES: dict[str, str] = {
     "kbh": "København", "kbh.": "København", "københavn k": "København",

@@ -153,7 +153,7 @@ async def test_an_administrator_works_the_mail_pages(sandbox_app: LiveApp, page:
     assert await page.get_by_text("fuld.postkasse@example.dk").count() == 0
 
     # The campaign dashboard.
-    await page.get_by_role("link", name="Kampagner").click()
+    await page.get_by_role("link", name="Kampagner", exact=True).click()
     await page.get_by_role("table", name="Pr. cyklus").wait_for()
     await check_page(page, "mail_admin_campaigns")
 
