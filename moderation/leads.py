@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database, dbnow
 from bot.core.mailheaders import is_mail_address
 from bot.core.settings import Settings
+from bot.mail.models import OutboxMessage
 from bot.mail.outbox import compose, enqueue
 from bot.mail.templates import render_mail
 from bot.mail.tokens import hash_token, new_token
@@ -96,18 +97,56 @@ async def invite_lead(db: Database, settings: Settings, lead_id: int, *, to_addr
             raise LeadError("err.lead_decided")
         lead = await session.get(Lead, lead_id)
         assert lead is not None
-        link = f"{settings.base_url.rstrip('/')}/indmeld?lead={token}"
-        mail = render_mail("lead_invite", lang, link=link, days=INVITE_TTL.days,
-                           where=", ".join(v for v in (lead.organisation, lead.municipality)
-                                           if v),
-                           note=" ".join(note.split())[:500])
-        await enqueue(session, compose(settings, to_addr=to_addr, mail=mail,
-                                       kind="lead_invite"),
-                      kind="lead_invite", idempotency_key=f"lead-invite:{lead_id}")
+        await _send_invitation(session, settings, lead, to_addr=to_addr, token=token,
+                               lang=lang, note=note, key=f"lead-invite:{lead_id}")
         await record_event(session, actor=actor, action="lead.invited",
                            initiative_id=lead.initiative_id,
                            detail={"lead": lead_id, "to": to_addr})
     return lead
+
+
+async def reinvite_lead(db: Database, settings: Settings, lead_id: int, *, actor: str,
+                        lang: str, note: str = "") -> Lead:
+    """Send the invitation again (the invited person never registered, the link may have
+    expired): a new personal link replaces the old one, which stops working. A
+    conditional UPDATE on a lead still *invited*; each sending has its own key."""
+    token = new_token()
+    now = dbnow()
+    async with db.write() as session:
+        lead = await session.get(Lead, lead_id, populate_existing=True)
+        if lead is None or lead.state != "invited" or not lead.invited_to:
+            raise LeadError("err.lead_decided")
+        done = await session.execute(
+            update(Lead).where(Lead.id == lead_id, Lead.state == "invited",
+                               Lead.invite_token_hash == lead.invite_token_hash)
+            .values(invite_token_hash=hash_token(token), invite_expires_at=now + INVITE_TTL,
+                    decided_by=actor, decided_at=now)
+            .execution_options(synchronize_session=False))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeadError("err.lead_decided")
+        sent_before = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(or_(
+                OutboxMessage.idempotency_key == f"lead-invite:{lead_id}",
+                OutboxMessage.idempotency_key.like(f"lead-invite:{lead_id}:%"))))
+        await _send_invitation(session, settings, lead, to_addr=lead.invited_to, token=token,
+                               lang=lang, note=note,
+                               key=f"lead-invite:{lead_id}:{int(sent_before or 0) + 1}")
+        await record_event(session, actor=actor, action="lead.reinvited",
+                           initiative_id=lead.initiative_id,
+                           detail={"lead": lead_id, "to": lead.invited_to})
+    return lead
+
+
+async def _send_invitation(session: AsyncSession, settings: Settings, lead: Lead, *,
+                           to_addr: str, token: str, lang: str, note: str, key: str) -> None:
+    """Queue the invitation mail with its personal link (in the caller's transaction)."""
+    link = f"{settings.base_url.rstrip('/')}/indmeld?lead={token}"
+    mail = render_mail("lead_invite", lang, link=link, days=INVITE_TTL.days,
+                       where=", ".join(v for v in (lead.organisation, lead.municipality)
+                                       if v),
+                       note=" ".join(note.split())[:500])
+    await enqueue(session, compose(settings, to_addr=to_addr, mail=mail, kind="lead_invite"),
+                  kind="lead_invite", idempotency_key=key)
 
 
 async def dismiss_lead(db: Database, lead_id: int, *, actor: str, reason: str = "") -> None:
@@ -193,5 +232,6 @@ async def lead_counts(db: Database) -> dict[str, int]:
 
 
 __all__ = ["INVITE_TTL", "LEAD_STATES", "LeadError", "dismiss_lead", "invite_lead",
+           "reinvite_lead",
            "claim_for_registration", "lead_counts", "lead_for_token", "list_leads", "prefill",
            "record_leads", "registration_verified"]

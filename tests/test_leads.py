@@ -209,3 +209,47 @@ async def test_dismissed_once_and_the_form_asks_too(
         await invite_lead(db, settings, got[0].id, to_addr="a@b.dk", actor="bo", lang="da")
     async with db.write() as s:
         assert await record_leads(s, [], channel="web", key="x") == 0
+
+
+@pytest.mark.asyncio
+async def test_an_invitation_sent_again_gets_a_new_link_and_the_old_one_stops(
+        db: Database, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moderation.leads import lead_for_token, record_leads, reinvite_lead
+    from tests.moderation_support import login, moderation_client, use_fast_hashes
+
+    use_fast_hashes(monkeypatch)
+    async with db.write() as s:
+        await record_leads(s, find_leads("Vi kender også til et projekt i Lejre Kommune."),
+                           channel="email", key="t:re", mentioned_by="a@example.dk")
+    (lead,) = await _leads(db)
+    with pytest.raises(LeadError):  # not invited yet
+        await reinvite_lead(db, settings, lead.id, actor="anna", lang="da")
+    await invite_lead(db, settings, lead.id, to_addr="sundhed@lejre.dk", actor="anna",
+                      lang="da")
+    async with moderation_client(db, settings, ("anna", "moderator")) as c:
+        csrf = await login(c)
+        page = await (await c.get("/moderation/leads?state=invited")).text()
+        assert "Send invitationen igen" in page and "Linket virker til" in page
+        resp = await c.post("/moderation/leads/reinvite", data={
+            "csrf_token": csrf, "lead_id": str(lead.id), "lang": "en"},
+            allow_redirects=False)
+        assert resp.status == 303
+        await reinvite_lead(db, settings, lead.id, actor="anna", lang="da")
+    async with db.read() as s:
+        mails = list(await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "lead_invite").order_by(OutboxMessage.id)))
+        assert [m.idempotency_key for m in mails] == [
+            f"lead-invite:{lead.id}", f"lead-invite:{lead.id}:2", f"lead-invite:{lead.id}:3"]
+        assert {m.to_addr for m in mails} == {"sundhed@lejre.dk"}
+        tokens = [re.search(r"/indmeld\?lead=([A-Za-z0-9_-]+)", plain_text(m.raw))
+                  for m in mails]
+        assert all(tokens)
+        # Only the newest link works.
+        assert await lead_for_token(s, tokens[0].group(1)) is None  # type: ignore[union-attr]
+        assert await lead_for_token(s, tokens[1].group(1)) is None  # type: ignore[union-attr]
+        assert await lead_for_token(s, tokens[2].group(1)) is not None  # type: ignore[union-attr]
+        assert "You are invited" in plain_text(mails[1].raw) or \
+            "register" in plain_text(mails[1].raw)
+        actions = list(await s.scalars(select(AuditEvent.action).where(
+            AuditEvent.action.like("lead.%")).order_by(AuditEvent.id)))
+    assert actions == ["lead.added", "lead.invited", "lead.reinvited", "lead.reinvited"]

@@ -51,6 +51,20 @@ async def invite(request: web.Request) -> web.Response:
     raise redirect("/moderation/leads", done="invited")
 
 
+@routes.post("/moderation/leads/reinvite")
+async def reinvite(request: web.Request) -> web.Response:
+    """The invited person never registered: send the invitation again, with a new link."""
+    form = await request.post()
+    try:
+        await leads.reinvite_lead(request.app[DB], request.app[SETTINGS], _lead_id(form),
+                                  actor=actor_of(request),
+                                  lang=str(form.get("lang") or lang_of(request)),
+                                  note=str(form.get("note") or ""))
+    except leads.LeadError as exc:
+        return await _page(request, status=400, error=exc.key)
+    raise redirect("/moderation/leads", state="invited", done="reinvited")
+
+
 @routes.post("/moderation/leads/dismiss")
 async def dismiss(request: web.Request) -> web.Response:
     """Not worth an invitation: on the map already, not telemedicine, too vague."""

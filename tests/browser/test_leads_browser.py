@@ -46,6 +46,9 @@ async def test_from_a_reply_sentence_through_the_invitation_to_a_new_case(
     await page.get_by_label("Inviter (e-mail)").fill("sundhed@svendborg.dk")
     await page.get_by_role("button", name="Send invitation").click()
     await page.get_by_text("Invitationen ligger i udbakken.").wait_for()
+    await page.goto(f"{app.url}/moderation/leads?state=invited")
+    await page.get_by_role("button", name="Send invitationen igen").wait_for()
+    await check_page(page, "leads_invited")
 
     for _ in range(100):
         async with app.db.read() as session:
