@@ -462,3 +462,18 @@ def test_the_mail_names_the_area_as_it_names_itself_and_counts_a_few(settings: A
                            covered=0, link_token="t" * 32, unsubscribe_token="u" * 32)
     assert "med sygehuse i Region Hovedstaden" in mail.text
     assert mail.subject.startswith("Påmindelse")
+
+
+@pytest.mark.asyncio
+async def test_the_scheduler_worker_queues_and_wakes_the_sender(
+        db: Database, settings: Any, make_initiative: MakeInitiative) -> None:
+    from bot.campaigns.outreach import OutreachScheduler
+
+    campaign_id = await _setup(db, make_initiative)
+    await start_campaign(db, campaign_id, actor="admin")
+    woken: list[bool] = []
+    always = settings.replace(sending_days="mon,tue,wed,thu,fri,sat,sun",
+                              sending_window="00:00-23:59")
+    worker = OutreachScheduler(always, db, on_queued=lambda: woken.append(True))
+    assert await worker.run_once() == 3 and woken == [True]
+    assert await worker.run_once() == 0 and woken == [True]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -24,11 +24,14 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.campaigns.reminders import UNSUBSCRIBE_TOKEN_TTL, in_sending_window
+from bot.campaigns.reminders import (
+    UNSUBSCRIBE_TOKEN_TTL,
+    CampaignScheduler,
+    in_sending_window,
+)
 from bot.core.db import Database, dbnow
 from bot.core.i18n import language_of, language_query
 from bot.core.settings import Settings
-from bot.core.workers import LoopWorker
 from bot.mail import outbox
 from bot.mail.contacts import mail_refusal
 from bot.mail.models import OutboxMessage, ReplyToken
@@ -280,30 +283,15 @@ async def run_tick(db: Database, settings: Settings, now: datetime, *,
     return result
 
 
-class OutreachScheduler(LoopWorker):
-    """Runs :func:`run_tick` every ``campaign_tick_seconds``; wakes the sender after
-    queueing mail."""
+class OutreachScheduler(CampaignScheduler):
+    """Runs the outreach :func:`run_tick` every ``campaign_tick_seconds``, as the
+    reminder scheduler runs its own; wakes the sender after queueing mail."""
 
     name = "outreach-scheduler"
 
-    def __init__(self, settings: Settings, db: Database, *,
-                 clock: Callable[[], datetime] = dbnow,
-                 on_queued: Callable[[], None] | None = None) -> None:
-        super().__init__()
-        self.settings = settings
-        self.db = db
-        self.clock = clock
-        self.on_queued = on_queued
-        self.idle_seconds = settings.campaign_tick_seconds
-        self.error_pause_seconds = max(5.0, min(60.0, settings.campaign_tick_seconds))
-
-    async def run_once(self) -> int:
-        if self.stopping:
-            return 0
-        result = await run_tick(self.db, self.settings, self.clock())
-        if result.sent and self.on_queued is not None:
-            self.on_queued()
-        return result.sent + result.skipped
+    async def tick(self, now: datetime) -> tuple[int, int]:
+        result = await run_tick(self.db, self.settings, now)
+        return result.sent, result.sent + result.skipped
 
 
 __all__ = ["OUTREACH_STEPS", "Due", "OutreachScheduler", "TickResult", "due_now",

@@ -642,13 +642,18 @@ class CampaignScheduler(LoopWorker):
         self.idle_seconds = settings.campaign_tick_seconds
         self.error_pause_seconds = max(5.0, min(60.0, settings.campaign_tick_seconds))
 
+    async def tick(self, now: datetime) -> tuple[int, int]:
+        """One round at ``now``: (mails queued, steps taken)."""
+        result = await run_tick(self.db, self.settings, now)
+        return result.sent, result.total
+
     async def run_once(self) -> int:
         if self.stopping:
             return 0
-        result = await run_tick(self.db, self.settings, self.clock())
-        if result.sent and self.on_queued is not None:
+        queued, taken = await self.tick(self.clock())
+        if queued and self.on_queued is not None:
             self.on_queued()
-        return result.total
+        return taken
 
 
 def local_date(now: datetime, settings: Settings) -> date:
