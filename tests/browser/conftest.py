@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -119,3 +120,21 @@ async def page(browser: Any) -> AsyncIterator[Any]:
         yield pg
     finally:
         await context.close()
+
+
+async def sent_mail(app: LiveApp, kind: str, *, tries: int = 100) -> Any:
+    """The first outbox row of ``kind`` once the live app's sender has delivered it over
+    SMTP (polls the database; fails the test when it never goes)."""
+    from sqlalchemy import select
+
+    from bot.mail.models import OutboxMessage
+
+    mail = None
+    for _ in range(tries):
+        async with app.db.read() as session:
+            mail = await session.scalar(select(OutboxMessage).where(
+                OutboxMessage.kind == kind).order_by(OutboxMessage.id))
+        if mail is not None and mail.state == "sent":
+            return mail
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {kind} mail went out over SMTP: {mail and mail.state}")

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.mail.models import OutboxMessage
 from intake.inbox.store import store_message
 from intake.mail.processor import process_pending
 from moderation.models import Lead, Submission
-from tests.browser.conftest import LiveApp
+from tests.browser.conftest import LiveApp, sent_mail
 from tests.browser.test_mail_admin_browser import check_page, log_in
 from tests.moderation_support import use_fast_hashes
 from tests.test_campaign_digest import plain_text
@@ -50,14 +49,7 @@ async def test_from_a_reply_sentence_through_the_invitation_to_a_new_case(
     await page.get_by_role("button", name="Send invitationen igen").wait_for()
     await check_page(page, "leads_invited")
 
-    for _ in range(100):
-        async with app.db.read() as session:
-            mail = await session.scalar(select(OutboxMessage).where(
-                OutboxMessage.kind == "lead_invite"))
-        if mail is not None and mail.state == "sent":
-            break
-        await page.wait_for_timeout(100)
-    assert mail is not None and mail.state == "sent", "the invitation went out over SMTP"
+    mail = await sent_mail(app, "lead_invite")
     link = re.search(r"https?://\S+/indmeld\?lead=[A-Za-z0-9_-]+", plain_text(mail.raw))
     assert link is not None
     path = link.group(0).split("/indmeld", 1)[1]

@@ -14,9 +14,8 @@ from sqlalchemy import select
 
 from bot.campaigns.outreach import run_tick
 from bot.core.db import dbnow
-from bot.mail.models import OutboxMessage
 from moderation.models import OutreachRecipient, Submission
-from tests.browser.conftest import LiveApp
+from tests.browser.conftest import LiveApp, sent_mail
 from tests.browser.test_mail_admin_browser import check_page, log_in
 from tests.moderation_support import use_fast_hashes
 
@@ -64,14 +63,7 @@ async def test_an_outreach_campaign_from_the_address_book_to_a_new_case(
     await page.get_by_text("Kampagnen er startet.").wait_for()
 
     assert (await run_tick(app.db, app.settings, dbnow(), ignore_window=True)).sent == 1
-    for _ in range(100):
-        async with app.db.read() as session:
-            mail = await session.scalar(select(OutboxMessage).where(
-                OutboxMessage.kind == "outreach"))
-        if mail is not None and mail.state == "sent":
-            break
-        await page.wait_for_timeout(100)
-    assert mail is not None and mail.state == "sent", "the mail went out over SMTP"
+    await sent_mail(app, "outreach")
 
     # The mail as the sandbox kept it.
     await page.goto(f"{app.url}/sandbox")
