@@ -233,6 +233,10 @@ class OutreachRecipient(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("outreach_campaigns.id"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    # The organisation's sector and region when the campaign started: its figures stay
+    # as they were when a later import moves the organisation.
+    kind: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(32))
     covered: Mapped[int] = mapped_column(Integer, default=0)
     # waiting | registered
     state: Mapped[str] = mapped_column(String(16), default="waiting")

@@ -192,7 +192,8 @@ async def start_campaign(db: Database, campaign_id: int, *, actor: str) -> int:
         chosen = [t for t in chosen if t.organisation.id not in busy]
         session.add_all([OutreachRecipient(
             campaign_id=campaign_id, organisation_id=t.organisation.id,
-            contact_id=t.organisation.contact_id, covered=t.covered, state="waiting",
+            contact_id=t.organisation.contact_id, kind=t.organisation.kind,
+            region=t.organisation.region, covered=t.covered, state="waiting",
             created_at=now) for t in chosen])
         await session.flush()
         await record_event(session, actor=actor, action="outreach.started",
@@ -350,10 +351,9 @@ async def outreach_stats(db: Database, campaign_id: int
             raise OutreachError("err.outreach_unknown")
         started = campaign.started_at
         recipients = (await session.execute(
-            select(OutreachRecipient.id, OutreachRecipient.state, Organisation.kind,
-                   Organisation.region, Contact.email_status, Contact.opted_out_at,
+            select(OutreachRecipient.id, OutreachRecipient.state, OutreachRecipient.kind,
+                   OutreachRecipient.region, Contact.email_status, Contact.opted_out_at,
                    Submission.state.label("sub_state"))
-            .join(Organisation, Organisation.id == OutreachRecipient.organisation_id)
             .join(Contact, Contact.id == OutreachRecipient.contact_id)
             .outerjoin(Submission, Submission.id == OutreachRecipient.submission_id)
             .where(OutreachRecipient.campaign_id == campaign_id))).all()

@@ -477,3 +477,17 @@ async def test_the_scheduler_worker_queues_and_wakes_the_sender(
     worker = OutreachScheduler(always, db, on_queued=lambda: woken.append(True))
     assert await worker.run_once() == 3 and woken == [True]
     assert await worker.run_once() == 0 and woken == [True]
+
+
+@pytest.mark.asyncio
+async def test_a_later_import_does_not_move_a_campaign_s_figures(
+        db: Database, settings: Any, make_initiative: MakeInitiative) -> None:
+    campaign_id = await _setup(db, make_initiative)
+    await start_campaign(db, campaign_id, actor="admin")
+    moved = BOOK.replace(b"Praksis Syd;almen praksis;praksis@syd.dk;Svendborg",
+                         b"Praksis Syd;kommune;praksis@syd.dk;K\xf8ge")
+    result = await import_address_book(db, parse_address_book(moved).rows, actor="admin")
+    assert result.updated == 1
+    _, by_kind, by_region = await outreach_stats(db, campaign_id)
+    assert by_kind["almen_praksis"].recipients == 1 and "sjaelland" in by_region
+    assert by_region["syddanmark"].recipients == 2

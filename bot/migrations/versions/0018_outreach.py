@@ -55,6 +55,8 @@ def upgrade() -> None:
         sa.Column("organisation_id", sa.Integer(), sa.ForeignKey("organisations.id"),
                   nullable=False),
         sa.Column("contact_id", sa.Integer(), sa.ForeignKey("contacts.id"), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("region", sa.String(32), nullable=False),
         sa.Column("covered", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("submission_id", sa.Integer(), sa.ForeignKey("submissions.id"),
