@@ -20,12 +20,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.core.db import Database, dbnow
 from bot.core.i18n import text as catalogue_text
 from bot.core.spreadsheet import read_cell
-from bot.registry.csv_import import RowError, decode_csv
+from bot.registry.csv_import import (
+    RowError,
+    decode_csv,
+    fold_header,
+    parse_language,
+    sniff_delimiter,
+)
 from bot.registry.fields import (
     match_municipality,
     parse_email,
@@ -78,23 +84,9 @@ class AddressBook:
     encoding: str = ""
 
 
-def _fold(label: str) -> str:
-    return " ".join(label.replace("\ufeff", "").casefold().strip().rstrip(":").split())
-
-
 def _shown(raw: str) -> str:
     value = " ".join(raw.split())
     return value if len(value) <= _SHOWN else value[:_SHOWN - 1] + "…"
-
-
-def _delimiter(first_line: str) -> str:
-    best, score = ",", -1
-    for delimiter in (";", ",", "\t"):
-        cells = next(csv.reader([first_line], delimiter=delimiter), [])
-        known = sum(1 for c in cells if _fold(c) in _COLUMN_OF)
-        if known > score:
-            best, score = delimiter, known
-    return best
 
 
 def _municipality(raw: str) -> str | None:
@@ -155,16 +147,14 @@ def _row(line: int, cells: dict[str, str], lang: str
             region = regions[0]
     elif not region and not raw_muni:
         err("region", "outreach.err.area")
-    language = _fold(cells.get("language", "")) or "da"
-    language = {"dansk": "da", "danish": "da", "engelsk": "en", "english": "en"}.get(
-        language, language)
-    if language not in ("da", "en"):
+    language = parse_language(cells.get("language", ""))
+    if language is None:
         err("language", "outreach.err.language", value=_shown(cells.get("language", "")))
     if errors:
         return None, errors
     contact = " ".join(cells.get("contact_name", "").split())[:200] or None
     return OrganisationRow(line, name, kind, email, municipality, region, contact,
-                           language), []
+                           language or "da"), []
 
 
 def parse_address_book(data: bytes, lang: str = "da") -> AddressBook:
@@ -182,10 +172,10 @@ def parse_address_book(data: bytes, lang: str = "da") -> AddressBook:
     if not lines or not lines[0].strip():
         book.errors.append(RowError(1, None, catalogue_text(lang, "outreach.err.empty")))
         return book
-    delimiter = _delimiter(lines[0])
+    delimiter = sniff_delimiter(text, lambda h: fold_header(h) in _COLUMN_OF)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader)
-    columns = [_COLUMN_OF.get(_fold(h)) for h in header]
+    columns = [_COLUMN_OF.get(fold_header(h)) for h in header]
     missing = [key for key in REQUIRED if key not in columns]
     if missing:
         book.errors.append(RowError(1, None, catalogue_text(
@@ -289,8 +279,6 @@ async def import_address_book(db: Database, rows: Sequence[OrganisationRow], *,
 
 async def organisation_count(db: Database) -> int:
     """How many organisations the address book holds (active ones)."""
-    from sqlalchemy import func
-
     async with db.read() as session:
         return int(await session.scalar(select(func.count()).select_from(Organisation)
                                         .where(Organisation.active.is_(True))) or 0)

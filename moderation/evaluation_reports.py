@@ -7,7 +7,12 @@ registry without that decision; each attach and removal is audited.
 from __future__ import annotations
 
 from bot.core.db import Database
-from bot.registry.evaluation_reports import ReportInfo, attach_report, remove_report
+from bot.registry.evaluation_reports import (
+    NotAReport,
+    ReportInfo,
+    attach_report,
+    remove_report,
+)
 from moderation.audit import record_event
 from moderation.models import Submission
 
@@ -23,8 +28,6 @@ class ReportError(Exception):
 async def attach_from_case(db: Database, submission_id: int, *, filename: str,
                            data: bytes, actor: str) -> ReportInfo:
     """Attach the file (a case's attachment, read by the caller) to the case's entry."""
-    from bot.registry.evaluation_reports import NotAReport
-
     async with db.write() as session:
         sub = await session.get(Submission, submission_id)
         if sub is None or sub.initiative_id is None:

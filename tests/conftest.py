@@ -121,8 +121,7 @@ async def _pg_template(base_url: str) -> str:
                     building = f"{name}_building"
                     await conn.execute(text(f'DROP DATABASE IF EXISTS "{building}"'))
                     await conn.execute(text(f'CREATE DATABASE "{building}"'))
-                    db = Database(str(make_url(base_url).set(database=building)
-                                      .render_as_string(hide_password=False)))
+                    db = Database(_pg_database_url(base_url, building))
                     await upgrade(db)
                     await db.dispose()
                     await conn.execute(text(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
@@ -146,24 +145,29 @@ class PgDatabase:
 
     async def __aenter__(self) -> Database:
         template = await _pg_template(self.base_url)
-        admin = create_async_engine(self.base_url, isolation_level="AUTOCOMMIT")
-        try:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"'))
-        finally:
-            await admin.dispose()
-        self.db = Database(str(make_url(self.base_url).set(database=self.name)
-                               .render_as_string(hide_password=False)))
+        await _pg_admin(self.base_url,
+                        f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
+        self.db = Database(_pg_database_url(self.base_url, self.name))
         return self.db
 
     async def __aexit__(self, *exc: object) -> None:
         await self.db.dispose()
-        admin = create_async_engine(self.base_url, isolation_level="AUTOCOMMIT")
-        try:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE "{self.name}" WITH (FORCE)'))
-        finally:
-            await admin.dispose()
+        await _pg_admin(self.base_url, f'DROP DATABASE "{self.name}" WITH (FORCE)')
+
+
+async def _pg_admin(base_url: str, statement: str) -> None:
+    """Run one statement that cannot run in a transaction (CREATE/DROP DATABASE)."""
+    admin = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
+def _pg_database_url(base_url: str, name: str) -> str:
+    """``base_url`` with another database name."""
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
 class PgSchema:

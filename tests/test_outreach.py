@@ -102,14 +102,14 @@ def test_coverage_counts_the_organisations_own_sector_in_its_area() -> None:
 
 def test_steps_follow_the_reminders_gaps_and_stop_when_registered(settings: Any) -> None:
     start = datetime(2026, 12, 1, 9, 0)  # a Tuesday, 10:00 in Copenhagen
-    fresh = Due(1, 1, start, "waiting", "ok", None, None)
+    fresh = Due(1, 1, start, "waiting", None, None)
     assert next_step(fresh, settings) == (1, start)
-    after1 = Due(1, 1, start, "waiting", "ok", 1, start)
+    after1 = Due(1, 1, start, "waiting", 1, start)
     assert next_step(after1, settings) == (2, start + timedelta(
         days=settings.reminder_step2_days))
-    after3 = Due(1, 1, start, "waiting", "ok", 3, start)
+    after3 = Due(1, 1, start, "waiting", 3, start)
     assert next_step(after3, settings) is None
-    assert next_step(Due(1, 1, start, "registered", "ok", 1, start), settings) is None
+    assert next_step(Due(1, 1, start, "registered", 1, start), settings) is None
     # Outside the sending window (Sunday) nothing is due.
     sunday = datetime(2026, 12, 6, 10, 0)
     assert due_now([fresh], sunday, settings) == []

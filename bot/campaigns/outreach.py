@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.campaigns.reminders import (
     UNSUBSCRIBE_TOKEN_TTL,
     CampaignScheduler,
+    days_after_step,
     in_sending_window,
 )
 from bot.core.db import Database, dbnow
@@ -49,7 +50,8 @@ from moderation.outreach import LINK_TTL
 
 log = logging.getLogger(__name__)
 
-OUTREACH_STEPS = (1, 2, 3)
+# The invitation and two follow-ups; no closing step (there is no entry to mark).
+LAST_STEP = 3
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,6 @@ class Due:
     campaign_id: int
     started_at: datetime
     state: str
-    email_status: str
     last_step: int | None
     last_step_at: datetime | None
 
@@ -71,10 +72,10 @@ def next_step(d: Due, settings: Settings) -> tuple[int, datetime] | None:
         return None  # registered: no follow-up
     if d.last_step is None:
         return 1, d.started_at
-    gaps = {1: settings.reminder_step2_days, 2: settings.reminder_last_step_days}
-    if d.last_step not in gaps or d.last_step_at is None:
+    gap = days_after_step(d.last_step, settings)
+    if d.last_step >= LAST_STEP or gap is None or d.last_step_at is None:
         return None
-    return d.last_step + 1, d.last_step_at + timedelta(days=gaps[d.last_step])
+    return d.last_step + 1, d.last_step_at + timedelta(days=gap)
 
 
 def due_now(rows: Sequence[Due], now: datetime, settings: Settings, *,
@@ -98,15 +99,14 @@ async def load_due(db: Database) -> list[Due]:
     async with db.read() as session:
         rows = (await session.execute(
             select(OutreachRecipient.id, OutreachRecipient.campaign_id,
-                   OutreachCampaign.started_at, OutreachRecipient.state,
-                   Contact.email_status, last.c.step, OutreachStep.created_at)
+                   OutreachCampaign.started_at, OutreachRecipient.state, last.c.step,
+                   OutreachStep.created_at)
             .join(OutreachCampaign, OutreachCampaign.id == OutreachRecipient.campaign_id)
-            .join(Contact, Contact.id == OutreachRecipient.contact_id)
             .outerjoin(last, last.c.recipient_id == OutreachRecipient.id)
             .outerjoin(OutreachStep, (OutreachStep.recipient_id == OutreachRecipient.id)
                        & (OutreachStep.step == last.c.step))
             .where(OutreachCampaign.state == "running"))).all()
-    return [Due(r[0], r[1], r[2], r[3], r[4] or "ok", r[5], r[6]) for r in rows]
+    return [Due(*r) for r in rows]
 
 
 def _area(org: Organisation, lang: str) -> str:
@@ -185,7 +185,7 @@ async def _write_step(db: Database, settings: Settings, d: Due, step: int, now: 
                 reason = f"cannot compose the mail: {type(exc).__name__}"
         try:
             async with session.begin_nested():
-                if rows is not None and reason is None:
+                if rows is not None:
                     link_hash, outbox_row, token = rows
                     session.add(outbox_row)
                     await session.flush()
@@ -206,7 +206,7 @@ async def _write_step(db: Database, settings: Settings, d: Due, step: int, now: 
                 raise  # not the step another instance wrote: a real error
             result.already += 1  # (recipient, step) exists: another instance wrote it
             return
-        if rows is not None and reason is None:
+        if rows is not None:
             result.sent += 1
         else:
             result.skipped += 1
@@ -294,5 +294,5 @@ class OutreachScheduler(CampaignScheduler):
         return result.sent, result.sent + result.skipped
 
 
-__all__ = ["OUTREACH_STEPS", "Due", "OutreachScheduler", "TickResult", "due_now",
+__all__ = ["LAST_STEP", "Due", "OutreachScheduler", "TickResult", "due_now",
            "load_due", "next_step", "render_outreach", "run_tick"]

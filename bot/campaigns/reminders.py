@@ -198,11 +198,19 @@ def next_step(entry: DueEntry, latest: StepInfo | None, settings: Settings
         return None  # the contact answered: no follow-up, and no "unconfirmed" either
     if latest is None or latest.cycle != cycle:
         return cycle, 1, start
-    gaps = {1: settings.reminder_step2_days, 2: settings.reminder_last_step_days,
-            3: settings.unconfirmed_after_days}
-    if latest.step not in gaps:
+    gap = days_after_step(latest.step, settings)
+    if gap is None:
         return None
-    return cycle, latest.step + 1, latest.created_at + timedelta(days=gaps[latest.step])
+    return cycle, latest.step + 1, latest.created_at + timedelta(days=gap)
+
+
+def days_after_step(step: int, settings: Settings) -> int | None:
+    """Days from a campaign step to the next one (None after the last): the second mail
+    ``reminder_step2_days`` after the first, the last ``reminder_last_step_days`` after
+    that, and the close ``unconfirmed_after_days`` later. The outreach campaigns keep the
+    same gaps (bot.campaigns.outreach)."""
+    return {1: settings.reminder_step2_days, 2: settings.reminder_last_step_days,
+            3: settings.unconfirmed_after_days}.get(step)
 
 
 def skip_reason(entry: DueEntry) -> str | None:

@@ -132,17 +132,18 @@ def decode_csv(data: bytes) -> tuple[str, str]:
     return textval, "UTF-8"
 
 
-def _fold(label: str) -> str:
+def fold_header(label: str) -> str:
+    """A column header as compared: case, spaces, a BOM and a trailing colon ignored."""
     return " ".join(label.replace("\ufeff", "").casefold().strip().rstrip(":").split())
 
 
 _CANONICAL = {k: k for k in FIELD_KEYS}
-_EXTRA_BY_LABEL = {_fold(lbl): key for key, labels in EXTRA_COLUMNS.items() for lbl in labels}
+_EXTRA_BY_LABEL = {fold_header(lbl): key for key, labels in EXTRA_COLUMNS.items() for lbl in labels}
 
 
 def column_key(header: str) -> str | None:
     """The column a header names: a canonical key, a form label, or an extra column."""
-    folded = _fold(header)
+    folded = fold_header(header)
     underscored = folded.replace(" ", "_").replace("-", "_")
     if underscored in _CANONICAL:
         return underscored
@@ -170,9 +171,12 @@ def _header_cells(first_line: str, delimiter: str) -> list[str]:
     return next(csv.reader([first_line], delimiter=delimiter), [])
 
 
-def sniff_delimiter(textval: str) -> str:
+def sniff_delimiter(textval: str,
+                    is_column: Callable[[str], object] | None = None) -> str:
     """The delimiter of the file: the one under which most header cells are known
-    columns; ``csv.Sniffer`` breaks ties."""
+    columns (``is_column``; the registry's columns by default); ``csv.Sniffer`` breaks
+    ties."""
+    known = is_column or column_key
     first_line = textval.lstrip("\ufeff").splitlines()[0] if textval.strip() else ""
     try:
         sniffed = csv.Sniffer().sniff(textval[:8192], delimiters=";,\t").delimiter
@@ -181,7 +185,7 @@ def sniff_delimiter(textval: str) -> str:
     best, best_score = sniffed, -1
     for delimiter in (sniffed, ";", ",", "\t"):
         cells = _header_cells(first_line, delimiter)
-        score = sum(1 for c in cells if column_key(c))
+        score = sum(1 for c in cells if known(c))
         if score > best_score:
             best, best_score = delimiter, score
     return best
@@ -223,7 +227,9 @@ def _check_headers(headers: Sequence[str]) -> tuple[list[str | None], list[str]]
     return columns, ignored
 
 
-def _parse_language(raw: str) -> str | None:
+def parse_language(raw: str) -> str | None:
+    """"da"/"dansk"/"danish" (or empty) → "da", "en"/"engelsk"/"english" → "en", else
+    None."""
     value = raw.strip().casefold()
     if value in ("", "da", "dansk", "danish"):
         return "da"
@@ -263,7 +269,7 @@ def _parse_row(line: int, cells: Sequence[str], columns: Sequence[str | None]) \
               if k and raw.strip()]
     for key, raw in values:
         if key == "language":
-            lang = _parse_language(raw)
+            lang = parse_language(raw)
             if lang is None:
                 errors.append(RowError(line, key, f'Ukendt sprog "{raw.strip()}". Skriv da '
                                                   'eller en.'))
