@@ -5,4 +5,6 @@ import sys
 
 from bot.cli import main
 
-sys.exit(main())
+# Guarded: the parser's worker processes (spawn) import the main module again.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
 from bot.core.settings import Settings
@@ -34,6 +35,7 @@ from intake.mail.imap_fetch import (
     uid_set,
 )
 from intake.mail.processor import Processor
+from intake.parse.message import ParseResult
 from moderation.models import Submission
 from tests.conftest import fresh_database, skip_or_fail
 from tests.imap_servers import ImapServer, dovecot_available, make_server, make_test_cert
@@ -285,10 +287,11 @@ async def test_server_restart_mid_session(db: Database, settings: Settings,
 
 
 class PoisonProcessor(Processor):
-    async def handle(self, claimed: ClaimedMessage) -> Any:
+    async def apply(self, session: AsyncSession, claimed: ClaimedMessage,
+                    parsed: ParseResult) -> Any:
         if b"POISON" in claimed.raw:
             raise RuntimeError("cannot process this one")
-        return await super().handle(claimed)
+        return await super().apply(session, claimed, parsed)
 
 
 @pytest.mark.asyncio

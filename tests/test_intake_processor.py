@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
 from bot.core.settings import Settings
@@ -19,6 +20,7 @@ from intake.inbox.store import ClaimedMessage, claim_batch, replay, store_messag
 from intake.mail.answers import answer_block_reason, parse_headers
 from intake.mail.outcomes import bounce_transition, is_own_address, submission_kind
 from intake.mail.processor import Processor, process_pending
+from intake.parse.message import ParseResult
 from moderation.models import AuditEvent, Submission
 from tests.conftest import MakeInitiative, MakeSubmission
 
@@ -405,10 +407,11 @@ async def test_lost_token_falls_back_to_in_reply_to(
 async def test_failing_message_is_quarantined_and_others_go_through(
         db: Database, settings: Settings) -> None:
     class Faulty(Processor):
-        async def handle(self, claimed: ClaimedMessage) -> Any:
+        async def apply(self, session: AsyncSession, claimed: ClaimedMessage,
+                        parsed: ParseResult) -> Any:
             if b"POISON" in claimed.raw:
                 raise RuntimeError("boom")
-            return await super().handle(claimed)
+            return await super().apply(session, claimed, parsed)
 
     bad = await store_message(db, b"From: a@b.dk\r\nSubject: POISON\r\n\r\nx\r\n", source="cli")
     good = await store_message(db, eml("new_submission_da.eml"), source="cli")

@@ -131,6 +131,9 @@ class Settings:
                                             "claim expires).")
     processing_max_attempts: int = setting(3, "A stored message that fails this many times is "
                                            "quarantined.")
+    parse_processes: int = setting(1, "Worker processes that parse stored mail, so parsing "
+                                   "uses another core while outcomes are written; 0 parses "
+                                   "in a thread of the service's own process.")
     auto_answers_per_day: int = setting(3, "At most this many automatic answers per address "
                                         "per day.")
 
@@ -310,6 +313,8 @@ class Settings:
                      "processing_max_attempts", "refresh_interval_days"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")
+        if self.parse_processes < 0:
+            problems.append("parse_processes must be 0 or more")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
 

@@ -1,30 +1,39 @@
 """The processing stage: stored messages → parsed → exactly one outcome each.
 
-:class:`Processor` is a :class:`bot.core.workers.LoopWorker`. Each round it claims a small
-batch (:func:`intake.inbox.store.claim_batch`: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
-short ``BEGIN IMMEDIATE`` on SQLite, with a lease so a dead worker's claim expires), and
-for each message
+:class:`Processor` is a :class:`bot.core.workers.LoopWorker`. Each round it claims a batch
+(:func:`intake.inbox.store.claim_batch`: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a short
+``BEGIN IMMEDIATE`` on SQLite, with a lease so a dead worker's claim expires) and cuts it
+into chunks. For each chunk
 
-1. parses the raw bytes with the pure :func:`intake.parse.message.parse_message` *outside* any
-   transaction (big messages in a thread, so the event loop keeps serving LMTP/IMAP);
-2. opens one write transaction that re-checks the lease, applies the outcome
-   (:func:`intake.mail.outcomes.apply_outcome`: queue item, bounce, opt-out …, plus the answer
-   mail in the outbox) and marks the message ``done`` — all or nothing.
+1. the pure :func:`intake.parse.message.parse_message` runs *outside* any transaction, in a
+   worker process (:class:`intake.mail.parse_pool.ParsePool`), so the next chunk is parsed
+   on another core while this one is written;
+2. one write transaction re-checks the leases of the whole chunk and, per message inside a
+   **savepoint**, applies the outcome (:func:`intake.mail.outcomes.apply_outcome`: queue
+   item, bounce, opt-out …, plus the answer mail in the outbox); the messages that got one
+   are marked ``done`` by one statement before the commit — all or nothing per chunk.
 
-Errors are ours (the sender's mistakes are outcomes, not exceptions): the message is
-released with a growing delay and retried; after ``processing_max_attempts`` it is
-``quarantined`` with its error for moderators (``landkort intake replay ID`` retries it).
-One bad message never blocks the others, and ``asyncio.CancelledError`` always propagates.
+A message whose outcome raises rolls back its own savepoint only; the others commit. Errors
+are ours (the sender's mistakes are outcomes, not exceptions): the message is released with
+a growing delay and retried; after ``processing_max_attempts`` it is ``quarantined`` with
+its error for moderators (``landkort intake replay ID`` retries it). A message on its second
+attempt or later is processed **alone**: if a message kills the process in the middle of a
+chunk, the chunk's messages come back once each in a chunk of their own, so the innocent
+ones go through and only the one that kills is quarantined. ``asyncio.CancelledError``
+always propagates. Nothing is committed before the chunk's commit, so a crash at any point
+leaves every message of the chunk either done (committed) or stored (retried).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import traceback
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database, dbnow
 from bot.core.metrics import MAIL_PROCESSED, MAIL_PROCESSING_FAILURES
@@ -36,19 +45,22 @@ from intake.inbox.models import InboundMessage
 from intake.inbox.store import ClaimedMessage, claim_batch, release_failed, release_unprocessed
 from intake.mail.answers import parse_headers
 from intake.mail.outcomes import MailOutcome, apply_outcome
-from intake.parse.message import ParseResult, parse_message, read_quoted_form
+from intake.mail.parse_pool import Parsed, ParseFailure, ParsePool
+from intake.parse.message import ParseResult
 
 log = logging.getLogger(__name__)
 
-# The two statements around every outcome, built once (Core, cached compilation): the
-# lease check and the final "done" — no ORM load of the raw bytes a second time.
+# The two statements around a chunk's outcomes, built once (Core, cached compilation):
+# the lease check and the final "done" — no ORM load of the raw bytes a second time.
 _INBOUND = cast(Table, InboundMessage.__table__)
-_OURS = (_INBOUND.c.id == bindparam("b_id"), _INBOUND.c.state == "stored",
-         _INBOUND.c.lease_owner == bindparam("b_owner"))
-# FOR UPDATE: on PostgreSQL the row lock keeps SKIP LOCKED claimers off the row until we
+# FOR UPDATE: on PostgreSQL the row locks keep SKIP LOCKED claimers off the rows until we
 # commit; SQLite renders no FOR UPDATE (BEGIN IMMEDIATE already serialises writers).
-_HOLDS_LEASE = select(_INBOUND.c.id).where(*_OURS).with_for_update()
-_MARK_DONE = update(_INBOUND).where(*_OURS).values(
+_HOLDS_LEASE = select(_INBOUND.c.id).where(
+    _INBOUND.c.id.in_(bindparam("b_ids", expanding=True)), _INBOUND.c.state == "stored",
+    _INBOUND.c.lease_owner == bindparam("b_owner")).with_for_update()
+_MARK_DONE = update(_INBOUND).where(
+    _INBOUND.c.id == bindparam("b_id"), _INBOUND.c.state == "stored",
+    _INBOUND.c.lease_owner == bindparam("b_owner")).values(
     state="done", kind=bindparam("b_kind"), outcome=bindparam("b_outcome"),
     processed_at=bindparam("b_now"), lease_owner=None, lease_until=None, last_error=None,
     from_addr=func.coalesce(bindparam("b_from"), _INBOUND.c.from_addr),
@@ -61,11 +73,8 @@ def _clean(text: str | None) -> str:
     return (text or "").replace("\x00", "")
 
 
-async def parse_raw(raw: bytes, settings: Settings) -> ParseResult:
-    """Parse with the pure core in a worker thread, whatever the size: the bytes are a
-    stranger's, and the event loop keeps serving (``/healthz``, LMTP, the web) meanwhile."""
-    return await asyncio.to_thread(parse_message, raw, own_domain=settings.mail_domain,
-                                   own_local_part=settings.mailbox_local_part)
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 async def sent_mail_for(db: Database, parsed: ParseResult) -> bytes | None:
@@ -85,87 +94,181 @@ async def sent_mail_for(db: Database, parsed: ParseResult) -> bytes | None:
     return None
 
 
-async def process_claimed(db: Database, settings: Settings, claimed: ClaimedMessage,
-                          owner: str) -> MailOutcome | None:
-    """Parse one claimed message and commit its outcome. None when the lease was lost
-    (another worker took the message over: it does the work, we do nothing)."""
-    parsed = await parse_raw(claimed.raw, settings)
-    if parsed.kind == "reply" and parsed.text_body.strip() != parsed.reply_text.strip():
-        # A quote below the own text: compare it with the form we sent (contract v2).
-        sent = await sent_mail_for(db, parsed)
-        if sent is not None:  # on what the parse kept: no second parse of the raw mail
-            await asyncio.to_thread(read_quoted_form, parsed, sent)
-    headers = parse_headers(claimed.raw)
-    lease = {"b_id": claimed.id, "b_owner": owner}
-    async with db.write() as session:
-        if await session.scalar(_HOLDS_LEASE, lease) is None:  # still ours?
-            log.warning("inbound %s: lease lost before commit; leaving it", claimed.id)
-            return None
-        outcome = await apply_outcome(session, settings, claimed.id, parsed, headers)
-        detail = dict(outcome.detail)
-        if outcome.submission_id is not None:
-            detail["submission_id"] = outcome.submission_id
-        detail["language"] = parsed.language
-        await session.execute(_MARK_DONE, {
-            **lease, "b_kind": parsed.kind, "b_outcome": outcome.outcome, "b_now": dbnow(),
+def needs_sent_form(parsed: ParseResult) -> bool:
+    """A reply with a quote below the own text: compare it with the form we sent
+    (contract v2)."""
+    return parsed.kind == "reply" and parsed.text_body.strip() != parsed.reply_text.strip()
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk's transaction did: outcomes by message id, failures (ours) by
+    message id with their error, and the messages whose lease another worker took."""
+
+    outcomes: dict[int, tuple[ParseResult, MailOutcome]]
+    failures: dict[int, str]
+    lost: list[int]
+
+
+def _done_values(claimed: ClaimedMessage, owner: str, parsed: ParseResult,
+                 outcome: MailOutcome) -> dict[str, Any]:
+    detail = dict(outcome.detail)
+    if outcome.submission_id is not None:
+        detail["submission_id"] = outcome.submission_id
+    detail["language"] = parsed.language
+    return {"b_id": claimed.id, "b_owner": owner, "b_kind": parsed.kind,
+            "b_outcome": outcome.outcome, "b_now": dbnow(),
             "b_from": _clean(parsed.from_addr)[:320] or None,
-            "b_subject": _clean(parsed.subject)[:1000] or None, "b_detail": detail})
-    MAIL_PROCESSED.labels(parsed.kind, outcome.outcome).inc()
-    log.info("inbound %s: %s → %s%s", claimed.id, parsed.kind, outcome.outcome,
-             f" (submission {outcome.submission_id})" if outcome.submission_id else "")
-    return outcome
+            "b_subject": _clean(parsed.subject)[:1000] or None, "b_detail": detail}
 
 
 class Processor(LoopWorker):
-    """Claims stored messages and processes them one transaction each."""
+    """Claims stored messages and processes them, a transaction per chunk and a
+    savepoint per message."""
 
     name = "intake-processor"
 
     def __init__(self, settings: Settings, db: Database, *, owner: str | None = None,
-                 batch_size: int = 20, lease_seconds: float = 300.0,
-                 retry_base_seconds: float = 30.0, idle_seconds: float = 5.0) -> None:
+                 batch_size: int = 40, chunk_size: int = 10, lease_seconds: float = 300.0,
+                 retry_base_seconds: float = 30.0, idle_seconds: float = 5.0,
+                 parse_processes: int | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.db = db
         self.owner = owner or f"{settings.effective_instance_name}:processor"
         self.batch_size = batch_size
+        self.chunk_size = chunk_size
         self.lease_seconds = lease_seconds
         self.retry_base_seconds = retry_base_seconds
         self.idle_seconds = idle_seconds
         self.processed = 0
         self.on_outcome: Callable[[int, MailOutcome], None] | None = None
+        self.parser = ParsePool(
+            own_domain=settings.mail_domain, own_local_part=settings.mailbox_local_part,
+            processes=(settings.parse_processes if parse_processes is None
+                       else parse_processes))
 
-    async def handle(self, claimed: ClaimedMessage) -> MailOutcome | None:
-        """Process one message (tests override this to inject faults)."""
-        return await process_claimed(self.db, self.settings, claimed, self.owner)
+    async def start(self) -> None:
+        self.parser.start()
+        await super().start()
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        try:
+            await super().stop(timeout)
+        finally:
+            await self.parser.stop()
+
+    async def apply(self, session: AsyncSession, claimed: ClaimedMessage,
+                    parsed: ParseResult) -> MailOutcome:
+        """The outcome of one message, inside its savepoint (tests override this to
+        inject faults)."""
+        return await apply_outcome(session, self.settings, claimed.id, parsed,
+                                   parse_headers(claimed.raw))
+
+    def chunks(self, batch: Sequence[ClaimedMessage]) -> list[list[ClaimedMessage]]:
+        """First attempts in chunks of ``chunk_size``; later attempts one at a time."""
+        fresh = [c for c in batch if c.attempts <= 1]
+        out = [fresh[i:i + self.chunk_size] for i in range(0, len(fresh), self.chunk_size)]
+        return out + [[c] for c in batch if c.attempts > 1]
 
     async def run_once(self) -> int:
         batch = await claim_batch(self.db, self.owner, limit=self.batch_size,
                                   lease_seconds=self.lease_seconds,
                                   max_attempts=self.settings.processing_max_attempts)
+        chunks = self.chunks(batch)
+        # Every chunk goes to the parser now; it parses chunk k + 1 while chunk k is written.
+        parses = [asyncio.ensure_future(self.parser.parse([c.raw for c in chunk]))
+                  for chunk in chunks]
         done = 0
-        for claimed in batch:
-            if self.stopping:
-                # Claim nothing new; hand the rest of the batch back at once.
-                await release_unprocessed(self.db, claimed.id, self.owner)
-                continue
-            try:
-                outcome = await self.handle(claimed)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # ours: retried, then quarantined
-                MAIL_PROCESSING_FAILURES.inc()
-                log.error("inbound %s: processing failed (attempt %d): %s", claimed.id,
-                          claimed.attempts, exc, exc_info=True)
-                error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                delay = self.retry_base_seconds * (2 ** max(claimed.attempts - 1, 0))
-                await self._release(claimed, error, retry=delay)
-                continue
-            done += 1
-            self.processed += 1
-            if outcome is not None and self.on_outcome is not None:
-                self.on_outcome(claimed.id, outcome)
+        try:
+            for chunk, parsing in zip(chunks, parses, strict=True):
+                if self.stopping:
+                    # Claim nothing new; hand the rest of the batch back at once.
+                    for claimed in chunk:
+                        await release_unprocessed(self.db, claimed.id, self.owner)
+                    continue
+                done += await self._process_chunk(chunk, await parsing)
+        finally:
+            for parsing in parses:
+                parsing.cancel()
         return done or len(batch)
+
+    async def _process_chunk(self, chunk: list[ClaimedMessage], parsed: list[Parsed]) -> int:
+        ready: list[tuple[ClaimedMessage, ParseResult]] = []
+        failures: dict[int, str] = {}
+        for claimed, result in zip(chunk, parsed, strict=True):
+            if isinstance(result, ParseResult) and needs_sent_form(result):
+                try:
+                    sent = await sent_mail_for(self.db, result)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # ours: this message is retried
+                    result = ParseFailure(_error_text(exc))
+                else:
+                    if sent is not None:  # on what the parse kept: no second parse
+                        result = await self.parser.read_quoted_form(result, sent)
+            if isinstance(result, ParseFailure):
+                failures[claimed.id] = result.error
+            else:
+                ready.append((claimed, result))
+        try:
+            written = await self._write(ready)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the commit failed: every message of it is retried
+            log.error("inbound %s: the chunk's transaction failed: %s",
+                      [c.id for c, _ in ready], exc, exc_info=True)
+            written = ChunkResult({}, {c.id: _error_text(exc) for c, _ in ready}, [])
+        failures.update(written.failures)
+        for claimed in chunk:
+            if claimed.id in failures:
+                MAIL_PROCESSING_FAILURES.inc()
+                delay = self.retry_base_seconds * (2 ** max(claimed.attempts - 1, 0))
+                await self._release(claimed, failures[claimed.id], retry=delay)
+            elif claimed.id in written.outcomes:
+                result, outcome = written.outcomes[claimed.id]
+                self._report(claimed, result, outcome)
+        for mid in written.lost:
+            log.warning("inbound %s: lease lost before commit; leaving it", mid)
+        return len(written.outcomes)
+
+    async def _write(self, ready: list[tuple[ClaimedMessage, ParseResult]]) -> ChunkResult:
+        """One transaction for the chunk: a savepoint per message, one UPDATE for "done"."""
+        out = ChunkResult({}, {}, [])
+        if not ready:
+            return out
+        async with self.db.write() as session:
+            held = set((await session.scalars(_HOLDS_LEASE, {
+                "b_ids": [c.id for c, _ in ready], "b_owner": self.owner})).all())
+            done: list[dict[str, Any]] = []
+            for claimed, parsed in ready:
+                if claimed.id not in held:  # another worker took it over: it does the work
+                    out.lost.append(claimed.id)
+                    continue
+                try:
+                    async with session.begin_nested():
+                        outcome = await self.apply(session, claimed, parsed)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # ours: rolled back alone, retried later
+                    log.error("inbound %s: processing failed (attempt %d): %s", claimed.id,
+                              claimed.attempts, exc, exc_info=True)
+                    out.failures[claimed.id] = _error_text(exc)
+                    continue
+                done.append(_done_values(claimed, self.owner, parsed, outcome))
+                out.outcomes[claimed.id] = (parsed, outcome)
+            if done:
+                await session.execute(_MARK_DONE, done)
+        return out
+
+    def _report(self, claimed: ClaimedMessage, parsed: ParseResult,
+                outcome: MailOutcome) -> None:
+        self.processed += 1
+        MAIL_PROCESSED.labels(parsed.kind, outcome.outcome).inc()
+        log.info("inbound %s: %s → %s%s", claimed.id, parsed.kind, outcome.outcome,
+                 f" (submission {outcome.submission_id})" if outcome.submission_id else "")
+        if self.on_outcome is not None:
+            self.on_outcome(claimed.id, outcome)
 
     async def _release(self, claimed: ClaimedMessage, error: str, *, retry: float) -> None:
         try:
@@ -184,9 +287,10 @@ class Processor(LoopWorker):
 
 async def process_pending(db: Database, settings: Settings, *, owner: str = "cli",
                           retry_base_seconds: float = 0.0, limit: int | None = None) -> int:
-    """Process everything that is waiting now (CLI, demo, benchmark); returns how many
-    messages were handled."""
-    worker = Processor(settings, db, owner=owner, retry_base_seconds=retry_base_seconds)
+    """Process everything that is waiting now (CLI, demo, tests), parsing in a thread;
+    returns how many messages were handled."""
+    worker = Processor(settings, db, owner=owner, retry_base_seconds=retry_base_seconds,
+                       parse_processes=0)
     total = 0
     while limit is None or total < limit:
         n = await worker.run_once()
@@ -196,4 +300,4 @@ async def process_pending(db: Database, settings: Settings, *, owner: str = "cli
     return total
 
 
-__all__ = ["Processor", "parse_raw", "process_claimed", "process_pending"]
+__all__ = ["ChunkResult", "Processor", "needs_sent_form", "process_pending", "sent_mail_for"]

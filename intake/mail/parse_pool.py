@@ -1,0 +1,156 @@
+"""Where the pure parser runs: in worker processes, so parsing uses another core.
+
+The processor parses one batch of stored mail while the event loop writes the outcomes of
+the batch before (:mod:`intake.mail.processor`). In a thread that overlap would buy
+little: the parser is pure Python and holds the GIL. :class:`ParsePool` hands the raw
+bytes of a whole chunk to a :class:`concurrent.futures.ProcessPoolExecutor` in one call
+(one pickle each way per chunk, not per message) and gets the
+:class:`~intake.parse.message.ParseResult` objects back.
+
+Failure stays per message: an exception while parsing one mail becomes a
+:class:`ParseFailure` for that mail only. A worker process that dies (a mail that makes
+the parser run out of memory, a ``kill``) breaks the pool: every mail of the chunks in
+flight gets a :class:`ParseFailure`, the pool is built again, and the processor retries
+those mails one at a time, so the mail that killed it is quarantined alone.
+
+With ``processes=0`` (tests, the CLI, the demo), or before :meth:`ParsePool.start`,
+parsing runs in a thread of this process: the same functions, no second process.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TypeVar
+
+from intake.parse.message import ParseResult, parse_message, read_quoted_form
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """The parser raised on one mail (a bug of ours: the mail is retried, then
+    quarantined with this text)."""
+
+    error: str
+
+
+Parsed = ParseResult | ParseFailure
+T = TypeVar("T")
+
+
+def _failure(exc: BaseException) -> ParseFailure:
+    return ParseFailure("".join(traceback.format_exception_only(type(exc), exc)).strip())
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker process: exit as soon as the service that started it is gone.
+
+    A service killed with SIGKILL cannot stop its pool; without this its parser process
+    would wait for work forever (an orphan is adopted by another process, so the parent
+    pid changes)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def parse_all(raws: Sequence[bytes], own_domain: str, own_local_part: str) -> list[Parsed]:
+    """Parse each raw mail on its own: one mail's exception is that mail's failure."""
+    out: list[Parsed] = []
+    for raw in raws:
+        try:
+            out.append(parse_message(raw, own_domain=own_domain, own_local_part=own_local_part))
+        except Exception as exc:  # noqa: BLE001 - reported per mail, the others go on
+            out.append(_failure(exc))
+    return out
+
+
+def with_quoted_form(parsed: ParseResult, sent: bytes) -> ParseResult:
+    """:func:`read_quoted_form` as a function that returns its result (the object
+    travels to a worker process and back as a copy)."""
+    read_quoted_form(parsed, sent)
+    return parsed
+
+
+class ParsePool:
+    """Parses chunks of raw mail in ``processes`` worker processes (0: in a thread)."""
+
+    def __init__(self, *, own_domain: str, own_local_part: str, processes: int) -> None:
+        self.own_domain = own_domain
+        self.own_local_part = own_local_part
+        self.processes = processes
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._worked = False  # has the current pool parsed anything yet?
+        self.restarts = 0
+
+    def start(self) -> None:
+        """Start the worker processes (nothing to do with ``processes=0``)."""
+        if self.processes > 0 and self._executor is None:
+            # spawn: a fresh interpreter, not a fork of this process with its event loop,
+            # threads and open database connections; and a direct child, so it can see
+            # this process die.
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+    async def stop(self) -> None:
+        """Stop the worker processes; chunks still queued are cancelled."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        executor = self._executor
+        if executor is None:
+            return await asyncio.to_thread(fn)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(executor, fn)
+        except BrokenProcessPool:
+            if self._executor is executor:  # the first chunk to notice builds it again
+                self._executor = None
+                executor.shutdown(wait=False, cancel_futures=True)
+                if self._worked:
+                    log.error("a parser process died; starting the pool again")
+                    self.restarts += 1
+                    self._worked = False
+                    self.start()
+                else:  # it never parsed anything: this machine cannot run it
+                    log.error("the parser processes cannot start here; parsing in a "
+                              "thread from now on")
+                    self.processes = 0
+            raise
+        self._worked = True
+        return result
+
+    async def parse(self, raws: Sequence[bytes]) -> list[Parsed]:
+        """One result per raw mail, in order."""
+        if not raws:
+            return []
+        fn = functools.partial(parse_all, list(raws), self.own_domain, self.own_local_part)
+        try:
+            return await self._run(fn)
+        except BrokenProcessPool as exc:
+            return [_failure(exc)] * len(raws)
+
+    async def read_quoted_form(self, parsed: ParseResult, sent: bytes) -> Parsed:
+        """The reply with the edits typed into the quoted form of ``sent`` added."""
+        try:
+            return await self._run(functools.partial(with_quoted_form, parsed, sent))
+        except Exception as exc:  # noqa: BLE001 - that mail's failure only
+            return _failure(exc)
+
+
+__all__ = ["ParseFailure", "ParsePool", "Parsed", "parse_all", "with_quoted_form"]
