@@ -144,8 +144,9 @@ async def write_previews(db: Database, settings: Settings, steps: list[Any],
                                        reply_token=reply, unsubscribe_token=unsub)
                 msg = outbox.compose(settings, to_addr=p.to_addr, mail=mail, kind="reminder",
                                      reply_token=reply, unsubscribe_token=unsub,
-                                     to_name=record.get("contact_name") or None)
-                msg["X-Landkort-Preview"] = "yes (tokens are not valid)"
+                                     to_name=record.get("contact_name") or None,
+                                     extra_headers={
+                                         "X-Landkort-Preview": "yes (tokens are not valid)"})
                 path = out / f"entry{p.initiative_id}-cycle{p.cycle}-step{p.step}.eml"
                 path.write_bytes(outbox.message_bytes(msg))
                 written += 1

@@ -17,13 +17,14 @@ retry. ``cancelled`` rows (the contact opted out before delivery) are never sent
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import message_from_bytes
 from email import policy as email_policy
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, cast
@@ -41,6 +42,7 @@ from bot.core.mailheaders import (
 )
 from bot.core.mailheaders import message_id as clean_message_id
 from bot.core.settings import Settings
+from bot.mail import mime
 from bot.mail.models import CampaignStep, OutboxMessage
 from bot.mail.status import apply_bounce
 from bot.mail.templates import RenderedMail, render_mail
@@ -57,11 +59,9 @@ MESSAGE_ID_PREFIX = "landkort."
 BULK_KINDS = frozenset({"reminder", "digest", "outreach"})
 
 
-# Header folding for generation. The default policy folds at 78 columns and, when a
-# header holds a token longer than that (a List-Unsubscribe URL with a 32-character
-# token), falls back to RFC 2047 encoded-words — which breaks URLs for every client.
-# RFC 5322 §2.1.1 allows lines up to 998 characters; bodies are unaffected (their
-# transfer encoding is chosen when the content is set, under the default policy).
+# Reading a composed mail back (and writing it again, for a preview): the default policy
+# with RFC 5322 §2.1.1's 998-character lines, so a List-Unsubscribe URL with its long
+# token is never folded into RFC 2047 encoded-words, which break URLs for every client.
 HEADER_POLICY = email_policy.default.clone(max_line_length=998)
 
 
@@ -96,11 +96,36 @@ def unsubscribe_mailto(settings: Settings, token: str) -> str:
     return f"mailto:{settings.intake_address}?subject=afmeld%20{token}"
 
 
+@dataclass
+class ComposedMail:
+    """A complete outgoing mail: the bytes as they will be sent, and the values its outbox
+    row keeps. ``mail["Subject"]`` and :meth:`message` read the bytes back with the
+    ``email`` package (tests, previews)."""
+
+    raw: bytes
+    message_id: str
+    from_addr: str
+    to_addr: str
+    subject: str  # as written, with the [ref:TOKEN] tag
+    _parsed: EmailMessage | None = field(default=None, repr=False, compare=False)
+
+    def message(self) -> EmailMessage:
+        """The mail parsed back (RFC 5322 headers decoded)."""
+        if self._parsed is None:
+            parsed = message_from_bytes(self.raw, policy=HEADER_POLICY)
+            assert isinstance(parsed, EmailMessage)
+            self._parsed = parsed
+        return self._parsed
+
+    def __getitem__(self, name: str) -> Any:
+        return self.message()[name]
+
+
 def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
             reply_token: str | None = None, unsubscribe_token: str | None = None,
             to_name: str | None = None, in_reply_to: str | None = None,
             extra_headers: dict[str, str] | None = None,
-            message_id: str | None = None) -> EmailMessage:
+            message_id: str | None = None) -> ComposedMail:
     """Build a complete mail with the headers that make automatic mail behave.
 
     - ``Auto-Submitted: auto-generated`` (RFC 3834 §5) so auto-responders stay quiet, and
@@ -115,58 +140,61 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
       signature covering both headers; DKIM signing is the relay's job.
 
     Every header value is cleaned by :mod:`bot.core.mailheaders` (no control characters, no
-    encoded-word tricks, length-limited); a recipient that is not a plain address raises
-    :class:`~bot.core.mailheaders.UnsafeHeaderValue`, so a caller composing many mails can
-    flag that one and go on.
+    encoded-word tricks, length-limited) and written by :mod:`bot.mail.mime`; a recipient
+    that is not a plain address raises :class:`~bot.core.mailheaders.UnsafeHeaderValue`,
+    so a caller composing many mails can flag that one and go on.
     """
     # Every value below may come from a stranger's mail (bot.core.mailheaders says why each
     # is cleaned here and not trusted to the email package).
     if not is_mail_address(to_addr):
         raise UnsafeHeaderValue(f"not a usable recipient address: {to_addr!r:.80}")
-    msg = EmailMessage()
-    msg["From"] = Address(header_text(settings.from_name, NAME_MAX),
-                          addr_spec=settings.intake_address)
-    name = header_text(to_name, NAME_MAX) if to_name else ""
-    msg["To"] = Address(name, addr_spec=to_addr) if name else to_addr
+    if not is_mail_address(settings.intake_address):
+        raise UnsafeHeaderValue(f"not a usable sender address: {settings.intake_address!r:.80}")
     subject = header_text(mail.subject, SUBJECT_MAX)
     if reply_token:
-        subject = f"{subject} [ref:{reply_token}]"
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(utcnow())
-    msg["Message-ID"] = message_id or new_message_id(settings.mail_domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
+        subject = f"{subject} [ref:{reply_token}]".lstrip()
+    message_id = message_id or new_message_id(settings.mail_domain)
+    lines = [
+        mime.address("From", _from_name(settings.from_name), settings.intake_address),
+        mime.address("To", header_text(to_name, NAME_MAX) if to_name else "", to_addr),
+        mime.unstructured("Subject", subject),
+        f"Date: {format_datetime(utcnow())}",
+        f"Message-ID: {message_id}",
+        "Auto-Submitted: auto-generated",
+        "X-Auto-Response-Suppress: All",
+    ]
     if kind in BULK_KINDS:
-        msg["Precedence"] = "bulk"
-    msg["X-Landkort-Kind"] = kind
+        lines.append("Precedence: bulk")
+    lines.append(mime.unstructured("X-Landkort-Kind", header_text(kind, 64)))
     if reply_token:
-        msg["Reply-To"] = settings.reply_address(reply_token)
-        msg["X-Landkort-Token"] = reply_token
+        lines.append(f"Reply-To: {settings.reply_address(reply_token)}")
+        lines.append(f"X-Landkort-Token: {reply_token}")
     else:
-        msg["Reply-To"] = settings.intake_address
+        lines.append(f"Reply-To: {settings.intake_address}")
     in_reply_to = clean_message_id(in_reply_to)
     if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-        msg["References"] = in_reply_to
+        lines.append(f"In-Reply-To: {in_reply_to}")
+        lines.append(f"References: {in_reply_to}")
     if unsubscribe_token:
-        msg["List-Unsubscribe"] = (f"<{unsubscribe_mailto(settings, unsubscribe_token)}>, "
-                                   f"<{unsubscribe_url(settings, unsubscribe_token)}>")
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        lines.append(f"List-Unsubscribe: <{unsubscribe_mailto(settings, unsubscribe_token)}>, "
+                     f"<{unsubscribe_url(settings, unsubscribe_token)}>")
+        lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     for name, value in (extra_headers or {}).items():
-        msg[name] = header_text(value, 998)
-    # Quoted-printable keeps the body 7-bit: no dependence on the relay's 8BITMIME
-    # (RFC 6152), and lines stay under RFC 2045's 76 characters.
-    msg.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    if mail.html:
-        msg.add_alternative(mail.html, subtype="html", charset="utf-8",
-                            cte="quoted-printable")
-    msg.policy = HEADER_POLICY
-    return msg
+        lines.append(mime.unstructured(name, header_text(value, 998)))
+    raw = mime.write_message(lines, mail.text, mail.html)
+    return ComposedMail(raw=raw, message_id=message_id, from_addr=settings.intake_address,
+                        to_addr=to_addr, subject=subject)
 
 
-def message_bytes(message: EmailMessage) -> bytes:
-    """The message as sent: headers folded by :data:`HEADER_POLICY`."""
-    return message.as_bytes(policy=HEADER_POLICY)
+@functools.lru_cache(maxsize=8)
+def _from_name(name: str) -> str:
+    """The sender's display name, cleaned once per setting (it never changes)."""
+    return header_text(name, NAME_MAX)
+
+
+def message_bytes(message: ComposedMail) -> bytes:
+    """The message as sent."""
+    return message.raw
 
 
 # The subject tag a reply token travels in ("… [ref:TOKEN]"): kept out of the stored
@@ -180,22 +208,21 @@ def subject_without_token(subject: str) -> str:
     return " ".join(_SUBJECT_TOKEN.sub("", subject).split())
 
 
-def new_row(message: EmailMessage, *, kind: str, idempotency_key: str | None = None,
+def new_row(message: ComposedMail, *, kind: str, idempotency_key: str | None = None,
             contact_id: int | None = None, initiative_id: int | None = None,
             submission_id: int | None = None,
             not_before: datetime | None = None) -> OutboxMessage:
     """An unsaved outbox row for a composed message (bulk writers add many at once)."""
-    to_addr = message["To"].addresses[0].addr_spec if message["To"] else ""
     return OutboxMessage(
-        message_id=str(message["Message-ID"]), idempotency_key=idempotency_key, kind=kind,
-        to_addr=to_addr.lower(), from_addr=settings_from(message),
-        subject=subject_without_token(str(message["Subject"]))[:500],
-        raw=message_bytes(message), state="pending",
+        message_id=message.message_id, idempotency_key=idempotency_key, kind=kind,
+        to_addr=message.to_addr.lower(), from_addr=message.from_addr,
+        subject=subject_without_token(message.subject)[:500],
+        raw=message.raw, state="pending",
         attempts=0, contact_id=contact_id, initiative_id=initiative_id,
         submission_id=submission_id, next_attempt_at=not_before or dbnow())
 
 
-async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
+async def enqueue(session: AsyncSession, message: ComposedMail, *, kind: str,
                   idempotency_key: str | None = None, contact_id: int | None = None,
                   initiative_id: int | None = None,
                   submission_id: int | None = None,
@@ -226,11 +253,6 @@ async def enqueue(session: AsyncSession, message: EmailMessage, *, kind: str,
         return None
     row.id = new_id
     return row
-
-
-def settings_from(message: EmailMessage) -> str:
-    header: Any = message["From"]
-    return header.addresses[0].addr_spec if header else ""
 
 
 # ---------------------------------------------------------------------------------------
