@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.db import dbnow, insert_for
+from bot.core.db import attach_row, dbnow, execute_prebuilt, prebuilt
 from bot.registry.models import Initiative
 from bot.registry.record import MANDATORY_FIELDS, missing_mandatory
 from bot.registry.repository import diff_record
@@ -23,6 +23,8 @@ from bot.registry.terms import VOCABULARIES, term_index
 from moderation.audit import record_event
 from moderation.models import Submission
 from moderation.states import INITIAL_STATES, OPEN_STATES, can_move, submission_kind
+
+_SUBMISSIONS = cast(Table, Submission.__table__)
 
 
 class DecisionError(Exception):
@@ -102,12 +104,13 @@ async def create_submission(session: AsyncSession, *, kind: str, channel: str,
     else:
         # One statement: the unique key decides (also against a concurrent writer), and
         # RETURNING hands back the ORM object; a key used before gives no row.
-        sub = await session.scalar(
-            insert_for(session, Submission).values(**values)
-            .on_conflict_do_nothing(index_elements=[Submission.idempotency_key])
-            .returning(Submission))
-        if sub is None:
+        stmt = prebuilt(session, "submission.create", lambda insert: insert(_SUBMISSIONS)
+                        .on_conflict_do_nothing(index_elements=[_SUBMISSIONS.c.idempotency_key])
+                        .returning(*_SUBMISSIONS.c))
+        row = (await execute_prebuilt(session, stmt, values)).first()
+        if row is None:
             return None
+        sub = attach_row(session, Submission, row)
     await record_event(session, actor=actor, action="submission.created",
                        submission_id=sub.id, initiative_id=sub.initiative_id,
                        detail={"kind": kind, "channel": channel})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
 
 from bot.core.sqlite_inline import inline_creator
 
@@ -225,6 +225,47 @@ def insert_for(session: AsyncSession | AsyncConnection, table: Any) -> Any:
     bind = session.get_bind() if isinstance(session, AsyncSession) else session
     insert_fn: Any = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
     return insert_fn(table)
+
+
+# Hot write paths (intake writes a queue item, an audit event, a token, an answer and a
+# rate-limit count per mail) run statements built once, with the values as parameters:
+# building ``insert(Entity).values(**values)`` per call coerces every value and computes a
+# new cache key, which cost more than executing the statement (#18).
+_PREBUILT: dict[tuple[str, str], Any] = {}
+
+
+def prebuilt(session: AsyncSession, key: str, build: Callable[[Any], Any]) -> Any:
+    """The statement ``build(insert)`` for the session's dialect, built once per dialect
+    and ``key`` (``insert`` is that dialect's, with ``ON CONFLICT``)."""
+    name = session.get_bind().dialect.name
+    stmt = _PREBUILT.get((name, key))
+    if stmt is None:
+        stmt = _PREBUILT[(name, key)] = build(
+            pg_insert if name == "postgresql" else sqlite_insert)
+    return stmt
+
+
+async def execute_prebuilt(session: AsyncSession, stmt: Any,
+                           params: Mapping[str, Any]) -> Any:
+    """Run a prebuilt Core statement in the caller's transaction, after the session's
+    pending ORM changes (they come first, in order, as an ORM statement would have them:
+    a Core statement does not flush by itself)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.execute(stmt, dict(params))
+
+
+def attach_row(session: AsyncSession, entity: type[Any], row: Any) -> Any:
+    """An ORM object for a row a Core ``INSERT … RETURNING`` gave back (every column),
+    put in the session as if it had been loaded: no second SELECT."""
+    table = entity.__table__
+    mapper = entity.__mapper__
+    obj = entity()
+    for column in table.columns:
+        setattr(obj, mapper.get_property_by_column(column).key, row._mapping[column])
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 def is_transient_db_error(exc: BaseException) -> bool:

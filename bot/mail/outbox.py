@@ -32,7 +32,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.db import Database, dbnow, insert_for, utcnow
+from bot.core.db import Database, dbnow, execute_prebuilt, prebuilt, utcnow
 from bot.core.mailheaders import (
     NAME_MAX,
     SUBJECT_MAX,
@@ -245,10 +245,10 @@ async def enqueue(session: AsyncSession, message: ComposedMail, *, kind: str,
     # Unset attributes are left out, so the columns' own defaults apply as in a flush.
     values = {c.key: getattr(row, c.key) for c in _OUTBOX.columns
               if c.key != "id" and getattr(row, c.key) is not None}
-    new_id = await session.scalar(
-        insert_for(session, _OUTBOX).values(**values)
-        .on_conflict_do_nothing(index_elements=[_OUTBOX.c.idempotency_key])
-        .returning(_OUTBOX.c.id))
+    stmt = prebuilt(session, "outbox.enqueue", lambda insert: insert(_OUTBOX)
+                    .on_conflict_do_nothing(index_elements=[_OUTBOX.c.idempotency_key])
+                    .returning(_OUTBOX.c.id))
+    new_id = (await execute_prebuilt(session, stmt, values)).scalar()
     if new_id is None:
         return None
     row.id = new_id

@@ -11,13 +11,16 @@ import re
 import secrets
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.db import dbnow
+from bot.core.db import dbnow, execute_prebuilt
 from bot.mail.models import ReplyToken
 from bot.registry.models import Contact
+
+_INSERT_TOKEN = insert(cast(Table, ReplyToken.__table__))
 
 TOKEN_BYTES = 24
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -45,12 +48,11 @@ async def issue_token(session: AsyncSession, *, purpose: str, initiative_id: int
     Every token has a purpose and an expiry (``ttl``; None means :data:`DEFAULT_TTL`,
     half a year — there is no token that never expires)."""
     token = new_token()
-    session.add(ReplyToken(
-        token_hash=hash_token(token), purpose=purpose, initiative_id=initiative_id,
-        contact_id=contact_id, submission_id=submission_id,
-        outbox_message_id=outbox_message_id,
-        expires_at=dbnow() + (ttl if ttl is not None else DEFAULT_TTL)))
-    await session.flush()
+    await execute_prebuilt(session, _INSERT_TOKEN, {
+        "token_hash": hash_token(token), "purpose": purpose, "initiative_id": initiative_id,
+        "contact_id": contact_id, "submission_id": submission_id,
+        "outbox_message_id": outbox_message_id,
+        "expires_at": dbnow() + (ttl if ttl is not None else DEFAULT_TTL)})
     return token
 
 

@@ -15,12 +15,12 @@ from datetime import date
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.db import insert_for, utcnow
+from bot.core.db import execute_prebuilt, prebuilt, utcnow
 from bot.core.i18n import language_of
 from bot.core.mailheaders import is_mail_address
 from bot.core.settings import Settings
@@ -30,6 +30,8 @@ from bot.registry.fields import form_label, form_lines
 from bot.registry.record import FIELD_KEYS
 from intake.inbox.models import AutoAnswerCount
 from intake.inbox.store import header_section
+
+_COUNTS = cast(Table, AutoAnswerCount.__table__)
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +83,11 @@ async def take_answer_slot(session: AsyncSession, address: str, limit: int, *,
     so two workers answering the same address at once both count.
     """
     key = (day or utcnow().date()).isoformat()
-    stmt = insert_for(session, AutoAnswerCount).values(address=address.lower(), day=key,
-                                                       count=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[AutoAnswerCount.address, AutoAnswerCount.day],
-        set_={"count": AutoAnswerCount.count + 1}).returning(AutoAnswerCount.count)
-    count = (await session.execute(stmt)).scalar_one()
+    stmt = prebuilt(session, "answers.slot", lambda insert: insert(_COUNTS).on_conflict_do_update(
+        index_elements=[_COUNTS.c.address, _COUNTS.c.day],
+        set_={"count": _COUNTS.c.count + 1}).returning(_COUNTS.c.count))
+    count = (await execute_prebuilt(session, stmt, {
+        "address": address.lower(), "day": key, "count": 1})).scalar_one()
     return bool(count <= limit)
 
 
