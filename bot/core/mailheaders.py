@@ -67,6 +67,10 @@ def header_text(value: str, max_chars: int = SUBJECT_MAX) -> str:
     exactly this text, so no encoded-word can smuggle anything in.
     """
     text = _one_line(value)
+    if "=?" not in text:
+        # Without "=?" there is no encoded-word (RFC 2047 §2): the text is a fixed point
+        # already, and a cut cannot make one (tests/test_mail_mime.py checks this).
+        return text if len(text) <= max_chars else text[:max_chars - 1].rstrip() + "…"
     for _ in range(8):  # each round peels one layer of nested encoded-words
         decoded = _one_line(str(_REGISTRY("Subject", text)))
         if decoded == text:

@@ -377,6 +377,9 @@ async def refresh_index(session: AsyncSession, index: DuplicateIndex) -> None:
     index.finish()
 
 
+_NEWEST_ID = select(func.max(Initiative.id))  # built once: asked on every lookup
+
+
 async def get_index(session: AsyncSession) -> DuplicateIndex:
     """The cached index for this session's database, kept fresh: new ids are picked up
     on every call, changed entries every REFRESH_SECONDS, a full rebuild every
@@ -389,7 +392,7 @@ async def get_index(session: AsyncSession) -> DuplicateIndex:
     if time.monotonic() - index.refreshed_at > REFRESH_SECONDS:
         await refresh_index(session, index)
         return index
-    newest = await session.scalar(select(func.max(Initiative.id)))
+    newest = await session.scalar(_NEWEST_ID)
     if newest is not None and newest > index.max_id:
         for row in await session.execute(_ROW_QUERY.where(Initiative.id > index.max_id)):
             index.add(IndexedEntry.of(*row))
