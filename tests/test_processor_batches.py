@@ -254,3 +254,30 @@ async def test_kill_in_the_middle_of_a_chunk_loses_nothing_and_doubles_nothing(
         attempts = dict((await s.execute(select(InboundMessage.id, InboundMessage.attempts)
                                          .where(InboundMessage.id.in_(ids)))).all())
     assert sorted(attempts.values()) == [1] * 10 + [2] * 15  # retried once each, alone
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres",
+                                                         marks=pytest.mark.postgres)])
+async def test_migration_moves_outbox_bytes_to_their_own_table(kind: str,
+                                                               tmp_path: Path) -> None:
+    """Migration 0020: the bytes of every outbox row move to outbox_bodies, unchanged, and
+    the rows that point at the outbox (campaign steps) stay."""
+    from sqlalchemy import text
+
+    from bot.core.migrate import upgrade
+    from tests.test_vocabularies import database_at
+
+    async with database_at(kind, tmp_path, "0019") as db:
+        async with db.write() as s:
+            for i in (1, 2):
+                await s.execute(text(
+                    "INSERT INTO outbox (id, message_id, kind, to_addr, from_addr, subject, "
+                    "raw, raw_redacted, state, attempts, next_attempt_at, created_at) VALUES "
+                    "(:i, :mid, 'receipt', 'a@b.dk', 'l@example.org', 's', :raw, false, "
+                    "'sent', 1, '2026-01-01', '2026-01-01')"),
+                    {"i": i, "mid": f"<m{i}@example.org>", "raw": b"Subject: s\n\nbody %d\n" % i})
+        await upgrade(db)
+        async with db.read() as s:
+            rows = (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+            assert [r.raw for r in rows] == [b"Subject: s\n\nbody 1\n", b"Subject: s\n\nbody 2\n"]

@@ -227,6 +227,12 @@ def insert_for(session: AsyncSession | AsyncConnection, table: Any) -> Any:
     return insert_fn(table)
 
 
+# ``session.info[REGISTRY_UNCHANGED] = {}`` says: this transaction does not change the
+# registry's entries or terms (intake never does: nothing from mail reaches the registry
+# without a moderator). The term and duplicate indexes then check for changes once per
+# transaction instead of once per message (bot.registry.terms, bot.registry.duplicates).
+REGISTRY_UNCHANGED = "landkort.registry_unchanged"
+
 # Hot write paths (intake writes a queue item, an audit event, a token, an answer and a
 # rate-limit count per mail) run statements built once, with the values as parameters:
 # building ``insert(Entity).values(**values)`` per call coerces every value and computes a

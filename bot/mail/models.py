@@ -18,16 +18,33 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.core.db import Base, dbnow
+
+
+class OutboxBody(Base):
+    """The complete RFC 5322 message of an outbox row, with its Message-ID fixed before
+    any SMTP conversation, so a resend after a crash carries the same Message-ID.
+
+    In a table of its own: the sender updates an outbox row twice per mail (claimed,
+    sent), and SQLite rewrites a whole row on every UPDATE — with the mail's bytes in it,
+    that was several overflow pages to the WAL per update (#18). Written once, read by
+    the sender at its claim, rewritten once by the redaction of finished mail.
+    """
+
+    __tablename__ = "outbox_bodies"
+
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class OutboxMessage(Base):
     """A mail to send, written in the same transaction as the decision that causes it.
 
-    ``raw`` holds the complete RFC 5322 message with its Message-ID fixed before any SMTP
-    conversation, so a resend after a crash carries the same Message-ID.
+    ``raw`` (the mail's bytes) lives in :class:`OutboxBody`, loaded with the row; setting
+    it on a new row writes both.
     """
 
     __tablename__ = "outbox"
@@ -42,7 +59,8 @@ class OutboxMessage(Base):
     to_addr: Mapped[str] = mapped_column(String(320), index=True)
     from_addr: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(500))
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    body: Mapped[OutboxBody | None] = relationship(
+        OutboxBody, lazy="joined", cascade="all, delete-orphan", passive_deletes=True)
     # True once a finished mail's live tokens are gone from ``raw`` (bot.mail.outbox).
     raw_redacted: Mapped[bool] = mapped_column(Boolean, default=False,
                                                server_default=false())
@@ -59,6 +77,18 @@ class OutboxMessage(Base):
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=dbnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def raw(self) -> bytes:
+        """The mail as it is sent (or, once finished, as it is kept: tokens removed)."""
+        return self.body.raw if self.body is not None else b""
+
+    @raw.setter
+    def raw(self, value: bytes) -> None:
+        if self.body is None:
+            self.body = OutboxBody(raw=value)
+        else:
+            self.body.raw = value
 
 
 class ReplyToken(Base):

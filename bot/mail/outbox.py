@@ -43,12 +43,14 @@ from bot.core.mailheaders import (
 from bot.core.mailheaders import message_id as clean_message_id
 from bot.core.settings import Settings
 from bot.mail import mime
-from bot.mail.models import CampaignStep, OutboxMessage
+from bot.mail.models import CampaignStep, OutboxBody, OutboxMessage
 from bot.mail.status import apply_bounce
 from bot.mail.templates import RenderedMail, render_mail
 from bot.registry.models import Contact
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_BODIES = cast(Table, OutboxBody.__table__)
+_INSERT_BODY = _BODIES.insert()
 _STEPS = cast(Table, CampaignStep.__table__)
 
 # Our Message-IDs start with this, so intake recognises replies to our own mail by
@@ -251,6 +253,7 @@ async def enqueue(session: AsyncSession, message: ComposedMail, *, kind: str,
     new_id = (await execute_prebuilt(session, stmt, values)).scalar()
     if new_id is None:
         return None
+    await session.execute(_INSERT_BODY, {"outbox_id": new_id, "raw": message.raw})
     row.id = new_id
     return row
 
@@ -307,8 +310,9 @@ async def claim_due(db: Database, *, owner: str, now: datetime, limit: int,
             .execution_options(synchronize_session=False))
         rows = (await session.execute(
             select(OutboxMessage.id, OutboxMessage.message_id, OutboxMessage.kind,
-                   OutboxMessage.from_addr, OutboxMessage.to_addr, OutboxMessage.raw,
+                   OutboxMessage.from_addr, OutboxMessage.to_addr, OutboxBody.raw,
                    OutboxMessage.attempts, OutboxMessage.contact_id)
+            .join(OutboxBody, OutboxBody.outbox_id == OutboxMessage.id)
             .where(OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == owner,
                    OutboxMessage.lease_until == lease_until)
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id))).all()
@@ -344,14 +348,17 @@ def redact_tokens(raw: bytes) -> bytes:
     return _TOKEN_IN_MAIL.sub(lambda m: m.group(1) + REDACTED, raw)
 
 
-# The state is checked again: a failed mail sent again meanwhile keeps its tokens.
-_MARK_REDACTED = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"),
-                                        _OUTBOX.c.raw_redacted.is_(False),
-                                        # (no IN: it cannot run as executemany)
-                                        or_(_OUTBOX.c.state == "sent",
-                                            _OUTBOX.c.state == "cancelled",
-                                            _OUTBOX.c.state == "failed"))
-                  .values(raw=bindparam("b_raw"), raw_redacted=True))
+# The state is checked again: a failed mail sent again meanwhile keeps its tokens. The
+# body first (while the row still says "not redacted"), then the mark.
+_STILL_TO_REDACT = (_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.raw_redacted.is_(False),
+                    # (no IN: it cannot run as executemany)
+                    or_(_OUTBOX.c.state == "sent", _OUTBOX.c.state == "cancelled",
+                        _OUTBOX.c.state == "failed"))
+_REDACT_BODY = (update(_BODIES).where(
+    _BODIES.c.outbox_id == bindparam("b_id"),
+    select(_OUTBOX.c.id).where(*_STILL_TO_REDACT).exists())
+    .values(raw=bindparam("b_raw")))
+_MARK_REDACTED = update(_OUTBOX).where(*_STILL_TO_REDACT).values(raw_redacted=True)
 
 
 # A failed mail keeps its tokens this long, so an administrator can still send it again
@@ -374,14 +381,16 @@ async def redact_finished(db: Database, *, limit: int = 500,
                    and_(_OUTBOX.c.state == "failed", _OUTBOX.c.created_at < kept_since))
     async with db.read() as session:
         rows = (await session.execute(
-            select(_OUTBOX.c.id, _OUTBOX.c.raw)
+            select(_OUTBOX.c.id, _BODIES.c.raw)
+            .join(_BODIES, _BODIES.c.outbox_id == _OUTBOX.c.id)
             .where(_OUTBOX.c.raw_redacted.is_(False), finished)
             .limit(limit))).all()
     if not rows:
         return 0
     params = [{"b_id": row_id, "b_raw": redact_tokens(bytes(raw))} for row_id, raw in rows]
     async with db.write_core() as conn:
-        await conn.execute(_MARK_REDACTED, params)
+        await conn.execute(_REDACT_BODY, params)
+        await conn.execute(_MARK_REDACTED, [{"b_id": p["b_id"]} for p in params])
     return len(rows)
 
 

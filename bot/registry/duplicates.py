@@ -47,7 +47,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.db import dbnow
+from bot.core.db import REGISTRY_UNCHANGED, dbnow
 from bot.registry.models import Contact, Initiative
 
 MIN_SCORE = 60.0
@@ -392,6 +392,11 @@ async def get_index(session: AsyncSession) -> DuplicateIndex:
     if time.monotonic() - index.refreshed_at > REFRESH_SECONDS:
         await refresh_index(session, index)
         return index
+    unchanged = session.info.get(REGISTRY_UNCHANGED)
+    if unchanged is not None:
+        if unchanged.get("duplicates") is index:
+            return index  # new entries were looked for once in this transaction
+        unchanged["duplicates"] = index
     newest = await session.scalar(_NEWEST_ID)
     if newest is not None and newest > index.max_id:
         for row in await session.execute(_ROW_QUERY.where(Initiative.id > index.max_id)):

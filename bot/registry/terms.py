@@ -21,12 +21,12 @@ import unicodedata
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.db import dbnow
+from bot.core.db import REGISTRY_UNCHANGED, dbnow
 from bot.core.i18n import language_of
 from bot.registry.models import VocabularySynonym, VocabularyTerm
 
@@ -120,12 +120,19 @@ _STAMP = select(
 
 
 async def term_index(session: AsyncSession) -> TermIndex:
-    """The database's terms, re-read only when they changed."""
+    """The database's terms, re-read only when they changed (checked once per
+    transaction where the caller said the registry does not change in it:
+    :data:`bot.core.db.REGISTRY_UNCHANGED`)."""
+    unchanged = session.info.get(REGISTRY_UNCHANGED)
+    if unchanged is not None and "terms" in unchanged:
+        return cast(TermIndex, unchanged["terms"])
     bind = session.get_bind()
     sqlite_key = str(bind.engine.url) if bind.dialect.name == "sqlite" else None
     stamp = tuple((await session.execute(_STAMP)).one())
     index = _SQLITE_INDEXES.get(sqlite_key) if sqlite_key else _INDEXES.get(bind)
     if index is not None and index.stamp == stamp:
+        if unchanged is not None:
+            unchanged["terms"] = index
         return index
     index = TermIndex(stamp=stamp)
     for row in (await session.execute(select(VocabularyTerm))).scalars():
@@ -138,6 +145,8 @@ async def term_index(session: AsyncSession) -> TermIndex:
         _SQLITE_INDEXES[sqlite_key] = index
     else:
         _INDEXES[bind] = index
+    if unchanged is not None:
+        unchanged["terms"] = index
     return index
 
 

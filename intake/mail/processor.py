@@ -35,11 +35,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.db import Database, dbnow
+from bot.core.db import REGISTRY_UNCHANGED, Database, dbnow
 from bot.core.metrics import MAIL_PROCESSED, MAIL_PROCESSING_FAILURES
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
-from bot.mail.models import OutboxMessage
+from bot.mail.models import OutboxBody, OutboxMessage
 from bot.mail.tokens import lookup_token
 from intake.inbox.models import InboundMessage
 from intake.inbox.store import ClaimedMessage, claim_batch, release_failed, release_unprocessed
@@ -87,8 +87,10 @@ async def sent_mail_for(db: Database, parsed: ParseResult) -> bytes | None:
             ids.append(token.outbox_message_id)
         ids += [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i]
         for message_id in dict.fromkeys(ids):
-            raw = await session.scalar(select(OutboxMessage.raw).where(
-                OutboxMessage.message_id == message_id))
+            raw = await session.scalar(
+                select(OutboxBody.raw).join(OutboxMessage,
+                                            OutboxMessage.id == OutboxBody.outbox_id)
+                .where(OutboxMessage.message_id == message_id))
             if raw is not None:
                 return bytes(raw)
     return None
@@ -238,6 +240,9 @@ class Processor(LoopWorker):
         if not ready:
             return out
         async with self.db.write() as session:
+            # Nothing from mail changes the registry (rule 4): its term and duplicate
+            # indexes are checked for changes once for the chunk, not once per message.
+            session.info[REGISTRY_UNCHANGED] = {}
             held = set((await session.scalars(_HOLDS_LEASE, {
                 "b_ids": [c.id for c, _ in ready], "b_owner": self.owner})).all())
             done: list[dict[str, Any]] = []

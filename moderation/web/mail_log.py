@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.core.db import Database
 from bot.core.i18n import format_share, gettext
-from bot.mail.models import OutboxMessage
+from bot.mail.models import OutboxBody, OutboxMessage
 from bot.mail.outbox import redact_tokens
 from bot.registry.models import Contact
 from bot.registry.vocabulary import REGIONS, label_of
@@ -121,7 +121,9 @@ async def outbox_mail(db: Database, outbox_id: int) -> OutboxMail | None:
     async with db.read() as session:
         found = (await session.execute(
             select(*_OUTBOX_COLUMNS, OutboxMessage.from_addr, OutboxMessage.message_id,
-                   OutboxMessage.raw).where(OutboxMessage.id == outbox_id))).first()
+                   OutboxBody.raw)
+            .join(OutboxBody, OutboxBody.outbox_id == OutboxMessage.id)
+            .where(OutboxMessage.id == outbox_id))).first()
     if found is None:
         return None
     values = dict(found._mapping)
