@@ -42,7 +42,7 @@ from bot.campaigns.reminders import execute, load_due, plan  # noqa: E402
 from bot.core.db import Database, dbnow  # noqa: E402
 from bot.core.migrate import upgrade  # noqa: E402
 from bot.core.settings import Settings, load_settings  # noqa: E402
-from bot.mail.models import CampaignStep, OutboxMessage  # noqa: E402
+from bot.mail.models import CampaignStep, OutboxBody, OutboxMessage  # noqa: E402
 from bot.mail.sender import OutboxSender  # noqa: E402
 from bot.registry.models import Contact, Initiative
 
@@ -232,7 +232,8 @@ async def sending(args: argparse.Namespace, folder: Path) -> None:
 
             async with db.read() as session:
                 raws = [(r.from_addr, r.to_addr, bytes(r.raw)) for r in (await session.execute(
-                    select(OutboxMessage.from_addr, OutboxMessage.to_addr, OutboxMessage.raw)
+                    select(OutboxMessage.from_addr, OutboxMessage.to_addr, OutboxBody.raw)
+                    .join(OutboxBody, OutboxBody.outbox_id == OutboxMessage.id)
                     .order_by(OutboxMessage.id).limit(args.baseline_n))).all()]
 
             factory = None
