@@ -227,10 +227,11 @@ def insert_for(session: AsyncSession | AsyncConnection, table: Any) -> Any:
     return insert_fn(table)
 
 
-# ``session.info[REGISTRY_UNCHANGED] = {}`` says: this transaction does not change the
-# registry's entries or terms (intake never does: nothing from mail reaches the registry
-# without a moderator). The term and duplicate indexes then check for changes once per
-# transaction instead of once per message (bot.registry.terms, bot.registry.duplicates).
+# ``session.info[REGISTRY_UNCHANGED] = {}`` says: this transaction adds no entries and
+# changes no terms (intake never does: nothing from mail reaches the registry without a
+# moderator; a bounce or an opt-out only flags an entry's contact). The term index and
+# the duplicate index's check for new entries then run once per transaction instead of
+# once per message (bot.registry.terms, bot.registry.duplicates).
 REGISTRY_UNCHANGED = "landkort.registry_unchanged"
 
 # Hot write paths (intake writes a queue item, an audit event, a token, an answer and a

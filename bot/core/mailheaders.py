@@ -20,7 +20,9 @@ from email.headerregistry import HeaderRegistry
 
 # C0/C1 controls (Cc), line and paragraph separators (Zl, Zp), and the bidirectional
 # formatting characters that can make a subject read differently from what it is.
-_DROP_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+# Cs: a lone surrogate (what a UTF-7 or broken encoded-word can decode to) is no
+# character at all and cannot be written in UTF-8.
+_DROP_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _BIDI = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 _REGISTRY = HeaderRegistry()

@@ -315,6 +315,11 @@ class Settings:
                 problems.append(f"{name} must be positive")
         if self.parse_processes < 0:
             problems.append("parse_processes must be 0 or more")
+        from bot.core.mailheaders import is_mail_address
+
+        if not is_mail_address(self.intake_address):
+            problems.append(f"mailbox_local_part and mail_domain make {self.intake_address!r}, "
+                            "which is no usable mail address (a domain needs a dot)")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
 

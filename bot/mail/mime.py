@@ -29,7 +29,7 @@ from email import quoprimime
 from email.utils import formataddr
 
 # Lines end in LF here, as the email package writes them with its default policy; the
-# SMTP client sends every line ending as NL (RFC 5321 §2.3.8), so what the relay gets
+# SMTP client sends every line ending as CRLF (RFC 5321 §2.3.8), so what the relay gets
 # is the same, and stored mail reads back the same as before.
 NL = "\n"
 # 45 bytes of UTF-8 are 60 base64 characters: with "=?utf-8?b?" and "?=" a word is 72
@@ -111,11 +111,13 @@ def address(name: str, display_name: str, addr: str) -> str:
 
 
 def _qp(text: str) -> str:
-    # Lines as the email package splits them (CR, LF, NL and the Unicode breaks): no
-    # bare CR reaches the wire (RFC 5322 §2.3).
+    # Lines as str.splitlines() finds them (CR, LF, CR LF, and also FF, VT and the
+    # Unicode line breaks): no bare CR reaches the wire (RFC 5322 §2.3).
     body = "".join(line + "\n" for line in text.splitlines())
     # body_encode works on one character per byte, as the email package feeds it.
-    return quoprimime.body_encode(body.encode("utf-8").decode("latin-1"), maxlinelen=76,
+    # (A lone surrogate in a stranger's text becomes "?" rather than failing the mail.)
+    return quoprimime.body_encode(body.encode("utf-8", "replace").decode("latin-1"),
+                                  maxlinelen=76,
                                   eol=NL)
 
 

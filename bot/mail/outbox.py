@@ -150,8 +150,6 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
     # is cleaned here and not trusted to the email package).
     if not is_mail_address(to_addr):
         raise UnsafeHeaderValue(f"not a usable recipient address: {to_addr!r:.80}")
-    if not is_mail_address(settings.intake_address):
-        raise UnsafeHeaderValue(f"not a usable sender address: {settings.intake_address!r:.80}")
     subject = header_text(mail.subject, SUBJECT_MAX)
     if reply_token:
         subject = f"{subject} [ref:{reply_token}]".lstrip()
@@ -182,7 +180,7 @@ def compose(settings: Settings, *, to_addr: str, mail: RenderedMail, kind: str,
                      f"<{unsubscribe_url(settings, unsubscribe_token)}>")
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     for name, value in (extra_headers or {}).items():
-        lines.append(mime.unstructured(name, header_text(value, 998)))
+        lines.append(mime.unstructured(name, header_text(value, 998 - len(name) - 2)))
     raw = mime.write_message(lines, mail.text, mail.html)
     return ComposedMail(raw=raw, message_id=message_id, from_addr=settings.intake_address,
                         to_addr=to_addr, subject=subject)
@@ -348,17 +346,15 @@ def redact_tokens(raw: bytes) -> bytes:
     return _TOKEN_IN_MAIL.sub(lambda m: m.group(1) + REDACTED, raw)
 
 
-# The state is checked again: a failed mail sent again meanwhile keeps its tokens. The
-# body first (while the row still says "not redacted"), then the mark.
-_STILL_TO_REDACT = (_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.raw_redacted.is_(False),
-                    # (no IN: it cannot run as executemany)
-                    or_(_OUTBOX.c.state == "sent", _OUTBOX.c.state == "cancelled",
-                        _OUTBOX.c.state == "failed"))
-_REDACT_BODY = (update(_BODIES).where(
-    _BODIES.c.outbox_id == bindparam("b_id"),
-    select(_OUTBOX.c.id).where(*_STILL_TO_REDACT).exists())
-    .values(raw=bindparam("b_raw")))
-_MARK_REDACTED = update(_OUTBOX).where(*_STILL_TO_REDACT).values(raw_redacted=True)
+# The mark first, with the state checked again (a failed mail sent again meanwhile keeps
+# its tokens); the rows it marked are locked until the commit, so "Send igen" cannot slip
+# in between. Then the bodies of exactly those rows.
+_MARK_REDACTED = (update(_OUTBOX).where(
+    _OUTBOX.c.id.in_(bindparam("b_ids", expanding=True)), _OUTBOX.c.raw_redacted.is_(False),
+    _OUTBOX.c.state.in_(("sent", "cancelled", "failed")))
+    .values(raw_redacted=True).returning(_OUTBOX.c.id))
+_REDACT_BODY = (update(_BODIES).where(_BODIES.c.outbox_id == bindparam("b_id"))
+                .values(raw=bindparam("b_raw")))
 
 
 # A failed mail keeps its tokens this long, so an administrator can still send it again
@@ -389,8 +385,10 @@ async def redact_finished(db: Database, *, limit: int = 500,
         return 0
     params = [{"b_id": row_id, "b_raw": redact_tokens(bytes(raw))} for row_id, raw in rows]
     async with db.write_core() as conn:
-        await conn.execute(_REDACT_BODY, params)
-        await conn.execute(_MARK_REDACTED, [{"b_id": p["b_id"]} for p in params])
+        marked = set((await conn.execute(_MARK_REDACTED, {
+            "b_ids": [p["b_id"] for p in params]})).scalars())
+        if marked:
+            await conn.execute(_REDACT_BODY, [p for p in params if p["b_id"] in marked])
     return len(rows)
 
 

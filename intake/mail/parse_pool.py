@@ -9,12 +9,13 @@ bytes of a whole chunk to a :class:`concurrent.futures.ProcessPoolExecutor` in o
 
 Failure stays per message: an exception while parsing one mail becomes a
 :class:`ParseFailure` for that mail only. A worker process that dies (a mail that makes
-the parser run out of memory, a ``kill``) breaks the pool: every mail of the chunks in
-flight gets a :class:`ParseFailure`, the pool is built again, and the processor retries
-those mails one at a time, so the mail that killed it is quarantined alone.
+the parser run out of memory, a ``kill``) breaks the pool and every job queued in it: the
+pool is built again and each mail of the failed chunk is parsed once more on its own, so
+only the mail that kills it fails (and is retried, then quarantined, alone).
 
-With ``processes=0`` (tests, the CLI, the demo), or before :meth:`ParsePool.start`,
-parsing runs in a thread of this process: the same functions, no second process.
+With ``processes=0`` (tests, the CLI, the demo), before :meth:`ParsePool.start`, or where
+no worker process can start, parsing runs in a thread of this process: the same
+functions, no second process.
 """
 from __future__ import annotations
 
@@ -88,67 +89,122 @@ def with_quoted_form(parsed: ParseResult, sent: bytes) -> ParseResult:
 class ParsePool:
     """Parses chunks of raw mail in ``processes`` worker processes (0: in a thread)."""
 
+    # The job that proves a new pool works, and the parse itself (tests replace them).
+    probe: Callable[[], object] = staticmethod(os.getpid)
+    parse_fn: Callable[[Sequence[bytes], str, str], list[Parsed]] = staticmethod(parse_all)
+
     def __init__(self, *, own_domain: str, own_local_part: str, processes: int) -> None:
         self.own_domain = own_domain
         self.own_local_part = own_local_part
         self.processes = processes
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
-        self._worked = False  # has the current pool parsed anything yet?
+        self._restarting: asyncio.Task[None] | None = None
+        # A mail parsed "alone" is the only job in the pool, so if the pool breaks, that
+        # mail broke it (other jobs wait; it waits for the ones already in the pool).
+        self._turns = asyncio.Condition()
+        self._in_pool = 0
+        self._alone = False
         self.restarts = 0
 
-    def start(self) -> None:
-        """Start the worker processes (nothing to do with ``processes=0``)."""
-        if self.processes > 0 and self._executor is None:
-            # spawn: a fresh interpreter, not a fork of this process with its event loop,
-            # threads and open database connections; and a direct child, so it can see
-            # this process die.
-            self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent, initargs=(os.getpid(),))
+    async def start(self) -> None:
+        """Start the worker processes and check that they run; on a machine where they
+        cannot, parse in a thread from now on (nothing to do with ``processes=0``)."""
+        if self.processes <= 0 or self._executor is not None:
+            return
+        # spawn: a fresh interpreter, not a fork of this process with its event loop,
+        # threads and open database connections; and a direct child, so it can see this
+        # process die.
+        executor = concurrent.futures.ProcessPoolExecutor(
+            self.processes, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent, initargs=(os.getpid(),))
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self.probe)
+        except Exception as exc:  # noqa: BLE001 - any reason: parse in a thread instead
+            executor.shutdown(wait=False, cancel_futures=True)
+            log.error("the parser processes cannot start here (%s); parsing in a thread "
+                      "from now on", exc)
+            self.processes = 0
+            return
+        self._executor = executor
 
     async def stop(self) -> None:
-        """Stop the worker processes; chunks still queued are cancelled."""
+        """Stop the worker processes; chunks still queued are cancelled. A parse under way
+        is not waited for: its process exits when it is done (or with this one)."""
         executor, self._executor = self._executor, None
         if executor is not None:
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, fn: Callable[[], T]) -> T:
+        if self._restarting is not None:  # never a stranger's mail in this process
+            await asyncio.shield(self._restarting)
         executor = self._executor
         if executor is None:
             return await asyncio.to_thread(fn)
         try:
-            result = await asyncio.get_running_loop().run_in_executor(executor, fn)
+            return await asyncio.get_running_loop().run_in_executor(executor, fn)
         except BrokenProcessPool:
-            if self._executor is executor:  # the first chunk to notice builds it again
+            if self._executor is executor:  # the first job to notice builds it again
+                log.error("a parser process died; starting the pool again")
+                self.restarts += 1
                 self._executor = None
                 executor.shutdown(wait=False, cancel_futures=True)
-                if self._worked:
-                    log.error("a parser process died; starting the pool again")
-                    self.restarts += 1
-                    self._worked = False
-                    self.start()
-                else:  # it never parsed anything: this machine cannot run it
-                    log.error("the parser processes cannot start here; parsing in a "
-                              "thread from now on")
-                    self.processes = 0
+                self._restarting = asyncio.create_task(self.start())
+                try:
+                    await asyncio.shield(self._restarting)
+                finally:
+                    self._restarting = None
             raise
-        self._worked = True
-        return result
 
-    async def parse(self, raws: Sequence[bytes]) -> list[Parsed]:
-        """One result per raw mail, in order."""
-        if not raws:
-            return []
-        fn = functools.partial(parse_all, list(raws), self.own_domain, self.own_local_part)
+    async def _take_turn(self, fn: Callable[[], T], *, alone: bool) -> T:
+        async with self._turns:
+            await self._turns.wait_for(lambda: not self._alone)
+            if alone:
+                self._alone = True
+                await self._turns.wait_for(lambda: self._in_pool == 0)
+            self._in_pool += 1
         try:
             return await self._run(fn)
-        except BrokenProcessPool as exc:
-            return [_failure(exc)] * len(raws)
+        finally:
+            async with self._turns:
+                self._in_pool -= 1
+                if alone:
+                    self._alone = False
+                self._turns.notify_all()
+
+    async def parse(self, raws: Sequence[bytes]) -> list[Parsed]:
+        """One result per raw mail, in order.
+
+        If the chunk fails as a whole — a worker process died (then every job queued in
+        the pool fails with it), or a result could not travel back — each of its mails
+        is parsed again alone in the pool, so only the mail that causes it fails."""
+        if not raws:
+            return []
+        try:
+            return await self._take_turn(self._job(raws), alone=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - narrowed down to the mail below
+            log.warning("parsing %d mail(s) failed (%s); parsing each alone", len(raws), exc)
+        out: list[Parsed] = []
+        for raw in raws:
+            try:
+                out += await self._take_turn(self._job([raw]), alone=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this mail's failure only
+                out.append(_failure(exc))
+        return out
+
+    def _job(self, raws: Sequence[bytes]) -> Callable[[], list[Parsed]]:
+        return functools.partial(self.parse_fn, list(raws), self.own_domain,
+                                 self.own_local_part)
 
     async def read_quoted_form(self, parsed: ParseResult, sent: bytes) -> Parsed:
         """The reply with the edits typed into the quoted form of ``sent`` added."""
         try:
             return await self._run(functools.partial(with_quoted_form, parsed, sent))
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # noqa: BLE001 - that mail's failure only
             return _failure(exc)
 

@@ -22,6 +22,11 @@ chunk, the chunk's messages come back once each in a chunk of their own, so the 
 ones go through and only the one that kills is quarantined. ``asyncio.CancelledError``
 always propagates. Nothing is committed before the chunk's commit, so a crash at any point
 leaves every message of the chunk either done (committed) or stored (retried).
+
+The price of a chunk: its transaction holds the write lock (SQLite) or its rows' locks
+(PostgreSQL) for ten outcomes, about 50 ms. Two instances on PostgreSQL that answer the
+same two addresses in opposite order can deadlock; PostgreSQL then fails one chunk, whose
+messages come back on their second attempt, one at a time.
 """
 from __future__ import annotations
 
@@ -131,7 +136,7 @@ class Processor(LoopWorker):
     name = "intake-processor"
 
     def __init__(self, settings: Settings, db: Database, *, owner: str | None = None,
-                 batch_size: int = 40, chunk_size: int = 10, lease_seconds: float = 300.0,
+                 batch_size: int = 20, chunk_size: int = 10, lease_seconds: float = 300.0,
                  retry_base_seconds: float = 30.0, idle_seconds: float = 5.0,
                  parse_processes: int | None = None) -> None:
         super().__init__()
@@ -151,7 +156,7 @@ class Processor(LoopWorker):
                        else parse_processes))
 
     async def start(self) -> None:
-        self.parser.start()
+        await self.parser.start()
         await super().start()
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -178,22 +183,28 @@ class Processor(LoopWorker):
                                   lease_seconds=self.lease_seconds,
                                   max_attempts=self.settings.processing_max_attempts)
         chunks = self.chunks(batch)
-        # Every chunk goes to the parser now; it parses chunk k + 1 while chunk k is written.
-        parses = [asyncio.ensure_future(self.parser.parse([c.raw for c in chunk]))
-                  for chunk in chunks]
         done = 0
+        parsing: asyncio.Future[list[Parsed]] | None = None
         try:
-            for chunk, parsing in zip(chunks, parses, strict=True):
+            for i, chunk in enumerate(chunks):
                 if self.stopping:
                     # Claim nothing new; hand the rest of the batch back at once.
                     for claimed in chunk:
                         await release_unprocessed(self.db, claimed.id, self.owner)
                     continue
-                done += await self._process_chunk(chunk, await parsing)
+                if parsing is None:
+                    parsing = self._parse(chunk)
+                parsed = await parsing
+                # One chunk ahead: the parser works on chunk k + 1 while chunk k is written.
+                parsing = self._parse(chunks[i + 1]) if i + 1 < len(chunks) else None
+                done += await self._process_chunk(chunk, parsed)
         finally:
-            for parsing in parses:
+            if parsing is not None:
                 parsing.cancel()
         return done or len(batch)
+
+    def _parse(self, chunk: list[ClaimedMessage]) -> asyncio.Future[list[Parsed]]:
+        return asyncio.ensure_future(self.parser.parse([c.raw for c in chunk]))
 
     async def _process_chunk(self, chunk: list[ClaimedMessage], parsed: list[Parsed]) -> int:
         ready: list[tuple[ClaimedMessage, ParseResult]] = []
@@ -256,6 +267,10 @@ class Processor(LoopWorker):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # ours: rolled back alone, retried later
+                    # The savepoint's rows are gone, but objects the outcome attached to
+                    # the session as loaded (RETURNING rows) would stay in its identity
+                    # map and clash with the next insert that gets the same id.
+                    session.expunge_all()
                     log.error("inbound %s: processing failed (attempt %d): %s", claimed.id,
                               claimed.attempts, exc, exc_info=True)
                     out.failures[claimed.id] = _error_text(exc)
