@@ -183,28 +183,24 @@ class Processor(LoopWorker):
                                   lease_seconds=self.lease_seconds,
                                   max_attempts=self.settings.processing_max_attempts)
         chunks = self.chunks(batch)
+        # Every chunk goes to the parser now (the batch's bytes are in memory already):
+        # it parses chunk k + 1 while chunk k is written. If a mail kills the parser, the
+        # chunks queued behind it are parsed again mail by mail (ParsePool.parse).
+        parses = [asyncio.ensure_future(self.parser.parse([c.raw for c in chunk]))
+                  for chunk in chunks]
         done = 0
-        parsing: asyncio.Future[list[Parsed]] | None = None
         try:
-            for i, chunk in enumerate(chunks):
+            for chunk, parsing in zip(chunks, parses, strict=True):
                 if self.stopping:
                     # Claim nothing new; hand the rest of the batch back at once.
                     for claimed in chunk:
                         await release_unprocessed(self.db, claimed.id, self.owner)
                     continue
-                if parsing is None:
-                    parsing = self._parse(chunk)
-                parsed = await parsing
-                # One chunk ahead: the parser works on chunk k + 1 while chunk k is written.
-                parsing = self._parse(chunks[i + 1]) if i + 1 < len(chunks) else None
-                done += await self._process_chunk(chunk, parsed)
+                done += await self._process_chunk(chunk, await parsing)
         finally:
-            if parsing is not None:
+            for parsing in parses:
                 parsing.cancel()
         return done or len(batch)
-
-    def _parse(self, chunk: list[ClaimedMessage]) -> asyncio.Future[list[Parsed]]:
-        return asyncio.ensure_future(self.parser.parse([c.raw for c in chunk]))
 
     async def _process_chunk(self, chunk: list[ClaimedMessage], parsed: list[Parsed]) -> int:
         ready: list[tuple[ClaimedMessage, ParseResult]] = []
