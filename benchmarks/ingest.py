@@ -89,19 +89,6 @@ def raw_fetch(server: object, n: int) -> float:
     return elapsed
 
 
-async def pg_admin(base_url: str, statement: str) -> None:
-    """CREATE/DROP DATABASE (outside a transaction)."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def end_to_end(server: object, n: int, workdir: Path,
                      postgres: str | None = None) -> dict[str, float]:
     from sqlalchemy import func, select
@@ -123,12 +110,11 @@ async def end_to_end(server: object, n: int, workdir: Path,
     if postgres:
         import uuid
 
-        from sqlalchemy.engine import make_url
+        from tests.postgres import admin, database_url
 
         name = f"landkort_bench_{uuid.uuid4().hex[:12]}"
-        await pg_admin(postgres, f'CREATE DATABASE "{name}"')
-        db = Database(make_url(postgres).set(database=name).render_as_string(
-            hide_password=False))
+        await admin(postgres, f'CREATE DATABASE "{name}"')
+        db = Database(database_url(postgres, name))
     else:
         db = Database(f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
     await upgrade(db)
@@ -156,7 +142,7 @@ async def end_to_end(server: object, n: int, workdir: Path,
         subs = await s.scalar(select(func.count()).select_from(Submission))
     await db.dispose()
     if postgres:
-        await pg_admin(postgres, f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin(postgres, f'DROP DATABASE "{name}" WITH (FORCE)')
     assert subs == n, (subs, n)
     return {"e2e_seconds": elapsed, "fetch_store_seconds": fetched_at or elapsed}
 

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot.schema  # noqa: F401  (every table: Database checks the schema is whole)
@@ -32,6 +32,8 @@ from bot.registry.repository import create_initiative
 from moderation.models import Submission
 from moderation.states import INITIAL_STATES
 from moderation.submissions import create_submission, move
+from tests.postgres import admin as pg_admin
+from tests.postgres import database_url as pg_database_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL_ENV = "LANDKORT_TEST_DATABASE_URL"
@@ -121,7 +123,7 @@ async def _pg_template(base_url: str) -> str:
                     building = f"{name}_building"
                     await conn.execute(text(f'DROP DATABASE IF EXISTS "{building}"'))
                     await conn.execute(text(f'CREATE DATABASE "{building}"'))
-                    db = Database(_pg_database_url(base_url, building))
+                    db = Database(pg_database_url(base_url, building))
                     await upgrade(db)
                     await db.dispose()
                     await conn.execute(text(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
@@ -145,29 +147,14 @@ class PgDatabase:
 
     async def __aenter__(self) -> Database:
         template = await _pg_template(self.base_url)
-        await _pg_admin(self.base_url,
+        await pg_admin(self.base_url,
                         f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
-        self.db = Database(_pg_database_url(self.base_url, self.name))
+        self.db = Database(pg_database_url(self.base_url, self.name))
         return self.db
 
     async def __aexit__(self, *exc: object) -> None:
         await self.db.dispose()
-        await _pg_admin(self.base_url, f'DROP DATABASE "{self.name}" WITH (FORCE)')
-
-
-async def _pg_admin(base_url: str, statement: str) -> None:
-    """Run one statement that cannot run in a transaction (CREATE/DROP DATABASE)."""
-    admin = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await admin.dispose()
-
-
-def _pg_database_url(base_url: str, name: str) -> str:
-    """``base_url`` with another database name."""
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+        await pg_admin(self.base_url, f'DROP DATABASE "{self.name}" WITH (FORCE)')
 
 
 class PgSchema:

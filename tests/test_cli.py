@@ -207,11 +207,9 @@ def test_import_seed_and_stats_on_postgresql_in_fresh_processes(tmp_path: Path) 
     import asyncio
     import uuid
 
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from tests.conftest import pg_url, skip_or_fail
+    from tests.postgres import admin as pg_admin
+    from tests.postgres import database_url as pg_database_url
 
     base = pg_url()
     if base is None:
@@ -219,20 +217,12 @@ def test_import_seed_and_stats_on_postgresql_in_fresh_processes(tmp_path: Path) 
         return
     name = f"landkort_cli_{uuid.uuid4().hex[:12]}"
 
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(base, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
     try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_admin(base, f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001
         skip_or_fail(f"cannot create a PostgreSQL database: {exc}")
     try:
-        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+        url = pg_database_url(base, name)
         env = clean_env(LANDKORT_DATABASE_URL=url, LANDKORT_DATA_DIR=str(tmp_path / "var"))
 
         def landkort(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -251,4 +241,4 @@ def test_import_seed_and_stats_on_postgresql_in_fresh_processes(tmp_path: Path) 
         assert result.returncode == 0, result.stderr
         assert "imported 1 entry" in result.stdout
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

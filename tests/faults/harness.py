@@ -213,15 +213,9 @@ class ThrowawayPostgres:
         self.url = base_url.rsplit("/", 1)[0] + "/" + self.name
 
     async def _admin(self, sql: str) -> None:
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import create_async_engine
+        from tests.postgres import admin
 
-        engine = create_async_engine(self.base_url, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
+        await admin(self.base_url, sql)
 
     async def create(self) -> str:
         await self._admin(f'CREATE DATABASE "{self.name}"')
