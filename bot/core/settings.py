@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.i18n import languages
+from bot.core.mailheaders import is_mail_address
 
 ENV_PREFIX = "LANDKORT_"
 CONFIG_ENV = "LANDKORT_CONFIG"
@@ -315,8 +316,6 @@ class Settings:
                 problems.append(f"{name} must be positive")
         if self.parse_processes < 0:
             problems.append("parse_processes must be 0 or more")
-        from bot.core.mailheaders import is_mail_address
-
         if not is_mail_address(self.intake_address):
             problems.append(f"mailbox_local_part and mail_domain make {self.intake_address!r}, "
                             "which is no usable mail address (a domain needs a dot)")

@@ -208,18 +208,25 @@ def subject_without_token(subject: str) -> str:
     return " ".join(_SUBJECT_TOKEN.sub("", subject).split())
 
 
+def _row_values(message: ComposedMail, *, kind: str, idempotency_key: str | None,
+                contact_id: int | None, initiative_id: int | None,
+                submission_id: int | None, not_before: datetime | None) -> dict[str, Any]:
+    """The outbox row's columns for a composed message (its bytes go to outbox_bodies)."""
+    return {"message_id": message.message_id, "idempotency_key": idempotency_key,
+            "kind": kind, "to_addr": message.to_addr.lower(), "from_addr": message.from_addr,
+            "subject": subject_without_token(message.subject)[:500], "state": "pending",
+            "attempts": 0, "contact_id": contact_id, "initiative_id": initiative_id,
+            "submission_id": submission_id, "next_attempt_at": not_before or dbnow()}
+
+
 def new_row(message: ComposedMail, *, kind: str, idempotency_key: str | None = None,
             contact_id: int | None = None, initiative_id: int | None = None,
             submission_id: int | None = None,
             not_before: datetime | None = None) -> OutboxMessage:
     """An unsaved outbox row for a composed message (bulk writers add many at once)."""
-    return OutboxMessage(
-        message_id=message.message_id, idempotency_key=idempotency_key, kind=kind,
-        to_addr=message.to_addr.lower(), from_addr=message.from_addr,
-        subject=subject_without_token(message.subject)[:500],
-        raw=message.raw, state="pending",
-        attempts=0, contact_id=contact_id, initiative_id=initiative_id,
-        submission_id=submission_id, next_attempt_at=not_before or dbnow())
+    return OutboxMessage(raw=message.raw, **_row_values(
+        message, kind=kind, idempotency_key=idempotency_key, contact_id=contact_id,
+        initiative_id=initiative_id, submission_id=submission_id, not_before=not_before))
 
 
 async def enqueue(session: AsyncSession, message: ComposedMail, *, kind: str,
@@ -233,27 +240,26 @@ async def enqueue(session: AsyncSession, message: ComposedMail, *, kind: str,
     returned (the caller's action was done before: a retry or a second instance).
     ``not_before`` (naive UTC) delays the first attempt.
     """
-    row = new_row(message, kind=kind, idempotency_key=idempotency_key, contact_id=contact_id,
-                  initiative_id=initiative_id, submission_id=submission_id,
-                  not_before=not_before)
+    values = _row_values(message, kind=kind, idempotency_key=idempotency_key,
+                         contact_id=contact_id, initiative_id=initiative_id,
+                         submission_id=submission_id, not_before=not_before)
     if idempotency_key is None:
+        row = OutboxMessage(raw=message.raw, **values)
         session.add(row)
         await session.flush()
         return row
     # One statement whatever happened before: the unique key decides, also against a
     # concurrent writer (ON CONFLICT DO NOTHING leaves the caller's transaction intact).
-    # Unset attributes are left out, so the columns' own defaults apply as in a flush.
-    values = {c.key: getattr(row, c.key) for c in _OUTBOX.columns
-              if c.key != "id" and getattr(row, c.key) is not None}
+    # Unset values are left out, so the columns' own defaults apply as in a flush.
     stmt = prebuilt(session, "outbox.enqueue", lambda insert: insert(_OUTBOX)
                     .on_conflict_do_nothing(index_elements=[_OUTBOX.c.idempotency_key])
                     .returning(_OUTBOX.c.id))
-    new_id = (await execute_prebuilt(session, stmt, values)).scalar()
+    new_id = (await execute_prebuilt(
+        session, stmt, {k: v for k, v in values.items() if v is not None})).scalar()
     if new_id is None:
         return None
     await session.execute(_INSERT_BODY, {"outbox_id": new_id, "raw": message.raw})
-    row.id = new_id
-    return row
+    return OutboxMessage(id=new_id, raw=message.raw, **values)
 
 
 # ---------------------------------------------------------------------------------------

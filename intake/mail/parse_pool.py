@@ -50,8 +50,13 @@ Parsed = ParseResult | ParseFailure
 T = TypeVar("T")
 
 
+def error_text(exc: BaseException) -> str:
+    """An exception as one line for a message's ``last_error`` ("ValueError: …")."""
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
 def _failure(exc: BaseException) -> ParseFailure:
-    return ParseFailure("".join(traceback.format_exception_only(type(exc), exc)).strip())
+    return ParseFailure(error_text(exc))
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -209,4 +214,4 @@ class ParsePool:
             return _failure(exc)
 
 
-__all__ = ["ParseFailure", "ParsePool", "Parsed", "parse_all", "with_quoted_form"]
+__all__ = ["ParseFailure", "error_text", "ParsePool", "Parsed", "parse_all", "with_quoted_form"]

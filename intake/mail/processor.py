@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -50,7 +49,7 @@ from intake.inbox.models import InboundMessage
 from intake.inbox.store import ClaimedMessage, claim_batch, release_failed, release_unprocessed
 from intake.mail.answers import parse_headers
 from intake.mail.outcomes import MailOutcome, apply_outcome
-from intake.mail.parse_pool import Parsed, ParseFailure, ParsePool
+from intake.mail.parse_pool import Parsed, ParseFailure, ParsePool, error_text
 from intake.parse.message import ParseResult
 
 log = logging.getLogger(__name__)
@@ -76,10 +75,6 @@ _MARK_DONE = update(_INBOUND).where(
 def _clean(text: str | None) -> str:
     """Text for a column: PostgreSQL refuses NUL characters."""
     return (text or "").replace("\x00", "")
-
-
-def _error_text(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 async def sent_mail_for(db: Database, parsed: ParseResult) -> bytes | None:
@@ -212,7 +207,7 @@ class Processor(LoopWorker):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # ours: this message is retried
-                    result = ParseFailure(_error_text(exc))
+                    result = ParseFailure(error_text(exc))
                 else:
                     if sent is not None:  # on what the parse kept: no second parse
                         result = await self.parser.read_quoted_form(result, sent)
@@ -227,7 +222,7 @@ class Processor(LoopWorker):
         except Exception as exc:  # the commit failed: every message of it is retried
             log.error("inbound %s: the chunk's transaction failed: %s",
                       [c.id for c, _ in ready], exc, exc_info=True)
-            written = ChunkResult({}, {c.id: _error_text(exc) for c, _ in ready}, [])
+            written = ChunkResult({}, {c.id: error_text(exc) for c, _ in ready}, [])
         failures.update(written.failures)
         for claimed in chunk:
             if claimed.id in failures:
@@ -269,7 +264,7 @@ class Processor(LoopWorker):
                     session.expunge_all()
                     log.error("inbound %s: processing failed (attempt %d): %s", claimed.id,
                               claimed.attempts, exc, exc_info=True)
-                    out.failures[claimed.id] = _error_text(exc)
+                    out.failures[claimed.id] = error_text(exc)
                     continue
                 done.append(_done_values(claimed, self.owner, parsed, outcome))
                 out.outcomes[claimed.id] = (parsed, outcome)
