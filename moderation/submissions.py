@@ -16,6 +16,7 @@ from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import attach_row, dbnow, execute_prebuilt, prebuilt
+from bot.core.deferred_inserts import deferring, insert_later, new_id
 from bot.registry.models import Initiative
 from bot.registry.record import MANDATORY_FIELDS, missing_mandatory
 from bot.registry.repository import diff_record
@@ -25,6 +26,7 @@ from moderation.models import Submission
 from moderation.states import INITIAL_STATES, OPEN_STATES, can_move, submission_kind
 
 _SUBMISSIONS = cast(Table, Submission.__table__)
+_INSERT_SUBMISSION = _SUBMISSIONS.insert()
 
 
 class DecisionError(Exception):
@@ -97,7 +99,13 @@ async def create_submission(session: AsyncSession, *, kind: str, channel: str,
         auth_results=auth_results, inbound_message_id=inbound_message_id,
         idempotency_key=idempotency_key, note=note)
     sub: Submission | None
-    if idempotency_key is None:
+    if idempotency_key is not None and deferring(session) is not None:
+        # Collected for the transaction's end (bot.core.deferred_inserts): a key used
+        # before fails that write, and the caller does its work again the way below.
+        values["id"] = await new_id(session, _SUBMISSIONS)
+        await insert_later(session, _SUBMISSIONS, _INSERT_SUBMISSION, values)
+        sub = Submission(**values)
+    elif idempotency_key is None:
         sub = Submission(**values)
         session.add(sub)
         await session.flush()

@@ -7,6 +7,7 @@ standard library must give exactly the cleaned values that went in.
 from __future__ import annotations
 
 import re
+import unicodedata
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from bot.core.mailheaders import NAME_MAX, SUBJECT_MAX, header_text
+from bot.core.mailheaders import NAME_MAX, SUBJECT_MAX, header_text, strip_controls
 from bot.core.settings import load_settings
 from bot.mail import mime
 from bot.mail.outbox import compose
@@ -90,6 +91,22 @@ def test_text_without_an_encoded_word_is_already_a_fixed_point(value: str) -> No
 
     cleaned = header_text(value, 10_000)
     assert "=?" in cleaned or str(HeaderRegistry()("Subject", cleaned)) == cleaned
+
+
+def _strip_each(text: str, keep_newlines: bool) -> str:
+    """strip_controls' rule spelled out per character (its printable fast path must
+    agree with it)."""
+    bidi = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+    return "".join(
+        ch if (keep_newlines and ch == "\n") or not (
+            unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ord(ch) in bidi)
+        else " " for ch in text.replace("\r\n", "\n"))
+
+
+@given(st.text() | text, st.booleans())
+def test_strip_controls_is_its_rule_per_character(value: str, keep_newlines: bool) -> None:
+    assert strip_controls(value, keep_newlines=keep_newlines) == _strip_each(value,
+                                                                             keep_newlines)
 
 
 def test_ascii_stays_readable_and_danish_is_encoded() -> None:

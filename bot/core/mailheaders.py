@@ -46,6 +46,10 @@ _MSG_ID = re.compile(r"<[!-;=?-~]{1,200}@[!-;=?-~]{1,200}>")
 def strip_controls(text: str, *, keep_newlines: bool = False) -> str:
     """``text`` without control, separator and bidi-override characters (each becomes a
     space; with ``keep_newlines`` a ``\\n`` stays, for multi-line fields)."""
+    if text.isprintable():
+        # Printable text has none of them: str.isprintable is False for every character
+        # of the categories above and for the bidi controls (all category Cf).
+        return text
     out: list[str] = []
     for ch in text.replace("\r\n", "\n"):
         if keep_newlines and ch == "\n":

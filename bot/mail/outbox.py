@@ -33,6 +33,7 @@ from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database, dbnow, execute_prebuilt, prebuilt, utcnow
+from bot.core.deferred_inserts import deferring, insert_later, new_id
 from bot.core.mailheaders import (
     NAME_MAX,
     SUBJECT_MAX,
@@ -51,6 +52,7 @@ from bot.registry.models import Contact
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _BODIES = cast(Table, OutboxBody.__table__)
 _INSERT_BODY = _BODIES.insert()
+_INSERT_OUTBOX = _OUTBOX.insert()
 _STEPS = cast(Table, CampaignStep.__table__)
 
 # Our Message-IDs start with this, so intake recognises replies to our own mail by
@@ -248,18 +250,26 @@ async def enqueue(session: AsyncSession, message: ComposedMail, *, kind: str,
         session.add(row)
         await session.flush()
         return row
+    if deferring(session) is not None:
+        # Collected for the transaction's end (bot.core.deferred_inserts): a key used
+        # before fails that write, and the caller does its work again this way below.
+        values["id"] = await new_id(session, _OUTBOX)
+        await insert_later(session, _OUTBOX, _INSERT_OUTBOX, values)
+        await insert_later(session, _BODIES, _INSERT_BODY,
+                           {"outbox_id": values["id"], "raw": message.raw})
+        return OutboxMessage(raw=message.raw, **values)
     # One statement whatever happened before: the unique key decides, also against a
     # concurrent writer (ON CONFLICT DO NOTHING leaves the caller's transaction intact).
     # Unset values are left out, so the columns' own defaults apply as in a flush.
     stmt = prebuilt(session, "outbox.enqueue", lambda insert: insert(_OUTBOX)
                     .on_conflict_do_nothing(index_elements=[_OUTBOX.c.idempotency_key])
                     .returning(_OUTBOX.c.id))
-    new_id = (await execute_prebuilt(
+    row_id = (await execute_prebuilt(
         session, stmt, {k: v for k, v in values.items() if v is not None})).scalar()
-    if new_id is None:
+    if row_id is None:
         return None
-    await session.execute(_INSERT_BODY, {"outbox_id": new_id, "raw": message.raw})
-    return OutboxMessage(id=new_id, raw=message.raw, **values)
+    await session.execute(_INSERT_BODY, {"outbox_id": row_id, "raw": message.raw})
+    return OutboxMessage(id=row_id, raw=message.raw, **values)
 
 
 # ---------------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # The service's templates do not change while it runs: no stat() of three files
+        # per mail (#18).
+        auto_reload=False,
     )
     env.filters["br"] = _br
     return env

@@ -16,11 +16,13 @@ from typing import cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.db import dbnow, execute_prebuilt
+from bot.core.db import dbnow
+from bot.core.deferred_inserts import insert_later
 from bot.mail.models import ReplyToken
 from bot.registry.models import Contact
 
-_INSERT_TOKEN = insert(cast(Table, ReplyToken.__table__))
+_TOKENS = cast(Table, ReplyToken.__table__)
+_INSERT_TOKEN = insert(_TOKENS)
 
 TOKEN_BYTES = 24
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -48,7 +50,7 @@ async def issue_token(session: AsyncSession, *, purpose: str, initiative_id: int
     Every token has a purpose and an expiry (``ttl``; None means :data:`DEFAULT_TTL`,
     half a year — there is no token that never expires)."""
     token = new_token()
-    await execute_prebuilt(session, _INSERT_TOKEN, {
+    await insert_later(session, _TOKENS, _INSERT_TOKEN, {
         "token_hash": hash_token(token), "purpose": purpose, "initiative_id": initiative_id,
         "contact_id": contact_id, "submission_id": submission_id,
         "outbox_message_id": outbox_message_id,

@@ -40,6 +40,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import REGISTRY_UNCHANGED, Database, dbnow
+from bot.core.deferred_inserts import DEFERRED, DeferredInserts, flush_deferred
 from bot.core.metrics import MAIL_PROCESSED, MAIL_PROCESSING_FAILURES
 from bot.core.settings import Settings
 from bot.core.workers import LoopWorker
@@ -112,6 +113,19 @@ class ChunkResult:
     lost: list[int]
 
 
+@dataclass
+class _Batch:
+    """A claimed batch, its chunks and their parses (futures, started at the claim)."""
+
+    messages: list[ClaimedMessage]
+    chunks: list[list[ClaimedMessage]]
+    parses: list[asyncio.Future[list[Parsed]]]
+
+    def cancel(self) -> None:
+        for parsing in self.parses:
+            parsing.cancel()
+
+
 def _done_values(claimed: ClaimedMessage, owner: str, parsed: ParseResult,
                  outcome: MailOutcome) -> dict[str, Any]:
     detail = dict(outcome.detail)
@@ -145,6 +159,7 @@ class Processor(LoopWorker):
         self.idle_seconds = idle_seconds
         self.processed = 0
         self.on_outcome: Callable[[int, MailOutcome], None] | None = None
+        self._ahead: _Batch | None = None
         self.parser = ParsePool(
             own_domain=settings.mail_domain, own_local_part=settings.mailbox_local_part,
             processes=(settings.parse_processes if parse_processes is None
@@ -157,6 +172,7 @@ class Processor(LoopWorker):
     async def stop(self, timeout: float = 30.0) -> None:
         try:
             await super().stop(timeout)
+            await self._hand_back_ahead()
         finally:
             await self.parser.stop()
 
@@ -173,19 +189,27 @@ class Processor(LoopWorker):
         out = [fresh[i:i + self.chunk_size] for i in range(0, len(fresh), self.chunk_size)]
         return out + [[c] for c in batch if c.attempts > 1]
 
-    async def run_once(self) -> int:
+    async def _claim(self) -> _Batch:
+        """Claim a batch, cut it into chunks and hand every chunk to the parser now (the
+        batch's bytes are in memory already). If a mail kills the parser, the chunks
+        queued behind it are parsed again mail by mail (ParsePool.parse)."""
         batch = await claim_batch(self.db, self.owner, limit=self.batch_size,
                                   lease_seconds=self.lease_seconds,
                                   max_attempts=self.settings.processing_max_attempts)
         chunks = self.chunks(batch)
-        # Every chunk goes to the parser now (the batch's bytes are in memory already):
-        # it parses chunk k + 1 while chunk k is written. If a mail kills the parser, the
-        # chunks queued behind it are parsed again mail by mail (ParsePool.parse).
-        parses = [asyncio.ensure_future(self.parser.parse([c.raw for c in chunk]))
-                  for chunk in chunks]
+        return _Batch(batch, chunks, [asyncio.ensure_future(
+            self.parser.parse([c.raw for c in chunk])) for chunk in chunks])
+
+    async def run_once(self) -> int:
+        current, self._ahead = self._ahead or await self._claim(), None
         done = 0
         try:
-            for chunk, parsing in zip(chunks, parses, strict=True):
+            if len(current.messages) >= self.batch_size and not self.stopping:
+                # A full batch: there may be more. Claim the next one now, so the parser
+                # works on its first chunk while this batch is written and the writer
+                # never waits for the parser between batches.
+                self._ahead = await self._claim()
+            for chunk, parsing in zip(current.chunks, current.parses, strict=True):
                 if self.stopping:
                     # Claim nothing new; hand the rest of the batch back at once.
                     for claimed in chunk:
@@ -193,9 +217,23 @@ class Processor(LoopWorker):
                     continue
                 done += await self._process_chunk(chunk, await parsing)
         finally:
-            for parsing in parses:
-                parsing.cancel()
-        return done or len(batch)
+            current.cancel()
+        return done or len(current.messages)
+
+    async def _hand_back_ahead(self) -> None:
+        """Release the batch claimed ahead when the loop stops (its leases would
+        otherwise keep it from another worker until they expire)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        ahead.cancel()
+        for claimed in ahead.messages:
+            try:
+                await release_unprocessed(self.db, claimed.id, self.owner)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the lease expires by itself
+                log.exception("inbound %s: could not hand it back", claimed.id)
 
     async def _process_chunk(self, chunk: list[ClaimedMessage], parsed: list[Parsed]) -> int:
         ready: list[tuple[ClaimedMessage, ParseResult]] = []
@@ -237,16 +275,58 @@ class Processor(LoopWorker):
         return len(written.outcomes)
 
     async def _write(self, ready: list[tuple[ClaimedMessage, ParseResult]]) -> ChunkResult:
+        """The chunk's outcomes in one transaction: all together first, with their rows
+        collected and inserted table by table at the end; if anything in that fails, again
+        a savepoint per message, so only the message that fails is left out."""
+        if len(ready) > 1:
+            try:
+                return await self._write_together(ready)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # someone's outcome failed: find whose, one by one
+                log.info("inbound %s: writing the chunk at once failed (%s); writing "
+                         "it a message at a time", [c.id for c, _ in ready], error_text(exc))
+        return await self._write_apart(ready)
+
+    async def _held(self, session: AsyncSession,
+                    ready: list[tuple[ClaimedMessage, ParseResult]]) -> set[int]:
+        # Nothing from mail changes the registry (rule 4): its term and duplicate
+        # indexes are checked for changes once for the chunk, not once per message.
+        session.info[REGISTRY_UNCHANGED] = {}
+        return set((await session.scalars(_HOLDS_LEASE, {
+            "b_ids": [c.id for c, _ in ready], "b_owner": self.owner})).all())
+
+    async def _write_together(self, ready: list[tuple[ClaimedMessage, ParseResult]]
+                              ) -> ChunkResult:
+        """No savepoints; the rows the outcomes insert are collected
+        (:mod:`bot.core.deferred_inserts`) and written by one statement per table. Any
+        error rolls the whole transaction back."""
+        out = ChunkResult({}, {}, [])
+        async with self.db.write() as session:
+            held = await self._held(session, ready)
+            session.info[DEFERRED] = DeferredInserts()
+            done: list[dict[str, Any]] = []
+            for claimed, parsed in ready:
+                if claimed.id not in held:  # another worker took it over: it does the work
+                    out.lost.append(claimed.id)
+                    continue
+                outcome = await self.apply(session, claimed, parsed)
+                done.append(_done_values(claimed, self.owner, parsed, outcome))
+                out.outcomes[claimed.id] = (parsed, outcome)
+            await flush_deferred(session)
+            del session.info[DEFERRED]
+            if done:
+                await session.execute(_MARK_DONE, done)
+        return out
+
+    async def _write_apart(self, ready: list[tuple[ClaimedMessage, ParseResult]]
+                           ) -> ChunkResult:
         """One transaction for the chunk: a savepoint per message, one UPDATE for "done"."""
         out = ChunkResult({}, {}, [])
         if not ready:
             return out
         async with self.db.write() as session:
-            # Nothing from mail changes the registry (rule 4): its term and duplicate
-            # indexes are checked for changes once for the chunk, not once per message.
-            session.info[REGISTRY_UNCHANGED] = {}
-            held = set((await session.scalars(_HOLDS_LEASE, {
-                "b_ids": [c.id for c, _ in ready], "b_owner": self.owner})).all())
+            held = await self._held(session, ready)
             done: list[dict[str, Any]] = []
             for claimed, parsed in ready:
                 if claimed.id not in held:  # another worker took it over: it does the work
@@ -303,11 +383,14 @@ async def process_pending(db: Database, settings: Settings, *, owner: str = "cli
     worker = Processor(settings, db, owner=owner, retry_base_seconds=retry_base_seconds,
                        parse_processes=0)
     total = 0
-    while limit is None or total < limit:
-        n = await worker.run_once()
-        if not n:
-            break
-        total += n
+    try:
+        while limit is None or total < limit:
+            n = await worker.run_once()
+            if not n:
+                break
+            total += n
+    finally:
+        await worker._hand_back_ahead()
     return total
 
 
