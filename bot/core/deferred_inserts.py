@@ -30,7 +30,7 @@ rows deferred does that.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, event, text
@@ -119,7 +119,7 @@ async def flush_deferred(session: AsyncSession) -> None:
     await session.run_sync(_flush_sync)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _needs(table: Table) -> frozenset[str]:
     """The tables whose rows must exist before a statement on ``table``: itself and
     every table it refers to, directly or not."""
@@ -134,7 +134,7 @@ def _needs(table: Table) -> frozenset[str]:
     return frozenset(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _order(table: Table) -> int:
     return [t.name for t in table.metadata.sorted_tables].index(table.name)
 
