@@ -20,7 +20,7 @@ from intake.inbox.store import ClaimedMessage, claim_batch, replay, store_messag
 from intake.mail.answers import answer_block_reason, parse_headers
 from intake.mail.outcomes import bounce_transition, is_own_address, submission_kind
 from intake.mail.processor import Processor, process_pending
-from intake.parse.message import ParseResult
+from intake.parse.message import ParseResult, parse_message
 from moderation.models import AuditEvent, Submission
 from tests.conftest import MakeInitiative, MakeSubmission
 
@@ -355,10 +355,15 @@ async def test_rfc3834_headers_suppress_answers(
     ("Auto-Submitted: auto-replied", "auto_submitted"), ("Auto-Submitted: no", None),
     ("Precedence: bulk", "precedence"), ("Precedence: junk", "precedence"),
     ("Return-Path: <>", "null_return_path"), ("List-Id: <a.b>", "list"),
-    ("X-Other: 1", None)])
+    ("X-Other: 1", None), ("Auto-Submitted:\r\n auto-generated; x=1", "auto_submitted"),
+    ("pRECEDENCE:  List ", "precedence"), ("Return-Path:\r\n <>", "null_return_path")])
 def test_answer_block_reason(header: str, reason: str | None) -> None:
-    headers = parse_headers(f"{header}\r\nFrom: a@b.dk\r\n\r\nx".encode())
+    raw = f"{header}\r\nFrom: a@b.dk\r\n\r\nx".encode()
+    headers = parse_headers(raw)
     assert answer_block_reason(headers, kind="reply", from_addr="a@b.dk") == reason
+    # what the parser keeps of them for the processor decides the same
+    kept = parse_message(raw, own_domain="example.org", own_local_part="landkort")
+    assert answer_block_reason(kept.answer_headers, kind="reply", from_addr="a@b.dk") == reason
     assert answer_block_reason(headers, kind="bounce", from_addr="a@b.dk") == "bounce"
     # A robot's address counts only when the headers give no reason (RFC 3834 first).
     assert answer_block_reason(headers, kind="reply", from_addr="mailer-daemon@b.dk") == (

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,10 @@ def _env() -> jinja2.Environment:
     return env
 
 
+@cache
 def _helpers(lang: str, *, html: bool) -> dict[str, Any]:
-    """What every template gets: the texts and formatters of ``lang``."""
+    """What every template gets: the texts and formatters of ``lang`` (built once per
+    language; callers copy it into their context)."""
     plain_ = i18n.gettext(lang)
     plain_n_ = i18n.ngettext(lang)
 

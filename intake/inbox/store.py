@@ -35,14 +35,18 @@ from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database, dbnow
 from intake.inbox.models import ImapCursor, InboundMessage
+
+_INBOUND = cast(Table, InboundMessage.__table__)
+# The ids come back in the order of the rows given (RETURNING with executemany).
+_INSERT_RETURNING_ID = insert(_INBOUND).returning(_INBOUND.c.id, sort_by_parameter_order=True)
 
 log = logging.getLogger(__name__)
 
@@ -218,29 +222,37 @@ async def store_batch(db: Database, items: list[Incoming], *, source: str, mailb
                 if r.mailbox == mailbox and r.uidvalidity == uidvalidity and r.uid is not None:
                     by_uid[r.uid] = (r.id, r.state)
             now = dbnow()
-            new_rows: dict[str, InboundMessage] = {}
+            # New rows by digest, as Core values: one INSERT … RETURNING for the batch
+            # (executemany with insertmanyvalues), no ORM object per message (#18).
+            new_rows: dict[str, dict[str, Any]] = {}
             order: list[tuple[str, int]] = []
             for item, digest, summary in prepared:
                 order.append((digest, item.uid))
                 if digest in found or item.uid in by_uid or digest in new_rows:
                     continue
-                row = InboundMessage(
-                    source=source, mailbox=mailbox, uidvalidity=uidvalidity, uid=item.uid,
-                    message_id=summary.message_id, content_hash=digest, raw=item.raw,
-                    size=item.size, from_addr=summary.from_addr, subject=summary.subject,
-                    state="stored", attempts=0)
+                row: dict[str, Any] = {
+                    "source": source, "mailbox": mailbox, "uidvalidity": uidvalidity,
+                    "uid": item.uid, "message_id": summary.message_id,
+                    "content_hash": digest, "raw": item.raw, "size": item.size,
+                    "from_addr": summary.from_addr, "subject": summary.subject,
+                    "received_at": now, "state": "stored", "attempts": 0, "outcome": None,
+                    "processed_at": None, "last_error": None}
                 if item.too_large:
-                    row.state, row.outcome, row.processed_at = "quarantined", "too_large", now
-                    row.last_error = (f"message of {item.size} bytes is over "
-                                      "max_message_bytes; only its header is stored, it was "
-                                      "not parsed")
+                    row.update(state="quarantined", outcome="too_large", processed_at=now,
+                               last_error=(f"message of {item.size} bytes is over "
+                                           "max_message_bytes; only its header is stored, "
+                                           "it was not parsed"))
                     log.warning("IMAP UID %s: %d bytes is too large; header stored, "
                                 "quarantined", item.uid, item.size)
                 new_rows[digest] = row
-            session.add_all(list(new_rows.values()))
-            await session.flush()
+            if new_rows:
+                ids = (await session.scalars(_INSERT_RETURNING_ID,
+                                             list(new_rows.values()))).all()
+                for row, new_id in zip(new_rows.values(), ids, strict=True):
+                    row["id"] = new_id
             await _advance_cursor(session, mailbox, uidvalidity, max(uids))
             results = []
+            seen_new: set[str] = set()
             for digest, uid in order:
                 if uid in by_uid and digest not in new_rows:
                     results.append(StoreResult(by_uid[uid][0], False, by_uid[uid][1]))
@@ -248,8 +260,9 @@ async def store_batch(db: Database, items: list[Incoming], *, source: str, mailb
                     results.append(StoreResult(found[digest][0], False, found[digest][1]))
                 else:
                     row = new_rows[digest]
-                    created = not any(r.id == row.id for r in results)
-                    results.append(StoreResult(row.id, created, row.state))
+                    results.append(StoreResult(row["id"], digest not in seen_new,
+                                               row["state"]))
+                    seen_new.add(digest)
             return results
     except IntegrityError:
         log.info("IMAP batch raced another writer; storing one by one")

@@ -21,6 +21,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import execute_prebuilt, prebuilt, utcnow
+from bot.core.deferred_inserts import deferring, insert_later
 from bot.core.i18n import language_of
 from bot.core.mailheaders import is_mail_address
 from bot.core.settings import Settings
@@ -43,7 +44,8 @@ def parse_headers(raw: bytes) -> Message:
     return BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
 
 
-def answer_block_reason(headers: Message, *, kind: str, from_addr: str | None,
+def answer_block_reason(headers: Message | Mapping[str, str], *, kind: str,
+                        from_addr: str | None,
                         own_mail: bool = False) -> str | None:
     """Why this message must not get an automatic answer, or None when it may.
 
@@ -75,19 +77,64 @@ def answer_block_reason(headers: Message, *, kind: str, from_addr: str | None,
     return None
 
 
+# In a transaction that defers its inserts: today's answer count per address, as the
+# database has it plus this transaction's answers (read for a whole chunk at once).
+_ANSWER_COUNTS = "landkort.answer_counts"
+
+
+def _slot_upsert(insert: Any, *, returning: bool) -> Any:
+    stmt = insert(_COUNTS).on_conflict_do_update(
+        index_elements=[_COUNTS.c.address, _COUNTS.c.day], set_={"count": _COUNTS.c.count + 1})
+    return stmt.returning(_COUNTS.c.count) if returning else stmt
+
+
+async def read_answer_counts(session: AsyncSession, addresses: Sequence[str], *,
+                             day: date | None = None) -> None:
+    """Read today's answer counts of ``addresses`` in one statement, for the
+    :func:`take_answer_slot` calls of a transaction that defers its inserts.
+
+    On PostgreSQL the rows are locked (``FOR UPDATE``, in address order) until the commit,
+    so another instance answering the same sender waits for this count; a sender with no
+    answer yet today has no row to lock, and two instances may each send that first one.
+    """
+    key = (day or utcnow().date()).isoformat()
+    wanted = sorted({a.lower() for a in addresses if a})
+    counts: dict[tuple[str, str], int] = session.info.setdefault(_ANSWER_COUNTS, {})
+    wanted = [a for a in wanted if (a, key) not in counts]
+    if not wanted:
+        return
+    rows = await session.execute(
+        select(_COUNTS.c.address, _COUNTS.c.count)
+        .where(_COUNTS.c.day == key, _COUNTS.c.address.in_(wanted))
+        .order_by(_COUNTS.c.address).with_for_update())
+    found = {address: count for address, count in rows.all()}
+    for address in wanted:
+        counts[(address, key)] = int(found.get(address) or 0)
+
+
 async def take_answer_slot(session: AsyncSession, address: str, limit: int, *,
                            day: date | None = None) -> bool:
     """Count one automatic answer to ``address`` today; True while within ``limit``.
 
     One atomic ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` in the caller's transaction,
-    so two workers answering the same address at once both count.
+    so two workers answering the same address at once both count. In a transaction that
+    defers its inserts (bot.core.deferred_inserts) the count is the one read by
+    :func:`read_answer_counts` plus this transaction's answers, and the upsert is
+    collected with the other rows.
     """
     key = (day or utcnow().date()).isoformat()
-    stmt = prebuilt(session, "answers.slot", lambda insert: insert(_COUNTS).on_conflict_do_update(
-        index_elements=[_COUNTS.c.address, _COUNTS.c.day],
-        set_={"count": _COUNTS.c.count + 1}).returning(_COUNTS.c.count))
-    count = (await execute_prebuilt(session, stmt, {
-        "address": address.lower(), "day": key, "count": 1})).scalar_one()
+    params = {"address": address.lower(), "day": key, "count": 1}
+    if deferring(session) is not None:
+        await read_answer_counts(session, [address], day=day)
+        counts: dict[tuple[str, str], int] = session.info[_ANSWER_COUNTS]
+        counts[(params["address"], key)] += 1
+        await insert_later(session, _COUNTS, prebuilt(
+            session, "answers.slot_later", lambda insert: _slot_upsert(
+                insert, returning=False)), params)
+        return counts[(params["address"], key)] <= limit
+    stmt = prebuilt(session, "answers.slot",
+                    lambda insert: _slot_upsert(insert, returning=True))
+    count = (await execute_prebuilt(session, stmt, params)).scalar_one()
     return bool(count <= limit)
 
 
@@ -138,4 +185,4 @@ async def queue_answer(session: AsyncSession, settings: Settings, *, inbound_id:
 
 
 __all__ = ["ANSWER_KINDS", "answer_block_reason", "answers_today", "chat_link", "field_names",
-           "parse_headers", "queue_answer", "take_answer_slot"]
+           "parse_headers", "queue_answer", "read_answer_counts", "take_answer_slot"]

@@ -127,7 +127,7 @@ class _Ctx:
     settings: Settings
     inbound_id: int
     parsed: ParseResult
-    headers: Message
+    headers: Message | Mapping[str, str]
     own_mail: bool = False
 
     @property
@@ -151,7 +151,7 @@ _LEAD_OUTCOMES = frozenset({"submission", "needs_info_answer"})
 
 
 async def apply_outcome(session: AsyncSession, settings: Settings, inbound_id: int,
-                        parsed: ParseResult, headers: Message) -> MailOutcome:
+                        parsed: ParseResult, headers: Message | Mapping[str, str]) -> MailOutcome:
     """Turn one parsed message (stored as ``inbound_id``) into its outcome, in the
     caller's transaction; the initiatives the parser found mentioned become leads."""
     outcome = await _outcome(session, settings, inbound_id, parsed, headers)
@@ -170,7 +170,7 @@ async def apply_outcome(session: AsyncSession, settings: Settings, inbound_id: i
 
 
 async def _outcome(session: AsyncSession, settings: Settings, inbound_id: int,
-                   parsed: ParseResult, headers: Message) -> MailOutcome:
+                   parsed: ParseResult, headers: Message | Mapping[str, str]) -> MailOutcome:
     ctx = _Ctx(session, settings, inbound_id, parsed, headers)
     if is_own_address(ctx.sender, settings):
         ctx.own_mail = True

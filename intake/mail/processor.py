@@ -48,7 +48,7 @@ from bot.mail.models import OutboxBody, OutboxMessage
 from bot.mail.tokens import lookup_token
 from intake.inbox.models import InboundMessage
 from intake.inbox.store import ClaimedMessage, claim_batch, release_failed, release_unprocessed
-from intake.mail.answers import parse_headers
+from intake.mail.answers import read_answer_counts
 from intake.mail.outcomes import MailOutcome, apply_outcome
 from intake.mail.parse_pool import Parsed, ParseFailure, ParsePool, error_text
 from intake.parse.message import ParseResult
@@ -145,7 +145,7 @@ class Processor(LoopWorker):
     name = "intake-processor"
 
     def __init__(self, settings: Settings, db: Database, *, owner: str | None = None,
-                 batch_size: int = 20, chunk_size: int = 10, lease_seconds: float = 300.0,
+                 batch_size: int = 50, chunk_size: int = 25, lease_seconds: float = 300.0,
                  retry_base_seconds: float = 30.0, idle_seconds: float = 5.0,
                  parse_processes: int | None = None) -> None:
         super().__init__()
@@ -181,7 +181,7 @@ class Processor(LoopWorker):
         """The outcome of one message, inside its savepoint (tests override this to
         inject faults)."""
         return await apply_outcome(session, self.settings, claimed.id, parsed,
-                                   parse_headers(claimed.raw))
+                                   parsed.answer_headers)
 
     def chunks(self, batch: Sequence[ClaimedMessage]) -> list[list[ClaimedMessage]]:
         """First attempts in chunks of ``chunk_size``; later attempts one at a time."""
@@ -305,6 +305,9 @@ class Processor(LoopWorker):
         async with self.db.write() as session:
             held = await self._held(session, ready)
             session.info[DEFERRED] = DeferredInserts()
+            # Today's answer counts of the chunk's senders, in one statement.
+            await read_answer_counts(session, [(p.from_addr or "").replace("\x00", "")
+                                               for _, p in ready])
             done: list[dict[str, Any]] = []
             for claimed, parsed in ready:
                 if claimed.id not in held:  # another worker took it over: it does the work

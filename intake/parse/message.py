@@ -62,6 +62,10 @@ class BounceInfo:
                 "permanent": self.permanent}
 
 
+# RFC 3834 §2: what says a mail was sent by a program, to a list, or as a bounce.
+ANSWER_HEADERS = ("Auto-Submitted", "Precedence", "List-Id", "Return-Path")
+
+
 @dataclass
 class ParseResult:
     """Everything intake understood of one message."""
@@ -99,6 +103,10 @@ class ParseResult:
     cited_ids: list[str] = field(default_factory=list)
     # Initiatives the own text mentions as perhaps not on the map (intake.parse.leads).
     leads: list[LeadMention] = field(default_factory=list)
+    # The headers that decide whether a program may answer (RFC 3834 §2, ANSWER_HEADERS),
+    # undecoded, those present only: read here so the writer need not parse the header
+    # section a second time (intake.mail.answers.answer_block_reason).
+    answer_headers: dict[str, str] = field(default_factory=dict)
 
     def contract_dict(self) -> dict[str, Any]:
         """Exactly the JSON object of the ``landkort parse`` contract (version 2)."""
@@ -275,6 +283,8 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str,
     res.in_reply_to = irt[0] if irt else None
     res.references = _msgids(" ".join(msg.get_all("References")))
     res.auth_results = msg.get("Authentication-Results")
+    res.answer_headers = {name: value for name in ANSWER_HEADERS
+                          if (value := msg.get_raw(name)) is not None}
     res.html_body = msg.html_body
     res.reply_token = find_reply_token(msg, res.subject, own_local_part, own_domain)
 
@@ -390,5 +400,6 @@ def _looks_like_submission(res: ParseResult, field_text: str) -> bool:
     return any(split_label(line) for line in field_text.splitlines()) and len(given) >= 2
 
 
-__all__ = ["KINDS", "BounceInfo", "ParseResult", "find_reply_token", "guess_language",
+__all__ = ["ANSWER_HEADERS", "KINDS", "BounceInfo", "ParseResult", "find_reply_token",
+           "guess_language",
            "parse_message", "read_quoted_form"]
