@@ -123,15 +123,16 @@ async def take_answer_slot(session: AsyncSession, address: str, limit: int, *,
     collected with the other rows.
     """
     key = (day or utcnow().date()).isoformat()
-    params = {"address": address.lower(), "day": key, "count": 1}
+    lowered = address.lower()
+    params: dict[str, Any] = {"address": lowered, "day": key, "count": 1}
     if deferring(session) is not None:
         await read_answer_counts(session, [address], day=day)
         counts: dict[tuple[str, str], int] = session.info[_ANSWER_COUNTS]
-        counts[(params["address"], key)] += 1
+        counts[(lowered, key)] += 1
         await insert_later(session, _COUNTS, prebuilt(
             session, "answers.slot_later", lambda insert: _slot_upsert(
                 insert, returning=False)), params)
-        return counts[(params["address"], key)] <= limit
+        return counts[(lowered, key)] <= limit
     stmt = prebuilt(session, "answers.slot",
                     lambda insert: _slot_upsert(insert, returning=True))
     count = (await execute_prebuilt(session, stmt, params)).scalar_one()
