@@ -6,6 +6,7 @@ back to a savepoint per message when it fails (#18).
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from bot.core.deferred_inserts import DEFERRED, DeferredInserts, flush_deferred
 from bot.core.settings import Settings
 from bot.mail.models import OutboxMessage, ReplyToken
 from bot.mail.tokens import issue_token
-from intake.inbox.models import InboundMessage
+from intake.inbox.models import AutoAnswerCount, InboundMessage
 from intake.inbox.store import store_message
 from intake.mail.processor import process_pending
 from moderation.audit import record_event
@@ -185,3 +186,24 @@ async def test_a_queue_item_made_before_is_found_when_the_chunk_is_written_again
         assert rows[ids[1]].detail["note"] == "submission existed (idempotency key)"
         assert await session.scalar(select(func.count()).select_from(Submission)) == 3
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+
+
+@pytest.mark.asyncio
+async def test_the_daily_answer_limit_holds_inside_a_chunk(db: Database,
+                                                           settings: Settings) -> None:
+    """Three mails from one sender in one chunk, two answers a day: the counts read for
+    the chunk plus its own answers decide, as one upsert per answer would."""
+    limited = dataclasses.replace(settings, auto_answers_per_day=2)
+    for i in range(3):
+        await store_message(db, mail(i).replace(f"hanne{i}@".encode(), b"hanne@"),
+                            source="test")
+    with inserts(db) as seen:
+        assert await process_pending(db, limited) == 3
+    assert [t for t, _ in seen].count("submissions") == 1  # written together
+    async with db.read() as session:
+        answers = [r.detail["answer"] for r in (await session.scalars(
+            select(InboundMessage).order_by(InboundMessage.id))).all()]
+        assert answers == ["receipt", "receipt", "suppressed:daily_limit"]
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+        assert await session.scalar(select(AutoAnswerCount.count).where(
+            AutoAnswerCount.address == "hanne@odense.dk")) == 3
