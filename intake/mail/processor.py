@@ -3,30 +3,38 @@
 :class:`Processor` is a :class:`bot.core.workers.LoopWorker`. Each round it claims a batch
 (:func:`intake.inbox.store.claim_batch`: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a short
 ``BEGIN IMMEDIATE`` on SQLite, with a lease so a dead worker's claim expires) and cuts it
-into chunks. For each chunk
+into chunks. A full batch means more may wait: the next batch is claimed at once, so the
+parser works on it while this one is written (handed back when the worker stops). For
+each chunk
 
 1. the pure :func:`intake.parse.message.parse_message` runs *outside* any transaction, in a
    worker process (:class:`intake.mail.parse_pool.ParsePool`), so the next chunk is parsed
    on another core while this one is written;
-2. one write transaction re-checks the leases of the whole chunk and, per message inside a
-   **savepoint**, applies the outcome (:func:`intake.mail.outcomes.apply_outcome`: queue
-   item, bounce, opt-out …, plus the answer mail in the outbox); the messages that got one
-   are marked ``done`` by one statement before the commit — all or nothing per chunk.
+2. one write transaction re-checks the leases of the whole chunk and applies each
+   message's outcome (:func:`intake.mail.outcomes.apply_outcome`: queue item, bounce,
+   opt-out …, plus the answer mail in the outbox). The rows they insert are collected
+   and written one statement per table (:mod:`bot.core.deferred_inserts`); the messages
+   that got an outcome are marked ``done`` by one statement before the commit — all or
+   nothing per chunk;
+3. if anything in that fails, the transaction is rolled back and the chunk is written
+   again with each outcome in a **savepoint** of its own: the message whose outcome
+   raises rolls back alone; the others commit.
 
-A message whose outcome raises rolls back its own savepoint only; the others commit. Errors
-are ours (the sender's mistakes are outcomes, not exceptions): the message is released with
-a growing delay and retried; after ``processing_max_attempts`` it is ``quarantined`` with
-its error for moderators (``landkort intake replay ID`` retries it). A message on its second
-attempt or later is processed **alone**: if a message kills the process in the middle of a
-chunk, the chunk's messages come back once each in a chunk of their own, so the innocent
-ones go through and only the one that kills is quarantined. ``asyncio.CancelledError``
-always propagates. Nothing is committed before the chunk's commit, so a crash at any point
-leaves every message of the chunk either done (committed) or stored (retried).
+Errors are ours (the sender's mistakes are outcomes, not exceptions): the message is
+released with a growing delay and retried; after ``processing_max_attempts`` it is
+``quarantined`` with its error for moderators (``landkort intake replay ID`` retries it).
+A message on its second attempt or later is processed **alone**: if a message kills the
+process in the middle of a chunk, the messages it had claimed come back once each in a
+chunk of their own, so the innocent ones go through and only the one that kills is
+quarantined. ``asyncio.CancelledError`` always propagates. Nothing is committed before
+the chunk's commit, so a crash at any point leaves every message of the chunk either done
+(committed) or stored (retried).
 
 The price of a chunk: its transaction holds the write lock (SQLite) or its rows' locks
-(PostgreSQL) for ten outcomes, about 50 ms. Two instances on PostgreSQL that answer the
-same two addresses in opposite order can deadlock; PostgreSQL then fails one chunk, whose
-messages come back on their second attempt, one at a time.
+(PostgreSQL) for 25 outcomes, about 50 ms (about 150 ms when it is written again a
+savepoint at a time). Two instances on PostgreSQL that answer the same two addresses in
+opposite order can deadlock; PostgreSQL then fails one chunk, whose messages come back on
+their second attempt, one at a time.
 """
 from __future__ import annotations
 

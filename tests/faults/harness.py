@@ -27,6 +27,9 @@ from tests.conftest import sample_record
 from tests.imap_servers import ImapServer, free_port
 
 ENTRIES = 24
+# New submissions in the mailbox: enough that a wave fills whole chunks of the processor
+# (25), so kills land inside a chunk's transaction, not only between single messages.
+NEW_SUBMISSIONS = 126
 DOMAIN = "example.org"
 
 
@@ -77,7 +80,7 @@ def build_mailbox(tokens: list[tuple[str, str]], sent: list[tuple[str, str]] | N
             body = "Ingen ændringer.\n\nVenlig hilsen"
         raws.append(_mail(email, f"SV: Er oplysningerne stadig korrekte? [ref:{token}]", body))
         kinds["reply"] += 1
-    for i in range(6):
+    for i in range(NEW_SUBMISSIONS):
         raws.append(_mail(f"ny{i}@example.dk", "Nyt initiativ",
                           f"Titel: Digital genoptræning {i}\nStatus: Projekt\n"
                           "Deltagere: Kommune\nRegion: Syddanmark\nOrganisation: Odense "
