@@ -88,6 +88,16 @@ def _helpers(lang: str, *, html: bool) -> dict[str, Any]:
     return helpers
 
 
+@cache
+def _optional_template(path: str) -> jinja2.Template | None:
+    """A template that may not exist, looked for once (Jinja caches templates it found,
+    not the ones it did not)."""
+    try:
+        return _env().get_template(path)
+    except jinja2.TemplateNotFound:
+        return None
+
+
 def render_mail(name: str, lang: str | None, **context: Any) -> RenderedMail:
     """Render mail ``name`` in ``lang`` (a language without a catalogue gets the default
     language). The HTML part is optional."""
@@ -96,13 +106,9 @@ def render_mail(name: str, lang: str | None, **context: Any) -> RenderedMail:
     text_context = {**context, **_helpers(code, html=False)}
     subject = env.get_template(f"mail/{name}.subject.txt").render(text_context)
     text = env.get_template(f"mail/{name}.txt").render(text_context)
-    html: str | None
-    try:
-        template = env.get_template(f"mail/{name}.html")
-    except jinja2.TemplateNotFound:
-        html = None
-    else:
-        html = template.render({**context, **_helpers(code, html=True)})
+    template = _optional_template(f"mail/{name}.html")
+    html = (None if template is None
+            else template.render({**context, **_helpers(code, html=True)}))
     return RenderedMail(subject=" ".join(subject.split()), text=text, html=html)
 
 
