@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,8 @@ from bot.core.db import Database
 from bot.core.deferred_inserts import DEFERRED, DeferredInserts, flush_deferred
 from bot.core.settings import Settings
 from bot.mail.models import OutboxMessage, ReplyToken
+from bot.mail.outbox import compose, enqueue
+from bot.mail.templates import RenderedMail
 from bot.mail.tokens import issue_token
 from intake.inbox.models import AutoAnswerCount, InboundMessage
 from intake.inbox.store import store_message
@@ -207,3 +209,38 @@ async def test_the_daily_answer_limit_holds_inside_a_chunk(db: Database,
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
         assert await session.scalar(select(AutoAnswerCount.count).where(
             AutoAnswerCount.address == "hanne@odense.dk")) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_savepoint_cannot_be_opened_while_inserts_are_deferred(
+        db: Database) -> None:
+    with pytest.raises(RuntimeError, match="savepoint"):
+        async with db.write() as session:
+            session.info[DEFERRED] = DeferredInserts()
+            await queue_item(session)
+            async with session.begin_nested():
+                pass
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Submission)) == 0
+
+
+@pytest.mark.asyncio
+async def test_an_update_whose_subquery_reads_a_collected_table_sees_its_rows(
+        db: Database, settings: Settings) -> None:
+    async with db.write() as session:
+        session.info[DEFERRED] = DeferredInserts()
+        sub = await queue_item(session)
+        await record_event(session, actor="test", action="test.mark", submission_id=sub.id)
+        marked = await session.execute(
+            update(Submission).where(Submission.id.in_(
+                select(AuditEvent.submission_id).where(AuditEvent.action == "test.mark")))
+            .values(note="seen"))
+        assert marked.rowcount == 1
+        # an ORM select of an outbox row loads its bytes in the same statement
+        mail = compose(settings, to_addr="a@example.dk", kind="receipt",
+                       mail=RenderedMail("Tak", "Tak for din mail.", None))
+        await enqueue(session, mail, kind="receipt", idempotency_key="answer:test")
+        row = await session.scalar(select(OutboxMessage).where(
+            OutboxMessage.idempotency_key == "answer:test"))
+        assert row is not None and row.raw == mail.raw
+        await flush_deferred(session)

@@ -356,9 +356,11 @@ async def test_rfc3834_headers_suppress_answers(
     ("Precedence: bulk", "precedence"), ("Precedence: junk", "precedence"),
     ("Return-Path: <>", "null_return_path"), ("List-Id: <a.b>", "list"),
     ("X-Other: 1", None), ("Auto-Submitted:\r\n auto-generated; x=1", "auto_submitted"),
-    ("pRECEDENCE:  List ", "precedence"), ("Return-Path:\r\n <>", "null_return_path")])
+    ("pRECEDENCE:  List ", "precedence"), ("Return-Path:\r\n <>", "null_return_path"),
+    ("Auto-Submitted: n\x00o", "auto_submitted"), ("Auto-Submitted: no\xa0", "auto_submitted"),
+    ("Precedence: bulk\xa0", None)])
 def test_answer_block_reason(header: str, reason: str | None) -> None:
-    raw = f"{header}\r\nFrom: a@b.dk\r\n\r\nx".encode()
+    raw = f"{header}\r\nFrom: a@b.dk\r\n\r\nx".encode()  # (8-bit: as UTF-8 bytes)
     headers = parse_headers(raw)
     assert answer_block_reason(headers, kind="reply", from_addr="a@b.dk") == reason
     # what the parser keeps of them for the processor decides the same

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
@@ -33,7 +33,7 @@ from intake.inbox.store import ClaimedMessage, store_message
 from intake.mail import parse_pool
 from intake.mail.outcomes import MailOutcome
 from intake.mail.parse_pool import ParsePool, parse_all
-from intake.mail.processor import Processor
+from intake.mail.processor import Processor, process_pending
 from intake.parse.message import ParseResult
 from moderation.models import Submission
 
@@ -333,3 +333,47 @@ async def test_migration_moves_outbox_bytes_to_their_own_table(kind: str,
         async with db.read() as s:
             rows = (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
             assert [r.raw for r in rows] == [b"Subject: s\n\nbody 1\n", b"Subject: s\n\nbody 2\n"]
+
+
+async def leases(db: Database, ids: list[int]) -> list[tuple[str | None, int]]:
+    async with db.read() as s:
+        rows = dict((await s.execute(select(InboundMessage.id, InboundMessage.lease_owner)
+                                     .where(InboundMessage.id.in_(ids)))).all())
+        tries = dict((await s.execute(select(InboundMessage.id, InboundMessage.attempts)
+                                      .where(InboundMessage.id.in_(ids)))).all())
+    return [(rows[i], tries[i]) for i in ids]
+
+
+@pytest.mark.asyncio
+async def test_the_next_batch_is_claimed_ahead_and_handed_back_on_stop(
+        db: Database, settings: Settings) -> None:
+    ids = await store(db, [new_mail() for _ in range(8)])
+    worker = Processor(settings, db, owner="ahead", batch_size=4, chunk_size=2,
+                       parse_processes=0)
+    assert await worker.run_once() == 4
+    # the next four were claimed while the first four were written
+    assert await leases(db, ids[4:]) == [("ahead", 1)] * 4
+    await worker.stop()
+    # handed back untouched: no lease, the attempt given back
+    assert await leases(db, ids[4:]) == [(None, 0)] * 4
+    assert await process_pending(db, settings) == 4
+    assert (await counts(db))["states"] == {"done": 8}
+
+
+@pytest.mark.asyncio
+async def test_no_batch_is_claimed_ahead_while_the_batch_in_hand_holds_retries(
+        db: Database, settings: Settings) -> None:
+    """A mail that kills the process comes back on a later attempt; were the next batch
+    claimed ahead each time, every crash would cost those mails an attempt too, until
+    they were quarantined without ever being read."""
+    ids = await store(db, [new_mail() for _ in range(8)])
+    async with db.write() as s:  # the first one was claimed when the process died
+        await s.execute(update(InboundMessage).where(InboundMessage.id == ids[0])
+                        .values(attempts=1))
+    worker = Processor(settings, db, owner="careful", batch_size=4, chunk_size=2,
+                       parse_processes=0, retry_base_seconds=0.0)
+    assert await worker.run_once() == 4
+    assert await leases(db, ids[4:]) == [(None, 0)] * 4
+    while await worker.run_once():
+        pass
+    assert (await counts(db))["states"] == {"done": 8}

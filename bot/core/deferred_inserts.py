@@ -25,13 +25,15 @@ What keeps this invisible to the code that writes and reads:
   savepoint per message).
 
 Statements run on ``session.connection()`` directly are not seen; nothing that runs with
-rows deferred does that.
+rows deferred does that. A savepoint cannot be opened while inserts are deferred (rows
+collected inside it would outlive its rollback): :func:`Session.begin_nested` raises, and
+the caller falls back to its careful path.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +41,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.util import find_tables
 
-from bot.core.db import execute_prebuilt
+from bot.core.db import Base, execute_prebuilt
 
 DEFERRED = "landkort.deferred_inserts"
 
@@ -121,8 +123,9 @@ async def flush_deferred(session: AsyncSession) -> None:
 
 @cache
 def _needs(table: Table) -> frozenset[str]:
-    """The tables whose rows must exist before a statement on ``table``: itself and
-    every table it refers to, directly or not."""
+    """The tables whose rows must exist before a statement on ``table``: itself, every
+    table it refers to, directly or not, and the tables an ORM select of its class loads
+    in the same statement (``lazy="joined"`` relationships)."""
     out: set[str] = set()
     todo = [table]
     while todo:
@@ -131,7 +134,14 @@ def _needs(table: Table) -> frozenset[str]:
             continue
         out.add(t.name)
         todo += [fk.column.table for fk in t.foreign_keys]
+        todo += _joined_tables(t)
     return frozenset(out)
+
+
+def _joined_tables(table: Table) -> list[Table]:
+    return [cast(Table, rel.mapper.local_table)
+            for mapper in Base.registry.mappers if mapper.local_table is table
+            for rel in mapper.relationships if rel.lazy == "joined"]
 
 
 @cache
@@ -150,27 +160,33 @@ def _flush_sync(session: Session, only: frozenset[str] | None = None) -> None:
     try:
         connection = session.connection()
         for name in sorted(names, key=lambda n: _order(pending.tables[n])):
-            for stmt, rows in pending.rows.pop(name):
+            groups = pending.rows[name]
+            while groups:
+                stmt, rows = groups[0]
                 connection.execute(stmt, rows)
+                groups.pop(0)  # (only once written: a failed write keeps its rows)
+            del pending.rows[name]
     finally:
         pending.flushing = False
 
 
 def _touched(statement: Any) -> frozenset[str] | None:
     """The tables a statement needs written first; None when it cannot be told."""
+    out: set[str] = set()
     if isinstance(statement, UpdateBase) and isinstance(statement.table, Table):
-        return _needs(statement.table)
+        out |= _needs(Base.metadata.tables.get(statement.table.name, statement.table))
     try:
         # (Tables inside aliases, joins and subqueries are found as well.)
         tables = [t for t in find_tables(statement, check_columns=True, include_crud=True)
                   if isinstance(t, Table)]
     except Exception:  # an unusual construct: write everything first
         return None
-    if not tables:
+    if not tables and not out:
         return None
-    out: set[str] = set()
     for t in tables:
-        out |= _needs(t)
+        # An ORM statement names its tables annotated: the metadata's own object is the
+        # one _needs knows the relationships of.
+        out |= _needs(Base.metadata.tables.get(t.name, t))
     return frozenset(out)
 
 
@@ -189,6 +205,14 @@ def _before_statement(state: ORMExecuteState) -> None:
             and state.session.get_bind().dialect.name != "postgresql"):
         for name in (needs if needs is not None else list(pending.ids)):
             pending.ids.pop(name, None)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _no_savepoints(session: Session, transaction: Any) -> None:
+    # Rows collected inside a savepoint would outlive its rollback: the two do not mix.
+    # Failing here makes a deferring caller fall back to its careful path.
+    if transaction.nested and deferring(session) is not None:
+        raise RuntimeError("a savepoint in a transaction that defers its inserts")
 
 
 @event.listens_for(Session, "before_flush")

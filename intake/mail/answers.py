@@ -95,7 +95,8 @@ async def read_answer_counts(session: AsyncSession, addresses: Sequence[str], *,
 
     On PostgreSQL the rows are locked (``FOR UPDATE``, in address order) until the commit,
     so another instance answering the same sender waits for this count; a sender with no
-    answer yet today has no row to lock, and two instances may each send that first one.
+    answer yet today first gets a row counting 0, so there is always a row to lock.
+    (SQLite needs neither: ``BEGIN IMMEDIATE`` lets one writer in at a time.)
     """
     key = (day or utcnow().date()).isoformat()
     wanted = sorted({a.lower() for a in addresses if a})
@@ -103,6 +104,10 @@ async def read_answer_counts(session: AsyncSession, addresses: Sequence[str], *,
     wanted = [a for a in wanted if (a, key) not in counts]
     if not wanted:
         return
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(prebuilt(session, "answers.zero", lambda insert: insert(
+            _COUNTS).on_conflict_do_nothing(index_elements=[_COUNTS.c.address, _COUNTS.c.day])),
+            [{"address": a, "day": key, "count": 0} for a in wanted])
     rows = await session.execute(
         select(_COUNTS.c.address, _COUNTS.c.count)
         .where(_COUNTS.c.day == key, _COUNTS.c.address.in_(wanted))

@@ -212,11 +212,14 @@ class Processor(LoopWorker):
         current, self._ahead = self._ahead or await self._claim(), None
         done = 0
         try:
-            if len(current.messages) >= self.batch_size and not self.stopping:
+            if (len(current.messages) >= self.batch_size and not self.stopping
+                    and all(c.attempts <= 1 for c in current.messages)):
                 # A full batch: there may be more. Claim the next one now, so the parser
                 # works on its first chunk while this batch is written and the writer
-                # never waits for the parser between batches.
-                self._ahead = await self._claim()
+                # never waits for the parser between batches. Not while this batch
+                # holds retries: a mail that kills the process would cost the batch
+                # claimed ahead an attempt each time, until it is quarantined unread.
+                await self._claim_ahead()
             for chunk, parsing in zip(current.chunks, current.parses, strict=True):
                 if self.stopping:
                     # Claim nothing new; hand the rest of the batch back at once.
@@ -227,6 +230,15 @@ class Processor(LoopWorker):
         finally:
             current.cancel()
         return done or len(current.messages)
+
+    async def _claim_ahead(self) -> None:
+        try:
+            self._ahead = await self._claim()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the batch in hand goes on; the next round claims
+            log.warning("could not claim the next batch ahead: %s", error_text(exc))
+            self.note_error(f"claim ahead: {error_text(exc)}")
 
     async def _hand_back_ahead(self) -> None:
         """Release the batch claimed ahead when the loop stops (its leases would

@@ -104,7 +104,7 @@ class ParseResult:
     # Initiatives the own text mentions as perhaps not on the map (intake.parse.leads).
     leads: list[LeadMention] = field(default_factory=list)
     # The headers that decide whether a program may answer (RFC 3834 §2, ANSWER_HEADERS),
-    # undecoded, those present only: read here so the writer need not parse the header
+    # as compat32 reads them, those present only: read here so the writer need not parse the header
     # section a second time (intake.mail.answers.answer_block_reason).
     answer_headers: dict[str, str] = field(default_factory=dict)
 
@@ -283,8 +283,11 @@ def _parse(raw: bytes, own_domain: str, own_local_part: str,
     res.in_reply_to = irt[0] if irt else None
     res.references = _msgids(" ".join(msg.get_all("References")))
     res.auth_results = msg.get("Authentication-Results")
-    res.answer_headers = {name: value for name in ANSWER_HEADERS
-                          if (value := msg.get_raw(name)) is not None}
+    # As the email package's compat32 reading gives them (8-bit bytes and NUL included),
+    # so the decision is the one a second parse of the header section would make.
+    tree = msg.message
+    res.answer_headers = {} if tree is None else {
+        name: str(value) for name in ANSWER_HEADERS if (value := tree.get(name)) is not None}
     res.html_body = msg.html_body
     res.reply_token = find_reply_token(msg, res.subject, own_local_part, own_domain)
 
