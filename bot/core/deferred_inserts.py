@@ -72,9 +72,6 @@ class DeferredInserts:
                 return
         groups.append((stmt, [params]))
 
-    def __len__(self) -> int:
-        return sum(len(rows) for groups in self.rows.values() for _, rows in groups)
-
 
 def deferring(session: AsyncSession | Session) -> DeferredInserts | None:
     """The collected rows of the session's transaction, if it defers inserts."""

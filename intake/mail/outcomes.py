@@ -84,6 +84,11 @@ class MailOutcome:
 # Pure helpers
 
 
+def sender_address(parsed: ParseResult) -> str | None:
+    """The address a mail's outcome and answer go by: From, lower case, no NUL."""
+    return (parsed.from_addr or "").replace("\x00", "").lower() or None
+
+
 def is_own_address(addr: str | None, settings: Settings) -> bool:
     """True for the intake address and its ``+token`` forms (a mail loop)."""
     if not addr:
@@ -136,8 +141,7 @@ class _Ctx:
 
     @property
     def sender(self) -> str | None:
-        addr = (self.parsed.from_addr or "").replace("\x00", "").lower()
-        return addr or None
+        return sender_address(self.parsed)
 
     @property
     def sender_name(self) -> str | None:
@@ -558,4 +562,5 @@ async def _answer(ctx: _Ctx, *, problems: list[Problem], title: str | None,
 
 
 __all__ = ["MailOutcome", "apply_outcome", "bounce_transition", "is_own_address",
-           "missing_field_problems", "submission_kind", "unsubscribe_token"]
+           "missing_field_problems", "sender_address", "submission_kind",
+           "unsubscribe_token"]

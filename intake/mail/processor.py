@@ -57,7 +57,7 @@ from bot.mail.tokens import lookup_token
 from intake.inbox.models import InboundMessage
 from intake.inbox.store import ClaimedMessage, claim_batch, release_failed, release_unprocessed
 from intake.mail.answers import read_answer_counts
-from intake.mail.outcomes import MailOutcome, apply_outcome
+from intake.mail.outcomes import MailOutcome, apply_outcome, sender_address
 from intake.mail.parse_pool import Parsed, ParseFailure, ParsePool, error_text
 from intake.parse.message import ParseResult
 
@@ -186,8 +186,9 @@ class Processor(LoopWorker):
 
     async def apply(self, session: AsyncSession, claimed: ClaimedMessage,
                     parsed: ParseResult) -> MailOutcome:
-        """The outcome of one message, inside its savepoint (tests override this to
-        inject faults)."""
+        """The outcome of one message, in the chunk's transaction (with its rows collected,
+        or in a savepoint of its own when the chunk is written again; tests override this
+        to inject faults)."""
         return await apply_outcome(session, self.settings, claimed.id, parsed,
                                    parsed.answer_headers)
 
@@ -326,8 +327,8 @@ class Processor(LoopWorker):
             held = await self._held(session, ready)
             session.info[DEFERRED] = DeferredInserts()
             # Today's answer counts of the chunk's senders, in one statement.
-            await read_answer_counts(session, [(p.from_addr or "").replace("\x00", "")
-                                               for _, p in ready])
+            await read_answer_counts(session, [a for _, p in ready
+                                               if (a := sender_address(p))])
             done: list[dict[str, Any]] = []
             for claimed, parsed in ready:
                 if claimed.id not in held:  # another worker took it over: it does the work
